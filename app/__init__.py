@@ -1,0 +1,1 @@
+"""The web layer of Chi bộ trực tuyến: settings, auth, routes and the CLI."""

@@ -1,0 +1,181 @@
+"""``python -m app``: serve, migrate, demo, create-account, import-members, settings.
+
+Every command reads DATABASE_URL (and the other settings) from the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import SETTINGS, Settings
+
+
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    from .db import Database, make_engine
+
+    return Database(make_engine(settings.database_url))
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from .migrate import current_revision, migrate
+
+    db = _database(settings)
+    migrate(db.engine)
+    print(f"Database at revision {current_revision(db.engine)} ({db.engine.dialect.name}).")
+    db.dispose()
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from meetings.base import local_today
+
+    from .demo import DEMO_ACCOUNTS, load_demo
+    from .migrate import migrate
+
+    db = _database(settings)
+    migrate(db.engine)
+    with db.session() as session:
+        created = load_demo(session, local_today())
+    db.dispose()
+    print("Demo organisation loaded." if created else "Demo organisation already present.")
+    print("Demo accounts (username / password — role):")
+    for account in DEMO_ACCOUNTS:
+        print(f"  {account.username:<10} / {account.password} — {account.role}")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .factory import create_app
+    from .migrate import migrate
+
+    db = _database(settings)
+    migrate(db.engine)
+    db.dispose()
+    print(f"Chi bộ trực tuyến: http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+                proxy_headers=args.proxy_headers, ws_max_size=64 * 1024)
+    return 0
+
+
+def cmd_create_account(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from meetings import accounts
+    from meetings.accounts import Role
+    from meetings.actors import Actor
+    from meetings.errors import DomainError
+    from meetings.members import Member
+    from meetings.organisations import Organisation
+
+    from .migrate import migrate
+
+    db = _database(settings)
+    migrate(db.engine)
+    password = args.password or accounts.generate_password()
+    try:
+        with db.session() as session:
+            member = None
+            if args.member_card:
+                member = session.scalar(select(Member).where(Member.card_number == args.member_card))
+                if member is None:
+                    raise DomainError(f"Không có đảng viên với số thẻ {args.member_card}.")
+            org = None
+            if args.org:
+                org = session.scalar(select(Organisation).where(Organisation.code == args.org.upper()))
+                if org is None:
+                    raise DomainError(f"Không có tổ chức với mã {args.org}.")
+            actor = Actor.system("dòng lệnh")
+            account = accounts.create_account(
+                session, actor, username=args.username,
+                password=password, display_name=args.name or (member.full_name if member else args.username),
+                member=member, must_change_password=not args.password,
+            )
+            if args.role:
+                accounts.grant_role(session, actor, account, Role(args.role), org)
+    except DomainError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(f"Account {args.username} created." + ("" if args.password else f" Temporary password: {password}"))
+    return 0
+
+
+def cmd_import_members(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from meetings import member_import
+    from meetings.actors import Actor
+    from meetings.base import local_today
+    from meetings.errors import DomainError
+    from meetings.organisations import Organisation
+
+    from .migrate import migrate
+
+    data = Path(args.file).read_bytes()
+    db = _database(settings)
+    migrate(db.engine)
+    try:
+        with db.session() as session:
+            cell = session.scalar(select(Organisation).where(Organisation.code == args.cell.upper()))
+            if cell is None:
+                raise DomainError(f"Không có chi bộ với mã {args.cell}.")
+            created = member_import.import_members(session, Actor.system("dòng lệnh"), cell, data, local_today())
+    except member_import.ImportFailed as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  dòng {error.line}: {error.message}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(f"Imported {len(created)} members into {args.cell.upper()}.")
+    return 0
+
+
+def cmd_settings(settings: Settings, args: argparse.Namespace) -> int:
+    for setting in SETTINGS:
+        print(f"{setting.name}={settings.values[setting.name]!r}\n    {setting.help}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Chi bộ trực tuyến — online party-cell meetings.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="migrate, then run the web service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-* from a reverse proxy")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="create or upgrade the database schema (idempotent)").set_defaults(func=cmd_migrate)
+    sub.add_parser("demo", help="load the demo organisation (Quảng Trị) and print its accounts").set_defaults(func=cmd_demo)
+
+    create = sub.add_parser("create-account", help="create a login account, optionally linked to a member and a role")
+    create.add_argument("--username", required=True)
+    create.add_argument("--name", help="display name")
+    create.add_argument("--password", help="omit to generate a temporary one (changed at first login)")
+    create.add_argument("--member-card", help="party card number of the member this account belongs to")
+    create.add_argument("--role", choices=["member", "secretary", "deputy", "auditor", "admin"])
+    create.add_argument("--org", help="organisation code the role applies to (none: platform-wide admin)")
+    create.set_defaults(func=cmd_create_account)
+
+    imp = sub.add_parser("import-members", help="import a cell's members from a UTF-8 CSV file (all or nothing)")
+    imp.add_argument("--cell", required=True, help="cell code, e.g. QT-CL-ANMY")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_import_members)
+
+    sub.add_parser("settings", help="list the settings and their current values").set_defaults(func=cmd_settings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(Settings.from_env(), args))

@@ -1,0 +1,109 @@
+"""Settings as data: each setting has a name, a default and a help text.
+
+The table drives parsing from environment variables, ``python -m app settings`` and
+``docs/settings.md`` (a test checks that the document lists every setting).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _bool(value: str) -> bool:
+    if value.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.strip().lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "", "Database URL. Default: an SQLite file under DATA_DIR. "
+            "Plain URLs such as sqlite:///path/app.db and postgresql://host/db are accepted."),
+    Setting("DATA_DIR", "var", "Directory for the SQLite file, the generated secret key and uploads."),
+    Setting("SECRET_KEY", "", "Key that signs session cookies and join tokens. Default: generated "
+            "once and kept in DATA_DIR/secret_key."),
+    Setting("PUBLIC_URL", "http://127.0.0.1:8000", "The address users open; used in e-mails, "
+            "calendar feeds and the WebSocket origin check."),
+    Setting("ALLOWED_ORIGINS", [], "Extra origins allowed to open meeting WebSockets (comma-separated).", _list),
+    Setting("SESSION_MAX_AGE", 7 * 24 * 3600, "Lifetime of a login session in seconds.", int),
+    Setting("COOKIE_SECURE", False, "Send cookies over HTTPS only (turn on behind TLS).", _bool),
+    Setting("LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING)."),
+    Setting("LOG_REQUESTS", True, "Write one structured JSON log line per HTTP request.", _bool),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass
+class Settings:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.name)
+            if raw is None or raw == "":
+                values[setting.name] = setting.default
+            else:
+                try:
+                    values[setting.name] = setting.parse(raw)
+                except ValueError as exc:
+                    raise SystemExit(f"Invalid value for {setting.name}: {exc}") from None
+        for name, value in overrides.items():
+            if name not in SETTINGS_BY_NAME:
+                raise KeyError(name)
+            values[name] = value
+        return cls(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name.upper()]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_dir(self) -> Path:
+        path = Path(self.values["DATA_DIR"])
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def database_url(self) -> str:
+        return self.values["DATABASE_URL"] or f"sqlite:///{self.data_dir / 'chibo.db'}"
+
+    @property
+    def secret_key(self) -> str:
+        key = self.values["SECRET_KEY"]
+        if key:
+            return str(key)
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        key = path.read_text().strip()
+        self.values["SECRET_KEY"] = key
+        return key
+
+    @property
+    def allowed_origins(self) -> set[str]:
+        public = str(self.values["PUBLIC_URL"]).rstrip("/")
+        return {public, *self.values["ALLOWED_ORIGINS"]}

@@ -1,0 +1,11 @@
+"""HTTP routes, one module per area of the site."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from . import auth, health, home, roster
+
+
+def all_routes() -> list[BaseRoute]:
+    return [*health.routes, *auth.routes, *home.routes, *roster.routes]

@@ -1,0 +1,95 @@
+"""The start page and the organisation tree pages."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from meetings import organisations, scoping
+from meetings.members import Member, MemberPeriod, Membership, PeriodKind
+from meetings.organisations import Organisation, OrgKind
+
+from ..web import Ctx, view
+
+
+@view()
+def home(ctx: Ctx) -> Response:
+    assert ctx.scope is not None and ctx.account is not None
+    member = ctx.db.get(Member, ctx.account.member_id) if ctx.account.member_id else None
+    home_cell = ctx.db.get(Organisation, member.home_cell_id) if member and member.home_cell_id else None
+    managed = [ctx.db.get(Organisation, cid) for cid in sorted(ctx.scope.managed_cells)]
+    audited = [
+        ctx.db.get(Organisation, org_id)
+        for role, org_id in sorted(ctx.scope.roles, key=lambda r: (r[0].value, r[1] or 0))
+        if role.value in ("auditor", "admin") and org_id is not None
+    ]
+    return ctx.render(
+        "home.html",
+        member=member,
+        home_cell=home_cell,
+        managed=[c for c in managed if c is not None],
+        audited=[o for o in audited if o is not None],
+        tops=scoping.top_organisations(ctx.db, ctx.scope) if ctx.scope.readable is None else [],
+    )
+
+
+def _cell_counts(ctx: Ctx, cell_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Members and away members per cell today, in two grouped queries."""
+    counts = {cid: {"members": 0, "away": 0} for cid in cell_ids}
+    if not cell_ids:
+        return counts
+    today = ctx.today
+    current = (Membership.start_on <= today, or_(Membership.end_on.is_(None), Membership.end_on >= today))
+    for cell_id, n in ctx.db.execute(
+        select(Membership.cell_id, func.count()).where(Membership.cell_id.in_(cell_ids), *current)
+        .group_by(Membership.cell_id)
+    ):
+        counts[cell_id]["members"] = n
+    for cell_id, n in ctx.db.execute(
+        select(Membership.cell_id, func.count(func.distinct(MemberPeriod.member_id)))
+        .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
+        .where(
+            Membership.cell_id.in_(cell_ids), *current,
+            MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= today,
+            or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= today),
+        )
+        .group_by(Membership.cell_id)
+    ):
+        counts[cell_id]["away"] = n
+    return counts
+
+
+@view()
+def organisation_page(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"))
+    if org.kind == OrgKind.CELL:
+        return RedirectResponse(f"/cells/{org.id}", status_code=303)
+    breadcrumb = [o for o in organisations.ancestors(ctx.db, org) if ctx.scope.can_read(o.id)]
+    kids = [c for c in organisations.children(ctx.db, org) if ctx.scope.can_read(c.id)]
+    cells = [c for c in organisations.subtree(ctx.db, org, kind=OrgKind.CELL) if ctx.scope.can_read(c.id)]
+    counts = _cell_counts(ctx, [c.id for c in cells])
+    subtree_totals: dict[int, dict[str, int]] = {}
+    for child in kids:
+        total = {"cells": 0, "members": 0, "away": 0}
+        for cell in cells:
+            if cell.path.startswith(child.path):
+                total["cells"] += 1
+                total["members"] += counts[cell.id]["members"]
+                total["away"] += counts[cell.id]["away"]
+        subtree_totals[child.id] = total
+    return ctx.render(
+        "organisation.html",
+        org=org,
+        breadcrumb=breadcrumb,
+        children=kids,
+        totals=subtree_totals,
+        successor=ctx.db.get(Organisation, org.successor_id) if org.successor_id else None,
+    )
+
+
+routes = [
+    Route("/", home, name="home"),
+    Route("/orgs/{org_id:int}", organisation_page, name="organisation"),
+]

@@ -1,0 +1,313 @@
+"""Cell rosters: members, their periods, CSV import and member accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from starlette.responses import Response
+from starlette.routing import Route
+
+from meetings import accounts, audit, eligibility, member_import, members, organisations, scoping
+from meetings.accounts import Account, Role
+from meetings.errors import DomainError, Forbidden, ValidationError
+from meetings.members import ExemptKind, Member, MemberInput, MemberPeriod, PeriodInput, PeriodKind
+from meetings.organisations import Organisation
+
+from ..web import Ctx, view
+
+MEMBER_FORM_FIELDS = (
+    "full_name", "birth_date", "card_number", "admitted_on", "status",
+    "probation_ends_on", "official_on", "phone", "email",
+)
+PERIOD_FORM_FIELDS = (
+    "start_on", "end_on", "place", "host_org_name", "host_contact", "expected_return_on",
+    "decision_number", "reason", "exempt_kind", "note",
+)
+
+
+def _member_input(ctx: Ctx) -> MemberInput:
+    return MemberInput(**{name: ctx.field(name) for name in MEMBER_FORM_FIELDS})
+
+
+def _member_values(member: Member) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in MEMBER_FORM_FIELDS:
+        value = getattr(member, name)
+        if hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif hasattr(value, "value"):
+            value = value.value
+        values[name] = value or ""
+    return values
+
+
+def _can_audit(ctx: Ctx, org_id: int) -> bool:
+    assert ctx.scope is not None
+    return ctx.scope.can_manage(org_id) or (ctx.scope.is_auditor and ctx.scope.can_read(org_id))
+
+
+# --------------------------------------------------------------------------- cell roster
+
+
+@view()
+def cell_page(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
+    electorate = eligibility.electorate(ctx.db, cell.id, ctx.today)
+    ids = [e.member_id for e in electorate]
+    periods = members.current_periods(ctx.db, ids, ctx.today)
+    people = {m.id: m for m in ctx.db.scalars(select(Member).where(Member.id.in_(ids)))} if ids else {}
+    with_accounts = set(ctx.db.scalars(select(Account.member_id).where(Account.member_id.in_(ids)))) if ids else set()
+    return ctx.render(
+        "cell.html",
+        cell=cell,
+        breadcrumb=[o for o in organisations.ancestors(ctx.db, cell) if ctx.scope.can_read(o.id)],
+        home=[e for e in electorate if e.in_roll],
+        attached=[e for e in electorate if not e.in_roll],
+        counts=electorate.counts(),
+        periods=periods,
+        people=people,
+        with_accounts=with_accounts,
+        can_manage=ctx.scope.can_manage(cell.id),
+        can_audit=_can_audit(ctx, cell.id),
+    )
+
+
+@view()
+def member_new(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
+    if ctx.request.method == "GET":
+        return ctx.render("member_form.html", cell=cell, member=None, values={"status": "official"})
+    values = {name: ctx.field(name) for name in MEMBER_FORM_FIELDS}
+    try:
+        member = members.create_member(ctx.db, ctx.actor, cell, _member_input(ctx), today=ctx.today)
+    except DomainError as exc:
+        return ctx.render("member_form.html", status_code=400, cell=cell, member=None, values=values,
+                          error=exc.message)
+    return ctx.redirect(f"/members/{member.id}", f"Đã thêm đảng viên {member.full_name}.")
+
+
+@view()
+def attached_new(ctx: Ctx) -> Response:
+    """Attach a member from an organisation that is not on the platform (sinh hoạt tạm thời)."""
+    assert ctx.scope is not None
+    cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
+    if ctx.request.method == "GET":
+        return ctx.render("attached_form.html", cell=cell, values={"status": "official"})
+    values = {name: ctx.field(name) for name in (*MEMBER_FORM_FIELDS, "home_org_name", "start_on", "end_on")}
+    try:
+        from meetings.text import parse_date
+
+        start = parse_date(ctx.field("start_on"), label="Sinh hoạt tạm thời từ ngày")
+        end = parse_date(ctx.field("end_on"), label="Đến ngày", required=False)
+        assert start is not None
+        member = members.create_attached_member(
+            ctx.db, ctx.actor, cell, _member_input(ctx), home_org_name=ctx.field("home_org_name"),
+            start_on=start, end_on=end, today=ctx.today,
+        )
+    except DomainError as exc:
+        return ctx.render("attached_form.html", status_code=400, cell=cell, values=values, error=exc.message)
+    return ctx.redirect(f"/members/{member.id}", f"Đã thêm {member.full_name} sinh hoạt tạm thời tại chi bộ.")
+
+
+@view()
+def import_page(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
+    context: dict[str, Any] = {"cell": cell, "columns": member_import.COLUMNS,
+                               "required": member_import.REQUIRED_COLUMNS}
+    if ctx.request.method == "GET":
+        return ctx.render("import.html", **context)
+    upload = ctx.file("file")
+    if upload is None or not upload.filename:
+        return ctx.render("import.html", status_code=400, error="Hãy chọn tệp CSV để nhập.", **context)
+    data = upload.file.read(member_import.MAX_BYTES + 1)
+    try:
+        created = member_import.import_members(ctx.db, ctx.actor, cell, data, ctx.today)
+    except member_import.ImportFailed as exc:
+        return ctx.render("import.html", status_code=422, error=exc.message, line_errors=exc.errors,
+                          filename=upload.filename, **context)
+    except DomainError as exc:
+        return ctx.render("import.html", status_code=400, error=exc.message, **context)
+    return ctx.redirect(f"/cells/{cell.id}", f"Đã nhập {len(created)} đảng viên từ tệp {upload.filename}.")
+
+
+@view()
+def import_template(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
+    return Response(
+        member_import.template_csv(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="mau-danh-sach-dang-vien.csv"'},
+    )
+
+
+@view()
+def cell_log(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
+    if not _can_audit(ctx, cell.id):
+        raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem nhật ký thay đổi.")
+    entries = audit.entries_for(ctx.db, [cell.id])
+    return ctx.render("audit_log.html", cell=cell, entries=entries)
+
+
+# --------------------------------------------------------------------------- members
+
+
+@view()
+def member_page(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
+    cells = scoping.member_cells(ctx.db, member, ctx.today)
+    can_manage = any(ctx.scope.can_manage(c) for c in
+                     ({member.home_cell_id} if member.home_cell_id else cells))
+    private = can_manage or ctx.scope.member_id == member.id or any(
+        ctx.scope.is_auditor and ctx.scope.can_read(c) for c in cells)
+    home_cell = ctx.db.get(Organisation, member.home_cell_id) if member.home_cell_id else None
+    periods = members.periods_of(ctx.db, member.id)
+    host_cells = {p.host_cell_id: ctx.db.get(Organisation, p.host_cell_id) for p in periods if p.host_cell_id}
+    return ctx.render(
+        "member.html",
+        member=member,
+        home_cell=home_cell,
+        periods=periods,
+        host_cells=host_cells,
+        standing=eligibility.electorate(ctx.db, member.home_cell_id, ctx.today).get(member.id)
+        if member.home_cell_id else None,
+        member_account=accounts.account_for_member(ctx.db, member.id),
+        can_manage=can_manage,
+        private=private,
+        today=ctx.today,
+        kinds=list(PeriodKind),
+    )
+
+
+@view()
+def member_edit(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today, manage=True)
+    cell = ctx.db.get(Organisation, member.home_cell_id) if member.home_cell_id else None
+    if ctx.request.method == "GET":
+        return ctx.render("member_form.html", cell=cell, member=member, values=_member_values(member))
+    values = {name: ctx.field(name) for name in MEMBER_FORM_FIELDS}
+    try:
+        members.update_member(ctx.db, ctx.actor, member, _member_input(ctx), today=ctx.today)
+    except DomainError as exc:
+        return ctx.render("member_form.html", status_code=400, cell=cell, member=member, values=values,
+                          error=exc.message)
+    return ctx.redirect(f"/members/{member.id}", "Đã lưu thông tin đảng viên.")
+
+
+def _period_input(ctx: Ctx, kind: PeriodKind) -> PeriodInput:
+    data = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}
+    data["exempt_kind"] = data["exempt_kind"] or None
+    return PeriodInput(kind=kind, **data)
+
+
+def _kind_from(ctx: Ctx) -> PeriodKind:
+    raw = ctx.field("kind") or ctx.request.query_params.get("kind", "") or PeriodKind.AWAY.value
+    try:
+        return PeriodKind(raw)
+    except ValueError:
+        raise ValidationError("Loại giai đoạn không hợp lệ.") from None
+
+
+@view()
+def period_new(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today, manage=True)
+    kind = _kind_from(ctx)
+    context = {"member": member, "period": None, "kind": kind, "exempt_kinds": list(ExemptKind)}
+    if ctx.request.method == "GET":
+        return ctx.render("period_form.html", values={"start_on": ctx.today.isoformat()}, **context)
+    values = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}
+    try:
+        members.add_period(ctx.db, ctx.actor, member, _period_input(ctx, kind))
+    except DomainError as exc:
+        return ctx.render("period_form.html", status_code=400, values=values, error=exc.message, **context)
+    return ctx.redirect(f"/members/{member.id}", f"Đã thêm giai đoạn “{kind.label}”.")
+
+
+def _period_values(period: MemberPeriod) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in PERIOD_FORM_FIELDS:
+        value = getattr(period, name)
+        if hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif hasattr(value, "value"):
+            value = value.value
+        values[name] = value or ""
+    return values
+
+
+@view()
+def period_edit(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    period = members.get_period(ctx.db, ctx.path_int("period_id"))
+    member = scoping.access_member(ctx.db, ctx.scope, period.member_id, ctx.today, manage=True)
+    context = {"member": member, "period": period, "kind": period.kind, "exempt_kinds": list(ExemptKind)}
+    if ctx.request.method == "GET":
+        return ctx.render("period_form.html", values=_period_values(period), **context)
+    values = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}
+    try:
+        members.update_period(ctx.db, ctx.actor, period, _period_input(ctx, period.kind))
+    except DomainError as exc:
+        return ctx.render("period_form.html", status_code=400, values=values, error=exc.message, **context)
+    return ctx.redirect(f"/members/{member.id}", "Đã lưu giai đoạn.")
+
+
+@view()
+def period_delete(ctx: Ctx) -> Response:
+    assert ctx.scope is not None
+    period = members.get_period(ctx.db, ctx.path_int("period_id"))
+    member = scoping.access_member(ctx.db, ctx.scope, period.member_id, ctx.today, manage=True)
+    members.delete_period(ctx.db, ctx.actor, period)
+    return ctx.redirect(f"/members/{member.id}", "Đã xóa giai đoạn (vẫn lưu trong nhật ký thay đổi).")
+
+
+@view()
+def member_account(ctx: Ctx) -> Response:
+    """Create the member's account (or reset its password) with a one-time password."""
+    assert ctx.scope is not None
+    member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today, manage=True)
+    cell_id = member.home_cell_id or next(iter(scoping.member_cells(ctx.db, member, ctx.today)), None)
+    existing = accounts.account_for_member(ctx.db, member.id)
+    if existing is not None:
+        password = accounts.reset_password(ctx.db, ctx.actor, existing, cell_id)
+        account = existing
+    else:
+        password = accounts.generate_password()
+        username = ctx.field("username") or (member.card_number or f"dv{member.id}")
+        try:
+            account = accounts.create_account(
+                ctx.db, ctx.actor, username=username, password=password, display_name=member.full_name,
+                member=member, must_change_password=True, organisation_id=cell_id,
+            )
+        except DomainError as exc:
+            return ctx.render("error.html", status_code=400, title="Không tạo được tài khoản",
+                              message=exc.message, status=400)
+        if cell_id is not None:
+            cell = ctx.db.get(Organisation, cell_id)
+            accounts.grant_role(ctx.db, ctx.actor, account, Role.MEMBER, cell)
+    return ctx.render("account_created.html", member=member, username=account.username, password=password,
+                      reset=existing is not None)
+
+
+routes = [
+    Route("/cells/{cell_id:int}", cell_page, name="cell"),
+    Route("/cells/{cell_id:int}/members/new", member_new, methods=["GET", "POST"], name="member_new"),
+    Route("/cells/{cell_id:int}/attached/new", attached_new, methods=["GET", "POST"], name="attached_new"),
+    Route("/cells/{cell_id:int}/import", import_page, methods=["GET", "POST"], name="import"),
+    Route("/cells/{cell_id:int}/import/template.csv", import_template, name="import_template"),
+    Route("/cells/{cell_id:int}/log", cell_log, name="cell_log"),
+    Route("/members/{member_id:int}", member_page, name="member"),
+    Route("/members/{member_id:int}/edit", member_edit, methods=["GET", "POST"], name="member_edit"),
+    Route("/members/{member_id:int}/periods/new", period_new, methods=["GET", "POST"], name="period_new"),
+    Route("/members/{member_id:int}/account", member_account, methods=["POST"], name="member_account"),
+    Route("/periods/{period_id:int}/edit", period_edit, methods=["GET", "POST"], name="period_edit"),
+    Route("/periods/{period_id:int}/delete", period_delete, methods=["POST"], name="period_delete"),
+]

@@ -1,0 +1,239 @@
+"""The request → domain bridge used by every page.
+
+``@view`` turns a plain function ``fn(ctx) -> Response`` into a Starlette endpoint that:
+reads and CSRF-checks the form of unsafe requests, loads the account and its scope, runs
+``fn`` in a worker thread with a database session (the event loop keeps serving WebSockets),
+commits when the response is a success and rolls back otherwise, and maps domain errors to
+Vietnamese error pages. A 4xx or 5xx response never commits anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from meetings.accounts import Account
+from meetings.actors import Actor
+from meetings.base import LOCAL_TZ
+from meetings.errors import Conflict, DomainError, Forbidden, NotFound
+from meetings.scoping import Scope, scope_for
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+#: Largest accepted form body part (uploads set their own limits on top).
+MAX_PART_SIZE = 5 * 1024 * 1024
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@dataclass
+class Ctx:
+    request: Request
+    db: Session
+    account: Account | None
+    scope: Scope | None
+    form: FormData | None
+    now: dt.datetime
+    flashes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.astimezone(LOCAL_TZ).date()
+
+    @property
+    def actor(self) -> Actor:
+        assert self.account is not None, "actor needs a logged-in account"
+        return Actor(self.account.id, self.account.display_name, client_address(self.request))
+
+    def path_int(self, name: str) -> int:
+        try:
+            return int(self.request.path_params[name])
+        except (KeyError, ValueError):
+            raise NotFound() from None
+
+    def field(self, name: str, default: str = "") -> str:
+        if self.form is None:
+            return default
+        value = self.form.get(name, default)
+        return value if isinstance(value, str) else default
+
+    def file(self, name: str) -> UploadFile | None:
+        if self.form is None:
+            return None
+        value = self.form.get(name)
+        return value if isinstance(value, UploadFile) else None
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return render(self.request, template, status_code=status_code, account=self.account,
+                      scope=self.scope, **context)
+
+    def redirect(self, url: str, flash: str | None = None, level: str = "success") -> RedirectResponse:
+        if flash:
+            self.flash(flash, level)
+        return RedirectResponse(url, status_code=303)
+
+    def flash(self, message: str, level: str = "success") -> None:
+        self.request.session.setdefault("flash", []).append([level, message])
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    env = request.app.state.templates
+    flashes = request.session.pop("flash", []) if "session" in request.scope else []
+    html = env.get_template(template).render(
+        request=request,
+        csrf_token=csrf_token(request) if "session" in request.scope else "",
+        flashes=flashes,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, message: str | None = None) -> HTMLResponse:
+    titles = {
+        400: "Yêu cầu không hợp lệ",
+        403: "Không có quyền truy cập",
+        404: "Không tìm thấy trang",
+        405: "Phương thức không được hỗ trợ",
+        409: "Dữ liệu bị trùng",
+        413: "Tệp hoặc dữ liệu gửi lên quá lớn",
+        422: "Dữ liệu không hợp lệ",
+        429: "Quá nhiều yêu cầu",
+        500: "Lỗi hệ thống",
+    }
+    default_messages = {
+        403: "Bạn không có quyền xem hoặc thay đổi nội dung này.",
+        404: "Trang bạn tìm không tồn tại hoặc bạn không có quyền xem.",
+        500: "Đã có lỗi xảy ra phía máy chủ. Dữ liệu đã lưu trước đó không bị ảnh hưởng. "
+        "Vui lòng thử lại sau ít phút.",
+    }
+    return render(
+        request,
+        "error.html",
+        status_code=status_code,
+        title=titles.get(status_code, "Có lỗi xảy ra"),
+        message=message or default_messages.get(status_code, ""),
+        status=status_code,
+        account=None,
+    )
+
+
+def status_for(error: DomainError) -> int:
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Forbidden):
+        return 403
+    if isinstance(error, Conflict):
+        return 409
+    return 400
+
+
+async def read_form(request: Request) -> FormData | None:
+    """Parse the body of an unsafe request and check its CSRF token (403 when wrong)."""
+    if request.method in SAFE_METHODS:
+        return None
+    content_type = request.headers.get("content-type", "")
+    form: FormData | None = None
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form(max_files=5, max_fields=500, max_part_size=MAX_PART_SIZE)
+    expected = request.session.get("csrf")
+    given = request.headers.get(CSRF_HEADER) or (form.get(CSRF_FIELD) if form is not None else None)
+    if not expected or not isinstance(given, str) or not secrets.compare_digest(given, str(expected)):
+        raise CsrfFailed()
+    return form
+
+
+def load_account(db: Session, request: Request) -> Account | None:
+    account_id = request.session.get("aid")
+    if account_id is None:
+        return None
+    account = db.get(Account, account_id)
+    if account is None or not account.is_active or request.session.get("ep") != account.session_epoch:
+        request.session.pop("aid", None)
+        return None
+    return account
+
+
+def view(*, login: bool = True, allow_password_change_pending: bool = False) -> Callable[[Callable[[Ctx], Response]], Callable[[Request], Any]]:
+    def decorate(fn: Callable[[Ctx], Response]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                form = await read_form(request)
+            except CsrfFailed:
+                return error_page(
+                    request, 403,
+                    "Biểu mẫu không hợp lệ hoặc phiên làm việc đã hết hạn (thiếu mã bảo vệ CSRF). "
+                    "Hãy tải lại trang rồi gửi lại.",
+                )
+            except ValueError as exc:  # multipart limits exceeded, malformed body
+                return error_page(request, 413 if "size" in str(exc).lower() else 400,
+                                  "Dữ liệu gửi lên không hợp lệ hoặc quá lớn.")
+            try:
+                return await anyio.to_thread.run_sync(_run, fn, request, form, login,
+                                                      allow_password_change_pending)
+            except DomainError as exc:
+                return error_page(request, status_for(exc), exc.message)
+            finally:
+                if form is not None:
+                    await form.close()  # uploaded files are spooled to temporary files
+
+        endpoint.__name__ = fn.__name__
+        endpoint.__doc__ = fn.__doc__
+        endpoint.view_options = {"login": login}  # type: ignore[attr-defined]
+        return endpoint
+
+    return decorate
+
+
+def _run(fn: Callable[[Ctx], Response], request: Request, form: FormData | None, login: bool,
+         allow_pending: bool) -> Response:
+    database = request.app.state.db
+    db: Session = database.sessions()
+    try:
+        account = load_account(db, request)
+        if login and account is None:
+            db.rollback()
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        if account is not None and account.must_change_password and not allow_pending:
+            db.rollback()
+            return RedirectResponse("/password", status_code=303)
+        now = request.app.state.clock()
+        scope = scope_for(db, account, now.astimezone(LOCAL_TZ).date()) if account is not None else None
+        request.state.account_id = account.id if account else None
+        ctx = Ctx(request=request, db=db, account=account, scope=scope, form=form, now=now)
+        response = fn(ctx)
+        if response.status_code < 400:
+            db.commit()
+        else:
+            db.rollback()
+        return response
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()

@@ -1,0 +1,327 @@
+"""Accounts, roles granted on organisations, passwords and login throttling.
+
+Passwords are stored only as Argon2id hashes (argon2-cffi's defaults, RFC 9106). Failed logins
+are kept in the database, so throttling holds across server processes and restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import enum
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import (
+    Boolean,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit
+from .actors import Actor
+from .base import Base, UTCDateTime, utcnow
+from .errors import Conflict, DomainError, NotFound, ValidationError
+from .members import Member
+from .organisations import Organisation
+from .text import clean_text
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    SECRETARY = "secretary"
+    DEPUTY = "deputy"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.MEMBER: "Đảng viên",
+    Role.SECRETARY: "Bí thư chi bộ",
+    Role.DEPUTY: "Phó bí thư chi bộ",
+    Role.AUDITOR: "Cấp ủy cấp trên (kiểm tra, giám sát)",
+    Role.ADMIN: "Quản trị",
+}
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), unique=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Bumped on password change and logout-everywhere: older session cookies stop working.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class RoleGrant(Base):
+    __tablename__ = "role_grants"
+    __table_args__ = (UniqueConstraint("account_id", "organisation_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    #: None only for a platform-wide admin.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+    )
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+
+
+# --------------------------------------------------------------------------- passwords
+
+_hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 10
+
+
+def configure_hashing(*, time_cost: int, memory_cost: int) -> None:
+    """Change the Argon2id cost parameters (the test suite lowers them to stay fast).
+
+    Existing hashes keep verifying: the parameters are stored in each hash, and a login
+    rehashes a password whose parameters differ from the current ones.
+    """
+    global _hasher, _dummy_hash
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+    _dummy_hash = None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(account: Account, password: str) -> bool:
+    try:
+        _hasher.verify(account.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return True
+
+
+def check_password_strength(password: str, username: str = "") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"Mật khẩu phải có ít nhất {MIN_PASSWORD_LENGTH} ký tự.", field="password")
+    if username and username.lower() in password.lower():
+        raise ValidationError("Mật khẩu không được chứa tên đăng nhập.", field="password")
+    if len(set(password)) < 5:
+        raise ValidationError("Mật khẩu quá đơn giản.", field="password")
+
+
+def generate_password() -> str:
+    """A temporary password that is easy to read out over the phone (no 0/O, 1/l)."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    groups = ["".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3)]
+    return "-".join(groups)
+
+
+# --------------------------------------------------------------------------- throttling
+
+#: Failures within the window before logins are refused (per account / per address).
+ACCOUNT_FAILURE_LIMIT = 5
+ADDRESS_FAILURE_LIMIT = 20
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+
+
+class LoginThrottled(DomainError):
+    def __init__(self, retry_after: dt.timedelta) -> None:
+        minutes = max(1, int(retry_after.total_seconds() // 60) + 1)
+        super().__init__(
+            f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau khoảng {minutes} phút."
+        )
+        self.retry_after = retry_after
+
+
+class InvalidCredentials(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Tên đăng nhập hoặc mật khẩu không đúng.")
+
+
+def _throttle_check(session: Session, username: str, address: str, now: dt.datetime) -> None:
+    since = now - THROTTLE_WINDOW
+    for column, value, limit in (
+        (LoginFailure.username, username, ACCOUNT_FAILURE_LIMIT),
+        (LoginFailure.address, address, ADDRESS_FAILURE_LIMIT),
+    ):
+        count, oldest = session.execute(
+            select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at > since)
+        ).one()
+        if count >= limit:
+            oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=dt.UTC)
+            raise LoginThrottled(oldest_at + THROTTLE_WINDOW - now)
+
+
+def authenticate(session: Session, username: str, password: str, address: str, now: dt.datetime | None = None) -> Account:
+    """Check a login; raises LoginThrottled or InvalidCredentials. Caller commits."""
+    now = now or utcnow()
+    key = clean_text(username).lower()[:64]
+    _throttle_check(session, key, address, now)
+    account = session.scalar(select(Account).where(Account.username == key))
+    if account is None or not account.is_active or not verify_password(account, password):
+        if account is None:
+            # Spend the same time as a real check, so timing does not reveal which names exist.
+            _safe_dummy_verify()
+        session.add(LoginFailure(at=now, username=key, address=address))
+        raise InvalidCredentials()
+    session.execute(delete(LoginFailure).where(LoginFailure.username == key))
+    if _hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = hash_password(password)
+    account.last_login_at = now
+    return account
+
+
+_dummy_hash: str | None = None
+
+
+def _safe_dummy_verify() -> None:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("dummy-password-for-timing")
+    with contextlib.suppress(VerificationError):
+        _hasher.verify(_dummy_hash, "not-the-password")
+
+
+# --------------------------------------------------------------------------- accounts
+
+ACCOUNT_FIELDS = ("username", "display_name", "member_id", "must_change_password", "is_active")
+
+
+def normalise_username(username: str) -> str:
+    key = clean_text(username).lower()
+    if not key or len(key) > 64 or any(c.isspace() for c in key):
+        raise ValidationError("Tên đăng nhập không hợp lệ (không dấu cách, tối đa 64 ký tự).", field="username")
+    return key
+
+
+def create_account(
+    session: Session,
+    actor: Actor,
+    *,
+    username: str,
+    password: str,
+    display_name: str,
+    member: Member | None = None,
+    must_change_password: bool = True,
+    organisation_id: int | None = None,
+) -> Account:
+    key = normalise_username(username)
+    if session.scalar(select(Account.id).where(Account.username == key)) is not None:
+        raise Conflict(f"Tên đăng nhập “{key}” đã có người dùng.", field="username")
+    if member is not None and session.scalar(select(Account.id).where(Account.member_id == member.id)):
+        raise Conflict(f"Đảng viên {member.full_name} đã có tài khoản.")
+    check_password_strength(password, key)
+    account = Account(
+        username=key,
+        display_name=clean_text(display_name) or key,
+        password_hash=hash_password(password),
+        member_id=member.id if member else None,
+        must_change_password=must_change_password,
+        created_by_id=actor.account_id,
+    )
+    session.add(account)
+    session.flush()
+    audit.record(
+        session, actor, "account.create", account, None, audit.snapshot(account, ACCOUNT_FIELDS),
+        organisation_id=organisation_id if organisation_id is not None else (member.home_cell_id if member else None),
+    )
+    return account
+
+
+def get_account(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound()
+    return account
+
+
+def change_password(session: Session, account: Account, current: str, new: str, confirm: str) -> None:
+    if not verify_password(account, current):
+        raise ValidationError("Mật khẩu hiện tại không đúng.", field="current")
+    if new != confirm:
+        raise ValidationError("Hai lần nhập mật khẩu mới không khớp.", field="confirm")
+    if new == current:
+        raise ValidationError("Mật khẩu mới phải khác mật khẩu hiện tại.", field="password")
+    check_password_strength(new, account.username)
+    account.password_hash = hash_password(new)
+    account.must_change_password = False
+    account.password_changed_at = utcnow()
+    account.session_epoch += 1
+    audit.record(session, Actor(account.id, account.display_name), "account.password_change", account, None, None)
+
+
+def reset_password(session: Session, actor: Actor, account: Account, organisation_id: int | None) -> str:
+    """Give the account a new temporary password that must be changed at next login."""
+    password = generate_password()
+    account.password_hash = hash_password(password)
+    account.must_change_password = True
+    account.session_epoch += 1
+    audit.record(session, actor, "account.password_reset", account, None, None, organisation_id=organisation_id)
+    return password
+
+
+def grant_role(session: Session, actor: Actor, account: Account, role: Role, organisation: Organisation | None) -> RoleGrant:
+    if organisation is None and role != Role.ADMIN:
+        raise ValidationError("Vai trò này phải gắn với một tổ chức đảng.")
+    if role in (Role.SECRETARY, Role.DEPUTY, Role.MEMBER) and organisation is not None and not organisation.is_cell:
+        raise ValidationError("Vai trò bí thư, phó bí thư, đảng viên chỉ gắn với chi bộ.")
+    org_condition = (
+        RoleGrant.organisation_id == organisation.id
+        if organisation is not None
+        else RoleGrant.organisation_id.is_(None)
+    )
+    existing = session.scalar(
+        select(RoleGrant).where(RoleGrant.account_id == account.id, RoleGrant.role == role, org_condition)
+    )
+    if existing is not None:
+        return existing
+    grant = RoleGrant(account_id=account.id, role=role, organisation_id=organisation.id if organisation else None)
+    session.add(grant)
+    session.flush()
+    audit.record(
+        session, actor, "role.grant", grant, None,
+        {"account_id": account.id, "role": role.value, "organisation_id": grant.organisation_id},
+        organisation_id=grant.organisation_id,
+    )
+    return grant
+
+
+def revoke_role(session: Session, actor: Actor, grant: RoleGrant) -> None:
+    before = {"account_id": grant.account_id, "role": grant.role.value, "organisation_id": grant.organisation_id}
+    audit.record(session, actor, "role.revoke", grant, before, None, organisation_id=grant.organisation_id)
+    session.delete(grant)
+    session.flush()
+
+
+def grants_of(session: Session, account_id: int) -> list[RoleGrant]:
+    return list(session.scalars(select(RoleGrant).where(RoleGrant.account_id == account_id)))
+
+
+def account_for_member(session: Session, member_id: int) -> Account | None:
+    return session.scalar(select(Account).where(Account.member_id == member_id))

@@ -1,0 +1,300 @@
+"""The party organisation tree: committees of any depth with cells as leaves.
+
+Since 1 July 2025 commune committees sit directly under the provincial committee; older
+records keep district committees (decision 11 in shared/domain/cases.md). The tree can be
+restructured without rewriting history: every change of parent is kept as a dated link, so
+``parent_on(org, date)`` answers where an organisation stood on any day, and an organisation
+that is merged away is dissolved (never deleted) and points at its successor.
+
+``path`` is a materialised path ("/1/7/19/") so that a subtree is one indexed prefix query,
+which the auditors' roll-ups over a whole province rely on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit
+from .actors import Actor
+from .base import Base, UTCDateTime, utcnow
+from .errors import Conflict, NotFound, ValidationError
+
+
+class OrgKind(enum.StrEnum):
+    PROVINCE = "province"
+    DISTRICT = "district"
+    COMMUNE = "commune"
+    GRASSROOTS = "grassroots"
+    CELL = "cell"
+
+    @property
+    def label(self) -> str:
+        return ORG_KIND_LABELS[self]
+
+
+ORG_KIND_LABELS = {
+    OrgKind.PROVINCE: "Tỉnh ủy",
+    OrgKind.DISTRICT: "Huyện ủy",
+    OrgKind.COMMUNE: "Đảng ủy xã/phường",
+    OrgKind.GRASSROOTS: "Đảng bộ cơ sở",
+    OrgKind.CELL: "Chi bộ",
+}
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[OrgKind] = mapped_column(
+        Enum(OrgKind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    path: Mapped[str] = mapped_column(String(400), index=True, default="")
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    #: Cells with nine or more official members elect a chi ủy, which meets before each
+    #: regular meeting (decision 2).
+    has_committee: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    dissolved_on: Mapped[dt.date | None] = mapped_column(Date)
+    successor_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    address: Mapped[str | None] = mapped_column(String(300))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_cell(self) -> bool:
+        return self.kind == OrgKind.CELL
+
+    @property
+    def active(self) -> bool:
+        return self.dissolved_on is None
+
+    @property
+    def title(self) -> str:
+        """The name as it is written in documents, e.g. "Chi bộ thôn An Mỹ"."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.id} {self.kind.value} {self.code}>"
+
+
+class OrgParentLink(Base):
+    """One period during which an organisation stood under a parent (None: a root)."""
+
+    __tablename__ = "organisation_parent_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    #: Inclusive last day; None while the link holds.
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+ORG_SNAPSHOT_FIELDS = ("kind", "name", "code", "parent_id", "has_committee", "dissolved_on", "successor_id", "address")
+
+
+def _check_parent(kind: OrgKind, parent: Organisation | None) -> None:
+    if kind == OrgKind.PROVINCE and parent is not None:
+        raise ValidationError("Tỉnh ủy là cấp cao nhất, không thể trực thuộc tổ chức khác.")
+    if kind != OrgKind.PROVINCE and parent is None:
+        raise ValidationError("Tổ chức này phải trực thuộc một cấp ủy.")
+    if parent is not None:
+        if parent.is_cell:
+            raise ValidationError("Chi bộ không thể có tổ chức trực thuộc.")
+        if not parent.active:
+            raise ValidationError(f"{parent.name} đã giải thể, không thể thêm tổ chức trực thuộc.")
+
+
+def create_organisation(
+    session: Session,
+    actor: Actor,
+    *,
+    kind: OrgKind,
+    name: str,
+    code: str,
+    parent: Organisation | None,
+    created_on: dt.date,
+    has_committee: bool = False,
+    address: str | None = None,
+) -> Organisation:
+    name = name.strip()
+    code = code.strip().upper()
+    if not name:
+        raise ValidationError("Tên tổ chức không được để trống.", field="name")
+    if not code:
+        raise ValidationError("Mã tổ chức không được để trống.", field="code")
+    _check_parent(kind, parent)
+    if session.scalar(select(Organisation.id).where(Organisation.code == code)) is not None:
+        raise Conflict(f"Mã tổ chức {code} đã được dùng.", field="code")
+    org = Organisation(
+        kind=kind,
+        name=name,
+        code=code,
+        parent_id=parent.id if parent else None,
+        has_committee=has_committee and kind == OrgKind.CELL,
+        created_on=created_on,
+        address=address,
+    )
+    session.add(org)
+    session.flush()
+    org.path = (parent.path if parent else "/") + f"{org.id}/"
+    org.depth = parent.depth + 1 if parent else 0
+    session.add(
+        OrgParentLink(organisation_id=org.id, parent_id=org.parent_id, valid_from=created_on)
+    )
+    audit.record(session, actor, "organisation.create", org, None, audit.snapshot(org, ORG_SNAPSHOT_FIELDS))
+    session.flush()
+    return org
+
+
+def get_organisation(session: Session, org_id: int) -> Organisation:
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound()
+    return org
+
+
+def ancestors(session: Session, org: Organisation) -> list[Organisation]:
+    """From the root down to the parent of ``org`` (current tree)."""
+    ids = [int(p) for p in org.path.strip("/").split("/") if p][:-1]
+    if not ids:
+        return []
+    found = {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def subtree_filter(org: Organisation):  # type: ignore[no-untyped-def]
+    """A SQL condition selecting ``org`` and everything below it (current tree)."""
+    return Organisation.path.startswith(org.path, autoescape=True)
+
+
+def subtree(session: Session, org: Organisation, *, kind: OrgKind | None = None) -> list[Organisation]:
+    stmt = select(Organisation).where(subtree_filter(org)).order_by(Organisation.path)
+    if kind is not None:
+        stmt = stmt.where(Organisation.kind == kind)
+    return list(session.scalars(stmt))
+
+
+def children(session: Session, org: Organisation) -> list[Organisation]:
+    return list(
+        session.scalars(
+            select(Organisation).where(Organisation.parent_id == org.id).order_by(Organisation.name)
+        )
+    )
+
+
+def parent_on(session: Session, org_id: int, on: dt.date) -> int | None:
+    """The parent an organisation stood under on a given day (history-aware)."""
+    link = session.scalars(
+        select(OrgParentLink)
+        .where(OrgParentLink.organisation_id == org_id, OrgParentLink.valid_from <= on)
+        .order_by(OrgParentLink.valid_from.desc(), OrgParentLink.id.desc())
+    ).first()
+    if link is None or (link.valid_to is not None and link.valid_to < on):
+        return None
+    return link.parent_id
+
+
+def lineage_on(session: Session, org_id: int, on: dt.date) -> list[int]:
+    """``org_id`` and its ancestors as they stood on ``on``, nearest first."""
+    chain = [org_id]
+    seen = {org_id}
+    current: int | None = org_id
+    while current is not None:
+        current = parent_on(session, current, on)
+        if current is None or current in seen:
+            break
+        chain.append(current)
+        seen.add(current)
+    return chain
+
+
+def move_organisation(
+    session: Session, actor: Actor, org: Organisation, new_parent: Organisation, on: dt.date
+) -> None:
+    """Re-attach ``org`` (and its subtree) under ``new_parent`` from day ``on``."""
+    if org.kind == OrgKind.PROVINCE:
+        raise ValidationError("Không thể chuyển tỉnh ủy.")
+    _check_parent(org.kind, new_parent)
+    if new_parent.path.startswith(org.path):
+        raise ValidationError("Không thể chuyển một tổ chức vào chính cấp dưới của nó.")
+    if new_parent.id == org.parent_id:
+        return
+    before = audit.snapshot(org, ORG_SNAPSHOT_FIELDS)
+    _close_link(session, org.id, on)
+    session.add(OrgParentLink(organisation_id=org.id, parent_id=new_parent.id, valid_from=on))
+    old_prefix = org.path
+    new_prefix = f"{new_parent.path}{org.id}/"
+    depth_shift = new_parent.depth + 1 - org.depth
+    for node in subtree(session, org):
+        node.path = new_prefix + node.path[len(old_prefix):]
+        node.depth += depth_shift
+    org.parent_id = new_parent.id
+    session.flush()
+    audit.record(session, actor, "organisation.move", org, before, audit.snapshot(org, ORG_SNAPSHOT_FIELDS))
+
+
+def merge_organisations(
+    session: Session,
+    actor: Actor,
+    sources: Sequence[Organisation],
+    target: Organisation,
+    on: dt.date,
+) -> None:
+    """Merge committees: their children move under ``target`` and the sources are dissolved.
+
+    Typical use: two communes merged into one (2025). Nothing is deleted, so the meetings and
+    records of the old communes' cells still resolve to the commune of their time.
+    """
+    for source in sources:
+        if source.id == target.id:
+            raise ValidationError("Không thể hợp nhất một tổ chức với chính nó.")
+        if source.is_cell or target.is_cell:
+            raise ValidationError("Chỉ hợp nhất được các cấp ủy; chi bộ thì chuyển hoặc giải thể.")
+        if not source.active:
+            raise ValidationError(f"{source.name} đã giải thể từ trước.")
+        for child in children(session, source):
+            if child.active:
+                move_organisation(session, actor, child, target, on)
+        before = audit.snapshot(source, ORG_SNAPSHOT_FIELDS)
+        source.dissolved_on = on - dt.timedelta(days=1)
+        source.successor_id = target.id
+        session.flush()
+        audit.record(
+            session, actor, "organisation.merge", source, before, audit.snapshot(source, ORG_SNAPSHOT_FIELDS)
+        )
+
+
+def _close_link(session: Session, org_id: int, on: dt.date) -> None:
+    session.execute(
+        update(OrgParentLink)
+        .where(OrgParentLink.organisation_id == org_id, OrgParentLink.valid_to.is_(None))
+        .values(valid_to=on - dt.timedelta(days=1))
+    )
+
+
+def cells_of(session: Session, orgs: Iterable[Organisation]) -> list[Organisation]:
+    """All cells at or under any of ``orgs`` (current tree), by name."""
+    result: dict[int, Organisation] = {}
+    for org in orgs:
+        for cell in subtree(session, org, kind=OrgKind.CELL):
+            result[cell.id] = cell
+    return sorted(result.values(), key=lambda o: o.name)

@@ -1,0 +1,184 @@
+"""Which organisations an account may see and manage — decided here and nowhere else.
+
+* a member (an account linked to a member) reads their home cell and, while attached
+  elsewhere (sinh hoạt tạm thời), the host cell;
+* a secretary or deputy secretary manages the cell they were granted;
+* an auditor (cấp ủy cấp trên) reads the committee they were granted and its whole subtree,
+  read-only;
+* an admin manages the subtree they were granted, or everything when granted platform-wide.
+
+Views and queries go through :func:`scope_for` and the ``access_*`` helpers (after Zulip's
+``access_*_by_*``). An organisation outside the readable set is reported as *not found*, so
+that nobody learns which cells exist elsewhere; one that is readable but not manageable
+gives *forbidden*.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from .accounts import Account, Role, RoleGrant
+from .errors import Forbidden, NotFound
+from .members import Member, MemberPeriod, PeriodKind
+from .organisations import Organisation, OrgKind
+
+
+@dataclass(frozen=True)
+class Scope:
+    account_id: int
+    member_id: int | None
+    #: None means everything (platform admin).
+    readable: frozenset[int] | None
+    manageable: frozenset[int] | None
+    roles: frozenset[tuple[Role, int | None]] = field(default_factory=frozenset)
+
+    def can_read(self, org_id: int | None) -> bool:
+        return org_id is not None and (self.readable is None or org_id in self.readable)
+
+    def can_manage(self, org_id: int | None) -> bool:
+        return org_id is not None and (self.manageable is None or org_id in self.manageable)
+
+    def has_role(self, role: Role, org_id: int | None = None) -> bool:
+        return any(r == role and (org_id is None or o == org_id) for r, o in self.roles)
+
+    @property
+    def is_admin(self) -> bool:
+        return any(r == Role.ADMIN for r, _ in self.roles)
+
+    @property
+    def is_auditor(self) -> bool:
+        return any(r == Role.AUDITOR for r, _ in self.roles)
+
+    @property
+    def managed_cells(self) -> frozenset[int]:
+        return frozenset(o for r, o in self.roles if r in (Role.SECRETARY, Role.DEPUTY) and o is not None)
+
+
+def _subtree_ids(session: Session, org_id: int) -> set[int]:
+    org = session.get(Organisation, org_id)
+    if org is None:
+        return set()
+    return set(session.scalars(select(Organisation.id).where(Organisation.path.startswith(org.path, autoescape=True))))
+
+
+def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
+    readable: set[int] = set()
+    manageable: set[int] = set()
+    everything = False
+    roles: set[tuple[Role, int | None]] = set()
+    for grant in session.scalars(select(RoleGrant).where(RoleGrant.account_id == account.id)):
+        roles.add((grant.role, grant.organisation_id))
+        if grant.role == Role.ADMIN:
+            if grant.organisation_id is None:
+                everything = True
+            else:
+                ids = _subtree_ids(session, grant.organisation_id)
+                readable |= ids
+                manageable |= ids
+        elif grant.role == Role.AUDITOR and grant.organisation_id is not None:
+            readable |= _subtree_ids(session, grant.organisation_id)
+        elif grant.role in (Role.SECRETARY, Role.DEPUTY) and grant.organisation_id is not None:
+            readable.add(grant.organisation_id)
+            manageable.add(grant.organisation_id)
+        elif grant.role == Role.MEMBER and grant.organisation_id is not None:
+            readable.add(grant.organisation_id)
+    if account.member_id is not None:
+        member = session.get(Member, account.member_id)
+        if member is not None and member.home_cell_id is not None:
+            readable.add(member.home_cell_id)
+        readable |= set(
+            session.scalars(
+                select(MemberPeriod.host_cell_id).where(
+                    MemberPeriod.member_id == account.member_id,
+                    MemberPeriod.kind == PeriodKind.TRANSFER_OUT,
+                    MemberPeriod.host_cell_id.is_not(None),
+                    MemberPeriod.start_on <= today,
+                    or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= today),
+                )
+            )
+        )
+    return Scope(
+        account_id=account.id,
+        member_id=account.member_id,
+        readable=None if everything else frozenset(readable),
+        manageable=None if everything else frozenset(manageable),
+        roles=frozenset(roles),
+    )
+
+
+def access_organisation(session: Session, scope: Scope, org_id: int, *, manage: bool = False) -> Organisation:
+    org = session.get(Organisation, org_id)
+    if org is None or not scope.can_read(org.id):
+        raise NotFound()
+    if manage and not scope.can_manage(org.id):
+        raise Forbidden()
+    return org
+
+
+def access_cell(session: Session, scope: Scope, cell_id: int, *, manage: bool = False) -> Organisation:
+    org = access_organisation(session, scope, cell_id, manage=manage)
+    if org.kind != OrgKind.CELL:
+        raise NotFound()
+    return org
+
+
+def member_cells(session: Session, member: Member, today: dt.date) -> set[int]:
+    """The home cell and any cell the member is attached to today."""
+    cells = {member.home_cell_id} if member.home_cell_id is not None else set()
+    cells |= set(
+        session.scalars(
+            select(MemberPeriod.host_cell_id).where(
+                MemberPeriod.member_id == member.id,
+                MemberPeriod.kind == PeriodKind.TRANSFER_OUT,
+                MemberPeriod.host_cell_id.is_not(None),
+                MemberPeriod.start_on <= today,
+                or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= today),
+            )
+        )
+    )
+    cells.discard(None)  # type: ignore[arg-type]
+    return cells  # type: ignore[return-value]
+
+
+def access_member(session: Session, scope: Scope, member_id: int, today: dt.date, *, manage: bool = False) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotFound()
+    cells = member_cells(session, member, today)
+    if not (scope.member_id == member.id or any(scope.can_read(c) for c in cells)):
+        raise NotFound()
+    if manage:
+        # The home cell manages its members; the host cell manages members attached from
+        # outside the platform (they have no home cell here).
+        managing = {member.home_cell_id} if member.home_cell_id is not None else cells
+        if not any(scope.can_manage(c) for c in managing):
+            raise Forbidden()
+    return member
+
+
+def readable_cells(session: Session, scope: Scope) -> list[Organisation]:
+    stmt = select(Organisation).where(Organisation.kind == OrgKind.CELL).order_by(Organisation.name)
+    if scope.readable is not None:
+        if not scope.readable:
+            return []
+        stmt = stmt.where(Organisation.id.in_(scope.readable))
+    return list(session.scalars(stmt))
+
+
+def top_organisations(session: Session, scope: Scope) -> list[Organisation]:
+    """The highest organisations the account can read (the roots of what it sees)."""
+    stmt = select(Organisation).order_by(Organisation.path)
+    if scope.readable is not None:
+        if not scope.readable:
+            return []
+        stmt = stmt.where(Organisation.id.in_(scope.readable))
+    orgs = list(session.scalars(stmt))
+    tops: list[Organisation] = []
+    for org in orgs:
+        if not any(org.path.startswith(t.path) and org.id != t.id for t in tops):
+            tops.append(org)
+    return tops

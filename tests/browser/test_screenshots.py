@@ -1,0 +1,42 @@
+"""Phone-width screenshots of the login page, a cell roster and a member page look right."""
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.config import Settings
+from app.demo import DEMO_PASSWORD, load_demo
+from app.factory import create_app
+from meetings.accounts import Account
+from meetings.organisations import Organisation
+from scripts.screenshots import PHONE, take
+from tests.support.live import live_server
+
+ARTIFACTS = Path(os.environ.get("SCREENSHOT_DIR", "var/screenshots"))
+
+
+def test_phone_screenshots(sqlite_database, tmp_path, clock):
+    with sqlite_database.session() as s:
+        load_demo(s, dt.date(2026, 11, 27))
+        cell = s.scalar(select(Organisation).where(Organisation.code == "QT-CL-ANMY"))
+        away = s.scalar(select(Account).where(Account.username == "divang"))
+        cell_id, member_id = cell.id, away.member_id
+    settings = Settings.from_env({}, DATA_DIR=str(tmp_path), SECRET_KEY="k" * 32, LOG_REQUESTS=False)
+    app = create_app(settings, database=sqlite_database, clock=clock)
+    with live_server(app) as base:
+        shots = take(base, ARTIFACTS, "bithu", DEMO_PASSWORD,
+                     [("roster", f"/cells/{cell_id}"), ("member", f"/members/{member_id}")])
+    by_name = {s.name: s for s in shots}
+    assert set(by_name) == {"login", "roster", "member"}
+    for shot in shots:
+        assert shot.viewport_width == PHONE["width"]
+        assert shot.scroll_width <= PHONE["width"], f"{shot.name} overflows: {shot.scroll_width}px"
+        assert Path(shot.path).stat().st_size > 5_000
+        assert "\ufffd" not in shot.text  # no replacement characters: diacritics intact
+    assert "Đăng nhập" in by_name["login"].text and "Tên đăng nhập" in by_name["login"].text
+    roster = by_name["roster"].text
+    assert "Chi bộ thôn An Mỹ" in roster and "Đảng số hôm nay" in roster and "Đi làm ăn xa" in roster
+    member = by_name["member"].text
+    assert "Các giai đoạn" in member and "đang áp dụng" in member

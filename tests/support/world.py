@@ -1,0 +1,116 @@
+"""A small organisation for tests: one province, two communes, three cells, five accounts.
+
+    P (province) ─┬─ X (commune) ─┬─ A (cell): a1 secretary, a2 member, a3 probationary, a4 away
+                  │               └─ B (cell): b1 secretary, b2, b3
+                  └─ Y (commune) ─── C (cell): c1, c2
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from meetings import accounts, members, organisations
+from meetings.accounts import Role
+from meetings.actors import Actor
+from meetings.members import Member, MemberInput, PeriodInput, PeriodKind
+from meetings.organisations import Organisation, OrgKind
+
+PASSWORD = "mat-khau-thu-nghiem"
+FOUNDED = dt.date(2025, 7, 1)
+
+
+@dataclass
+class World:
+    orgs: dict[str, Organisation] = field(default_factory=dict)
+    members: dict[str, Member] = field(default_factory=dict)
+    accounts: dict[str, int] = field(default_factory=dict)
+
+    def id(self, key: str) -> int:
+        if key in self.orgs:
+            return self.orgs[key].id
+        return self.members[key].id
+
+
+_card = iter(range(48_100_000, 48_200_000, 7))
+
+
+def add_member(
+    session: Session,
+    cell: Organisation,
+    name: str,
+    *,
+    status: str = "chính thức",
+    admitted: dt.date = dt.date(2010, 5, 19),
+    today: dt.date = dt.date(2026, 11, 27),
+) -> Member:
+    return members.create_member(
+        session,
+        Actor.system("test"),
+        cell,
+        MemberInput(
+            full_name=name,
+            birth_date=dt.date(1980, 1, 15),
+            card_number=str(next(_card)) if status == "chính thức" else None,
+            admitted_on=admitted,
+            status=status,
+        ),
+        today=today,
+    )
+
+
+def build_world(session: Session) -> World:
+    actor = Actor.system("test")
+    w = World()
+
+    def org(key: str, kind: OrgKind, name: str, parent: str | None) -> None:
+        w.orgs[key] = organisations.create_organisation(
+            session, actor, kind=kind, name=name, code=f"T-{key}",
+            parent=w.orgs[parent] if parent else None, created_on=FOUNDED,
+        )
+
+    org("P", OrgKind.PROVINCE, "Tỉnh ủy Thử Nghiệm", None)
+    org("X", OrgKind.COMMUNE, "Đảng ủy xã Xuân Hòa", "P")
+    org("Y", OrgKind.COMMUNE, "Đảng ủy xã Yên Bình", "P")
+    org("A", OrgKind.CELL, "Chi bộ thôn An Lạc", "X")
+    org("B", OrgKind.CELL, "Chi bộ thôn Bắc Sơn", "X")
+    org("C", OrgKind.CELL, "Chi bộ thôn Cẩm Thủy", "Y")
+
+    for key, cell, name, status in (
+        ("a1", "A", "Nguyễn Văn Ấn", "chính thức"),
+        ("a2", "A", "Trần Thị Bích Ngọc", "chính thức"),
+        ("a3", "A", "Lê Hoàng Dũng", "dự bị"),
+        ("a4", "A", "Phạm Thị Hường", "chính thức"),
+        ("b1", "B", "Đỗ Văn Bằng", "chính thức"),
+        ("b2", "B", "Hồ Thị Bé", "chính thức"),
+        ("b3", "B", "Vũ Đức Bảo", "chính thức"),
+        ("c1", "C", "Ngô Quang Cường", "chính thức"),
+        ("c2", "C", "Dương Thị Cúc", "chính thức"),
+    ):
+        admitted = dt.date(2026, 6, 1) if status == "dự bị" else dt.date(2010, 5, 19)
+        w.members[key] = add_member(session, w.orgs[cell], name, status=status, admitted=admitted)
+    members.add_period(
+        session, actor, w.members["a4"],
+        PeriodInput(kind=PeriodKind.AWAY, start_on=dt.date(2026, 3, 1), place="TP. Hồ Chí Minh",
+                    host_org_name="Công ty TNHH Nam Việt"),
+    )
+
+    for username, member, role, org_key in (
+        ("sec_a", "a1", Role.SECRETARY, "A"),
+        ("mem_a", "a2", Role.MEMBER, "A"),
+        ("away_a", "a4", Role.MEMBER, "A"),
+        ("sec_b", "b1", Role.SECRETARY, "B"),
+        ("aud_x", None, Role.AUDITOR, "X"),
+        ("admin", None, Role.ADMIN, None),
+    ):
+        account = accounts.create_account(
+            session, actor, username=username, password=PASSWORD,
+            display_name=w.members[member].full_name if member else username,
+            member=w.members[member] if member else None, must_change_password=False,
+        )
+        accounts.grant_role(session, actor, account, role, w.orgs[org_key] if org_key else None)
+        w.accounts[username] = account.id
+    session.flush()
+    return w

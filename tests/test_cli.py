@@ -1,0 +1,101 @@
+"""The command line: every command documented in --help works against DATABASE_URL."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+COMMANDS = ("serve", "migrate", "demo", "create-account", "import-members")
+
+
+def run(*args, env):
+    return subprocess.run([sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def env(tmp_path, backend, postgres_schema):
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATA_DIR": str(tmp_path / "var")}
+    if backend == "sqlite":
+        base["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    else:
+        # A schema of its own, so that this test starts from an empty database.
+        from sqlalchemy import text
+
+        from app.db import make_engine
+
+        schema = postgres_schema.schema + "_cli"
+        engine = make_engine(postgres_schema.url)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        base["DATABASE_URL"] = postgres_schema.plain_url + f"?options=-csearch_path%3D{schema}"
+        base["_SCHEMA"] = schema
+        yield base
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+        return
+    yield base
+
+
+def test_help_lists_every_command():
+    done = subprocess.run([sys.executable, "-m", "app", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    for command in COMMANDS:
+        assert command in done.stdout
+
+
+def test_migrate_is_idempotent_and_demo_loads_once(env):
+    first, second = run("migrate", env=env), run("migrate", env=env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "revision" in second.stdout
+    demo = run("demo", env=env)
+    assert demo.returncode == 0 and "Demo organisation loaded." in demo.stdout
+    assert "bithu" in demo.stdout and "chibo-demo-2026" in demo.stdout
+    again = run("demo", env=env)
+    assert "already present" in again.stdout
+
+
+def test_create_account(env):
+    run("demo", env=env)
+    done = run("create-account", "--username", "kiemtra2", "--role", "auditor", "--org", "QT-HG", env=env)
+    assert done.returncode == 0 and "Temporary password:" in done.stdout
+    dup = run("create-account", "--username", "kiemtra2", env=env)
+    assert dup.returncode == 2 and "đã có người dùng" in dup.stderr
+    bad_org = run("create-account", "--username", "x1", "--role", "auditor", "--org", "KHONGCO", env=env)
+    assert bad_org.returncode == 2 and "KHONGCO" in bad_org.stderr
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_health_and_login(env):
+    run("demo", env=env)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
+            assert "Đăng nhập" in r.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
