@@ -3,6 +3,7 @@
 from .accounts import Account, LoginFailure, RoleGrant
 from .audit import AuditEntry
 from .base import Base
+from .meetings import Meeting, PilotApproval, RemoteInvite
 from .members import Member, MemberPeriod, Membership
 from .organisations import Organisation, OrgParentLink
 
@@ -11,10 +12,13 @@ __all__ = [
     "AuditEntry",
     "Base",
     "LoginFailure",
+    "Meeting",
     "Member",
     "MemberPeriod",
     "Membership",
     "OrgParentLink",
+    "PilotApproval",
+    "RemoteInvite",
     "Organisation",
     "RoleGrant",
 ]

@@ -1,0 +1,240 @@
+"""Meetings of a cell: kinds, lifecycle and the online-participation settings they carry.
+
+Schedules (rules and generated meetings, notices, calendars) build on this module; the live
+room reads a meeting's status and online settings through it. A meeting keeps the cell it
+belongs to and, as ``supervisor_id``, the committee the cell stood under when it was
+scheduled, so a later restructure of the tree never rewrites where a meeting was held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit
+from .actors import Actor
+from .base import LOCAL_TZ, Base, UTCDateTime, utcnow
+from .errors import NotFound, ValidationError
+from .organisations import Organisation, OrgKind
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class MeetingKind(enum.StrEnum):
+    REGULAR = "regular"
+    THEMATIC = "thematic"
+    EXTRAORDINARY = "extraordinary"
+    COMMITTEE = "committee"
+
+    @property
+    def label(self) -> str:
+        return MEETING_KIND_LABELS[self]
+
+
+MEETING_KIND_LABELS = {
+    MeetingKind.REGULAR: "Sinh hoạt thường kỳ",
+    MeetingKind.THEMATIC: "Sinh hoạt chuyên đề",
+    MeetingKind.EXTRAORDINARY: "Họp bất thường",
+    MeetingKind.COMMITTEE: "Họp chi ủy",
+}
+
+
+class MeetingStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"  # in progress: the room accepts participants
+    CLOSED = "closed"  # ended; attendance and minutes are finalised from here
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return {
+            "scheduled": "Đã lên lịch",
+            "open": "Đang họp",
+            "closed": "Đã kết thúc",
+            "cancelled": "Đã hủy",
+        }[self.value]
+
+
+#: Legal status changes; anything else is a programming or user error (ValidationError).
+TRANSITIONS = {
+    MeetingStatus.SCHEDULED: {MeetingStatus.OPEN, MeetingStatus.CANCELLED},
+    MeetingStatus.OPEN: {MeetingStatus.CLOSED},
+    MeetingStatus.CLOSED: set(),
+    MeetingStatus.CANCELLED: set(),
+}
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: The committee supervising the cell when the meeting was scheduled.
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[MeetingKind] = mapped_column(_enum(MeetingKind))
+    title: Mapped[str] = mapped_column(String(300))
+    #: Thematic meetings (and combined regular + thematic ones) have a topic.
+    topic: Mapped[str | None] = mapped_column(Text)
+    #: A regular meeting that also holds the quarter's thematic session (HD 42: ≥ 120 min).
+    combined_thematic: Mapped[bool] = mapped_column(Boolean, default=False)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    expected_minutes: Mapped[int] = mapped_column(Integer, default=120)
+    place: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[MeetingStatus] = mapped_column(_enum(MeetingStatus), default=MeetingStatus.SCHEDULED, index=True)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancelled_reason: Mapped[str | None] = mapped_column(Text)
+    #: Remote participation is open for this meeting (only in cells approved for the pilot).
+    remote_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Remote participants wait in a lobby until the secretary admits them.
+    lobby: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Stable calendar identity; SEQUENCE grows with every change members are told about.
+    uid: Mapped[str] = mapped_column(String(80), unique=True, default=lambda: f"{uuid.uuid4()}@chibo")
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def local_start(self) -> dt.datetime:
+        return self.starts_at.astimezone(LOCAL_TZ)
+
+    @property
+    def local_date(self) -> dt.date:
+        return self.local_start.date()
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        return self.starts_at + dt.timedelta(minutes=self.expected_minutes)
+
+    @property
+    def duration_minutes(self) -> int | None:
+        if self.opened_at and self.closed_at:
+            return int((self.closed_at - self.opened_at).total_seconds() // 60)
+        return None
+
+
+class PilotApproval(Base):
+    """A cell's approval for the online pilot (Hướng dẫn 03-HD/TW, 27/12/2022)."""
+
+    __tablename__ = "pilot_approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    decision_number: Mapped[str] = mapped_column(String(100))
+    decided_on: Mapped[dt.date] = mapped_column()
+    approving_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    approving_body: Mapped[str] = mapped_column(String(300))
+    valid_from: Mapped[dt.date] = mapped_column()
+    valid_to: Mapped[dt.date | None] = mapped_column()
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def covers(self, on: dt.date) -> bool:
+        return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
+
+
+class RemoteInvite(Base):
+    """A member the secretary allowed to join one meeting remotely, beyond the away members."""
+
+    __tablename__ = "meeting_remote_invites"
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    reason: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+MEETING_FIELDS = (
+    "cell_id", "kind", "title", "topic", "combined_thematic", "starts_at", "expected_minutes", "place",
+    "status", "opened_at", "closed_at", "cancelled_reason", "remote_open", "lobby", "sequence",
+)
+
+
+def get_meeting(session: Session, meeting_id: int) -> Meeting:
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise NotFound()
+    return meeting
+
+
+def create_meeting(
+    session: Session,
+    actor: Actor,
+    cell: Organisation,
+    *,
+    kind: MeetingKind,
+    starts_at: dt.datetime,
+    title: str | None = None,
+    expected_minutes: int = 120,
+    place: str | None = None,
+    topic: str | None = None,
+    combined_thematic: bool = False,
+    remote_open: bool = False,
+) -> Meeting:
+    if cell.kind != OrgKind.CELL:
+        raise ValidationError("Cuộc họp phải thuộc một chi bộ.")
+    if kind == MeetingKind.THEMATIC and not (topic or "").strip():
+        raise ValidationError("Sinh hoạt chuyên đề cần có chuyên đề.", field="topic")
+    if not 15 <= expected_minutes <= 600:
+        raise ValidationError("Thời lượng dự kiến phải từ 15 đến 600 phút.", field="expected_minutes")
+    local = starts_at.astimezone(LOCAL_TZ)
+    meeting = Meeting(
+        cell_id=cell.id,
+        supervisor_id=cell.parent_id,
+        kind=kind,
+        title=(title or f"{kind.label} tháng {local.month}/{local.year}").strip(),
+        topic=(topic or None),
+        combined_thematic=combined_thematic and kind == MeetingKind.REGULAR,
+        starts_at=starts_at,
+        expected_minutes=expected_minutes,
+        place=place,
+        remote_open=remote_open,
+    )
+    session.add(meeting)
+    session.flush()
+    audit.record(session, actor, "meeting.create", meeting, None, audit.snapshot(meeting, MEETING_FIELDS))
+    return meeting
+
+
+def change_status(session: Session, actor: Actor, meeting: Meeting, to: MeetingStatus, *, now: dt.datetime,
+                  reason: str | None = None) -> None:
+    """Open, close or cancel a meeting; an illegal transition says which it was."""
+    if to not in TRANSITIONS[meeting.status]:
+        raise ValidationError(
+            f"Không thể chuyển cuộc họp từ “{meeting.status.label}” sang “{to.label}”."
+        )
+    if to == MeetingStatus.CANCELLED and not (reason or "").strip():
+        raise ValidationError("Hủy cuộc họp phải ghi rõ lý do.", field="reason")
+    before = audit.snapshot(meeting, MEETING_FIELDS)
+    meeting.status = to
+    if to == MeetingStatus.OPEN:
+        meeting.opened_at = now
+    elif to == MeetingStatus.CLOSED:
+        meeting.closed_at = now
+    elif to == MeetingStatus.CANCELLED:
+        meeting.cancelled_reason = reason
+        meeting.sequence += 1
+    session.flush()
+    audit.record(session, actor, f"meeting.{to.value}", meeting, before, audit.snapshot(meeting, MEETING_FIELDS),
+                 organisation_id=meeting.cell_id, note=reason)
+
+
+def pilot_approval(session: Session, cell_id: int, on: dt.date) -> PilotApproval | None:
+    for approval in session.scalars(
+        select(PilotApproval).where(PilotApproval.cell_id == cell_id).order_by(PilotApproval.valid_from.desc())
+    ):
+        if approval.covers(on):
+            return approval
+    return None
+
+
+def remote_invites(session: Session, meeting_id: int) -> set[int]:
+    return set(session.scalars(select(RemoteInvite.member_id).where(RemoteInvite.meeting_id == meeting_id)))
