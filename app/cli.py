@@ -57,7 +57,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     db.dispose()
     print(f"Chi bộ trực tuyến: http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                proxy_headers=args.proxy_headers, ws_max_size=64 * 1024)
+                proxy_headers=args.proxy_headers,
+                # Above the protocol's own 64 KiB limit, so oversized frames get a typed error
+                # frame from the app instead of a bare close from the server.
+                ws_max_size=1024 * 1024)
     return 0
 
 

@@ -47,6 +47,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COOKIE_SECURE", False, "Send cookies over HTTPS only (turn on behind TLS).", _bool),
     Setting("LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING)."),
     Setting("LOG_REQUESTS", True, "Write one structured JSON log line per HTTP request.", _bool),
+    Setting("ICE_SERVERS", [], "STUN/TURN URLs for WebRTC, comma-separated (e.g. "
+            "turn:turn.example.vn:3478?transport=udp). Empty: host candidates only (same network).", _list),
+    Setting("TURN_SECRET", "", "Shared secret of the TURN server (coturn use-auth-secret); "
+            "credentials are issued per participant with an expiry."),
+    Setting("TURN_TTL", 6 * 3600, "Lifetime of issued TURN credentials in seconds.", int),
+    Setting("ROOM_GRACE_SECONDS", 20.0, "How long a dropped participant stays in the room, "
+            "shown as reconnecting, before counting as gone.", float),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

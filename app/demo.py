@@ -15,8 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meetings import accounts, members, organisations
+from meetings import meetings as mt
 from meetings.accounts import Role
 from meetings.actors import Actor
+from meetings.base import LOCAL_TZ
 from meetings.members import ExemptKind, MemberInput, PeriodInput, PeriodKind
 from meetings.organisations import Organisation, OrgKind
 
@@ -153,6 +155,17 @@ def load_demo(session: Session, today: dt.date) -> bool:
                     host_cell_id=cells[2].id, decision_number="12-GGT/ĐU",
                     reason="Làm việc tạm thời tại xã Hiếu Giang"),
     )
+
+    # An Mỹ: most members work far away, so the commune approved it for the online pilot
+    # (HD 03-HD/TW) and this month's meeting is open to remote participation.
+    session.add(mt.PilotApproval(
+        cell_id=cells[0].id, decision_number="128-QĐ/ĐU", decided_on=dt.date(2026, 2, 10),
+        approving_org_id=communes[0].id, approving_body=communes[0].name, valid_from=dt.date(2026, 2, 15),
+        note="Hơn một nửa đảng viên đi làm ăn xa"))
+    mt.create_meeting(
+        session, actor, cells[0], kind=mt.MeetingKind.REGULAR,
+        starts_at=dt.datetime.combine(today, dt.time(19, 30), tzinfo=LOCAL_TZ), expected_minutes=120,
+        place="Nhà văn hóa thôn An Mỹ", remote_open=True)
 
     anmy = first_members["QT-CL-ANMY"]
     for demo, member, role, org in (

@@ -14,10 +14,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from meetings.base import utcnow
+from realtime import tokens
+from realtime.rooms import Identity, RoomHub, RoomSettings
+from realtime.signalling import SignallingConfig, SignallingEndpoint
 
 from . import logs
 from .config import Settings
@@ -40,12 +43,22 @@ def create_app(
     logs.configure(settings.LOG_LEVEL)
     db = database or Database(make_engine(settings.database_url))
 
+    def ice_servers(identity: Identity) -> list[dict]:  # type: ignore[type-arg]
+        return tokens.ice_servers(settings.ICE_SERVERS, settings.TURN_SECRET, identity.participant_id,
+                                  settings.TURN_TTL)
+
+    hub = RoomHub(db, clock, RoomSettings(grace_seconds=settings.ROOM_GRACE_SECONDS, ice_servers=ice_servers))
+    signalling = SignallingEndpoint(
+        hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins), clock
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info("started", extra={"fields": {"database": db.engine.dialect.name}})
         try:
             yield
         finally:
+            await hub.shutdown()
             if database is None:
                 db.dispose()
 
@@ -58,7 +71,11 @@ def create_app(
         return error_page(request, 500)
 
     app = Starlette(
-        routes=[*all_routes(), Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")],
+        routes=[
+            *all_routes(),
+            WebSocketRoute("/ws/meetings/{meeting_id:int}", signalling.handle, name="room_ws"),
+            Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+        ],
         middleware=[
             Middleware(logs.RequestLogMiddleware, enabled=settings.LOG_REQUESTS),
             Middleware(
@@ -77,4 +94,5 @@ def create_app(
     app.state.db = db
     app.state.templates = make_environment()
     app.state.clock = clock
+    app.state.rooms = hub
     return app

@@ -61,14 +61,18 @@ def record(
     *,
     organisation_id: int | None = None,
     note: str | None = None,
+    entity_type: str | None = None,
 ) -> AuditEntry:
+    """Add an entry to the caller's transaction. ``entity`` is the changed object (or its id
+    when the object is not at hand, with ``entity_type`` naming its kind)."""
+    entity_id = entity if isinstance(entity, int) else getattr(entity, "id", None)
     entry = AuditEntry(
         actor_account_id=actor.account_id,
         actor_label=actor.label,
         actor_address=actor.address,
         action=action,
-        entity_type=type(entity).__name__,
-        entity_id=str(getattr(entity, "id", "")) or None,
+        entity_type=entity_type or type(entity).__name__,
+        entity_id=str(entity_id) if entity_id is not None else None,
         organisation_id=organisation_id if organisation_id is not None else _organisation_of(entity),
         before=before,
         after=after,

@@ -3,13 +3,16 @@
 from .accounts import Account, LoginFailure, RoleGrant
 from .audit import AuditEntry
 from .base import Base
+from .chat import ChatMessage
 from .meetings import Meeting, PilotApproval, RemoteInvite
 from .members import Member, MemberPeriod, Membership
 from .organisations import Organisation, OrgParentLink
+from .presence import PresenceEvent, PresenceInterval
 
 __all__ = [
     "Account",
     "AuditEntry",
+    "ChatMessage",
     "Base",
     "LoginFailure",
     "Meeting",
@@ -18,6 +21,8 @@ __all__ = [
     "Membership",
     "OrgParentLink",
     "PilotApproval",
+    "PresenceEvent",
+    "PresenceInterval",
     "RemoteInvite",
     "Organisation",
     "RoleGrant",

@@ -27,6 +27,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-default-apps",
 ]
+#: Added for pages that use the camera and microphone: Chromium's fake devices, and WebRTC
+#: over loopback (which Chromium otherwise leaves out of ICE).
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+]
 PHONE = {"width": 360, "height": 740}
 
 

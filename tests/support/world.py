@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from meetings import accounts, members, organisations
 from meetings.accounts import Role
 from meetings.actors import Actor
+from meetings.base import LOCAL_TZ
+from meetings.meetings import MeetingKind, create_meeting
 from meetings.members import Member, MemberInput, PeriodInput, PeriodKind
 from meetings.organisations import Organisation, OrgKind
 
@@ -27,6 +29,8 @@ class World:
     orgs: dict[str, Organisation] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
     accounts: dict[str, int] = field(default_factory=dict)
+    #: A scheduled regular meeting of each cell, by cell key.
+    meetings: dict[str, int] = field(default_factory=dict)
 
     def id(self, key: str) -> int:
         if key in self.orgs:
@@ -96,6 +100,11 @@ def build_world(session: Session) -> World:
         PeriodInput(kind=PeriodKind.AWAY, start_on=dt.date(2026, 3, 1), place="TP. Hồ Chí Minh",
                     host_org_name="Công ty TNHH Nam Việt"),
     )
+
+    for cell_key in ("A", "B", "C"):
+        meeting = create_meeting(session, actor, w.orgs[cell_key], kind=MeetingKind.REGULAR,
+                                 starts_at=dt.datetime(2026, 12, 5, 19, 30, tzinfo=LOCAL_TZ), place="Nhà văn hóa")
+        w.meetings[cell_key] = meeting.id
 
     for username, member, role, org_key in (
         ("sec_a", "a1", Role.SECRETARY, "A"),

@@ -1,0 +1,139 @@
+"""Online presence in a meeting room, persisted as it happens.
+
+Each stretch of connection is a ``PresenceInterval`` (opened on join, closed on leave or when
+the reconnection grace period runs out); every join, leave and reconnect is also kept as a
+``PresenceEvent``. The room writes through these functions before it tells anyone about the
+change, so a server restart loses nothing already reported. While connected, ``last_seen_at``
+is refreshed, so an interval left open by a crash can be closed at the last time the member
+was known to be there (:func:`close_stale`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, ForeignKey, Integer, String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .base import Base, UTCDateTime
+
+
+class PresenceEventKind(enum.StrEnum):
+    JOIN = "join"
+    RECONNECT = "reconnect"
+    LEAVE = "leave"
+    TIMEOUT = "timeout"
+    REMOVED = "removed"
+
+
+class PresenceInterval(Base):
+    __tablename__ = "presence_intervals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    #: None for the hall device (it stands for the people in the room, not for one member).
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    #: "member" or "hall"
+    device: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+
+
+class PresenceEvent(Base):
+    __tablename__ = "presence_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    device: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[PresenceEventKind] = mapped_column(
+        Enum(PresenceEventKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+def _open_interval(session: Session, meeting_id: int, member_id: int | None, account_id: int | None,
+                   device: str) -> PresenceInterval | None:
+    stmt = select(PresenceInterval).where(
+        PresenceInterval.meeting_id == meeting_id,
+        PresenceInterval.device == device,
+        PresenceInterval.left_at.is_(None),
+    )
+    if member_id is not None:
+        stmt = stmt.where(PresenceInterval.member_id == member_id)
+    else:
+        stmt = stmt.where(PresenceInterval.account_id == account_id)
+    return session.scalars(stmt.order_by(PresenceInterval.id.desc())).first()
+
+
+def record_join(session: Session, meeting_id: int, member_id: int | None, account_id: int | None, device: str,
+                at: dt.datetime) -> PresenceInterval:
+    """A connection arrived: continue the open interval (a reconnection) or open a new one."""
+    interval = _open_interval(session, meeting_id, member_id, account_id, device)
+    if interval is not None:
+        interval.last_seen_at = at
+        kind = PresenceEventKind.RECONNECT
+    else:
+        interval = PresenceInterval(meeting_id=meeting_id, member_id=member_id, account_id=account_id,
+                                    device=device, joined_at=at, last_seen_at=at)
+        session.add(interval)
+        kind = PresenceEventKind.JOIN
+    session.add(PresenceEvent(meeting_id=meeting_id, member_id=member_id, device=device, kind=kind, at=at))
+    session.flush()
+    return interval
+
+
+def record_seen(session: Session, interval_ids: list[int], at: dt.datetime) -> None:
+    if interval_ids:
+        session.execute(
+            update(PresenceInterval)
+            .where(PresenceInterval.id.in_(interval_ids), PresenceInterval.left_at.is_(None))
+            .values(last_seen_at=at)
+        )
+
+
+def record_leave(session: Session, meeting_id: int, member_id: int | None, account_id: int | None, device: str,
+                 at: dt.datetime, kind: PresenceEventKind = PresenceEventKind.LEAVE) -> None:
+    """The participant left (or timed out, or was removed) at ``at``: close their open interval."""
+    interval = _open_interval(session, meeting_id, member_id, account_id, device)
+    if interval is not None:
+        interval.left_at = max(at, interval.joined_at)
+        interval.last_seen_at = interval.left_at
+        interval.end_reason = kind.value
+    session.add(PresenceEvent(meeting_id=meeting_id, member_id=member_id, device=device, kind=kind, at=at))
+    session.flush()
+
+
+def close_stale(session: Session, meeting_id: int | None = None) -> int:
+    """Close intervals a crashed process left open, at the last time each was seen."""
+    stmt = select(PresenceInterval).where(PresenceInterval.left_at.is_(None))
+    if meeting_id is not None:
+        stmt = stmt.where(PresenceInterval.meeting_id == meeting_id)
+    count = 0
+    for interval in session.scalars(stmt):
+        interval.left_at = interval.last_seen_at
+        interval.end_reason = PresenceEventKind.TIMEOUT.value
+        count += 1
+    session.flush()
+    return count
+
+
+def intervals(session: Session, meeting_id: int) -> list[PresenceInterval]:
+    return list(
+        session.scalars(
+            select(PresenceInterval).where(PresenceInterval.meeting_id == meeting_id)
+            .order_by(PresenceInterval.joined_at, PresenceInterval.id)
+        )
+    )
+
+
+def events(session: Session, meeting_id: int) -> list[PresenceEvent]:
+    return list(
+        session.scalars(
+            select(PresenceEvent).where(PresenceEvent.meeting_id == meeting_id).order_by(PresenceEvent.id)
+        )
+    )

@@ -1,0 +1,79 @@
+"""One participant's WebSocket, with a bounded send queue and a writer task.
+
+Broadcasting must never wait on the slowest phone: the room puts frames in each connection's
+queue and moves on; the writer task drains it. A connection whose queue overflows (a client
+that stopped reading) is closed; it will reconnect and resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("chibo.realtime")
+_ids = itertools.count(1)
+
+SEND_QUEUE_LIMIT = 512
+
+
+class Connection:
+    def __init__(self, send: Callable[[str], Awaitable[None]], close: Callable[[int, str], Awaitable[None]]) -> None:
+        self.id = next(_ids)
+        self._send = send
+        self._close = close
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=SEND_QUEUE_LIMIT)
+        self._writer = asyncio.create_task(self._write())
+        self.closed = False
+        self.close_code: int | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    def send(self, frame: str) -> None:
+        """Queue a frame; never blocks."""
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("send queue full; closing connection", extra={"fields": {"conn": self.id}})
+            self.close_soon(1013, "client too slow")
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                frame = await self._queue.get()
+                if frame is None:
+                    return
+                await self._send(frame)
+        except Exception:  # the peer went away mid-send; the reader notices and cleans up
+            self.closed = True
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Flush what is queued, then close the socket with ``code``."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+
+        async def finish() -> None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._writer, timeout=5)
+            with contextlib.suppress(Exception):
+                await self._close(code, reason)
+
+        self._closing = asyncio.create_task(finish())
+
+    async def finish(self) -> None:
+        """At the end of the handler: let a pending close flush, or stop the writer."""
+        if self._closing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._closing), timeout=6)
+            return
+        self.closed = True
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._writer

@@ -1,0 +1,498 @@
+"""Room state and the rules of the meeting room: participants, signalling relay, chat,
+hands and speaking order, moderation, lobby, reconnection grace.
+
+One ``Room`` per open meeting, in this process (``RoomHub``). Every change that must
+survive a restart — presence, chat — is written through the domain (``meetings.presence``,
+``meetings.chat``) *before* anyone is told about it. Handlers run on the event loop; database
+work goes to a worker thread through ``db.run``. State changes between awaits are atomic;
+join and leave are serialised by the room's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
+from meetings import audit, presence
+from meetings import chat as chat_store
+from meetings.actors import Actor
+from meetings.errors import DomainError
+from meetings.presence import PresenceEventKind
+
+from . import protocol as p
+from .connection import Connection
+from .topology import Mesh, Topology, polite
+
+log = logging.getLogger("chibo.realtime")
+T = TypeVar("T")
+
+
+class Database(Protocol):
+    async def run(self, fn: Callable[[Session], T]) -> T: ...
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a connection is, established by the signalling handshake."""
+
+    participant_id: str
+    name: str
+    role: str  # "member" | "chair" | "hall"
+    account_id: int
+    member_id: int | None
+    device: str
+    voter: bool
+
+
+@dataclass
+class Participant:
+    identity: Identity
+    audio: bool = True
+    video: bool = True
+    audio_only: bool = False
+    hand: bool = False
+    speaking: bool = False
+    quality: str | None = None
+    conn: Connection | None = None
+    #: Set while the socket is gone and the grace period runs.
+    disconnected_at: dt.datetime | None = None
+    grace: asyncio.Task[None] | None = None
+    interval_id: int | None = None
+    admitted: bool = True
+    #: This connection's session id (a new one on every reconnection).
+    session: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.identity.participant_id
+
+    def info(self) -> p.ParticipantInfo:
+        return p.ParticipantInfo(
+            id=self.id, session=self.session, name=self.identity.name, role=self.identity.role, audio=self.audio, video=self.video,
+            audio_only=self.audio_only, hand=self.hand, speaking=self.speaking,
+            status="reconnecting" if self.disconnected_at else "connected", quality=self.quality,
+            voter=self.identity.voter,
+        )
+
+
+@dataclass
+class RoomSettings:
+    grace_seconds: float = 20.0
+    seen_interval_seconds: float = 30.0
+    ice_servers: Callable[[Identity], list[dict[str, Any]]] = field(default=lambda _: [])
+
+
+class Room:
+    def __init__(self, meeting: dict[str, Any], db: Database, clock: Callable[[], dt.datetime],
+                 settings: RoomSettings, topology: Topology | None = None) -> None:
+        self.meeting = meeting
+        self.meeting_id: int = meeting["id"]
+        self.cell_id: int = meeting["cell_id"]
+        self.lobby_enabled: bool = bool(meeting.get("lobby"))
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.topology: Topology = topology or Mesh()
+        self.participants: dict[str, Participant] = {}
+        self.waiting: dict[str, Participant] = {}
+        self.hands: list[str] = []
+        self.floor: str | None = None
+        self.banned: set[str] = set()
+        self.lock = asyncio.Lock()
+        self.closed = False
+        self._seen_task = asyncio.create_task(self._refresh_seen())
+
+    # ------------------------------------------------------------------ sending
+
+    def present(self) -> list[str]:
+        return [pid for pid, part in self.participants.items() if part.conn is not None]
+
+    def send_to(self, pid: str, message: p.Message) -> None:
+        part = self.participants.get(pid) or self.waiting.get(pid)
+        if part is not None and part.conn is not None:
+            part.conn.send(message.encode())
+
+    def broadcast(self, message: p.Message, *, exclude: str | None = None) -> None:
+        frame = message.encode()  # encoded once for everybody
+        for pid, part in self.participants.items():
+            if pid != exclude and part.conn is not None:
+                part.conn.send(frame)
+
+    def _chairs(self) -> list[Participant]:
+        return [part for part in self.participants.values() if part.identity.role == "chair" and part.conn]
+
+    # ------------------------------------------------------------------ joining and leaving
+
+    async def join(self, identity: Identity, conn: Connection) -> None:
+        async with self.lock:
+            if self.closed:
+                conn.send(p.MeetingState(status="closed", message="Cuộc họp đã kết thúc.").encode())
+                conn.close_soon(4409, "meeting closed")
+                return
+            if identity.participant_id in self.banned:
+                conn.send(p.Error(code="removed", message="Bạn đã được mời ra khỏi phòng họp này.").encode())
+                conn.close_soon(4403, "removed")
+                return
+            pid = identity.participant_id
+            existing = self.participants.get(pid) or self.waiting.get(pid)
+            resumed = existing is not None
+            if existing is not None:
+                if existing.conn is not None and existing.conn is not conn:
+                    existing.conn.send(p.Replaced(message="Bạn đã vào phòng họp từ một cửa sổ hoặc thiết bị khác.").encode())
+                    existing.conn.close_soon(4000, "replaced")
+                if existing.grace is not None:
+                    existing.grace.cancel()
+                    existing.grace = None
+                part = existing
+                part.conn = conn
+                part.disconnected_at = None
+            else:
+                part = Participant(identity=identity, conn=conn)
+                part.admitted = not (self.lobby_enabled and identity.role == "member")
+            part.session = secrets.token_hex(4)
+            if not part.admitted:
+                self.waiting[pid] = part
+                conn.send(p.Waiting(message="Vui lòng chờ bí thư cho vào phòng họp.").encode())
+                self._notify_lobby()
+                return
+            await self._enter(part, resumed)
+
+    async def _enter(self, part: Participant, resumed: bool) -> None:
+        """Persist presence, then tell everyone (called with the lock held)."""
+        identity = part.identity
+        now = self.clock()
+        interval = await self.db.run(
+            lambda s: presence.record_join(s, self.meeting_id, identity.member_id, identity.account_id,
+                                           identity.device, now).id
+        )
+        part.interval_id = interval
+        self.waiting.pop(part.id, None)
+        self.participants[part.id] = part
+        history = await self.db.run(lambda s: [self._chat_entry(m) for m in chat_store.history(s, self.meeting_id)])
+        present = self.present()
+        assert part.conn is not None
+        part.conn.send(
+            p.Welcome(
+                version=p.PROTOCOL_VERSION, you=part.id, session=part.session, resumed=resumed, meeting=self.meeting,
+                participants=[x.info() for x in self.participants.values()],
+                polite={other: polite(part.id, other) for other in present if other != part.id},
+                topology=self.topology.name, peers=self.topology.peers(part.id, present),
+                hands=list(self.hands), floor=self.floor, chat=history,
+                ice_servers=self.settings.ice_servers(identity),
+            ).encode()
+        )
+        # Newcomer or a new session of someone known: either way peers connect afresh
+        # (aiortc peers cannot restart ICE, so a new session means a new peer connection).
+        for other in present:
+            if other != part.id:
+                self.send_to(other, p.Joined(participant=part.info(), polite=polite(other, part.id)))
+        if part.identity.role == "chair":
+            self._notify_lobby()
+        log.info("join", extra={"fields": {"meeting": self.meeting_id, "participant": part.id, "resumed": resumed}})
+
+    def disconnected(self, pid: str, conn: Connection) -> None:
+        """The socket closed. Keep the participant for the grace period unless it was replaced."""
+        if pid in self.waiting and self.waiting[pid].conn is conn:
+            del self.waiting[pid]
+            self._notify_lobby()
+            return
+        part = self.participants.get(pid)
+        if part is None or part.conn is not conn:
+            return
+        part.conn = None
+        part.disconnected_at = self.clock()
+        part.speaking = False
+        self.broadcast(p.ParticipantUpdate(participant=part.info()))
+        part.grace = asyncio.create_task(self._grace_expiry(pid, part.disconnected_at))
+
+    async def _grace_expiry(self, pid: str, since: dt.datetime) -> None:
+        await asyncio.sleep(self.settings.grace_seconds)
+        async with self.lock:
+            part = self.participants.get(pid)
+            if part is None or part.conn is not None or part.disconnected_at != since:
+                return
+            part.grace = None
+            await self._remove(part, since, PresenceEventKind.TIMEOUT, "timeout")
+
+    async def leave(self, pid: str) -> None:
+        async with self.lock:
+            part = self.participants.get(pid)
+            if part is None:
+                return
+            conn = part.conn
+            await self._remove(part, self.clock(), PresenceEventKind.LEAVE, "left")
+            if conn is not None:
+                conn.close_soon(1000, "left")
+
+    async def _remove(self, part: Participant, at: dt.datetime, kind: PresenceEventKind, reason: str) -> None:
+        identity = part.identity
+        await self.db.run(
+            lambda s: presence.record_leave(s, self.meeting_id, identity.member_id, identity.account_id,
+                                            identity.device, at, kind)
+        )
+        self.participants.pop(part.id, None)
+        if part.id in self.hands:
+            self.hands.remove(part.id)
+            self.broadcast(p.Hands(queue=list(self.hands)))
+        if self.floor == part.id:
+            self.floor = None
+            self.broadcast(p.Floor(participant=None))
+        self.broadcast(p.Left(participant=part.id, reason=reason))
+
+    async def close(self, message: str = "Cuộc họp đã kết thúc.") -> None:
+        """The meeting ended: persist everyone's leave, tell them, close the sockets."""
+        async with self.lock:
+            self.closed = True
+            now = self.clock()
+            self.broadcast(p.MeetingState(status="closed", message=message))
+            for part in list(self.participants.values()):
+                if part.grace is not None:
+                    part.grace.cancel()
+                at = part.disconnected_at or now
+                identity = part.identity
+                await self.db.run(
+                    lambda s, i=identity, t=at: presence.record_leave(
+                        s, self.meeting_id, i.member_id, i.account_id, i.device, t, PresenceEventKind.LEAVE)
+                )
+                if part.conn is not None:
+                    part.conn.close_soon(4409, "meeting closed")
+            for part in self.waiting.values():
+                if part.conn is not None:
+                    part.conn.send(p.MeetingState(status="closed", message=message).encode())
+                    part.conn.close_soon(4409, "meeting closed")
+            self.participants.clear()
+            self.waiting.clear()
+            self._seen_task.cancel()
+
+    async def _refresh_seen(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.seen_interval_seconds)
+            ids = [x.interval_id for x in self.participants.values() if x.conn is not None and x.interval_id]
+            if ids:
+                now = self.clock()
+                with contextlib.suppress(Exception):
+                    await self.db.run(lambda s, i=ids, t=now: presence.record_seen(s, i, t))  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ messages
+
+    async def handle(self, pid: str, message: p.Message) -> None:
+        """Dispatch one decoded client message from participant ``pid``."""
+        if pid in self.waiting:
+            if isinstance(message, p.Ping):
+                self.send_to(pid, p.Pong(t=message.t))
+            elif isinstance(message, p.Leave):
+                part = self.waiting.pop(pid)
+                if part.conn:
+                    part.conn.close_soon(1000, "left")
+                self._notify_lobby()
+            else:
+                raise p.ProtocolError("waiting", "Bạn đang chờ bí thư cho vào phòng họp.", ref=message.TYPE)
+            return
+        part = self.participants.get(pid)
+        if part is None:
+            raise p.ProtocolError("not_in_room", "Bạn không còn ở trong phòng họp.", ref=message.TYPE, fatal=True)
+        if message.TYPE in p.MODERATOR_MESSAGES and part.identity.role != "chair":
+            raise p.ProtocolError("forbidden", "Chỉ người chủ trì mới được thực hiện thao tác này.", ref=message.TYPE)
+        match message:
+            case p.Offer(to=to, sdp=sdp, to_session=session):
+                self._relay(part, to, session, p.RelayedOffer(sender=pid, sender_session=part.session, sdp=sdp))
+            case p.Answer(to=to, sdp=sdp, to_session=session):
+                self._relay(part, to, session, p.RelayedAnswer(sender=pid, sender_session=part.session, sdp=sdp))
+            case p.Candidate(to=to, candidate=candidate, to_session=session):
+                self._relay(part, to, session,
+                            p.RelayedCandidate(sender=pid, sender_session=part.session, candidate=candidate))
+            case p.Renegotiate(to=to, to_session=session):
+                self._relay(part, to, session, p.RelayedRenegotiate(sender=pid, sender_session=part.session))
+            case p.Media(audio=audio, video=video, audio_only=audio_only):
+                part.audio, part.video, part.audio_only = audio, video and not audio_only, audio_only
+                if not audio:
+                    part.speaking = False
+                self.broadcast(p.ParticipantUpdate(participant=part.info()))
+            case p.Speaking(speaking=speaking):
+                if part.speaking != (speaking and part.audio):
+                    part.speaking = speaking and part.audio
+                    self.broadcast(p.ParticipantUpdate(participant=part.info()))
+            case p.Quality(level=level):
+                if level not in ("good", "fair", "poor"):
+                    raise p.ProtocolError("bad_message", "Mức chất lượng kết nối không hợp lệ.", ref=message.TYPE)
+                if part.quality != level:
+                    part.quality = level
+                    self.broadcast(p.ParticipantUpdate(participant=part.info()))
+            case p.ChatSend(text=text):
+                await self._chat(part, text)
+            case p.Hand(raised=raised):
+                self._set_hand(part, raised)
+            case p.Ping(t=t):
+                self.send_to(pid, p.Pong(t=t))
+            case p.Leave():
+                await self.leave(pid)
+            case p.GiveFloor(participant=target):
+                self._give_floor(target)
+            case p.LowerHand(participant=target):
+                self._set_hand(self._target(target, message), False)
+            case p.AskMute(participant=target):
+                self._target(target, message)
+                self.send_to(target, p.MuteRequest(by=pid))
+            case p.Mute(participant=target):
+                victim = self._target(target, message)
+                victim.audio = False
+                victim.speaking = False
+                self.send_to(target, p.Muted(by=pid))
+                self.broadcast(p.ParticipantUpdate(participant=victim.info()))
+            case p.Remove(participant=target, reason=reason):
+                await self._remove_participant(part, self._target(target, message), reason)
+            case p.DeleteChat(message_id=message_id):
+                await self._delete_chat(part, message_id)
+            case p.Admit(participant=target, accept=accept):
+                await self._admit(target, accept)
+            case p.Hello():
+                raise p.ProtocolError("bad_message", "Đã chào hỏi rồi.", ref=message.TYPE)
+            case _:
+                raise p.ProtocolError("unknown_type", "Loại thông điệp không được hỗ trợ.", ref=message.TYPE)
+
+    def _target(self, target: str, message: p.Message) -> Participant:
+        part = self.participants.get(target)
+        if part is None:
+            raise p.ProtocolError("bad_target", "Người này không có trong phòng họp.", ref=message.TYPE)
+        return part
+
+    def _relay(self, sender: Participant, to: str, session: str | None, message: p.Message) -> None:
+        target = self.participants.get(to)
+        if target is None:
+            raise p.ProtocolError("bad_target", "Người nhận không có trong phòng họp.", ref=message.TYPE)
+        if not self.topology.allows(sender.id, to):
+            raise p.ProtocolError("bad_target", "Không được kết nối trực tiếp với người này.", ref=message.TYPE)
+        if target.conn is None or (session is not None and session != target.session):
+            return  # meant for a session that has ended (a reconnection raced it): drop quietly
+        target.conn.send(message.encode())
+
+    def _set_hand(self, part: Participant, raised: bool) -> None:
+        if raised and part.id not in self.hands:
+            self.hands.append(part.id)
+        elif not raised and part.id in self.hands:
+            self.hands.remove(part.id)
+        else:
+            return
+        part.hand = raised
+        self.broadcast(p.Hands(queue=list(self.hands)))
+        self.broadcast(p.ParticipantUpdate(participant=part.info()))
+
+    def _give_floor(self, target: str | None) -> None:
+        if target is not None and target not in self.participants:
+            raise p.ProtocolError("bad_target", "Người này không có trong phòng họp.", ref="give_floor")
+        self.floor = target
+        self.broadcast(p.Floor(participant=target))
+        if target is not None and target in self.hands:
+            self._set_hand(self.participants[target], False)
+
+    async def _chat(self, part: Participant, text: str) -> None:
+        identity = part.identity
+        now = self.clock()
+        try:
+            entry = await self.db.run(
+                lambda s: self._chat_entry(chat_store.post(
+                    s, self.meeting_id, account_id=identity.account_id, member_id=identity.member_id,
+                    participant=identity.participant_id, author_name=identity.name, text=text, at=now))
+            )
+        except DomainError as exc:
+            raise p.ProtocolError("bad_message", exc.message, ref="chat") from None
+        self.broadcast(p.ChatMessage(message=entry))
+
+    @staticmethod
+    def _chat_entry(message: chat_store.ChatMessage) -> p.ChatEntry:
+        return p.ChatEntry(id=message.id, sender=message.participant, name=message.author_name, text=message.text,
+                           at=message.sent_at.isoformat())
+
+    async def _delete_chat(self, chair: Participant, message_id: int) -> None:
+        actor = Actor(chair.identity.account_id, chair.identity.name)
+        now = self.clock()
+        try:
+            await self.db.run(lambda s: chat_store.delete(s, actor, self.meeting_id, self.cell_id, message_id, now))
+        except DomainError as exc:
+            raise p.ProtocolError("bad_target", exc.message, ref="delete_chat") from None
+        self.broadcast(p.ChatDeleted(message_id=message_id))
+
+    async def _remove_participant(self, chair: Participant, victim: Participant, reason: str) -> None:
+        if victim.id == chair.id:
+            raise p.ProtocolError("bad_target", "Không thể tự mời mình ra khỏi phòng.", ref="remove")
+        actor = Actor(chair.identity.account_id, chair.identity.name)
+        await self.db.run(lambda s: audit.record(
+            s, actor, "room.remove", self.meeting_id, None,
+            {"participant": victim.id, "member_id": victim.identity.member_id, "reason": reason},
+            organisation_id=self.cell_id, note=reason or None, entity_type="Meeting"))
+        self.banned.add(victim.id)
+        conn = victim.conn
+        if conn is not None:
+            conn.send(p.Removed(reason=reason or "Người chủ trì đã mời bạn ra khỏi phòng họp.").encode())
+        async with self.lock:
+            await self._remove(victim, self.clock(), PresenceEventKind.REMOVED, "removed")
+        if conn is not None:
+            conn.close_soon(4403, "removed")
+
+    async def _admit(self, target: str, accept: bool) -> None:
+        part = self.waiting.get(target)
+        if part is None:
+            raise p.ProtocolError("bad_target", "Người này không còn chờ vào phòng.", ref="admit")
+        if not accept:
+            del self.waiting[target]
+            if part.conn is not None:
+                part.conn.send(p.Removed(reason="Bí thư chưa cho vào phòng họp.").encode())
+                part.conn.close_soon(4403, "denied")
+            self._notify_lobby()
+            return
+        part.admitted = True
+        async with self.lock:
+            await self._enter(part, resumed=False)
+        self._notify_lobby()
+
+    def _notify_lobby(self) -> None:
+        waiting = [{"id": w.id, "name": w.identity.name} for w in self.waiting.values()]
+        for chair in self._chairs():
+            assert chair.conn is not None
+            chair.conn.send(p.Lobby(waiting=waiting).encode())
+
+
+class RoomHub:
+    """The rooms this process serves, created on first join."""
+
+    def __init__(self, db: Database, clock: Callable[[], dt.datetime], settings: RoomSettings,
+                 topology_factory: Callable[[], Topology] = Mesh) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.topology_factory = topology_factory
+        self.rooms: dict[int, Room] = {}
+        self._create_lock = asyncio.Lock()
+
+    async def room(self, meeting: dict[str, Any]) -> Room:
+        async with self._create_lock:
+            room = self.rooms.get(meeting["id"])
+            if room is None or room.closed:
+                room = Room(meeting, self.db, self.clock, self.settings, self.topology_factory())
+                self.rooms[meeting["id"]] = room
+            return room
+
+    def get(self, meeting_id: int) -> Room | None:
+        return self.rooms.get(meeting_id)
+
+    async def close_room(self, meeting_id: int, message: str = "Cuộc họp đã kết thúc.") -> None:
+        room = self.rooms.pop(meeting_id, None)
+        if room is not None:
+            await room.close(message)
+
+    async def shutdown(self) -> None:
+        for room in list(self.rooms.values()):
+            room._seen_task.cancel()
+            for part in room.participants.values():
+                if part.grace is not None:
+                    part.grace.cancel()
+        self.rooms.clear()
+

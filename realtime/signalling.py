@@ -1,0 +1,242 @@
+"""The WebSocket endpoint ``/ws/meetings/{meeting_id}``: handshake, authorisation, the
+read loop with limits, and hand-over to the room.
+
+A connection is accepted only from an allowed origin, with a valid session cookie, and with
+a ``hello`` carrying a join token issued to the same account for this meeting; the meeting
+must be open and the member allowed to join remotely (``meetings.online``). Refusals send an
+``error`` frame with the reason in Vietnamese, then close with a 44xx code:
+
+    4400 protocol (bad hello)   4401 not logged in / bad token   4403 not allowed
+    4404 no such meeting        4409 meeting not open            1008 flooding
+
+Errors in later frames (malformed, unknown, oversized, too fast) get an ``error`` frame and
+the connection stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from meetings import scoping
+from meetings.accounts import Account, Role
+from meetings.meetings import Meeting, MeetingStatus
+from meetings.online import remote_decision
+from meetings.organisations import Organisation
+
+from . import protocol as p
+from .connection import Connection
+from .rooms import Database, Identity, RoomHub
+from .tokens import TokenError, read_join_token
+
+log = logging.getLogger("chibo.realtime")
+
+HELLO_TIMEOUT = 10.0
+
+
+class Refusal(Exception):
+    def __init__(self, code: str, message: str, close_code: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+class TokenBucket:
+    """``rate`` frames a second on average, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class SignallingConfig:
+    secret_key: str
+    allowed_origins: set[str]
+    #: Frames per second a client may send on average, and the burst it may send at once.
+    rate: float = 30.0
+    burst: float = 80.0
+    chat_rate: float = 1.0
+    chat_burst: float = 5.0
+    #: Frames dropped for flooding before the connection is closed.
+    flood_limit: int = 400
+
+
+class SignallingEndpoint:
+    def __init__(self, hub: RoomHub, db: Database, config: SignallingConfig, clock: Callable[[], dt.datetime]) -> None:
+        self.hub = hub
+        self.db = db
+        self.config = config
+        self.clock = clock
+
+    def origin_allowed(self, websocket: WebSocket) -> bool:
+        origin = websocket.headers.get("origin")
+        if origin is None:
+            return False
+        host = websocket.headers.get("host", "")
+        same_origin = {f"http://{host}", f"https://{host}"}
+        return origin.rstrip("/") in self.config.allowed_origins | same_origin
+
+    async def handle(self, websocket: WebSocket) -> None:
+        meeting_id = int(websocket.path_params["meeting_id"])
+        if not self.origin_allowed(websocket):
+            # Before accept: the browser sees an HTTP 403 (cross-site WebSocket hijacking).
+            await websocket.close(code=4403)
+            return
+        await websocket.accept()
+        conn = Connection(websocket.send_text, lambda code, reason: websocket.close(code, reason))
+        room = None
+        identity = None
+        try:
+            try:
+                identity, meeting = await self._handshake(websocket, meeting_id)
+            except Refusal as refusal:
+                conn.send(p.Error(code=refusal.code, message=refusal.message, ref="hello").encode())
+                conn.close_soon(refusal.close_code, refusal.code)
+                return
+            room = await self.hub.room(meeting)
+            await room.join(identity, conn)
+            await self._read_loop(websocket, conn, room, identity)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if room is not None and identity is not None:
+                room.disconnected(identity.participant_id, conn)
+            await conn.finish()
+
+    async def _receive_text(self, websocket: WebSocket) -> str | bytes:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        if message.get("text") is not None:
+            return str(message["text"])
+        return bytes(message.get("bytes") or b"")
+
+    async def _handshake(self, websocket: WebSocket, meeting_id: int) -> tuple[Identity, dict[str, Any]]:
+        try:
+            frame = await asyncio.wait_for(self._receive_text(websocket), timeout=HELLO_TIMEOUT)
+        except TimeoutError:
+            raise Refusal("timeout", "Không nhận được lời chào (hello) kịp thời.", 4400) from None
+        try:
+            hello = p.decode(frame)
+        except p.ProtocolError as exc:
+            raise Refusal(exc.code, exc.message, 4400) from None
+        if not isinstance(hello, p.Hello):
+            raise Refusal("bad_message", "Thông điệp đầu tiên phải là “hello”.", 4400)
+        if hello.version != p.PROTOCOL_VERSION:
+            raise Refusal("version", "Phiên bản ứng dụng không khớp. Hãy tải lại trang.", 4400)
+        if hello.device not in ("member", "hall"):
+            raise Refusal("bad_message", "Loại thiết bị không hợp lệ.", 4400)
+        try:
+            grant = read_join_token(self.config.secret_key, hello.token)
+        except TokenError as exc:
+            raise Refusal("auth_failed", exc.message, 4401) from None
+        session = websocket.scope.get("session") or {}
+        account_id, epoch = session.get("aid"), session.get("ep")
+        if account_id is None:
+            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.", 4401)
+        if grant.account_id != account_id or grant.meeting_id != meeting_id or grant.device != hello.device:
+            raise Refusal("auth_failed", "Mã tham gia không dành cho tài khoản hoặc cuộc họp này.", 4401)
+        today = self.clock()
+        return await self.db.run(lambda s: self._authorise(s, account_id, epoch, grant.member_id, meeting_id,
+                                                           hello.device, today))
+
+    def _authorise(self, session: Session, account_id: int, epoch: Any, member_id: int | None, meeting_id: int,
+                   device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
+        account = session.get(Account, account_id)
+        if account is None or not account.is_active or account.session_epoch != epoch:
+            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.", 4401)
+        if account.member_id != member_id:
+            raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.", 4401)
+        meeting = session.get(Meeting, meeting_id)
+        if meeting is None:
+            raise Refusal("not_found", "Không tìm thấy cuộc họp.", 4404)
+        scope = scoping.scope_for(session, account, meeting.local_date)
+        chair = scope.can_manage(meeting.cell_id) and (
+            scope.has_role(Role.SECRETARY, meeting.cell_id) or scope.has_role(Role.DEPUTY, meeting.cell_id)
+            or scope.is_admin
+        )
+        if not scope.can_read(meeting.cell_id) and not chair:
+            raise Refusal("not_allowed", "Bạn không sinh hoạt tại chi bộ này nên không thể tham gia cuộc họp.", 4403)
+        decision = remote_decision(session, meeting, member_id, is_secretary=chair)
+        if not decision.allowed:
+            raise Refusal("not_allowed", decision.reason, 4403)
+        if device == "hall" and not chair:
+            raise Refusal("not_allowed", "Chỉ bí thư chi bộ mới kết nối được thiết bị hội trường.", 4403)
+        if meeting.status != MeetingStatus.OPEN:
+            raise Refusal("meeting_not_open", "Cuộc họp chưa bắt đầu. Trang sẽ tự vào phòng khi bí thư mở cuộc họp.",
+                          4409)
+        cell = session.get(Organisation, meeting.cell_id)
+        entry = decision.eligibility
+        if device == "hall":
+            identity = Identity(participant_id="hall", name="Hội trường", role="hall", account_id=account.id,
+                                member_id=None, device="hall", voter=False)
+        else:
+            pid = f"m{member_id}" if member_id is not None else f"a{account.id}"
+            identity = Identity(
+                participant_id=pid,
+                name=entry.full_name if entry else account.display_name,
+                role="chair" if chair else "member",
+                account_id=account.id,
+                member_id=member_id,
+                device="member",
+                voter=bool(entry and entry.may_vote),
+            )
+        info = {
+            "id": meeting.id, "cell_id": meeting.cell_id, "title": meeting.title,
+            "cell": cell.name if cell else "", "status": meeting.status.value,
+            "starts_at": meeting.starts_at.isoformat(), "lobby": meeting.lobby,
+        }
+        return identity, info
+
+    async def _read_loop(self, websocket: WebSocket, conn: Connection, room: Any, identity: Identity) -> None:
+        bucket = TokenBucket(self.config.rate, self.config.burst)
+        chat_bucket = TokenBucket(self.config.chat_rate, self.config.chat_burst)
+        dropped = 0
+        warned_at = 0.0
+        pid = identity.participant_id
+        while websocket.application_state == WebSocketState.CONNECTED and not conn.closed:
+            frame = await self._receive_text(websocket)
+            if not bucket.take():
+                dropped += 1
+                if dropped > self.config.flood_limit:
+                    conn.send(p.Error(code="flooding", message="Gửi quá nhiều thông điệp; kết nối bị đóng.").encode())
+                    conn.close_soon(1008, "flooding")
+                    return
+                now = time.monotonic()
+                if now - warned_at > 1.0:
+                    warned_at = now
+                    conn.send(p.Error(code="rate_limited", message="Gửi quá nhanh; một số thông điệp bị bỏ qua.").encode())
+                continue
+            dropped = 0
+            try:
+                message = p.decode(frame)
+                if isinstance(message, p.ChatSend) and not chat_bucket.take():
+                    raise p.ProtocolError("rate_limited", "Gửi tin nhắn quá nhanh. Vui lòng chờ giây lát.",
+                                          ref="chat")
+                await room.handle(pid, message)
+            except p.ProtocolError as exc:
+                conn.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())
+                if exc.fatal:
+                    conn.close_soon(4400, exc.code)
+                    return

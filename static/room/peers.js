@@ -1,0 +1,147 @@
+// Peer connections of the mesh, one per remote participant session, with "perfect
+// negotiation" (polite/impolite). The server tells us, per pair, whether we are polite.
+//
+// Rules that make browsers and aiortc peers work together (aiortc has no rollback, no
+// restartIce and does not trickle):
+//  * a new session of either side means a new RTCPeerConnection;
+//  * the polite side does not offer first: it waits for the impolite side's offer;
+//  * the impolite side ignores an offer that collides with its own;
+//  * candidates are trickled; null marks the end of them;
+//  * when ICE fails we restart ICE once, and if that does not help within a few seconds we
+//    start over with a new connection and ask the peer to do the same ("renegotiate").
+
+const VIDEO_MAX_BITRATE = 250_000;   // weak mobile networks first
+const VIDEO_MAX_FRAMERATE = 15;
+
+export class PeerLink {
+  constructor({ remote, session, polite, iceServers, local, signal, onTrack, onState, audioOnly }) {
+    this.remote = remote;
+    this.session = session;
+    this.polite = polite;
+    this.signal = signal;
+    this.onTrack = onTrack;
+    this.onState = onState;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingAnswer = false;
+    this.restarted = false;
+    this.local = local;
+    this.audioOnly = audioOnly;
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc = pc;
+    if (!polite) {
+      // The impolite side offers: it creates the transceivers. The polite side answers and
+      // takes the transceivers the offer creates (ones made by addTransceiver would not be
+      // matched to the offer's media sections, and would need a second negotiation).
+      pc.addTransceiver("audio", { direction: "sendrecv", streams: [local.stream] });
+      pc.addTransceiver("video", { direction: audioOnly ? "inactive" : "sendrecv", streams: [local.stream] });
+      this.setTracks(local);
+    }
+    pc.onnegotiationneeded = async () => {
+      if (this.polite && !pc.remoteDescription) return;   // wait for the impolite side
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        this.signal({ type: pc.localDescription.type, sdp: pc.localDescription.sdp });
+      } catch (e) {
+        console.warn("negotiation", this.remote, e);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) =>
+      this.signal({ type: "candidate", candidate: candidate ? candidate.toJSON() : null });
+    pc.ontrack = ({ track, streams }) => this.onTrack(streams[0] || new MediaStream([track]), track);
+    pc.onconnectionstatechange = () => {
+      this.onState(pc.connectionState);
+      if (pc.connectionState === "connected") { this.tuneVideo(); this.restarted = false; }
+      if (pc.connectionState === "failed") this.recover();
+    };
+  }
+
+  transceiver(kind) {
+    return this.pc.getTransceivers().find((t) => t.receiver.track && t.receiver.track.kind === kind && !t.stopped);
+  }
+
+  setTracks(local) {
+    this.local = local;
+    const audio = this.transceiver("audio");
+    const video = this.transceiver("video");
+    if (audio) audio.sender.replaceTrack(local.audioTrack || null);
+    if (video) video.sender.replaceTrack(local.videoTrack || null);
+  }
+
+  setAudioOnly(audioOnly) {
+    // "inactive" stops video both ways: nothing sent, nothing received. Renegotiates.
+    this.audioOnly = audioOnly;
+    const video = this.transceiver("video");
+    if (video) video.direction = audioOnly ? "inactive" : "sendrecv";
+  }
+
+  async tuneVideo() {
+    const video = this.transceiver("video");
+    if (!video) return;
+    const sender = video.sender;
+    const params = sender.getParameters();
+    if (!params.encodings || !params.encodings.length) return;
+    params.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
+    params.encodings[0].maxFramerate = VIDEO_MAX_FRAMERATE;
+    try { await sender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
+  }
+
+  async onDescription(description) {
+    const pc = this.pc;
+    const readyForOffer = !this.makingOffer && (pc.signalingState === "stable" || this.settingAnswer);
+    const collision = description.type === "offer" && !readyForOffer;
+    this.ignoreOffer = !this.polite && collision;
+    if (this.ignoreOffer) return;
+    this.settingAnswer = description.type === "answer";
+    await pc.setRemoteDescription(description);   // implicit rollback on the polite side
+    this.settingAnswer = false;
+    if (description.type === "offer") {
+      for (const t of pc.getTransceivers()) {
+        const kind = t.receiver.track && t.receiver.track.kind;
+        if (kind === "audio") t.direction = "sendrecv";
+        if (kind === "video") t.direction = this.audioOnly ? "inactive" : "sendrecv";
+      }
+      this.setTracks(this.local);
+      await pc.setLocalDescription();
+      this.signal({ type: "answer", sdp: pc.localDescription.sdp });
+    }
+  }
+
+  async onCandidate(candidate) {
+    try {
+      await this.pc.addIceCandidate(candidate || null);
+    } catch (e) {
+      if (!this.ignoreOffer) console.warn("candidate", e);
+    }
+  }
+
+  recover() {
+    if (!this.restarted && !this.polite) {
+      this.restarted = true;
+      this.pc.restartIce();
+      setTimeout(() => { if (this.pc.connectionState !== "connected") this.onState("stuck"); }, 8000);
+    } else {
+      this.onState("stuck");
+    }
+  }
+
+  async stats() {
+    const report = await this.pc.getStats();
+    const out = { rtt: null, lost: 0, received: 0 };
+    report.forEach((s) => {
+      if (s.type === "candidate-pair" && s.state === "succeeded" && s.nominated && s.currentRoundTripTime != null) {
+        out.rtt = s.currentRoundTripTime * 1000;
+      }
+      if (s.type === "inbound-rtp") { out.lost += s.packetsLost || 0; out.received += s.packetsReceived || 0; }
+    });
+    return out;
+  }
+
+  close() {
+    this.pc.onconnectionstatechange = null;
+    this.pc.close();
+  }
+}

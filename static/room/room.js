@@ -1,0 +1,215 @@
+// The meeting room page: wires signalling, local media, the mesh and the interface.
+import { Signalling } from "./signalling.js";
+import { LocalMedia } from "./media.js";
+import { PeerLink } from "./peers.js";
+import { RoomView } from "./view.js";
+
+const root = document.getElementById("room");
+const cfg = {
+  meetingId: Number(root.dataset.meeting),
+  device: root.dataset.device,
+  chair: root.dataset.chair === "1",
+};
+
+class Room {
+  constructor() {
+    this.me = null;
+    this.session = null;
+    this.participants = new Map();   // id -> participant info
+    this.links = new Map();          // id -> PeerLink
+    this.streams = new Map();        // id -> MediaStream of what we receive
+    this.hands = [];
+    this.floor = null;
+    this.audioOnly = false;
+    this.iceServers = [];
+    this.unread = 0;
+    this.view = new RoomView(this, cfg);
+  }
+
+  async start({ video }) {
+    this.audioOnly = !video;
+    this.media = new LocalMedia({ hall: cfg.device === "hall" });
+    const missing = await this.media.start({ audio: true, video });
+    if (missing.length) this.view.toast(`Không dùng được ${missing.join(" và ")} của thiết bị; bạn vẫn có thể nghe và xem.`);
+    this.media.onspeaking = (speaking) => this.send({ type: "speaking", speaking });
+    this.view.showStage();
+    this.view.setLocal(this.media);
+    this.signalling = new Signalling({ meetingId: cfg.meetingId, device: cfg.device,
+                                       audio: this.media.micOn, video: !!this.media.videoTrack });
+    this.signalling.onmessage = (msg) => this.handle(msg);
+    this.signalling.onstate = (state, detail) => this.view.connection(state, detail);
+    this.signalling.connect();
+    this.qualityTimer = setInterval(() => this.measure(), 5000);
+    window.addEventListener("pagehide", () => this.signalling.stop());
+  }
+
+  send(msg) { return this.signalling && this.signalling.send(msg); }
+
+  async handle(msg) {
+    switch (msg.type) {
+      case "welcome": return this.onWelcome(msg);
+      case "joined": return this.onJoined(msg.participant, msg.polite);
+      case "left": return this.onLeft(msg.participant);
+      case "participant": this.participants.set(msg.participant.id, msg.participant); return this.view.renderPeople();
+      case "offer": case "answer": {
+        const link = this.linkFor(msg);
+        if (link) await link.onDescription({ type: msg.type, sdp: msg.sdp });
+        return;
+      }
+      case "candidate": { const link = this.linkFor(msg); if (link) await link.onCandidate(msg.candidate); return; }
+      case "renegotiate": { const p = this.participants.get(msg.sender); if (p && this.linkFor(msg)) this.connectTo(p, this.links.get(p.id).polite); return; }
+      case "chat": return this.view.addChat(msg.message);
+      case "chat_deleted": return this.view.removeChat(msg.message_id);
+      case "hands": this.hands = msg.queue; return this.view.renderPeople();
+      case "floor": this.floor = msg.participant; return this.view.renderFloor();
+      case "mute_request": return this.view.askToMute();
+      case "muted": this.setMic(false, { announce: false }); return this.view.toast("Người chủ trì đã tắt micro của bạn.");
+      case "removed": this.end(msg.reason); return;
+      case "waiting": return this.view.waiting(msg.message);
+      case "lobby": return this.view.renderLobby(msg.waiting);
+      case "meeting": if (msg.status === "closed") this.end(msg.message || "Cuộc họp đã kết thúc."); return;
+      case "replaced": this.end(msg.message); return;
+      case "pong": this.view.serverRtt(performance.now() - msg.t); return;
+      case "error": return this.view.toast(msg.message, "error");
+      default: return;
+    }
+  }
+
+  linkFor(msg) {
+    const link = this.links.get(msg.sender);
+    return link && link.session === msg.sender_session ? link : null;
+  }
+
+  onWelcome(msg) {
+    this.me = msg.you;
+    this.session = msg.session;
+    this.iceServers = msg.ice_servers;
+    this.participants = new Map(msg.participants.map((p) => [p.id, p]));
+    this.hands = msg.hands;
+    this.floor = msg.floor;
+    // A new session of ours: every peer connection starts afresh.
+    for (const id of [...this.links.keys()]) this.dropLink(id);
+    for (const id of msg.peers) {
+      const p = this.participants.get(id);
+      if (p) this.connectTo(p, msg.polite[id]);
+    }
+    this.view.welcome(msg);
+    this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly,
+                audio_only: this.audioOnly });
+  }
+
+  onJoined(p, polite) {
+    this.participants.set(p.id, p);
+    if (p.id !== this.me) this.connectTo(p, polite);
+    this.view.renderPeople();
+  }
+
+  onLeft(id) {
+    this.participants.delete(id);
+    this.dropLink(id);
+    this.streams.delete(id);
+    this.hands = this.hands.filter((h) => h !== id);
+    this.view.removeTile(id);
+    this.view.renderPeople();
+  }
+
+  connectTo(p, polite) {
+    this.dropLink(p.id);
+    const link = new PeerLink({
+      remote: p.id, session: p.session, polite, iceServers: this.iceServers, local: this.media,
+      audioOnly: this.audioOnly,
+      signal: (m) => this.send({ ...m, to: p.id, to_session: p.session }),
+      onTrack: (stream, track) => this.gotTrack(p.id, track),
+      onState: (state) => {
+        this.view.linkState(p.id, state);
+        if (state === "stuck" && this.links.get(p.id) === link) {
+          // ICE could not recover: start over on both sides.
+          this.send({ type: "renegotiate", to: p.id, to_session: p.session });
+          this.connectTo(p, polite);
+        }
+      },
+    });
+    this.links.set(p.id, link);
+    const stream = new MediaStream();
+    this.streams.set(p.id, stream);
+    this.view.tile(p.id, stream);
+  }
+
+  gotTrack(id, track) {
+    let stream = this.streams.get(id);
+    if (!stream) { stream = new MediaStream(); this.streams.set(id, stream); }
+    for (const old of stream.getTracks()) if (old.kind === track.kind) stream.removeTrack(old);
+    stream.addTrack(track);
+    this.view.tile(id, stream);
+  }
+
+  dropLink(id) {
+    const link = this.links.get(id);
+    if (link) { link.close(); this.links.delete(id); }
+  }
+
+  setMic(on, { announce = true } = {}) {
+    this.media.setMic(on);
+    this.view.controls();
+    if (announce || !on) this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly, audio_only: this.audioOnly });
+  }
+
+  async setCamera(on) {
+    if (on) {
+      try { await this.media.startCamera(); } catch { this.view.toast("Không mở được camera.", "error"); return; }
+    } else {
+      this.media.stopCamera();
+    }
+    for (const link of this.links.values()) link.setTracks(this.media);
+    this.view.setLocal(this.media);
+    this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly, audio_only: this.audioOnly });
+  }
+
+  async setAudioOnly(on) {
+    this.audioOnly = on;
+    if (on) this.media.stopCamera();
+    else await this.media.startCamera().catch(() => this.view.toast("Không mở được camera.", "error"));
+    for (const link of this.links.values()) { link.setTracks(this.media); link.setAudioOnly(on); }
+    this.view.setLocal(this.media);
+    this.send({ type: "media", audio: this.media.micOn, video: !on && !!this.media.videoTrack, audio_only: on });
+  }
+
+  raiseHand(raised) { this.send({ type: "hand", raised }); }
+
+  async measure() {
+    this.send({ type: "ping", t: performance.now() });
+    let worstRtt = 0;
+    let lost = 0;
+    let received = 0;
+    for (const link of this.links.values()) {
+      const s = await link.stats().catch(() => null);
+      if (!s) continue;
+      if (s.rtt != null) worstRtt = Math.max(worstRtt, s.rtt);
+      lost += s.lost; received += s.received;
+    }
+    const lossPct = received + lost > 0 ? (100 * lost) / (received + lost) : 0;
+    const level = worstRtt > 600 || lossPct > 8 ? "poor" : worstRtt > 250 || lossPct > 2 ? "fair" : "good";
+    if (level !== this.quality) {
+      this.quality = level;
+      this.send({ type: "quality", level, rtt_ms: Math.round(worstRtt), loss_pct: Math.round(lossPct * 10) / 10 });
+    }
+    this.view.quality(level);
+  }
+
+  leave() {
+    this.send({ type: "leave" });
+    this.end("Bạn đã rời phòng họp.");
+  }
+
+  end(message) {
+    if (this.signalling) this.signalling.stop();
+    clearInterval(this.qualityTimer);
+    for (const id of [...this.links.keys()]) this.dropLink(id);
+    if (this.media) this.media.stop();
+    this.view.ended(message);
+  }
+}
+
+const room = new Room();
+window.chiboRoom = room;   // for tests and debugging
+room.view.prejoin((options) => room.start(options));

@@ -1,0 +1,283 @@
+// Everything the room shows. User text only ever goes through textContent.
+
+const $ = (sel, el = document) => el.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== false && v != null) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c) node.append(c);
+  return node;
+}
+
+const QUALITY = { good: "Tốt", fair: "Trung bình", poor: "Yếu" };
+const ROLE = { chair: "Chủ trì", hall: "Hội trường", member: "" };
+
+function initials(name) {
+  const parts = (name || "?").trim().split(/\s+/);
+  return (parts.length > 1 ? parts[parts.length - 2][0] + parts[parts.length - 1][0] : parts[0][0] || "?").toUpperCase();
+}
+
+export class RoomView {
+  constructor(room, cfg) {
+    this.room = room;
+    this.cfg = cfg;
+    this.tiles = new Map();
+    this.chatIds = new Set();
+  }
+
+  prejoin(start) {
+    const go = (video) => {
+      $("#prejoin").hidden = true;
+      start({ video });
+    };
+    const withVideo = $("#join-video");
+    const audioOnly = $("#join-audio");
+    if (withVideo) withVideo.addEventListener("click", () => go(true));
+    if (audioOnly) audioOnly.addEventListener("click", () => go(false));
+  }
+
+  showStage() {
+    $("#stage").hidden = false;
+    $("#btn-mic").addEventListener("click", () => this.room.setMic(!this.room.media.micOn));
+    $("#btn-cam").addEventListener("click", () => this.room.setCamera(!this.room.media.videoTrack));
+    $("#btn-audio-only").addEventListener("click", () => this.room.setAudioOnly(!this.room.audioOnly).then(() => this.controls()));
+    $("#btn-hand").addEventListener("click", () => {
+      const me = this.room.participants.get(this.room.me);
+      this.room.raiseHand(!(me && me.hand));
+    });
+    $("#btn-chat").addEventListener("click", () => this.openPanel("chat"));
+    $("#btn-people").addEventListener("click", () => this.openPanel("people"));
+    $("#btn-leave").addEventListener("click", () => this.room.leave());
+    $("#panel-close").addEventListener("click", () => { $("#panel").hidden = true; });
+    for (const tab of document.querySelectorAll("[data-tab]")) {
+      tab.addEventListener("click", () => this.openPanel(tab.dataset.tab));
+    }
+    $("#chat-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = $("#chat-input");
+      const text = input.value.trim();
+      if (!text) return;
+      if (this.room.send({ type: "chat", text })) input.value = "";
+      else this.toast("Chưa kết nối; tin nhắn chưa được gửi.", "error");
+    });
+    this.controls();
+  }
+
+  openPanel(tab) {
+    $("#panel").hidden = false;
+    for (const section of document.querySelectorAll("#panel [data-section]")) section.hidden = section.dataset.section !== tab;
+    for (const t of document.querySelectorAll("[data-tab]")) t.setAttribute("aria-selected", t.dataset.tab === tab ? "true" : "false");
+    if (tab === "chat") { this.room.unread = 0; this.badge(); $("#chat-input").focus(); }
+  }
+
+  controls() {
+    const media = this.room.media;
+    if (!media) return;
+    const set = (id, on, label) => { const b = $(id); b.setAttribute("aria-pressed", on ? "true" : "false"); b.querySelector("span").textContent = label; };
+    set("#btn-mic", media.micOn, media.micOn ? "Tắt mic" : "Bật mic");
+    set("#btn-cam", !!media.videoTrack, media.videoTrack ? "Tắt camera" : "Bật camera");
+    set("#btn-audio-only", this.room.audioOnly, this.room.audioOnly ? "Có hình" : "Chỉ âm thanh");
+    $("#btn-cam").disabled = this.room.audioOnly;
+    const me = this.room.participants.get(this.room.me);
+    set("#btn-hand", !!(me && me.hand), me && me.hand ? "Hạ tay" : "Giơ tay");
+  }
+
+  setLocal(media) {
+    const id = "self";
+    const stream = new MediaStream(media.videoTrack ? [media.videoTrack] : []);
+    this.tile(id, stream, { self: true });
+    this.controls();
+  }
+
+  tile(id, stream, { self = false } = {}) {
+    let tile = this.tiles.get(id);
+    if (!tile) {
+      const video = el("video", { autoplay: true, playsinline: true });
+      if (self) video.muted = true;
+      tile = el("div", { class: "tile" + (self ? " tile-self" : ""), "data-id": id },
+        el("div", { class: "avatar", "aria-hidden": "true" }), video,
+        el("div", { class: "tile-bar" }, el("span", { class: "tile-name" }), el("span", { class: "tile-flags" })));
+      this.tiles.set(id, tile);
+      const grid = $("#tiles");
+      if (self) grid.prepend(tile); else grid.append(tile);
+    }
+    const video = $("video", tile);
+    if (video.srcObject !== stream) video.srcObject = stream;
+    video.play().catch(() => {});
+    this.decorate(id);
+  }
+
+  decorate(id) {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    const pid = id === "self" ? this.room.me : id;
+    const p = this.room.participants.get(pid);
+    const name = id === "self" ? "Bạn" : (p ? p.name : "…");
+    $(".tile-name", tile).textContent = name + (p && ROLE[p.role] ? ` · ${ROLE[p.role]}` : "");
+    $(".avatar", tile).textContent = initials(p ? p.name : name);
+    const flags = [];
+    if (p && !p.audio) flags.push("mic tắt");
+    if (p && p.hand) flags.push("giơ tay");
+    if (p && p.status === "reconnecting") flags.push("đang kết nối lại…");
+    if (p && p.quality === "poor") flags.push("mạng yếu");
+    $(".tile-flags", tile).textContent = flags.join(" · ");
+    const video = $("video", tile);
+    const hasVideo = video.srcObject && video.srcObject.getVideoTracks().length > 0 && !(p && (p.audio_only || !p.video));
+    tile.classList.toggle("no-video", !hasVideo);
+    tile.classList.toggle("speaking", !!(p && p.speaking));
+    tile.classList.toggle("reconnecting", !!(p && p.status === "reconnecting"));
+    tile.classList.toggle("has-floor", !!(p && this.room.floor === p.id));
+  }
+
+  removeTile(id) {
+    const tile = this.tiles.get(id);
+    if (tile) { tile.remove(); this.tiles.delete(id); }
+  }
+
+  linkState(id, state) {
+    const tile = this.tiles.get(id);
+    if (tile) tile.dataset.link = state;
+  }
+
+  welcome(msg) {
+    for (const entry of msg.chat) this.addChat(entry, { quiet: true });
+    this.renderPeople();
+    this.renderFloor();
+    $("#mode").textContent = msg.topology === "mesh" ? "Kết nối trực tiếp giữa các thiết bị" : "Qua máy chủ chuyển tiếp";
+    $("#waiting").hidden = true;
+  }
+
+  renderPeople() {
+    for (const id of this.tiles.keys()) this.decorate(id);
+    this.controls();
+    const list = $("#people-list");
+    list.replaceChildren();
+    const chair = this.cfg.chair;
+    for (const p of this.room.participants.values()) {
+      const row = el("li", { class: "person", "data-id": p.id },
+        el("span", { class: "person-name", text: p.name + (p.id === this.room.me ? " (bạn)" : "") }),
+        el("span", { class: "person-meta", text: [ROLE[p.role], p.audio ? "" : "mic tắt", p.voter ? "" : (p.role === "member" ? "không biểu quyết" : ""), p.status === "reconnecting" ? "đang kết nối lại" : ""].filter(Boolean).join(" · ") }));
+      if (chair && p.id !== this.room.me) {
+        row.append(el("span", { class: "person-actions" },
+          el("button", { type: "button", class: "small", text: "Đề nghị tắt mic", onclick: () => this.room.send({ type: "ask_mute", participant: p.id }) }),
+          el("button", { type: "button", class: "small", text: "Tắt mic", onclick: () => this.room.send({ type: "mute", participant: p.id }) }),
+          el("button", { type: "button", class: "small danger", text: "Mời ra", onclick: () => {
+            const reason = prompt(`Mời ${p.name} ra khỏi phòng họp. Lý do:`);
+            if (reason !== null) this.room.send({ type: "remove", participant: p.id, reason });
+          } })));
+      }
+      list.append(row);
+    }
+    $("#people-count").textContent = String(this.room.participants.size);
+    const hands = $("#hands-list");
+    hands.replaceChildren();
+    this.room.hands.forEach((id, index) => {
+      const p = this.room.participants.get(id);
+      const row = el("li", { class: "hand-row", "data-id": id }, el("span", { text: `${index + 1}. ${p ? p.name : id}` }));
+      if (chair) {
+        row.append(el("button", { type: "button", class: "small primary", text: "Cho phát biểu", onclick: () => this.room.send({ type: "give_floor", participant: id }) }),
+                   el("button", { type: "button", class: "small", text: "Hạ tay", onclick: () => this.room.send({ type: "lower_hand", participant: id }) }));
+      }
+      hands.append(row);
+    });
+    $("#hands-empty").hidden = this.room.hands.length > 0;
+    $("#hands-count").textContent = this.room.hands.length ? String(this.room.hands.length) : "";
+  }
+
+  renderFloor() {
+    const banner = $("#floor");
+    const p = this.room.floor && this.room.participants.get(this.room.floor);
+    banner.hidden = !p;
+    $("#floor-name").textContent = p ? p.name : "";
+    const end = $("#floor-end");
+    if (end) end.hidden = !(p && this.cfg.chair);
+    for (const id of this.tiles.keys()) this.decorate(id);
+  }
+
+  addChat(entry, { quiet = false } = {}) {
+    if (this.chatIds.has(entry.id)) return;
+    this.chatIds.add(entry.id);
+    const time = new Date(entry.at).toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Ho_Chi_Minh" });
+    const item = el("li", { class: "chat-item" + (entry.sender === this.room.me ? " mine" : ""), "data-id": entry.id },
+      el("div", { class: "chat-meta" }, el("strong", { text: entry.name }), el("span", { text: ` · ${time}` })),
+      el("div", { class: "chat-text", text: entry.text }));
+    if (this.cfg.chair) {
+      item.append(el("button", { type: "button", class: "linkish small chat-delete", text: "Xóa",
+        onclick: () => { if (confirm("Xóa tin nhắn này? Thao tác được ghi vào nhật ký.")) this.room.send({ type: "delete_chat", message_id: entry.id }); } }));
+    }
+    const list = $("#chat-list");
+    list.append(item);
+    list.scrollTop = list.scrollHeight;
+    if (!quiet && $("#panel").hidden) { this.room.unread += 1; this.badge(); }
+  }
+
+  removeChat(id) {
+    const item = document.querySelector(`#chat-list [data-id="${Number(id)}"]`);
+    if (item) item.remove();
+  }
+
+  badge() {
+    $("#chat-badge").textContent = this.room.unread ? String(this.room.unread) : "";
+  }
+
+  askToMute() {
+    const bar = $("#mute-request");
+    bar.hidden = false;
+    $("#mute-accept").onclick = () => { this.room.setMic(false); bar.hidden = true; };
+    $("#mute-dismiss").onclick = () => { bar.hidden = true; };
+  }
+
+  waiting(message) {
+    $("#waiting").hidden = false;
+    $("#waiting-text").textContent = message;
+  }
+
+  renderLobby(waiting) {
+    const box = $("#lobby");
+    if (!box) return;
+    box.hidden = waiting.length === 0;
+    const list = $("#lobby-list");
+    list.replaceChildren(...waiting.map((w) => el("li", { class: "lobby-row" },
+      el("span", { text: w.name }),
+      el("button", { type: "button", class: "small primary", text: "Cho vào", onclick: () => this.room.send({ type: "admit", participant: w.id, accept: true }) }),
+      el("button", { type: "button", class: "small", text: "Từ chối", onclick: () => this.room.send({ type: "admit", participant: w.id, accept: false }) }))));
+  }
+
+  connection(state, detail) {
+    const box = $("#conn");
+    const labels = { connecting: "Đang kết nối…", open: "Đã kết nối", reconnecting: "Đang kết nối lại…",
+                     waiting: "Chờ bí thư bắt đầu cuộc họp…", closed: "Đã ngắt kết nối" };
+    box.dataset.state = state;
+    $("#conn-text").textContent = labels[state] || state;
+    if (state === "waiting" && detail) this.waiting(detail);
+    if (state === "closed" && detail) this.ended(detail);
+  }
+
+  quality(level) {
+    $("#quality").textContent = `Mạng: ${QUALITY[level]}`;
+    $("#quality").dataset.level = level;
+  }
+
+  serverRtt(ms) {
+    $("#quality").title = `Độ trễ tới máy chủ: ${Math.round(ms)} ms`;
+  }
+
+  toast(message, level = "info") {
+    const box = el("div", { class: `toast toast-${level}`, role: "status", text: message });
+    $("#toasts").append(box);
+    setTimeout(() => box.remove(), 6000);
+  }
+
+  ended(message) {
+    $("#stage").hidden = true;
+    $("#prejoin").hidden = true;
+    $("#waiting").hidden = true;
+    $("#ended").hidden = false;
+    $("#ended-text").textContent = message;
+  }
+}

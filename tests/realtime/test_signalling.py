@@ -1,0 +1,382 @@
+"""The room's signalling server, through real WebSockets on loopback (no media here)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+from sqlalchemy import select
+
+from meetings import presence
+from meetings.audit import AuditEntry
+from meetings.chat import ChatMessage
+from meetings.meetings import Meeting
+from realtime.tokens import JoinGrant, issue_join_token
+
+pytestmark = pytest.mark.anyio
+
+
+def pid(room_world, key):
+    return f"m{room_world.world.id(key)}"
+
+
+def forged_token(settings, room_world, username, meeting_id, member_key=None, device="member"):
+    """A correctly signed token the page would never issue (the server must check anyway)."""
+    account_id = room_world.world.accounts[username]
+    member_id = room_world.world.id(member_key) if member_key else None
+    return issue_join_token(settings.secret_key,
+                            JoinGrant(meeting_id=meeting_id, account_id=account_id, member_id=member_id, device=device))
+
+
+async def test_two_participants_see_each_other(participant, room_world):
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.join()
+    welcome = await away.wait_for("welcome")
+    assert welcome["you"] == pid(room_world, "a4") and welcome["topology"] == "mesh"
+    assert {p["id"] for p in welcome["participants"]} == {pid(room_world, "a1"), pid(room_world, "a4")}
+    assert welcome["peers"] == [pid(room_world, "a1")]
+    joined = await chair.wait_for("joined")
+    assert joined["participant"]["name"] == "Phạm Thị Hường" and joined["participant"]["voter"] is True
+    # Exactly one side of the pair is polite.
+    assert joined["polite"] != welcome["polite"][pid(room_world, "a1")]
+    roles = {p["id"]: p["role"] for p in welcome["participants"]}
+    assert roles[pid(room_world, "a1")] == "chair"
+
+
+async def test_refused_token(participant):
+    client = participant("away_a")
+    await client.login()
+    await client.connect(token="khong-phai-ma-hop-le")
+    error = await client.wait_for("error")
+    assert error["code"] == "auth_failed" and "không hợp lệ" in error["message"]
+    assert await client.wait_closed() == 4401
+
+
+async def test_token_of_another_meeting_or_without_session_is_refused(participant, room_world, server, room_settings):
+    client = participant("away_a")
+    await client.login()
+    token = await client.join_token()
+    other = participant("away_a", meeting_id=room_world.other_meeting_id)
+    other.http.cookies = client.http.cookies
+    await other.connect(token=token)
+    assert (await other.wait_for("error"))["code"] == "auth_failed"
+    assert await other.wait_closed() == 4401
+    stranger = participant("away_a")  # never logged in: no session cookie
+    await stranger.connect(token=token)
+    assert "Phiên đăng nhập" in (await stranger.wait_for("error"))["message"]
+    assert await stranger.wait_closed() == 4401
+
+
+async def test_member_of_another_cell_is_refused(participant, room_world, server, room_settings):
+    outsider = participant("sec_b")
+    await outsider.login()
+    page = await outsider.http.get(f"/meetings/{room_world.meeting_id}/room")
+    assert page.status_code == 404 and "Không tìm thấy trang" in page.text
+    r = await outsider.http.get(f"/meetings/{room_world.meeting_id}/room/token")
+    assert r.status_code == 404
+    token = forged_token(room_settings, room_world, "sec_b", room_world.meeting_id, "b1")
+    await outsider.connect(token=token)
+    error = await outsider.wait_for("error")
+    assert error["code"] == "not_allowed" and "không sinh hoạt tại chi bộ này" in error["message"]
+    assert await outsider.wait_closed() == 4403
+
+
+async def test_member_not_on_the_remote_list_is_told_why(participant, room_world, server, room_settings):
+    member = participant("mem_a")  # a2: not away, not invited
+    await member.login()
+    page = await member.http.get(f"/meetings/{room_world.meeting_id}/room")
+    assert page.status_code == 200 and "không có trong danh sách tham gia trực tuyến" in page.text
+    r = await member.http.get(f"/meetings/{room_world.meeting_id}/room/token")
+    assert r.status_code == 403 and "danh sách tham gia trực tuyến" in r.json()["message"]
+    await member.connect(token=forged_token(room_settings, room_world, "mem_a", room_world.meeting_id, "a2"))
+    assert (await member.wait_for("error"))["code"] == "not_allowed"
+    assert await member.wait_closed() == 4403
+
+
+async def test_cell_without_pilot_approval_refuses_remote_members(participant, room_world, room_settings,
+                                                                  sqlite_database):
+    """C5: a member of a cell without online-pilot approval cannot join remotely."""
+    from meetings import accounts
+    from meetings.actors import Actor
+    from meetings.meetings import RemoteInvite
+    from meetings.members import Member
+    from tests.support.world import PASSWORD
+
+    with sqlite_database.session() as s:
+        b2 = s.get(Member, room_world.world.id("b2"))
+        account = accounts.create_account(s, Actor.system("t"), username="b2", password=PASSWORD,
+                                          display_name=b2.full_name, member=b2, must_change_password=False)
+        room_world.world.accounts["b2"] = account.id
+        s.add(RemoteInvite(meeting_id=room_world.other_meeting_id, member_id=b2.id))
+    client = participant("b2", meeting_id=room_world.other_meeting_id)
+    await client.login()
+    r = await client.http.get(f"/meetings/{room_world.other_meeting_id}/room/token")
+    assert r.status_code == 403 and "phê duyệt thí điểm" in r.json()["message"]
+    await client.connect(token=forged_token(room_settings, room_world, "b2", room_world.other_meeting_id, "b2"))
+    assert "Hướng dẫn 03-HD/TW" in (await client.wait_for("error"))["message"]
+    assert await client.wait_closed() == 4403
+    chair = participant("sec_b", meeting_id=room_world.other_meeting_id)
+    await chair.join()  # the secretary may still run the (in-person) room
+
+
+async def test_closed_meeting_refuses_and_ends_the_room(participant, room_world, server, room_settings, sqlite_database):
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.join()
+    token = await chair.http.get("/")  # a page carrying the CSRF token
+    csrf = token.text.split('name="csrf-token" content="')[1].split('"')[0]
+    r = await chair.http.post(f"/meetings/{room_world.meeting_id}/close", data={"csrf_token": csrf})
+    assert r.status_code == 303
+    state = await away.wait_for("meeting")
+    assert state["status"] == "closed" and state["message"] == "Cuộc họp đã kết thúc."
+    assert await away.wait_closed() == 4409
+    late = participant("away_a")
+    await late.login()
+    r = await late.http.get(f"/meetings/{room_world.meeting_id}/room/token")
+    assert r.status_code == 403 and r.json()["message"] == "Cuộc họp đã kết thúc."
+    await late.connect(token=forged_token(room_settings, room_world, "away_a", room_world.meeting_id, "a4"))
+    assert (await late.wait_for("error"))["message"] == "Cuộc họp đã kết thúc."
+    with sqlite_database.session() as s:
+        intervals = presence.intervals(s, room_world.meeting_id)
+        assert intervals and all(i.left_at is not None for i in intervals)
+
+
+async def test_meeting_not_yet_open(participant, room_world, sqlite_database):
+    from meetings.meetings import MeetingStatus
+
+    with sqlite_database.session() as s:
+        s.get(Meeting, room_world.meeting_id).status = MeetingStatus.SCHEDULED
+    away = participant("away_a")
+    await away.login()
+    await away.connect()
+    error = await away.wait_for("error")
+    assert error["code"] == "meeting_not_open" and "chưa bắt đầu" in error["message"]
+    assert await away.wait_closed() == 4409
+
+
+async def test_foreign_origin_is_refused_before_the_handshake(participant):
+    client = participant("away_a")
+    await client.login()
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await client.connect(origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+
+
+async def test_malformed_frames_get_typed_errors_and_the_connection_survives(participant):
+    client = participant("away_a")
+    await client.join()
+    cases = [
+        ("{not json", "bad_json"),
+        (json.dumps(["hello"]), "bad_message"),
+        (json.dumps({"type": "teleport"}), "unknown_type"),
+        (json.dumps({"type": "chat"}), "bad_message"),
+        (json.dumps({"type": "hand", "raised": "yes"}), "bad_message"),
+        (json.dumps({"type": "offer", "to": "m999", "sdp": "v=0"}), "bad_target"),
+        (json.dumps({"type": "chat", "text": "x" * 70_000}), "too_large"),
+        (b"\xff\xfe binary", "bad_json"),
+        (json.dumps({"type": "mute", "participant": "m1"}), "forbidden"),
+    ]
+    for frame, code in cases:
+        client.messages.clear()
+        await client.send_raw(frame)
+        error = await client.wait_for("error")
+        assert error["code"] == code, (frame[:40], error)
+        assert error["message"]
+    client.messages.clear()
+    await client.send({"type": "ping", "t": 42})
+    assert (await client.wait_for("pong"))["t"] == 42
+
+
+async def test_flooding_is_throttled_then_cut_off(participant):
+    client = participant("away_a")
+    await client.join()
+    for _ in range(150):
+        await client.send({"type": "ping", "t": 1})
+    assert (await client.wait_for("error", code="rate_limited"))["message"]
+    await asyncio.sleep(3)  # the bucket refills: the connection is still usable
+    client.messages.clear()
+    await client.send({"type": "ping", "t": 2})
+    assert (await client.wait_for("pong", t=2))
+    for _ in range(1200):
+        await client.send({"type": "ping", "t": 3})
+    assert await client.wait_closed() == 1008
+
+
+async def test_chat_is_kept_and_late_joiners_get_history(participant, room_world, sqlite_database):
+    chair = participant("sec_a")
+    await chair.join()
+    await chair.send({"type": "chat", "text": "Kính chào các đồng chí <b>ở xa</b>!"})
+    sent = await chair.wait_for("chat")
+    assert sent["message"]["text"] == "Kính chào các đồng chí <b>ở xa</b>!"
+    await chair.send({"type": "chat", "text": "   "})
+    assert "trống" in (await chair.wait_for("error"))["message"]
+    late = participant("away_a")
+    await late.join()
+    welcome = await late.wait_for("welcome")
+    assert [m["text"] for m in welcome["chat"]] == ["Kính chào các đồng chí <b>ở xa</b>!"]
+    assert welcome["chat"][0]["name"] == "Nguyễn Văn Ấn"
+    with sqlite_database.session() as s:
+        stored = s.scalars(select(ChatMessage)).all()
+        assert [m.text for m in stored] == ["Kính chào các đồng chí <b>ở xa</b>!"]
+
+
+async def test_chair_deletes_a_message_and_it_is_audited(participant, room_world, sqlite_database):
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.join()
+    await away.send({"type": "chat", "text": "tin nhắn gửi nhầm"})
+    message_id = (await chair.wait_for("chat"))["message"]["id"]
+    await away.send({"type": "delete_chat", "message_id": message_id})
+    assert (await away.wait_for("error"))["code"] == "forbidden"
+    await chair.send({"type": "delete_chat", "message_id": message_id})
+    assert (await away.wait_for("chat_deleted"))["message_id"] == message_id
+    with sqlite_database.session() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "chat.delete")).one()
+        assert entry.before["text"] == "tin nhắn gửi nhầm" and entry.organisation_id == room_world.world.id("A")
+    late = participant("away_a")
+    await late.join()
+    assert (await late.wait_for("welcome"))["chat"] == []
+
+
+async def test_hands_queue_and_the_floor(participant, room_world, sqlite_database):
+    from meetings.meetings import RemoteInvite
+
+    with sqlite_database.session() as s:
+        s.add(RemoteInvite(meeting_id=room_world.meeting_id, member_id=room_world.world.id("a2")))
+    chair = participant("sec_a")
+    await chair.join()
+    away, member = participant("away_a"), participant("mem_a")
+    await away.join()
+    await member.join()
+    await member.send({"type": "hand", "raised": True})
+    await chair.wait_for("hands", queue=[pid(room_world, "a2")])
+    await away.send({"type": "hand", "raised": True})
+    await chair.wait_for("hands", queue=[pid(room_world, "a2"), pid(room_world, "a4")])
+    await chair.send({"type": "give_floor", "participant": pid(room_world, "a2")})
+    assert (await away.wait_for("floor"))["participant"] == pid(room_world, "a2")
+    await chair.wait_for("hands", queue=[pid(room_world, "a4")])
+    await away.send({"type": "give_floor", "participant": pid(room_world, "a4")})
+    assert (await away.wait_for("error"))["code"] == "forbidden"
+
+
+async def test_chair_asks_to_mute_mutes_and_removes(participant, room_world):
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.join()
+    target = pid(room_world, "a4")
+    await chair.send({"type": "ask_mute", "participant": target})
+    assert (await away.wait_for("mute_request"))["by"] == pid(room_world, "a1")
+    await chair.send({"type": "mute", "participant": target})
+    await away.wait_for("muted")
+    update = await chair.wait_for("participant")
+    assert update["participant"]["id"] == target and update["participant"]["audio"] is False
+    await chair.send({"type": "remove", "participant": target, "reason": "Không giữ trật tự"})
+    assert (await away.wait_for("removed"))["reason"] == "Không giữ trật tự"
+    assert await away.wait_closed() == 4403
+    assert (await chair.wait_for("left"))["reason"] == "removed"
+    again = participant("away_a")
+    await again.login()
+    await again.connect()
+    assert (await again.wait_for("error"))["code"] == "removed"
+
+
+async def test_reconnection_resumes_the_same_participant(participant, room_world, sqlite_database):
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.join()
+    first = await away.wait_for("welcome")
+    await away.drop()
+    update = await chair.wait_for("participant")
+    assert update["participant"]["status"] == "reconnecting"
+    away.messages.clear()
+    chair.messages.clear()
+    await away.connect()
+    welcome = await away.wait_for("welcome")
+    assert welcome["resumed"] is True and welcome["you"] == first["you"]
+    assert welcome["session"] != first["session"]
+    rejoined = await chair.wait_for("joined")
+    assert rejoined["participant"]["id"] == first["you"] and rejoined["participant"]["status"] == "connected"
+    assert not [m for m in chair.messages if m["type"] == "left"]
+    assert len([p for p in welcome["participants"] if p["id"] == first["you"]]) == 1
+    with sqlite_database.session() as s:
+        mine = [i for i in presence.intervals(s, room_world.meeting_id) if i.member_id == room_world.world.id("a4")]
+        kinds = [e.kind.value for e in presence.events(s, room_world.meeting_id) if e.member_id == room_world.world.id("a4")]
+    assert len(mine) == 1 and mine[0].left_at is None
+    assert kinds == ["join", "reconnect"]
+
+
+async def test_closed_tab_ends_presence_after_the_grace_period(participant, room_world, sqlite_database):
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.join()
+    await away.drop()
+    left = await chair.wait_for("left", timeout=5)  # grace is 1 s in these tests
+    assert left["participant"] == pid(room_world, "a4") and left["reason"] == "timeout"
+    with sqlite_database.session() as s:
+        (interval,) = [i for i in presence.intervals(s, room_world.meeting_id) if i.member_id == room_world.world.id("a4")]
+    assert interval.left_at is not None and interval.end_reason == "timeout"
+    assert (interval.left_at - interval.joined_at).total_seconds() < 5
+
+
+async def test_second_tab_replaces_the_first(participant, room_world):
+    first = participant("away_a")
+    await first.join()
+    second = participant("away_a")
+    await second.join()
+    assert (await first.wait_for("replaced"))["message"]
+    assert await first.wait_closed() == 4000
+    welcome = await second.wait_for("welcome")
+    assert welcome["resumed"] is True
+    assert [p["id"] for p in welcome["participants"]] == [pid(room_world, "a4")]
+
+
+async def test_explicit_leave_is_persisted(participant, room_world, sqlite_database):
+    away = participant("away_a")
+    await away.join()
+    await away.send({"type": "leave"})
+    await away.wait_closed()
+    with sqlite_database.session() as s:
+        (interval,) = presence.intervals(s, room_world.meeting_id)
+        assert interval.left_at is not None and interval.end_reason == "leave"
+
+
+async def test_lobby_holds_members_until_admitted(participant, room_world, sqlite_database):
+    with sqlite_database.session() as s:
+        s.get(Meeting, room_world.meeting_id).lobby = True
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.login()
+    await away.connect()
+    assert "chờ bí thư" in (await away.wait_for("waiting"))["message"]
+    lobby = await chair.wait_for("lobby", waiting=[{"id": pid(room_world, "a4"), "name": "Phạm Thị Hường"}])
+    assert lobby
+    await away.send({"type": "hand", "raised": True})
+    assert (await away.wait_for("error"))["code"] == "waiting"
+    await chair.send({"type": "admit", "participant": pid(room_world, "a4")})
+    assert (await away.wait_for("welcome"))["you"] == pid(room_world, "a4")
+    await chair.wait_for("joined")
+
+
+async def test_hall_device_is_for_the_secretary(participant, room_world, server, room_settings):
+    hall = participant("sec_a", device="hall")
+    await hall.join()
+    welcome = await hall.wait_for("welcome")
+    assert welcome["you"] == "hall"
+    assert [p for p in welcome["participants"] if p["id"] == "hall"][0]["name"] == "Hội trường"
+    member = participant("away_a", device="hall")
+    await member.login()
+    r = await member.http.get(f"/meetings/{room_world.meeting_id}/room/token", params={"device": "hall"})
+    assert r.status_code == 403
+    await member.connect(token=forged_token(room_settings, room_world, "away_a", room_world.meeting_id, "a4",
+                                            device="hall"))
+    assert "thiết bị hội trường" in (await member.wait_for("error"))["message"]

@@ -1,0 +1,49 @@
+"""Join tokens and TURN REST credentials."""
+
+import base64
+import hashlib
+import hmac
+import time
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from realtime import tokens
+from realtime.tokens import JoinGrant, TokenError
+
+
+def test_join_token_round_trip_and_tampering():
+    grant = JoinGrant(meeting_id=7, account_id=3, member_id=12, device="member")
+    token = tokens.issue_join_token("bí mật", grant)
+    assert tokens.read_join_token("bí mật", token) == grant
+    with pytest.raises(TokenError, match="không hợp lệ"):
+        tokens.read_join_token("khác", token)
+    with pytest.raises(TokenError, match="không hợp lệ"):
+        tokens.read_join_token("bí mật", token[:-2] + "xx")
+
+
+def test_join_token_expires(monkeypatch):
+    issued = time.time() - tokens.JOIN_TOKEN_MAX_AGE - 5
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: issued)  # issued a little over two minutes ago
+        token = URLSafeTimedSerializer("k", salt=tokens.JOIN_SALT).dumps({"m": 1, "a": 2, "b": None, "d": "hall"})
+    assert tokens.read_join_token("k", token, max_age=3600).device == "hall"
+    with pytest.raises(TokenError, match="hết hạn"):
+        tokens.read_join_token("k", token)
+
+
+def test_turn_rest_credentials_follow_coturn_scheme():
+    username, password = tokens.turn_credentials("s3cret", "m12", ttl_seconds=3600, now=1_800_000_000)
+    assert username == "1800003600:m12"
+    expected = base64.b64encode(hmac.new(b"s3cret", username.encode(), hashlib.sha1).digest()).decode()
+    assert password == expected
+
+
+def test_ice_servers_only_carry_turn_credentials_when_a_secret_is_set():
+    urls = ["stun:stun.example.vn:3478", "turn:turn.example.vn:3478?transport=udp"]
+    servers = tokens.ice_servers(urls, "s3cret", "m12", 600)
+    assert servers[0] == {"urls": ["stun:stun.example.vn:3478"]}
+    assert servers[1]["urls"] == ["turn:turn.example.vn:3478?transport=udp"]
+    expiry = int(servers[1]["username"].split(":")[0])
+    assert 0 < expiry - time.time() <= 600
+    assert tokens.ice_servers(urls, "", "m12", 600) == [{"urls": ["stun:stun.example.vn:3478"]}]

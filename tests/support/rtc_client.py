@@ -1,0 +1,290 @@
+"""A meeting-room participant in Python: real aiortc media over the real signalling.
+
+Logs in over HTTP like a browser (session cookie, then a join token from the room page's
+token endpoint), opens the WebSocket with the site's Origin, and speaks docs/protocol.md.
+
+Negotiation follows the same rules as static/room/peers.js, adapted to aiortc (no rollback,
+no restartIce, no negotiationneeded, no trickling of its own candidates):
+  * a new session of either side means a new RTCPeerConnection;
+  * the polite side never offers, it answers; the impolite side offers once per connection
+    and ignores a colliding offer;
+  * all incoming frames are handled by one task, strictly in order;
+  * browser candidates arrive trickled and are parsed with aiortc.sdp.candidate_from_sdp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2 as httpx
+import websockets
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaPlayer, MediaRelay
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+
+LAVFI = "testsrc=size=320x240:rate=15,format=yuv420p[out0];sine=frequency=440:sample_rate=48000[out1]"
+
+
+def test_player() -> MediaPlayer:
+    """One lavfi graph per participant, giving both .video and .audio."""
+    return MediaPlayer(LAVFI, format="lavfi")
+
+
+def parse_candidate(data: dict[str, Any] | None):  # type: ignore[no-untyped-def]
+    line = (data or {}).get("candidate") or ""
+    if not line:
+        return None
+    candidate = candidate_from_sdp(line.removeprefix("candidate:"))
+    candidate.sdpMid = data.get("sdpMid")  # type: ignore[union-attr]
+    candidate.sdpMLineIndex = data.get("sdpMLineIndex")  # type: ignore[union-attr]
+    return candidate
+
+
+@dataclass
+class Link:
+    remote: str
+    session: str
+    polite: bool
+    pc: RTCPeerConnection
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    frames: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
+    video_size: tuple[int, int] | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    outgoing: list[MediaStreamTrack] = field(default_factory=list)
+
+
+class RoomClient:
+    def __init__(self, base_url: str, username: str, password: str, meeting_id: int, *,
+                 media: bool = True, device: str = "member") -> None:
+        self.base_url = base_url
+        self.username = username
+        self.password = password
+        self.meeting_id = meeting_id
+        self.device = device
+        self.http = httpx.AsyncClient(base_url=base_url)
+        self.player = test_player() if media else None
+        self.relay = MediaRelay()
+        self.links: dict[str, Link] = {}
+        self.participants: dict[str, dict[str, Any]] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.me: str | None = None
+        self.session: str | None = None
+        self.welcomes = 0
+        self.ws: Any = None
+        self.queue: asyncio.Queue[tuple[Any, dict[str, Any]]] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.closed_code: int | None = None
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def login(self) -> None:
+        page = await self.http.get("/login")
+        token = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        r = await self.http.post("/login", data={"username": self.username, "password": self.password,
+                                                 "csrf_token": token})
+        assert r.status_code == 303, r.text
+
+    async def join_token(self) -> str:
+        r = await self.http.get(f"/meetings/{self.meeting_id}/room/token", params={"device": self.device})
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"])
+
+    # ------------------------------------------------------------------ WebSocket
+
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + f"/ws/meetings/{self.meeting_id}"
+
+    async def connect(self, token: str | None = None, *, origin: str | None = None) -> None:
+        """Open the socket and say hello; the first reply arrives through the queue."""
+        token = token or await self.join_token()
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        self.ws = await websockets.connect(
+            self.ws_url(), origin=origin or self.base_url, additional_headers={"Cookie": cookie},  # type: ignore[arg-type]
+            max_size=2**22,
+        )
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work())
+        self._reader = asyncio.create_task(self._read(self.ws))
+        await self.send({"type": "hello", "version": 1, "token": token, "device": self.device})
+
+    async def join(self) -> None:
+        await self.login()
+        await self.connect()
+        await self.wait_for("welcome")
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self.ws.send(json.dumps(message))
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self.ws.send(frame)
+
+    async def drop(self) -> None:
+        """Lose the WebSocket as a network failure would: no close frame."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+            if self._reader:
+                await asyncio.gather(self._reader, return_exceptions=True)
+            self.ws = None
+
+    async def _read(self, ws: Any) -> None:
+        try:
+            async for raw in ws:
+                await self.queue.put((ws, json.loads(raw)))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if ws.close_code is not None and ws is self.ws:
+                self.closed_code = ws.close_code
+
+    async def _work(self) -> None:
+        while True:
+            ws, message = await self.queue.get()
+            if ws is not self.ws:
+                continue
+            self.messages.append(message)
+            with contextlib.suppress(Exception):
+                await self._handle(message)
+
+    async def wait_for(self, kind: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+        """The first message of ``kind`` (seen before or arriving) whose fields match."""
+        async def find() -> dict[str, Any]:
+            while True:
+                for message in self.messages:
+                    if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+                        return message
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(find(), timeout)
+
+    async def wait_closed(self, timeout: float = 10.0) -> int:
+        async def closed() -> int:
+            while self.ws is not None and self.ws.close_code is None:
+                await asyncio.sleep(0.02)
+            return int(self.ws.close_code) if self.ws is not None else int(self.closed_code or 0)
+
+        return await asyncio.wait_for(closed(), timeout)
+
+    # ------------------------------------------------------------------ media
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "welcome":
+            self.welcomes += 1
+            self.me, self.session = message["you"], message["session"]
+            self.participants = {p["id"]: p for p in message["participants"]}
+            for remote in list(self.links):
+                await self._close_link(remote)
+            for remote in message["peers"]:
+                info = self.participants[remote]
+                await self._new_link(remote, info["session"], message["polite"][remote])
+        elif kind == "joined":
+            info = message["participant"]
+            self.participants[info["id"]] = info
+            await self._new_link(info["id"], info["session"], message["polite"])
+        elif kind == "left":
+            self.participants.pop(message["participant"], None)
+            await self._close_link(message["participant"])
+        elif kind == "participant":
+            self.participants[message["participant"]["id"]] = message["participant"]
+        elif kind in ("offer", "answer", "candidate"):
+            link = self.links.get(message["sender"])
+            if link is None or link.session != message["sender_session"]:
+                return
+            await self._signal(link, message)
+
+    async def _signal(self, link: Link, message: dict[str, Any]) -> None:
+        pc = link.pc
+        if message["type"] == "offer":
+            if pc.signalingState != "stable" and not link.polite:
+                return  # impolite: ignore a colliding offer
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            await self.send({"type": "answer", "to": link.remote, "to_session": link.session,
+                             "sdp": pc.localDescription.sdp})
+        elif message["type"] == "answer":
+            if pc.signalingState == "have-local-offer":
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
+        elif message["type"] == "candidate" and pc.remoteDescription is not None:
+            candidate = parse_candidate(message.get("candidate"))
+            if candidate is not None:
+                await pc.addIceCandidate(candidate)
+
+    async def _new_link(self, remote: str, session: str, polite: bool) -> None:
+        if remote == self.me:
+            return
+        await self._close_link(remote)
+        # Never the default configuration: aiortc would ask a public STUN server.
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        link = Link(remote=remote, session=session, polite=polite, pc=pc)
+        self.links[remote] = link
+        if self.player is not None:
+            for source in (self.player.audio, self.player.video):
+                if source is not None:
+                    track = self.relay.subscribe(source, buffered=False)
+                    link.outgoing.append(track)
+                    pc.addTrack(track)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected":
+                link.connected.set()
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            link.tasks.append(asyncio.create_task(self._consume(link, track)))
+
+        if not polite:
+            await pc.setLocalDescription(await pc.createOffer())
+            await self.send({"type": "offer", "to": remote, "to_session": session, "sdp": pc.localDescription.sdp})
+
+    async def _consume(self, link: Link, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                link.frames[track.kind] += 1
+                if track.kind == "video":
+                    link.video_size = (frame.width, frame.height)
+
+    async def _close_link(self, remote: str) -> None:
+        link = self.links.pop(remote, None)
+        if link is None:
+            return
+        for track in link.outgoing:
+            track.stop()
+        await link.pc.close()
+        for task in link.tasks:
+            task.cancel()
+        await asyncio.gather(*link.tasks, return_exceptions=True)
+
+    async def wait_media(self, remotes: list[str], frames: int = 10, timeout: float = 20.0) -> None:
+        async def one(remote: str) -> None:
+            while not (remote in self.links and self.links[remote].frames["video"] >= frames
+                       and self.links[remote].frames["audio"] >= frames):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(asyncio.gather(*(one(r) for r in remotes)), timeout)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+        for task in (self._reader, self._worker):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._reader, self._worker) if t), return_exceptions=True)
+        for remote in list(self.links):
+            await self._close_link(remote)
+        if self.player is not None:
+            for track in (self.player.audio, self.player.video):
+                if track is not None:
+                    track.stop()
+        await self.http.aclose()
