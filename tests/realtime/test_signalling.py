@@ -380,3 +380,52 @@ async def test_hall_device_is_for_the_secretary(participant, room_world, server,
     await member.connect(token=forged_token(room_settings, room_world, "away_a", room_world.meeting_id, "a4",
                                             device="hall"))
     assert "thiết bị hội trường" in (await member.wait_for("error"))["message"]
+
+
+async def test_speaking_and_media_state_reach_the_others(participant, room_world):
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.join()
+    a4 = pid(room_world, "a4")
+    await away.send({"type": "speaking", "speaking": True})
+    update = await chair.wait_for("participant")
+    assert update["participant"]["id"] == a4 and update["participant"]["speaking"] is True
+    chair.messages.clear()
+    await away.send({"type": "media", "audio": True, "video": False, "audio_only": True})
+    update = await chair.wait_for("participant")
+    assert update["participant"]["audio_only"] is True and update["participant"]["video"] is False
+    chair.messages.clear()
+    await away.send({"type": "quality", "level": "poor", "rtt_ms": 900, "loss_pct": 12.5})
+    assert (await chair.wait_for("participant"))["participant"]["quality"] == "poor"
+
+
+async def test_server_restart_loses_no_presence(room_settings, sqlite_database, room_world, server_port):
+    """The process stops mid-meeting; participants reconnect to the new one: their presence
+    continues, nothing already reported is lost."""
+    from tests.support.room_fixtures import running_server
+    from tests.support.rtc_client import RoomClient
+    from tests.support.world import PASSWORD
+
+    a4 = room_world.world.id("a4")
+    async with running_server(room_settings, sqlite_database, server_port) as base:
+        chair = RoomClient(base, "sec_a", PASSWORD, room_world.meeting_id, media=False)
+        away = RoomClient(base, "away_a", PASSWORD, room_world.meeting_id, media=False)
+        await chair.join()
+        await away.join()
+    with sqlite_database.session() as s:
+        before = [(i.member_id, i.joined_at) for i in presence.intervals(s, room_world.meeting_id)]
+    assert len(before) == 2
+    async with running_server(room_settings, sqlite_database, server_port):
+        for client in (chair, away):
+            client.messages.clear()
+            await client.connect()
+            assert (await client.wait_for("welcome"))["you"] in (pid(room_world, "a1"), pid(room_world, "a4"))
+        with sqlite_database.session() as s:
+            after = presence.intervals(s, room_world.meeting_id)
+            kinds = [e.kind.value for e in presence.events(s, room_world.meeting_id) if e.member_id == a4]
+        assert [(i.member_id, i.joined_at) for i in after] == before
+        assert all(i.left_at is None for i in after)
+        assert kinds == ["join", "reconnect"]
+        await chair.close()
+        await away.close()

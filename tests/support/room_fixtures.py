@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import socket
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,13 +74,12 @@ def room_settings(tmp_path: Path) -> Settings:
                              LOG_REQUESTS=False, LOG_LEVEL="WARNING", ROOM_GRACE_SECONDS=1.0)
 
 
-@pytest.fixture
-async def server(room_settings, sqlite_database, room_world) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    """uvicorn in this event loop; yields its base URL."""
-    port = free_port()
+@asynccontextmanager
+async def running_server(settings: Settings, database, port: int) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """One server process's worth of app on ``port``, in this event loop."""
     base = f"http://127.0.0.1:{port}"
-    room_settings.values["PUBLIC_URL"] = base
-    app = create_app(room_settings, database=sqlite_database)
+    settings.values["PUBLIC_URL"] = base
+    app = create_app(settings, database=database)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
                             ws_max_size=1024 * 1024, timeout_graceful_shutdown=2)
     srv = uvicorn.Server(config)
@@ -88,9 +88,23 @@ async def server(room_settings, sqlite_database, room_world) -> AsyncIterator[st
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    yield base
-    srv.should_exit = True
-    await asyncio.wait_for(task, 15)
+    try:
+        yield base
+    finally:
+        srv.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture
+def server_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+async def server(room_settings, sqlite_database, room_world, server_port) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """uvicorn in this event loop; yields its base URL."""
+    async with running_server(room_settings, sqlite_database, server_port) as base:
+        yield base
 
 
 @pytest.fixture
