@@ -7,8 +7,9 @@
 //  * the polite side does not offer first: it waits for the impolite side's offer;
 //  * the impolite side ignores an offer that collides with its own;
 //  * candidates are trickled; null marks the end of them;
-//  * when ICE fails we restart ICE once, and if that does not help within a few seconds we
-//    start over with a new connection and ask the peer to do the same ("renegotiate").
+//  * a connection that fails, stays disconnected, or never connects is "stuck": the pair
+//    starts over with new connections ("renegotiate"). ICE restarts are not used: aiortc
+//    answers them with its old credentials and nothing changes.
 
 const VIDEO_MAX_BITRATE = 250_000;   // weak mobile networks first
 const VIDEO_MAX_FRAMERATE = 15;
@@ -24,7 +25,6 @@ export class PeerLink {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingAnswer = false;
-    this.restarted = false;
     this.local = local;
     this.audioOnly = audioOnly;
     const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
@@ -53,10 +53,17 @@ export class PeerLink {
       this.signal({ type: "candidate", candidate: candidate ? candidate.toJSON() : null });
     pc.ontrack = ({ track, streams }) => this.onTrack(streams[0] || new MediaStream([track]), track);
     pc.onconnectionstatechange = () => {
-      this.onState(pc.connectionState);
-      if (pc.connectionState === "connected") { this.tuneVideo(); this.restarted = false; }
-      if (pc.connectionState === "failed") this.recover();
+      const state = pc.connectionState;
+      this.onState(state);
+      clearTimeout(this.disconnectTimer);
+      if (state === "connected") this.tuneVideo();
+      if (state === "failed") this.onState("stuck");
+      if (state === "disconnected") {
+        this.disconnectTimer = setTimeout(() => { if (pc.connectionState !== "connected") this.onState("stuck"); }, 8000);
+      }
     };
+    // Watchdog: a connection that has not come up after a while will not come up.
+    this.watchdog = setTimeout(() => { if (pc.connectionState !== "connected") this.onState("stuck"); }, 15000);
   }
 
   transceiver(kind) {
@@ -118,16 +125,6 @@ export class PeerLink {
     }
   }
 
-  recover() {
-    if (!this.restarted && !this.polite) {
-      this.restarted = true;
-      this.pc.restartIce();
-      setTimeout(() => { if (this.pc.connectionState !== "connected") this.onState("stuck"); }, 8000);
-    } else {
-      this.onState("stuck");
-    }
-  }
-
   async stats() {
     const report = await this.pc.getStats();
     const out = { rtt: null, lost: 0, received: 0 };
@@ -141,6 +138,8 @@ export class PeerLink {
   }
 
   close() {
+    clearTimeout(this.watchdog);
+    clearTimeout(this.disconnectTimer);
     this.pc.onconnectionstatechange = null;
     this.pc.close();
   }

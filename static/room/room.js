@@ -57,7 +57,12 @@ class Room {
         return;
       }
       case "candidate": { const link = this.linkFor(msg); if (link) await link.onCandidate(msg.candidate); return; }
-      case "renegotiate": { const p = this.participants.get(msg.sender); if (p && this.linkFor(msg)) this.connectTo(p, this.links.get(p.id).polite); return; }
+      case "renegotiate": {
+        const link = this.linkFor(msg);
+        const p = this.participants.get(msg.sender);
+        if (link && p) this.restartWith(p, link.polite, { answering: true });
+        return;
+      }
       case "chat": return this.view.addChat(msg.message);
       case "chat_deleted": return this.view.removeChat(msg.message_id);
       case "hands": this.hands = msg.queue; return this.view.renderPeople();
@@ -122,17 +127,26 @@ class Room {
       onTrack: (stream, track) => this.gotTrack(p.id, track),
       onState: (state) => {
         this.view.linkState(p.id, state);
-        if (state === "stuck" && this.links.get(p.id) === link) {
-          // ICE could not recover: start over on both sides.
-          this.send({ type: "renegotiate", to: p.id, to_session: p.session });
-          this.connectTo(p, polite);
-        }
+        if (state === "stuck" && this.links.get(p.id) === link) this.restartWith(p, polite, { answering: false });
       },
     });
     this.links.set(p.id, link);
     const stream = new MediaStream();
     this.streams.set(p.id, stream);
     this.view.tile(p.id, stream);
+  }
+
+  // Start the connection with `p` over. The impolite side leads: it tells the polite side
+  // ("renegotiate") before its new offer, so both drop the old connection in step. The polite
+  // side only asks the impolite side to lead.
+  restartWith(p, polite, { answering }) {
+    if (polite) {
+      if (answering) this.connectTo(p, polite);
+      else this.send({ type: "renegotiate", to: p.id, to_session: p.session });
+      return;
+    }
+    this.send({ type: "renegotiate", to: p.id, to_session: p.session });
+    this.connectTo(p, polite);
   }
 
   gotTrack(id, track) {

@@ -195,6 +195,13 @@ class RoomClient:
             await self._close_link(message["participant"])
         elif kind == "participant":
             self.participants[message["participant"]["id"]] = message["participant"]
+        elif kind == "renegotiate":
+            link = self.links.get(message["sender"])
+            if link is None or link.session != message["sender_session"]:
+                return
+            if not link.polite:  # we lead: warn the polite side, then offer afresh
+                await self.send({"type": "renegotiate", "to": link.remote, "to_session": link.session})
+            await self._new_link(link.remote, link.session, link.polite)
         elif kind in ("offer", "answer", "candidate"):
             link = self.links.get(message["sender"])
             if link is None or link.session != message["sender_session"]:
