@@ -10,6 +10,7 @@ Vietnamese error pages. A 4xx or 5xx response never commits anything.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ class Ctx:
     form: FormData | None
     now: dt.datetime
     flashes: list[tuple[str, str]] = field(default_factory=list)
+    #: The parsed body of a JSON request (autosave and other scripts).
+    json: Any = None
 
     @property
     def today(self) -> dt.date:
@@ -152,19 +155,32 @@ def status_for(error: DomainError) -> int:
     return 400
 
 
-async def read_form(request: Request) -> FormData | None:
-    """Parse the body of an unsafe request and check its CSRF token (403 when wrong)."""
+MAX_JSON_BYTES = 512 * 1024
+
+
+async def read_form(request: Request) -> tuple[FormData | None, Any]:
+    """Parse the body of an unsafe request and check its CSRF token (403 when wrong).
+    Returns the form, or the decoded JSON for ``application/json`` requests."""
     if request.method in SAFE_METHODS:
-        return None
+        return None, None
     content_type = request.headers.get("content-type", "")
     form: FormData | None = None
+    body: Any = None
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         form = await request.form(max_files=5, max_fields=500, max_part_size=MAX_PART_SIZE)
     expected = request.session.get("csrf")
     given = request.headers.get(CSRF_HEADER) or (form.get(CSRF_FIELD) if form is not None else None)
     if not expected or not isinstance(given, str) or not secrets.compare_digest(given, str(expected)):
         raise CsrfFailed()
-    return form
+    if content_type.startswith("application/json"):
+        raw = await request.body()
+        if len(raw) > MAX_JSON_BYTES:
+            raise ValueError("body size over the limit")
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            raise ValueError("malformed JSON") from None
+    return form, body
 
 
 def load_account(db: Session, request: Request) -> Account | None:
@@ -182,7 +198,7 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
     def decorate(fn: Callable[[Ctx], Response]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
-                form = await read_form(request)
+                form, body = await read_form(request)
             except CsrfFailed:
                 return error_page(
                     request, 403,
@@ -193,7 +209,7 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
                 return error_page(request, 413 if "size" in str(exc).lower() else 400,
                                   "Dữ liệu gửi lên không hợp lệ hoặc quá lớn.")
             try:
-                return await anyio.to_thread.run_sync(_run, fn, request, form, login,
+                return await anyio.to_thread.run_sync(_run, fn, request, form, body, login,
                                                       allow_password_change_pending)
             except DomainError as exc:
                 return error_page(request, status_for(exc), exc.message)
@@ -209,7 +225,7 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
     return decorate
 
 
-def _run(fn: Callable[[Ctx], Response], request: Request, form: FormData | None, login: bool,
+def _run(fn: Callable[[Ctx], Response], request: Request, form: FormData | None, body: Any, login: bool,
          allow_pending: bool) -> Response:
     database = request.app.state.db
     db: Session = database.sessions()
@@ -225,7 +241,7 @@ def _run(fn: Callable[[Ctx], Response], request: Request, form: FormData | None,
         now = request.app.state.clock()
         scope = scope_for(db, account, now.astimezone(LOCAL_TZ).date()) if account is not None else None
         request.state.account_id = account.id if account else None
-        ctx = Ctx(request=request, db=db, account=account, scope=scope, form=form, now=now)
+        ctx = Ctx(request=request, db=db, account=account, scope=scope, form=form, now=now, json=body)
         response = fn(ctx)
         if response.status_code < 400:
             db.commit()

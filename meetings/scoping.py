@@ -53,6 +53,12 @@ class Scope:
     def is_auditor(self) -> bool:
         return any(r == Role.AUDITOR for r, _ in self.roles)
 
+    def chairs(self, cell_id: int) -> bool:
+        """Runs the cell's meetings: its secretary or deputy, or an admin over it."""
+        return self.can_manage(cell_id) and (
+            self.has_role(Role.SECRETARY, cell_id) or self.has_role(Role.DEPUTY, cell_id) or self.is_admin
+        )
+
     @property
     def managed_cells(self) -> frozenset[int]:
         return frozenset(o for r, o in self.roles if r in (Role.SECRETARY, Role.DEPUTY) and o is not None)

@@ -206,15 +206,39 @@ class Admit(Message):
     accept: bool = True
 
 
+@dataclass(frozen=True)
+class Cast(Message):
+    """A vote on the open motion: "agree", "disagree" or "abstain"."""
+
+    TYPE: ClassVar[str] = "cast"
+    motion_id: int
+    choice: str
+
+
+@dataclass(frozen=True)
+class OpenVote(Message):
+    TYPE: ClassVar[str] = "open_vote"
+    title: str
+    #: "open" (named, by show of hands) or "secret" (ballot)
+    kind: str = "open"
+
+
+@dataclass(frozen=True)
+class CloseVote(Message):
+    TYPE: ClassVar[str] = "close_vote"
+    motion_id: int
+
+
 CLIENT_MESSAGES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (
         Hello, Offer, Answer, Candidate, Renegotiate, Media, Speaking, Quality, ChatSend, Hand, Ping, Leave,
-        GiveFloor, LowerHand, AskMute, Mute, Remove, DeleteChat, Admit,
+        GiveFloor, LowerHand, AskMute, Mute, Remove, DeleteChat, Admit, Cast, OpenVote, CloseVote,
     )
 }
 #: Messages only the chair (the cell's secretary) may send.
-MODERATOR_MESSAGES = frozenset({"give_floor", "lower_hand", "ask_mute", "mute", "remove", "delete_chat", "admit"})
+MODERATOR_MESSAGES = frozenset({"give_floor", "lower_hand", "ask_mute", "mute", "remove", "delete_chat", "admit",
+                                "open_vote", "close_vote"})
 
 
 # --------------------------------------------------------------------------- server → client
@@ -250,6 +274,18 @@ class ChatEntry:
 
 
 @dataclass(frozen=True)
+class MotionInfo:
+    id: int
+    title: str
+    kind: str
+    status: str
+    #: How many have voted so far (online; in-person counts are added by the secretary).
+    voted: int
+    #: When closed: {"agree", "disagree", "abstain", "denominator", "votes_needed", "passed"}.
+    result: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class Welcome(Message):
     TYPE: ClassVar[str] = "welcome"
     version: int
@@ -268,6 +304,9 @@ class Welcome(Message):
     floor: str | None
     chat: list[ChatEntry]
     ice_servers: list[dict[str, Any]]
+    #: The motion being voted on, if any, and whether you already voted on it.
+    vote: MotionInfo | None = None
+    voted: bool = False
 
 
 @dataclass(frozen=True)
@@ -396,6 +435,23 @@ class Replaced(Message):
 
 
 @dataclass(frozen=True)
+class Vote(Message):
+    """A motion opened, progressed or closed."""
+
+    TYPE: ClassVar[str] = "vote"
+    motion: MotionInfo
+
+
+@dataclass(frozen=True)
+class VoteCast(Message):
+    """To the voter: the vote was recorded (``choice`` is null for a secret ballot)."""
+
+    TYPE: ClassVar[str] = "vote_cast"
+    motion_id: int
+    choice: str | None
+
+
+@dataclass(frozen=True)
 class Pong(Message):
     TYPE: ClassVar[str] = "pong"
     t: float
@@ -415,7 +471,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     for cls in (
         Welcome, Joined, Left, ParticipantUpdate, RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedRenegotiate,
         ChatMessage, ChatDeleted, Hands, Floor, MuteRequest, Muted, Removed, Waiting, Lobby, MeetingState,
-        Replaced, Pong, Error,
+        Replaced, Pong, Error, Vote, VoteCast,
     )
 }
 
@@ -423,7 +479,8 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
 # --------------------------------------------------------------------------- decoding
 
 _LIMITS = {"sdp": MAX_SDP_CHARS, "text": MAX_CHAT_CHARS, "reason": MAX_REASON_CHARS, "token": 2048,
-           "to": 64, "to_session": 64, "participant": 64, "level": 16, "device": 16}
+           "to": 64, "to_session": 64, "participant": 64, "level": 16, "device": 16, "title": 500, "kind": 16,
+           "choice": 16}
 
 
 def decode(frame: str | bytes) -> Message:

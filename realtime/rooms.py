@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from meetings import audit, presence
 from meetings import chat as chat_store
+from meetings import votes as vote_store
 from meetings.actors import Actor
 from meetings.errors import DomainError
+from meetings.meetings import Meeting
 from meetings.presence import PresenceEventKind
 
 from . import protocol as p
@@ -177,6 +179,7 @@ class Room:
         self.waiting.pop(part.id, None)
         self.participants[part.id] = part
         history = await self.db.run(lambda s: [self._chat_entry(m) for m in chat_store.history(s, self.meeting_id)])
+        vote, voted = await self.db.run(lambda s: self._current_vote(s, identity.member_id))
         present = self.present()
         assert part.conn is not None
         part.conn.send(
@@ -186,7 +189,7 @@ class Room:
                 polite={other: polite(part.id, other) for other in present if other != part.id},
                 topology=self.topology.name, peers=self.topology.peers(part.id, present),
                 hands=list(self.hands), floor=self.floor, chat=history,
-                ice_servers=self.settings.ice_servers(identity),
+                ice_servers=self.settings.ice_servers(identity), vote=vote, voted=voted,
             ).encode()
         )
         # Newcomer or a new session of someone known: either way peers connect afresh
@@ -353,6 +356,13 @@ class Room:
                 await self._delete_chat(part, message_id)
             case p.Admit(participant=target, accept=accept):
                 await self._admit(target, accept)
+            case p.Cast(motion_id=motion_id, choice=choice):
+                await self._cast(part, motion_id, choice)
+            case p.OpenVote(title=title, kind=kind):
+                await self._vote_action(part, lambda s, a, m, now: vote_store.open_motion(s, a, m, title, kind, now))
+            case p.CloseVote(motion_id=motion_id):
+                await self._vote_action(part, lambda s, a, m, now: vote_store.close_motion(
+                    s, a, m, self._motion_of(s, motion_id), now))
             case p.Hello():
                 raise p.ProtocolError("bad_message", "Đã chào hỏi rồi.", ref=message.TYPE)
             case _:
@@ -452,6 +462,75 @@ class Room:
         async with self.lock:
             await self._enter(part, resumed=False)
         self._notify_lobby()
+
+    # ------------------------------------------------------------------ votes
+
+    @staticmethod
+    def motion_info(session: Session, motion: vote_store.Motion) -> p.MotionInfo:
+        result = None
+        if motion.status == vote_store.MotionStatus.CLOSED:
+            result = {"agree": motion.agree, "disagree": motion.disagree, "abstain": motion.abstain,
+                      "denominator": motion.denominator, "votes_needed": motion.votes_needed,
+                      "passed": motion.passed}
+        return p.MotionInfo(id=motion.id, title=motion.title, kind=motion.kind.value, status=motion.status.value,
+                            voted=len(vote_store.voter_ids(session, motion)), result=result)
+
+    def _current_vote(self, session: Session, member_id: int | None) -> tuple[p.MotionInfo | None, bool]:
+        motions = vote_store.motions_of(session, self.meeting_id)
+        if not motions:
+            return None, False
+        motion = motions[-1]
+        voted = False
+        if member_id is not None and motion.status == vote_store.MotionStatus.OPEN:
+            voted = member_id in vote_store.voter_ids(session, motion)
+        return self.motion_info(session, motion), voted
+
+    def _motion_of(self, session: Session, motion_id: int) -> vote_store.Motion:
+        motion = session.get(vote_store.Motion, motion_id)
+        if motion is None or motion.meeting_id != self.meeting_id:
+            raise DomainError("Không tìm thấy nội dung biểu quyết.")
+        return motion
+
+    async def _vote_action(self, chair: Participant, action: Callable[..., vote_store.Motion]) -> None:
+        actor = Actor(chair.identity.account_id, chair.identity.name)
+        now = self.clock()
+
+        def run(session: Session) -> p.MotionInfo:
+            meeting = session.get(Meeting, self.meeting_id)
+            assert meeting is not None
+            return self.motion_info(session, action(session, actor, meeting, now))
+
+        try:
+            info = await self.db.run(run)
+        except DomainError as exc:
+            raise p.ProtocolError("not_allowed", exc.message, ref="vote") from None
+        self.broadcast(p.Vote(motion=info))
+
+    async def _cast(self, part: Participant, motion_id: int, choice: str) -> None:
+        member_id = part.identity.member_id
+        if member_id is None:
+            raise p.ProtocolError("not_allowed", "Thiết bị hội trường không biểu quyết.", ref="cast")
+        now = self.clock()
+
+        def run(session: Session) -> p.MotionInfo:
+            meeting = session.get(Meeting, self.meeting_id)
+            assert meeting is not None
+            motion = self._motion_of(session, motion_id)
+            vote_store.cast(session, meeting, motion, member_id, choice, channel="online", now=now)
+            return self.motion_info(session, motion)
+
+        try:
+            info = await self.db.run(run)
+        except DomainError as exc:
+            raise p.ProtocolError("not_allowed", exc.message, ref="cast") from None
+        self.send_to(part.id, p.VoteCast(motion_id=motion_id, choice=None if info.kind == "secret" else choice))
+        self.broadcast(p.Vote(motion=info))
+
+    async def announce_vote(self) -> None:
+        """Something changed outside the room (the votes page): tell everyone."""
+        info, _ = await self.db.run(lambda s: self._current_vote(s, None))
+        if info is not None:
+            self.broadcast(p.Vote(motion=info))
 
     def _notify_lobby(self) -> None:
         waiting = [{"id": w.id, "name": w.identity.name} for w in self.waiting.values()]

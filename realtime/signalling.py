@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from meetings import scoping
-from meetings.accounts import Account, Role
+from meetings.accounts import Account
 from meetings.meetings import Meeting, MeetingStatus
 from meetings.online import remote_decision
 from meetings.organisations import Organisation
@@ -172,10 +172,7 @@ class SignallingEndpoint:
         if meeting is None:
             raise Refusal("not_found", "Không tìm thấy cuộc họp.", 4404)
         scope = scoping.scope_for(session, account, meeting.local_date)
-        chair = scope.can_manage(meeting.cell_id) and (
-            scope.has_role(Role.SECRETARY, meeting.cell_id) or scope.has_role(Role.DEPUTY, meeting.cell_id)
-            or scope.is_admin
-        )
+        chair = scope.chairs(meeting.cell_id)
         if not scope.can_read(meeting.cell_id) and not chair:
             raise Refusal("not_allowed", "Bạn không sinh hoạt tại chi bộ này nên không thể tham gia cuộc họp.", 4403)
         decision = remote_decision(session, meeting, member_id, is_secretary=chair)

@@ -19,7 +19,7 @@ def test_every_post_without_csrf_token_is_403(app, world, client_as, database):
     with database.session() as s:
         before = s.scalar(select(func.count()).select_from(AuditEntry))
     params = {"cell_id": world.id("A"), "member_id": world.id("a2"), "period_id": period, "org_id": world.id("A"),
-              "meeting_id": world.meetings["A"]}
+              "meeting_id": world.meetings["A"], "motion_id": 1, "version": 1}
     posts = concrete(app, params, methods=["POST"]) + [("POST", "/logout"), ("POST", "/password")]
     assert len(posts) >= 8
     for _, url in posts:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import auth, health, home, room, roster
+from . import attendance, auth, health, home, minutes, room, roster, votes
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *auth.routes, *home.routes, *roster.routes, *room.routes]
+    return [*health.routes, *auth.routes, *home.routes, *roster.routes, *room.routes, *attendance.routes,
+            *votes.routes, *minutes.routes]

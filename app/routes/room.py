@@ -8,8 +8,7 @@ from starlette.routing import Route
 
 from meetings import meetings as mt
 from meetings import presence
-from meetings.accounts import Role
-from meetings.errors import Forbidden, NotFound
+from meetings.errors import Forbidden
 from meetings.meetings import Meeting, MeetingStatus
 from meetings.online import RemoteDecision, remote_decision
 from meetings.organisations import Organisation
@@ -17,19 +16,15 @@ from realtime import protocol
 from realtime.tokens import JoinGrant, issue_join_token
 
 from ..web import Ctx, view
+from .access import is_chair, meeting_for
 
 
 def _meeting_for(ctx: Ctx) -> tuple[Meeting, bool, RemoteDecision]:
     """The meeting (404 unless its cell is readable), whether the account chairs it, and
     whether it may join remotely."""
-    assert ctx.scope is not None and ctx.account is not None
-    meeting = ctx.db.get(Meeting, ctx.path_int("meeting_id"))
-    if meeting is None or not ctx.scope.can_read(meeting.cell_id):
-        raise NotFound()
-    chair = ctx.scope.can_manage(meeting.cell_id) and (
-        ctx.scope.has_role(Role.SECRETARY, meeting.cell_id) or ctx.scope.has_role(Role.DEPUTY, meeting.cell_id)
-        or ctx.scope.is_admin
-    )
+    assert ctx.account is not None
+    meeting = meeting_for(ctx)
+    chair = is_chair(ctx, meeting)
     decision = remote_decision(ctx.db, meeting, ctx.account.member_id, is_secretary=chair)
     return meeting, chair, decision
 

@@ -40,6 +40,8 @@ class Room {
     this.signalling.onstate = (state, detail) => this.view.connection(state, detail);
     this.signalling.connect();
     this.qualityTimer = setInterval(() => this.measure(), 5000);
+    this.refreshCounts();
+    this.countsTimer = setInterval(() => this.refreshCounts(), 15000);
     window.addEventListener("pagehide", () => this.signalling.stop());
   }
 
@@ -75,6 +77,11 @@ class Room {
       case "meeting": if (msg.status === "closed") this.end(msg.message || "Cuộc họp đã kết thúc."); return;
       case "replaced": this.end(msg.message); return;
       case "pong": this.view.serverRtt(performance.now() - msg.t); return;
+      case "vote":
+        if (!this.vote || this.vote.id !== msg.motion.id) this.voted = false;
+        this.vote = msg.motion;
+        return this.view.renderVote();
+      case "vote_cast": this.voted = true; this.view.toast("Đã ghi nhận biểu quyết của bạn."); return this.view.renderVote();
       case "error": return this.view.toast(msg.message, "error");
       default: return;
     }
@@ -98,7 +105,10 @@ class Room {
       const p = this.participants.get(id);
       if (p) this.connectTo(p, msg.polite[id]);
     }
+    this.vote = msg.vote;
+    this.voted = msg.voted;
     this.view.welcome(msg);
+    this.view.renderVote();
     this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly,
                 audio_only: this.audioOnly });
   }
@@ -190,6 +200,13 @@ class Room {
 
   raiseHand(raised) { this.send({ type: "hand", raised }); }
 
+  cast(choice) { if (this.vote) this.send({ type: "cast", motion_id: this.vote.id, choice }); }
+
+  async refreshCounts() {
+    const r = await fetch(`/meetings/${cfg.meetingId}/attendance.json`, { credentials: "same-origin", cache: "no-store" }).catch(() => null);
+    if (r && r.ok) this.view.renderCounts((await r.json()).counts);
+  }
+
   async measure() {
     this.send({ type: "ping", t: performance.now() });
     let worstRtt = 0;
@@ -218,6 +235,7 @@ class Room {
   end(message) {
     if (this.signalling) this.signalling.stop();
     clearInterval(this.qualityTimer);
+    clearInterval(this.countsTimer);
     for (const id of [...this.links.keys()]) this.dropLink(id);
     if (this.media) this.media.stop();
     this.view.ended(message);

@@ -57,6 +57,21 @@ export class RoomView {
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.addEventListener("click", () => this.openPanel(tab.dataset.tab));
     }
+    for (const button of document.querySelectorAll("#vote-buttons [data-choice]")) {
+      button.addEventListener("click", () => this.room.cast(button.dataset.choice));
+    }
+    const voteClose = $("#vote-close");
+    if (voteClose) voteClose.addEventListener("click", () => {
+      if (this.room.vote && confirm("Kết thúc biểu quyết và chốt kết quả?")) this.room.send({ type: "close_vote", motion_id: this.room.vote.id });
+    });
+    const voteForm = $("#vote-form");
+    if (voteForm) voteForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const title = voteForm.elements.title.value.trim();
+      if (!title) return;
+      this.room.send({ type: "open_vote", title, kind: voteForm.elements.kind.value });
+      voteForm.reset();
+    });
     $("#chat-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const input = $("#chat-input");
@@ -197,6 +212,43 @@ export class RoomView {
     const end = $("#floor-end");
     if (end) end.hidden = !(p && this.cfg.chair);
     for (const id of this.tiles.keys()) this.decorate(id);
+  }
+
+  renderVote() {
+    const box = $("#vote");
+    const v = this.room.vote;
+    if (!v) { box.hidden = true; return; }
+    box.hidden = false;
+    $("#vote-title").textContent = v.title;
+    $("#vote-kind").textContent = v.kind === "secret" ? "· bỏ phiếu kín" : "· biểu quyết công khai";
+    const me = this.room.participants.get(this.room.me);
+    const canVote = v.status === "open" && me && me.voter && !this.room.voted;
+    $("#vote-buttons").hidden = !canVote;
+    const closeButton = $("#vote-close");
+    if (closeButton) closeButton.hidden = v.status !== "open";
+    let text;
+    if (v.status === "closed") {
+      const r = v.result;
+      text = `Kết quả: tán thành ${r.agree}/${r.denominator}, không tán thành ${r.disagree}, không biểu quyết ${r.abstain} — ${r.passed ? "THÔNG QUA" : "KHÔNG THÔNG QUA"} (cần ≥ ${r.votes_needed}).`;
+    } else if (this.room.voted) {
+      text = `Bạn đã biểu quyết. Đã có ${v.voted} người biểu quyết trực tuyến.`;
+    } else if (me && !me.voter) {
+      text = "Bạn theo dõi biểu quyết nhưng không có quyền biểu quyết (đảng viên dự bị, sinh hoạt tạm thời hoặc thiết bị hội trường).";
+    } else {
+      text = `Đang biểu quyết. Đã có ${v.voted} người biểu quyết trực tuyến.`;
+    }
+    $("#vote-status").textContent = text;
+  }
+
+  renderCounts(c) {
+    const rows = [["Tổng số", c.total], ["Có mặt", c.present], ["Trực tiếp / trực tuyến", `${c.present_in_person}/${c.present_online}`],
+                  ["Vắng có lý do", c.absent_excused.length], ["Vắng không lý do", c.absent_unexcused.length],
+                  ["Miễn SH / chuyển SHT", `${c.exempt}/${c.transferred_out}`], ["Mẫu số D", c.denominator],
+                  ["Cần tán thành", `≥ ${c.votes_needed}`], ["Có quyền biểu quyết, có mặt", c.voters_present.length]];
+    $("#counts-list").replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: String(v) }))));
+    const warn = $("#counts-warning");
+    warn.hidden = !c.too_few_voters;
+    warn.textContent = c.too_few_voters ? `Số người có quyền biểu quyết có mặt (${c.voters_present.length}) chưa quá một nửa D = ${c.denominator}: chưa thể thông qua nghị quyết.` : "";
   }
 
   addChat(entry, { quiet = false } = {}) {

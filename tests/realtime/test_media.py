@@ -9,8 +9,9 @@ import asyncio
 
 import pytest
 
-from meetings import presence
-from meetings.meetings import RemoteInvite
+from meetings import attendance, presence
+from meetings.base import utcnow
+from meetings.meetings import Meeting, RemoteInvite
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns]
 
@@ -68,4 +69,12 @@ async def test_dropped_websocket_comes_back_as_the_same_participant_with_media(p
     assert [p["id"] for p in welcome["participants"]].count(a4) == 1
     with sqlite_database.session() as s:
         mine = [i for i in presence.intervals(s, room_world.meeting_id) if i.member_id == room_world.world.id("a4")]
+        meeting = s.get(Meeting, room_world.meeting_id)
+        now = utcnow()
+        records = [r for r in attendance.refresh_online(s, meeting, now) if r.member_id == room_world.world.id("a4")]
+        summary = attendance.online_presence(s, meeting, now)[room_world.world.id("a4")]
     assert len(mine) == 1 and mine[0].left_at is None
+    # One roster line, connected the whole time it was in the room (the drop was one stretch).
+    assert len(records) == 1 and records[0].first_join == mine[0].joined_at
+    assert len(summary.spans) == 1
+    assert summary.seconds >= (now - max(mine[0].joined_at, meeting.opened_at)).total_seconds() - 1

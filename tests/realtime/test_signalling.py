@@ -427,5 +427,54 @@ async def test_server_restart_loses_no_presence(room_settings, sqlite_database, 
         assert [(i.member_id, i.joined_at) for i in after] == before
         assert all(i.left_at is None for i in after)
         assert kinds == ["join", "reconnect"]
+        with sqlite_database.session() as s:
+            from meetings import attendance
+            from meetings.base import utcnow
+
+            meeting = s.get(Meeting, room_world.meeting_id)
+            online = attendance.online_presence(s, meeting, utcnow())
+        joined = dict(before)
+        assert len(online[a4].spans) == 1 and online[a4].first_join >= joined[a4]
         await chair.close()
         await away.close()
+
+
+async def test_votes_in_the_room(participant, room_world, sqlite_database):
+    from meetings import accounts
+    from meetings.actors import Actor
+    from meetings.meetings import RemoteInvite
+    from meetings.members import Member
+    from tests.support.world import PASSWORD
+
+    with sqlite_database.session() as s:
+        a3 = s.get(Member, room_world.world.id("a3"))  # probationary
+        account = accounts.create_account(s, Actor.system("t"), username="a3", password=PASSWORD,
+                                          display_name=a3.full_name, member=a3, must_change_password=False)
+        room_world.world.accounts["a3"] = account.id
+        s.add(RemoteInvite(meeting_id=room_world.meeting_id, member_id=a3.id))
+    chair, away, trainee = participant("sec_a"), participant("away_a"), participant("a3")
+    for client in (chair, away, trainee):
+        await client.join()
+    await away.send({"type": "open_vote", "title": "Không được mở", "kind": "open"})
+    assert (await away.wait_for("error"))["code"] == "forbidden"
+    await chair.send({"type": "open_vote", "title": "Thông qua nghị quyết tháng 12", "kind": "secret"})
+    opened = (await away.wait_for("vote"))["motion"]
+    assert opened["status"] == "open" and opened["kind"] == "secret"
+    await away.send({"type": "cast", "motion_id": opened["id"], "choice": "agree"})
+    assert (await away.wait_for("vote_cast"))["choice"] is None  # secret: not echoed
+    await away.send({"type": "cast", "motion_id": opened["id"], "choice": "disagree"})
+    assert "một lần" in (await away.wait_for("error", code="not_allowed"))["message"]
+    await trainee.send({"type": "cast", "motion_id": opened["id"], "choice": "agree"})
+    assert "dự bị" in (await trainee.wait_for("error", code="not_allowed"))["message"]
+    chair.messages.clear()
+    await chair.send({"type": "close_vote", "motion_id": opened["id"]})
+    closed = (await chair.wait_for("vote"))["motion"]
+    assert closed["status"] == "closed" and closed["result"]["agree"] == 1 and closed["result"]["denominator"] == 3
+    assert closed["result"]["passed"] is False and closed["result"]["votes_needed"] == 2
+    away.messages.clear()
+    await away.send({"type": "cast", "motion_id": opened["id"], "choice": "agree"})
+    assert "đã kết thúc" in (await away.wait_for("error", code="not_allowed"))["message"]
+    late = participant("away_a")
+    await late.join()
+    welcome = await late.wait_for("welcome")
+    assert welcome["vote"]["status"] == "closed" and welcome["voted"] is False

@@ -31,6 +31,8 @@ class World:
     accounts: dict[str, int] = field(default_factory=dict)
     #: A scheduled regular meeting of each cell, by cell key.
     meetings: dict[str, int] = field(default_factory=dict)
+    #: A closed motion of the meeting, by cell key (after ``hold_meetings``).
+    motions: dict[str, int] = field(default_factory=dict)
 
     def id(self, key: str) -> int:
         if key in self.orgs:
@@ -123,3 +125,29 @@ def build_world(session: Session) -> World:
         w.accounts[username] = account.id
     session.flush()
     return w
+
+
+def hold_meetings(session: Session, w: World, cells: tuple[str, ...] = ("A", "B")) -> None:
+    """Hold each cell's meeting: open it, mark everyone present in person, take and close
+    one vote, and adopt minutes (version 1)."""
+    from meetings import attendance, minutes, votes
+    from meetings.meetings import Meeting, MeetingStatus, change_status
+
+    actor = Actor.system("test")
+    start = dt.datetime(2026, 12, 5, 19, 30, tzinfo=LOCAL_TZ)
+    for key in cells:
+        meeting = session.get(Meeting, w.meetings[key])
+        change_status(session, actor, meeting, MeetingStatus.OPEN, now=start)
+        for record in attendance.roster(session, meeting):
+            if record.expected:
+                attendance.mark(session, actor, meeting, record.member_id,
+                                attendance.Mark(status="present", mode="in_person"), now=start)
+        motion = votes.open_motion(session, actor, meeting, "Thông qua nghị quyết tháng 12", "open", start)
+        votes.set_in_person_counts(session, actor, meeting, motion, agree=2, disagree=0, abstain=0)
+        votes.close_motion(session, actor, meeting, motion, start)
+        w.motions[key] = motion.id
+        minutes.save_draft(session, actor, meeting, {"chair_name": "Chủ Trì", "taker_name": "Thư Ký", "items": []},
+                           base_revision=0, now=start)
+        minutes.confirm_as_taker(session, actor, meeting, start)
+        minutes.adopt(session, actor, meeting, start)
+    session.flush()

@@ -1,0 +1,280 @@
+"""Minutes (biên bản) of a meeting: a draft the minute-taker edits while the meeting runs,
+then versions that are adopted and never change.
+
+The draft holds what people write (chair, minute-taker, guests, each agenda item's summary,
+opinions and conclusion, the resolution). Everything countable — attendance, the absent with
+their reasons, vote results — comes from the roster and the tallies, so it is never typed
+twice. Adoption (after the minutes are read out) freezes a complete snapshot as a
+``MinutesVersion`` with a SHA-256 content hash and the chair's and minute-taker's
+confirmations; the database refuses to change or delete a version. A later correction is a
+new version with a reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit
+from .actors import Actor
+from .attendance import counts, refresh_online
+from .base import LOCAL_TZ, Base, JSONType, UTCDateTime, json_safe, utcnow
+from .errors import Conflict, NotFound, ValidationError
+from .meetings import Meeting, MeetingStatus
+from .organisations import Organisation, ancestors
+from .text import clean_text
+from .votes import MotionStatus, motions_of
+
+MAX_TEXT = 20_000
+MAX_ITEMS = 40
+
+
+class Minutes(Base):
+    __tablename__ = "minutes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), unique=True)
+    chair_name: Mapped[str | None] = mapped_column(String(200))
+    taker_name: Mapped[str | None] = mapped_column(String(200))
+    chair_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    taker_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    place: Mapped[str | None] = mapped_column(String(300))
+    guests: Mapped[str | None] = mapped_column(Text)
+    #: [{"title", "documents", "summary", "opinions": [{"speaker", "text"}], "conclusion"}]
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    other: Mapped[str | None] = mapped_column(Text)
+    #: Bumped on every save; a save based on an older revision is refused (two editors).
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    #: Minute-taker's confirmation of the draft as read out (cleared by any later edit).
+    taker_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    taker_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    taker_confirmed_revision: Mapped[int | None] = mapped_column(Integer)
+
+
+class MinutesVersion(Base):
+    __tablename__ = "minutes_versions"
+    __table_args__ = (UniqueConstraint("meeting_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    #: Why this version replaces the previous one (None for the first).
+    reason: Mapped[str | None] = mapped_column(Text)
+    adopted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    chair_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    taker_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    taker_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+DRAFT_FIELDS = ("chair_name", "taker_name", "chair_member_id", "taker_member_id", "place", "guests", "items",
+                "resolution", "other")
+
+
+def draft(session: Session, meeting: Meeting) -> Minutes:
+    minutes = session.scalar(select(Minutes).where(Minutes.meeting_id == meeting.id))
+    if minutes is None:
+        minutes = Minutes(meeting_id=meeting.id, place=meeting.place, items=_default_items(session, meeting))
+        session.add(minutes)
+        session.flush()
+    return minutes
+
+
+def _default_items(session: Session, meeting: Meeting) -> list[dict[str, Any]]:
+    """Start from the meeting's agenda when the schedule module provides one."""
+    try:
+        from . import agenda  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    titles = agenda.titles_for(session, meeting) if hasattr(agenda, "titles_for") else []
+    return [{"title": t, "documents": "", "summary": "", "opinions": [], "conclusion": ""} for t in titles]
+
+
+def _clean_items(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise ValidationError("Nội dung biên bản không hợp lệ.")
+    if len(raw) > MAX_ITEMS:
+        raise ValidationError(f"Biên bản có quá nhiều mục (tối đa {MAX_ITEMS}).")
+    items = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise ValidationError("Nội dung biên bản không hợp lệ.")
+        opinions = entry.get("opinions") or []
+        if not isinstance(opinions, list):
+            raise ValidationError("Ý kiến phát biểu không hợp lệ.")
+        items.append({
+            "title": _text(entry.get("title"), 500),
+            "documents": _text(entry.get("documents"), 2000),
+            "summary": _text(entry.get("summary"), MAX_TEXT),
+            "opinions": [{"speaker": _text(o.get("speaker"), 200), "text": _text(o.get("text"), MAX_TEXT)}
+                         for o in opinions if isinstance(o, dict) and (o.get("speaker") or o.get("text"))][:100],
+            "conclusion": _text(entry.get("conclusion"), MAX_TEXT),
+        })
+    return items
+
+
+def _text(value: Any, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError("Nội dung biên bản không hợp lệ.")
+    text = "\n".join(clean_text(line) for line in value.replace("\r\n", "\n").split("\n")).strip()
+    if len(text) > limit:
+        raise ValidationError(f"Một đoạn biên bản quá dài (tối đa {limit} ký tự).")
+    return text
+
+
+def save_draft(session: Session, actor: Actor, meeting: Meeting, data: dict[str, Any], *, base_revision: int,
+               now: dt.datetime) -> Minutes:
+    """Autosave. Refused when someone else saved in between (the editor reloads their text)."""
+    if meeting.status == MeetingStatus.CANCELLED:
+        raise ValidationError("Cuộc họp đã bị hủy.")
+    minutes = draft(session, meeting)
+    if base_revision != minutes.revision:
+        raise Conflict("Biên bản vừa được người khác sửa. Hãy tải lại trang để xem bản mới nhất.")
+    values = {
+        "chair_name": _text(data.get("chair_name"), 200) or None,
+        "taker_name": _text(data.get("taker_name"), 200) or None,
+        "place": _text(data.get("place"), 300) or None,
+        "guests": _text(data.get("guests"), 5000) or None,
+        "items": _clean_items(data.get("items", [])),
+        "resolution": _text(data.get("resolution"), MAX_TEXT) or None,
+        "other": _text(data.get("other"), MAX_TEXT) or None,
+    }
+    for key in ("chair_member_id", "taker_member_id"):
+        value = data.get(key)
+        values[key] = int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
+    changed = any(getattr(minutes, k) != v for k, v in values.items())
+    if changed:
+        for key, value in values.items():
+            setattr(minutes, key, value)
+        minutes.revision += 1
+        minutes.updated_at = now
+        minutes.updated_by_id = actor.account_id
+        minutes.taker_confirmed_by_id = None
+        minutes.taker_confirmed_at = None
+        minutes.taker_confirmed_revision = None
+        session.flush()
+    return minutes
+
+
+def latest_version(session: Session, meeting_id: int) -> MinutesVersion | None:
+    return session.scalars(
+        select(MinutesVersion).where(MinutesVersion.meeting_id == meeting_id).order_by(MinutesVersion.version.desc())
+    ).first()
+
+
+def versions(session: Session, meeting_id: int) -> list[MinutesVersion]:
+    return list(session.scalars(select(MinutesVersion).where(MinutesVersion.meeting_id == meeting_id)
+                                .order_by(MinutesVersion.version)))
+
+
+def confirm_as_taker(session: Session, actor: Actor, meeting: Meeting, now: dt.datetime) -> Minutes:
+    minutes = draft(session, meeting)
+    _check_complete(minutes)
+    minutes.taker_confirmed_by_id = actor.account_id
+    minutes.taker_confirmed_at = now
+    minutes.taker_confirmed_revision = minutes.revision
+    session.flush()
+    audit.record(session, actor, "minutes.taker_confirm", minutes, None, {"revision": minutes.revision},
+                 organisation_id=meeting.cell_id)
+    return minutes
+
+
+def _check_complete(minutes: Minutes) -> None:
+    missing = [label for label, value in (("chủ trì", minutes.chair_name), ("thư ký", minutes.taker_name))
+               if not value]
+    if missing:
+        raise ValidationError(f"Biên bản còn thiếu: {', '.join(missing)}.")
+
+
+def content_of(session: Session, meeting: Meeting, minutes: Minutes, now: dt.datetime) -> dict[str, Any]:
+    """Everything the adopted minutes state, as one JSON document (hashed on adoption)."""
+    cell = session.get(Organisation, meeting.cell_id)
+    supervisor = session.get(Organisation, meeting.supervisor_id) if meeting.supervisor_id else None
+    lineage = [o.name for o in ancestors(session, cell)] if cell else []
+    roll = counts(refresh_online(session, meeting, now))
+    motions = []
+    for motion in motions_of(session, meeting.id):
+        if motion.status != MotionStatus.CLOSED:
+            continue
+        motions.append({"title": motion.title, "kind": motion.kind.value, "agree": motion.agree,
+                        "disagree": motion.disagree, "abstain": motion.abstain, "denominator": motion.denominator,
+                        "votes_needed": motion.votes_needed, "passed": motion.passed})
+    start = meeting.opened_at or meeting.starts_at
+    return json_safe({
+        "meeting": {
+            "id": meeting.id, "kind": meeting.kind.value, "kind_label": meeting.kind.label, "title": meeting.title,
+            "topic": meeting.topic, "combined_thematic": meeting.combined_thematic,
+            "started_at": start.astimezone(LOCAL_TZ).isoformat(),
+            # Minutes are adopted as the meeting's last act: when it is still open, the meeting
+            # ends with their adoption.
+            "ended_at": (meeting.closed_at or now).astimezone(LOCAL_TZ).isoformat(),
+        },
+        "organisation": {"cell": cell.name if cell else "", "supervisor": supervisor.name if supervisor else "",
+                         "lineage": lineage},
+        "place": minutes.place or meeting.place or "",
+        "chair": minutes.chair_name, "taker": minutes.taker_name, "guests": minutes.guests or "",
+        "attendance": roll.as_dict(),
+        "items": minutes.items or [],
+        "resolution": minutes.resolution or "",
+        "other": minutes.other or "",
+        "votes": motions,
+    })
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def adopt(session: Session, actor: Actor, meeting: Meeting, now: dt.datetime, reason: str | None = None) -> MinutesVersion:
+    """The chair adopts the minutes the minute-taker confirmed: a new immutable version."""
+    if meeting.status not in (MeetingStatus.OPEN, MeetingStatus.CLOSED):
+        raise ValidationError("Chỉ thông qua biên bản của cuộc họp đã diễn ra.")
+    minutes = draft(session, meeting)
+    _check_complete(minutes)
+    if minutes.taker_confirmed_revision != minutes.revision:
+        raise ValidationError("Thư ký chưa xác nhận bản biên bản này (mọi chỉnh sửa sau xác nhận cần xác nhận lại).")
+    if any(m.status == MotionStatus.OPEN for m in motions_of(session, meeting.id)):
+        raise ValidationError("Còn nội dung biểu quyết chưa kết thúc.")
+    previous = latest_version(session, meeting.id)
+    reason_text = clean_text(reason)
+    if previous is not None and not reason_text:
+        raise ValidationError("Sửa đổi biên bản đã thông qua phải ghi lý do.")
+    content = content_of(session, meeting, minutes, now)
+    if previous is not None and previous.content_hash == content_hash(content):
+        raise ValidationError("Biên bản không có gì thay đổi so với bản đã thông qua.")
+    version = MinutesVersion(
+        meeting_id=meeting.id, version=(previous.version + 1) if previous else 1, content=content,
+        content_hash=content_hash(content), reason=reason_text or None, adopted_at=now,
+        chair_confirmed_by_id=actor.account_id, taker_confirmed_by_id=minutes.taker_confirmed_by_id,
+        taker_confirmed_at=minutes.taker_confirmed_at,
+    )
+    session.add(version)
+    session.flush()
+    audit.record(session, actor, "minutes.adopt" if previous is None else "minutes.amend", version, None,
+                 {"version": version.version, "hash": version.content_hash}, organisation_id=meeting.cell_id,
+                 note=reason_text or None)
+    return version
+
+
+def verify(version: MinutesVersion) -> bool:
+    return content_hash(version.content) == version.content_hash
+
+
+def get_version(session: Session, meeting_id: int, number: int) -> MinutesVersion:
+    version = session.scalar(select(MinutesVersion).where(MinutesVersion.meeting_id == meeting_id,
+                                                          MinutesVersion.version == number))
+    if version is None:
+        raise NotFound("Không tìm thấy biên bản.")
+    return version

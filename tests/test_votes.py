@@ -1,0 +1,105 @@
+"""Votes: one tally for online and in-person voters; secret ballots keep no voter–choice link."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DatabaseError
+
+from meetings import attendance as att
+from meetings import votes
+from meetings.attendance import AttendanceMode
+from meetings.errors import ValidationError
+from meetings.votes import BallotCast, Choice, SecretTally
+from tests.support.world import add_member
+from tests.test_attendance import ACTOR, at, new_cell, open_meeting, present
+
+
+@pytest.fixture
+def hall(session):
+    cell = new_cell(session)
+    officials = [add_member(session, cell, f"Đảng Viên {i}") for i in range(6)]
+    trainee = add_member(session, cell, "Dự Bị Mới", status="dự bị", admitted=__import__("datetime").date(2026, 6, 1))
+    meeting = open_meeting(session, cell)
+    for i, p in enumerate(officials):
+        present(session, meeting, p, AttendanceMode.ONLINE if i < 3 else AttendanceMode.IN_PERSON)
+    present(session, meeting, trainee)
+    return meeting, officials, trainee
+
+
+def test_secret_ballot_stores_no_link_between_voter_and_choice(session, hall):
+    meeting, officials, trainee = hall
+    motion = votes.open_motion(session, ACTOR, meeting, "Đề nghị công nhận đảng viên chính thức", "secret", at(20, 0))
+    choices = {officials[0].id: "agree", officials[1].id: "disagree", officials[2].id: "agree"}
+    for member_id, choice in choices.items():
+        votes.cast(session, meeting, motion, member_id, choice, now=at(20, 1))
+    # Who voted is known; what each chose is not stored anywhere.
+    assert set(session.scalars(select(BallotCast.member_id).where(BallotCast.motion_id == motion.id))) == set(choices)
+    cast_columns = {c["name"] for c in inspect(session.get_bind()).get_columns("ballots_cast")}
+    assert cast_columns == {"motion_id", "member_id"}
+    tally_columns = {c["name"] for c in inspect(session.get_bind()).get_columns("secret_tallies")}
+    assert tally_columns == {"motion_id", "choice", "count"}
+    assert {t.choice: t.count for t in session.scalars(select(SecretTally))} == {
+        Choice.AGREE: 2, Choice.DISAGREE: 1, Choice.ABSTAIN: 0}
+    assert votes.named_votes(session, motion) == []
+    for table in ("open_votes",):
+        assert session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0
+
+
+def test_second_vote_probationary_vote_and_late_vote_are_refused(session, hall):
+    meeting, officials, trainee = hall
+    motion = votes.open_motion(session, ACTOR, meeting, "Bỏ phiếu kín", "secret", at(20, 0))
+    votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1))
+    with pytest.raises(ValidationError, match="chỉ biểu quyết một lần"):
+        votes.cast(session, meeting, motion, officials[0].id, "disagree", now=at(20, 2))
+    with pytest.raises(ValidationError, match="dự bị không có quyền biểu quyết"):
+        votes.cast(session, meeting, motion, trainee.id, "agree", now=at(20, 2))
+    votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=2, disagree=0, abstain=1)
+    closed = votes.close_motion(session, ACTOR, meeting, motion, at(20, 10))
+    # 3 agree of D = 6 is not more than half: the resolution does not pass.
+    assert (closed.agree, closed.disagree, closed.abstain, closed.denominator, closed.passed) == (3, 0, 1, 6, False)
+    with pytest.raises(ValidationError, match="đã kết thúc"):
+        votes.cast(session, meeting, motion, officials[1].id, "agree", now=at(20, 11))
+
+
+def test_in_person_counts_cannot_exceed_the_voters_in_the_hall(session, hall):
+    meeting, officials, _ = hall
+    motion = votes.open_motion(session, ACTOR, meeting, "Biểu quyết công khai", "open", at(20, 0))
+    votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1))
+    with pytest.raises(ValidationError, match="vượt số đảng viên"):
+        votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=4, disagree=0, abstain=0)
+    votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=3, disagree=0, abstain=0)
+    assert votes.tally(session, motion).agree == 4
+    assert [v.member_id for v in votes.named_votes(session, motion)] == [officials[0].id]
+
+
+def test_a_closed_vote_cannot_be_changed_in_the_database(database, session, hall):
+    meeting, officials, _ = hall
+    motion = votes.open_motion(session, ACTOR, meeting, "Đã chốt", "secret", at(20, 0))
+    votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1))
+    votes.close_motion(session, ACTOR, meeting, motion, at(20, 5))
+    session.commit()
+    for statement in (f"UPDATE motions SET agree = 99 WHERE id = {motion.id}",
+                      f"DELETE FROM motions WHERE id = {motion.id}",
+                      f"UPDATE secret_tallies SET count = 99 WHERE motion_id = {motion.id}"):
+        with pytest.raises(DatabaseError, match="can no longer change"), database.session() as other:
+            other.execute(text(statement))
+    with database.session() as other:
+        assert other.get(votes.Motion, motion.id).agree == 1
+
+
+def test_only_one_open_vote_at_a_time_and_only_during_the_meeting(session, hall):
+    meeting, _, _ = hall
+    votes.open_motion(session, ACTOR, meeting, "Thứ nhất", "open", at(20, 0))
+    with pytest.raises(ValidationError, match="chưa kết thúc"):
+        votes.open_motion(session, ACTOR, meeting, "Thứ hai", "open", at(20, 1))
+    with pytest.raises(ValidationError, match="Hình thức"):
+        votes.open_motion(session, ACTOR, meeting, "X", "giơ thẻ", at(20, 1))
+
+
+def test_absent_members_cannot_vote(session, hall):
+    meeting, officials, _ = hall
+    att.mark(session, ACTOR, meeting, officials[5].id, att.Mark(status="absent", excused=False), now=at(20, 0))
+    motion = votes.open_motion(session, ACTOR, meeting, "Nội dung", "open", at(20, 0))
+    with pytest.raises(ValidationError, match="có mặt"):
+        votes.cast(session, meeting, motion, officials[5].id, "agree", now=at(20, 1))
