@@ -52,6 +52,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TURN_SECRET", "", "Shared secret of the TURN server (coturn use-auth-secret); "
             "credentials are issued per participant with an expiry."),
     Setting("TURN_TTL", 6 * 3600, "Lifetime of issued TURN credentials in seconds.", int),
+    Setting("REDIS_URL", "", "Redis for several server processes (e.g. redis://127.0.0.1:6379/0). "
+            "Empty: one process, rooms in memory."),
+    Setting("REDIS_PREFIX", "chibo", "Prefix of every Redis key and channel, so that several sites "
+            "(or test runs) can share one Redis."),
     Setting("ROOM_GRACE_SECONDS", 20.0, "How long a dropped participant stays in the room, "
             "shown as reconnecting, before counting as gone.", float),
 )

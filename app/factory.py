@@ -19,7 +19,9 @@ from starlette.staticfiles import StaticFiles
 
 from meetings.base import utcnow
 from realtime import tokens
-from realtime.rooms import Identity, RoomHub, RoomSettings
+from realtime.broker import Broker, LocalBroker, RedisBroker
+from realtime.hub import RoomHub
+from realtime.rooms import Identity, RoomSettings
 from realtime.signalling import SignallingConfig, SignallingEndpoint
 
 from . import logs
@@ -47,14 +49,18 @@ def create_app(
         return tokens.ice_servers(settings.ICE_SERVERS, settings.TURN_SECRET, identity.participant_id,
                                   settings.TURN_TTL)
 
-    hub = RoomHub(db, clock, RoomSettings(grace_seconds=settings.ROOM_GRACE_SECONDS, ice_servers=ice_servers))
+    broker: Broker = (RedisBroker(settings.REDIS_URL, prefix=settings.REDIS_PREFIX) if settings.REDIS_URL
+                      else LocalBroker())
+    hub = RoomHub(db, clock, RoomSettings(grace_seconds=settings.ROOM_GRACE_SECONDS, ice_servers=ice_servers),
+                  broker=broker)
     signalling = SignallingEndpoint(
         hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins), clock
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        log.info("started", extra={"fields": {"database": db.engine.dialect.name}})
+        await hub.start()
+        log.info("started", extra={"fields": {"database": db.engine.dialect.name, "process": broker.process_id}})
         try:
             yield
         finally:

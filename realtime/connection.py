@@ -12,11 +12,22 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 log = logging.getLogger("chibo.realtime")
 _ids = itertools.count(1)
 
 SEND_QUEUE_LIMIT = 512
+
+
+class Endpoint(Protocol):
+    """Where the room sends a participant's frames: a local socket or one on another process."""
+
+    closed: bool
+
+    def send(self, frame: str) -> None: ...
+
+    def close_soon(self, code: int, reason: str) -> None: ...
 
 
 class Connection:

@@ -30,7 +30,7 @@ from meetings.meetings import Meeting
 from meetings.presence import PresenceEventKind
 
 from . import protocol as p
-from .connection import Connection
+from .connection import Endpoint
 from .topology import Mesh, Topology, polite
 
 log = logging.getLogger("chibo.realtime")
@@ -63,7 +63,7 @@ class Participant:
     hand: bool = False
     speaking: bool = False
     quality: str | None = None
-    conn: Connection | None = None
+    conn: Endpoint | None = None
     #: Set while the socket is gone and the grace period runs.
     disconnected_at: dt.datetime | None = None
     grace: asyncio.Task[None] | None = None
@@ -85,11 +85,17 @@ class Participant:
         )
 
 
+def _no_remote(process: str, conns: list[int], frame: str) -> None:
+    raise RuntimeError("no broker to reach other processes")
+
+
 @dataclass
 class RoomSettings:
     grace_seconds: float = 20.0
     seen_interval_seconds: float = 30.0
     ice_servers: Callable[[Identity], list[dict[str, Any]]] = field(default=lambda _: [])
+    #: Delivers a frame to connections on another process (set by the hub's broker).
+    send_remote: Callable[[str, list[int], str], None] = _no_remote
 
 
 class Room:
@@ -124,16 +130,24 @@ class Room:
 
     def broadcast(self, message: p.Message, *, exclude: str | None = None) -> None:
         frame = message.encode()  # encoded once for everybody
+        remote: dict[str, list[int]] = {}
         for pid, part in self.participants.items():
-            if pid != exclude and part.conn is not None:
+            if pid == exclude or part.conn is None:
+                continue
+            process = getattr(part.conn, "process", None)
+            if process is None:
                 part.conn.send(frame)
+            else:  # participants on another process: one envelope per process, not per person
+                remote.setdefault(process, []).append(part.conn.conn_id)
+        for process, conns in remote.items():
+            self.settings.send_remote(process, conns, frame)
 
     def _chairs(self) -> list[Participant]:
         return [part for part in self.participants.values() if part.identity.role == "chair" and part.conn]
 
     # ------------------------------------------------------------------ joining and leaving
 
-    async def join(self, identity: Identity, conn: Connection) -> None:
+    async def join(self, identity: Identity, conn: Endpoint) -> None:
         async with self.lock:
             if self.closed:
                 conn.send(p.MeetingState(status="closed", message="Cuộc họp đã kết thúc.").encode())
@@ -201,7 +215,7 @@ class Room:
             self._notify_lobby()
         log.info("join", extra={"fields": {"meeting": self.meeting_id, "participant": part.id, "resumed": resumed}})
 
-    def disconnected(self, pid: str, conn: Connection) -> None:
+    def disconnected(self, pid: str, conn: Endpoint) -> None:
         """The socket closed. Keep the participant for the grace period unless it was replaced."""
         if pid in self.waiting and self.waiting[pid].conn is conn:
             del self.waiting[pid]
@@ -537,41 +551,3 @@ class Room:
         for chair in self._chairs():
             assert chair.conn is not None
             chair.conn.send(p.Lobby(waiting=waiting).encode())
-
-
-class RoomHub:
-    """The rooms this process serves, created on first join."""
-
-    def __init__(self, db: Database, clock: Callable[[], dt.datetime], settings: RoomSettings,
-                 topology_factory: Callable[[], Topology] = Mesh) -> None:
-        self.db = db
-        self.clock = clock
-        self.settings = settings
-        self.topology_factory = topology_factory
-        self.rooms: dict[int, Room] = {}
-        self._create_lock = asyncio.Lock()
-
-    async def room(self, meeting: dict[str, Any]) -> Room:
-        async with self._create_lock:
-            room = self.rooms.get(meeting["id"])
-            if room is None or room.closed:
-                room = Room(meeting, self.db, self.clock, self.settings, self.topology_factory())
-                self.rooms[meeting["id"]] = room
-            return room
-
-    def get(self, meeting_id: int) -> Room | None:
-        return self.rooms.get(meeting_id)
-
-    async def close_room(self, meeting_id: int, message: str = "Cuộc họp đã kết thúc.") -> None:
-        room = self.rooms.pop(meeting_id, None)
-        if room is not None:
-            await room.close(message)
-
-    async def shutdown(self) -> None:
-        for room in list(self.rooms.values()):
-            room._seen_task.cancel()
-            for part in room.participants.values():
-                if part.grace is not None:
-                    part.grace.cancel()
-        self.rooms.clear()
-

@@ -34,7 +34,8 @@ from meetings.organisations import Organisation
 
 from . import protocol as p
 from .connection import Connection
-from .rooms import Database, Identity, RoomHub
+from .hub import RoomHub
+from .rooms import Database, Identity
 from .tokens import TokenError, read_join_token
 
 log = logging.getLogger("chibo.realtime")
@@ -105,8 +106,6 @@ class SignallingEndpoint:
             return
         await websocket.accept()
         conn = Connection(websocket.send_text, lambda code, reason: websocket.close(code, reason))
-        room = None
-        identity = None
         try:
             try:
                 identity, meeting = await self._handshake(websocket, meeting_id)
@@ -114,14 +113,12 @@ class SignallingEndpoint:
                 conn.send(p.Error(code=refusal.code, message=refusal.message, ref="hello").encode())
                 conn.close_soon(refusal.close_code, refusal.code)
                 return
-            room = await self.hub.room(meeting)
-            await room.join(identity, conn)
-            await self._read_loop(websocket, conn, room, identity)
+            await self.hub.attach(meeting, identity, conn)
+            await self._read_loop(websocket, conn)
         except WebSocketDisconnect:
             pass
         finally:
-            if room is not None and identity is not None:
-                room.disconnected(identity.participant_id, conn)
+            self.hub.detach(conn)
             await conn.finish()
 
     async def _receive_text(self, websocket: WebSocket) -> str | bytes:
@@ -206,12 +203,11 @@ class SignallingEndpoint:
         }
         return identity, info
 
-    async def _read_loop(self, websocket: WebSocket, conn: Connection, room: Any, identity: Identity) -> None:
+    async def _read_loop(self, websocket: WebSocket, conn: Connection) -> None:
         bucket = TokenBucket(self.config.rate, self.config.burst)
         chat_bucket = TokenBucket(self.config.chat_rate, self.config.chat_burst)
         dropped = 0
         warned_at = 0.0
-        pid = identity.participant_id
         while websocket.application_state == WebSocketState.CONNECTED and not conn.closed:
             frame = await self._receive_text(websocket)
             if not bucket.take():
@@ -231,7 +227,7 @@ class SignallingEndpoint:
                 if isinstance(message, p.ChatSend) and not chat_bucket.take():
                     raise p.ProtocolError("rate_limited", "Gửi tin nhắn quá nhanh. Vui lòng chờ giây lát.",
                                           ref="chat")
-                await room.handle(pid, message)
+                await self.hub.dispatch(conn, message)
             except p.ProtocolError as exc:
                 conn.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())
                 if exc.fatal:

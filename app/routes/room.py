@@ -90,7 +90,8 @@ def meeting_close(ctx: Ctx) -> Response:
     meeting_id = meeting.id
 
     async def close_room() -> None:
-        # After the commit: the room writes everyone's leave, then stale intervals are closed.
+        # After the commit: the room (wherever it lives) writes everyone's leave, then any
+        # interval still open is closed at the time its member was last seen.
         await hub.close_room(meeting_id)
         await db.run(lambda s: presence.close_stale(s, meeting_id))
 

@@ -46,9 +46,7 @@ def _announce(ctx: Ctx, meeting_id: int) -> BackgroundTask:
     hub = ctx.request.app.state.rooms
 
     async def tell_room() -> None:
-        room = hub.get(meeting_id)
-        if room is not None:
-            await room.announce_vote()
+        await hub.command(meeting_id, "announce_vote")
 
     return BackgroundTask(tell_room)
 

@@ -165,6 +165,17 @@ class RoomClient:
 
         return await asyncio.wait_for(find(), timeout)
 
+    async def wait_until(self, predicate, timeout: float = 10.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        """The first message for which ``predicate(message)`` holds."""
+        async def find() -> dict[str, Any]:
+            while True:
+                for message in self.messages:
+                    if predicate(message):
+                        return message
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(find(), timeout)
+
     async def wait_closed(self, timeout: float = 10.0) -> int:
         async def closed() -> int:
             while self.ws is not None and self.ws.close_code is None:

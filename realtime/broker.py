@@ -1,0 +1,188 @@
+"""How server processes reach each other: the broker.
+
+A room lives on exactly one process, its *owner* (room affinity): that process holds the
+room's state, writes its presence and chat, and runs its media relay. Participants may be
+connected to any process; a process that is not the owner forwards their frames to the owner
+and delivers the owner's frames to them. ``LocalBroker`` is the single-process default (this
+process owns everything; nothing crosses a wire). ``RedisBroker`` uses Redis pub/sub — one
+inbox channel per process — and a lease per room (``SET NX PX``, renewed while the owner
+lives), so when an owner dies its lease runs out and another process takes the room over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("chibo.broker")
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: How long a room's lease lasts without renewal, and how often owners renew.
+LEASE_MS = 6000
+RENEW_SECONDS = 2.0
+
+
+class Broker(Protocol):
+    process_id: str
+
+    async def start(self, handler: Handler) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def publish(self, process_id: str, envelope: dict[str, Any]) -> None:
+        """Queue an envelope for another process's inbox; never blocks."""
+        ...
+
+    async def claim(self, meeting_id: int) -> str:
+        """Become the room's owner if nobody is; return the owner's process id."""
+        ...
+
+    async def owner(self, meeting_id: int) -> str | None: ...
+
+    async def renew(self, meeting_ids: list[int]) -> list[int]:
+        """Extend this process's leases; returns the rooms whose lease was lost."""
+        ...
+
+    async def release(self, meeting_id: int) -> None: ...
+
+
+class LocalBroker:
+    """One process serves everything."""
+
+    process_id = "local"
+
+    async def start(self, handler: Handler) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def publish(self, process_id: str, envelope: dict[str, Any]) -> None:
+        raise RuntimeError("a single process has nobody to publish to")
+
+    async def claim(self, meeting_id: int) -> str:
+        return self.process_id
+
+    async def owner(self, meeting_id: int) -> str | None:
+        return self.process_id
+
+    async def renew(self, meeting_ids: list[int]) -> list[int]:
+        return []
+
+    async def release(self, meeting_id: int) -> None:
+        return None
+
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisBroker:
+    """Processes talk through Redis: pub/sub inboxes and leased room ownership."""
+
+    def __init__(self, url: str, *, prefix: str = "chibo", process_id: str | None = None,
+                 lease_ms: int = LEASE_MS) -> None:
+        import redis.asyncio as redis
+
+        self.redis = redis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+        self.process_id = process_id or secrets.token_hex(6)
+        self.lease_ms = lease_ms
+        self._outbox: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue(maxsize=100_000)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pubsub: Any = None
+        self._renew = self.redis.register_script(_RENEW)
+        self._release = self.redis.register_script(_RELEASE)
+
+    def _inbox(self, process_id: str) -> str:
+        return f"{self.prefix}:proc:{process_id}"
+
+    def _lease(self, meeting_id: int) -> str:
+        return f"{self.prefix}:room:{meeting_id}:owner"
+
+    async def start(self, handler: Handler) -> None:
+        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await self._pubsub.subscribe(self._inbox(self.process_id))
+        self._tasks = [asyncio.create_task(self._listen(handler)), asyncio.create_task(self._send())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+        await self.redis.aclose()
+
+    async def _listen(self, handler: Handler) -> None:
+        async for message in self._pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            try:
+                envelope = json.loads(message["data"])
+            except ValueError:
+                log.warning("unreadable envelope dropped")
+                continue
+            try:
+                await handler(envelope)
+            except Exception:
+                log.exception("envelope handler failed", extra={"fields": {"op": envelope.get("op")}})
+
+    async def _send(self) -> None:
+        # One task publishes everything, in order: frames to a process keep their order.
+        while True:
+            item = await self._outbox.get()
+            if item is None:
+                return
+            channel, data = item
+            try:
+                await self.redis.publish(channel, data)
+            except Exception:
+                log.exception("publish failed")
+
+    def publish(self, process_id: str, envelope: dict[str, Any]) -> None:
+        try:
+            self._outbox.put_nowait((self._inbox(process_id), json.dumps(envelope, ensure_ascii=False)))
+        except asyncio.QueueFull:
+            log.error("broker outbox full; envelope dropped", extra={"fields": {"op": envelope.get("op")}})
+
+    async def claim(self, meeting_id: int) -> str:
+        key = self._lease(meeting_id)
+        if await self.redis.set(key, self.process_id, nx=True, px=self.lease_ms):
+            return self.process_id
+        owner = await self.redis.get(key)
+        if owner is None:  # expired between the two calls
+            return await self.claim(meeting_id)
+        return str(owner)
+
+    async def owner(self, meeting_id: int) -> str | None:
+        value = await self.redis.get(self._lease(meeting_id))
+        return None if value is None else str(value)
+
+    async def renew(self, meeting_ids: list[int]) -> list[int]:
+        lost = []
+        for meeting_id in meeting_ids:
+            if not await self._renew(keys=[self._lease(meeting_id)], args=[self.process_id, self.lease_ms]):
+                lost.append(meeting_id)
+        return lost
+
+    async def release(self, meeting_id: int) -> None:
+        await self._release(keys=[self._lease(meeting_id)], args=[self.process_id])

@@ -1,0 +1,304 @@
+"""The rooms this process serves, and the route to rooms another process owns.
+
+``attach`` is what the signalling endpoint calls after the handshake: it finds the room's
+owner through the broker (claiming the room when nobody owns it) and returns a handle the
+connection talks to. With the ``LocalBroker`` every handle is local and nothing changes from
+a plain in-memory room. With Redis, a participant connected here whose room lives elsewhere
+gets a ``RemoteHandle``: its frames travel to the owner as envelopes and the owner's frames
+come back the same way (``RemoteEndpoint`` on the owner's side). A watcher re-attaches local
+participants when an owner's lease runs out, and claims the room itself if nobody has.
+
+Envelopes (JSON objects between processes, field ``op``):
+
+    join     front → owner   meeting, identity, proc, conn: a participant connected
+    msg      front → owner   meeting_id, proc, conn, pid, frame: one client frame
+    gone     front → owner   meeting_id, proc, conn, pid: the socket closed
+    send     owner → front   conns, frame: deliver a frame to these local sockets
+    close    owner → front   conn, code, reason: close a local socket
+    command  any → owner     meeting_id, name ("close_room" | "announce_vote"), message
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import protocol as p
+from .broker import RENEW_SECONDS, Broker, LocalBroker
+from .connection import Connection
+from .rooms import Database, Identity, Room, RoomSettings
+from .topology import Mesh, Topology
+
+log = logging.getLogger("chibo.realtime")
+
+
+class RemoteEndpoint:
+    """A participant's socket on another process, as the owning room sees it."""
+
+    def __init__(self, broker: Broker, process: str, conn_id: int) -> None:
+        self.broker = broker
+        self.process = process
+        self.conn_id = conn_id
+        self.closed = False
+
+    def send(self, frame: str) -> None:
+        if not self.closed:
+            self.broker.publish(self.process, {"op": "send", "conns": [self.conn_id], "frame": frame})
+
+    def close_soon(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.broker.publish(self.process, {"op": "close", "conn": self.conn_id, "code": code, "reason": reason})
+
+
+class LocalHandle:
+    def __init__(self, room: Room) -> None:
+        self.room = room
+
+    async def join(self, identity: Identity, conn: Connection) -> None:
+        await self.room.join(identity, conn)
+
+    async def handle(self, identity: Identity, message: p.Message, conn: Connection) -> None:
+        await self.room.handle(identity.participant_id, message)
+
+    def disconnected(self, identity: Identity, conn: Connection) -> None:
+        self.room.disconnected(identity.participant_id, conn)
+
+
+class RemoteHandle:
+    def __init__(self, hub: RoomHub, owner: str, meeting: dict[str, Any]) -> None:
+        self.hub = hub
+        self.owner = owner
+        self.meeting = meeting
+
+    def _envelope(self, op: str, who: Identity, conn: Connection, **extra: Any) -> dict[str, Any]:
+        return {"op": op, "meeting_id": self.meeting["id"], "proc": self.hub.broker.process_id, "conn": conn.id,
+                "pid": who.participant_id, **extra}
+
+    async def join(self, identity: Identity, conn: Connection) -> None:
+        self.hub.broker.publish(self.owner, self._envelope("join", identity, conn, meeting=self.meeting,
+                                                           identity=dataclasses.asdict(identity)))
+
+    async def handle(self, identity: Identity, message: p.Message, conn: Connection) -> None:
+        self.hub.broker.publish(self.owner, self._envelope("msg", identity, conn, frame=message.encode()))
+
+    def disconnected(self, identity: Identity, conn: Connection) -> None:
+        self.hub.broker.publish(self.owner, self._envelope("gone", identity, conn))
+
+
+@dataclass
+class Attached:
+    """A socket on this process and the room it belongs to."""
+
+    meeting: dict[str, Any]
+    identity: Identity
+    conn: Connection
+    handle: LocalHandle | RemoteHandle
+
+
+@dataclass
+class _Inbox:
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+
+class RoomHub:
+    def __init__(self, db: Database, clock: Callable[[], dt.datetime], settings: RoomSettings,
+                 topology_factory: Callable[[], Topology] = Mesh, broker: Broker | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.topology_factory = topology_factory
+        self.broker: Broker = broker or LocalBroker()
+        self.settings.send_remote = self._send_remote
+        self.rooms: dict[int, Room] = {}
+        self.attached: dict[int, Attached] = {}
+        self.endpoints: dict[tuple[str, int], RemoteEndpoint] = {}
+        self._inboxes: dict[int, _Inbox] = {}
+        self._create_lock = asyncio.Lock()
+        self._watch: asyncio.Task[None] | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return not isinstance(self.broker, LocalBroker)
+
+    async def start(self) -> None:
+        await self.broker.start(self._on_envelope)
+        if self.distributed:
+            self._watch = asyncio.create_task(self._watch_leases())
+
+    # ------------------------------------------------------------------ local rooms
+
+    async def room(self, meeting: dict[str, Any]) -> Room:
+        async with self._create_lock:
+            room = self.rooms.get(meeting["id"])
+            if room is None or room.closed:
+                room = Room(meeting, self.db, self.clock, self.settings, self.topology_factory())
+                self.rooms[meeting["id"]] = room
+            return room
+
+    def get(self, meeting_id: int) -> Room | None:
+        return self.rooms.get(meeting_id)
+
+    def _send_remote(self, process: str, conns: list[int], frame: str) -> None:
+        self.broker.publish(process, {"op": "send", "conns": conns, "frame": frame})
+
+    # ------------------------------------------------------------------ connections on this process
+
+    async def attach(self, meeting: dict[str, Any], identity: Identity, conn: Connection) -> LocalHandle | RemoteHandle:
+        owner = await self.broker.claim(meeting["id"])
+        handle: LocalHandle | RemoteHandle
+        handle = LocalHandle(await self.room(meeting)) if owner == self.broker.process_id \
+            else RemoteHandle(self, owner, meeting)
+        self.attached[conn.id] = Attached(meeting, identity, conn, handle)
+        await handle.join(identity, conn)
+        return handle
+
+    def detach(self, conn: Connection) -> None:
+        attached = self.attached.pop(conn.id, None)
+        if attached is not None:
+            attached.handle.disconnected(attached.identity, conn)
+
+    async def dispatch(self, conn: Connection, message: p.Message) -> None:
+        attached = self.attached.get(conn.id)
+        if attached is None:
+            raise p.ProtocolError("not_in_room", "Bạn không còn ở trong phòng họp.", fatal=True)
+        await attached.handle.handle(attached.identity, message, conn)
+
+    # ------------------------------------------------------------------ commands from pages
+
+    async def command(self, meeting_id: int, name: str, message: str = "") -> None:
+        """Run a room command wherever the room lives (close it, announce a vote change)."""
+        if meeting_id in self.rooms:
+            await self._run_command(meeting_id, name, message)
+            return
+        if self.distributed:
+            owner = await self.broker.owner(meeting_id)
+            if owner is not None and owner != self.broker.process_id:
+                self.broker.publish(owner, {"op": "command", "meeting_id": meeting_id, "name": name,
+                                            "message": message})
+
+    async def _run_command(self, meeting_id: int, name: str, message: str) -> None:
+        if name == "close_room":
+            await self.close_room(meeting_id, message or "Cuộc họp đã kết thúc.")
+        elif name == "announce_vote":
+            room = self.rooms.get(meeting_id)
+            if room is not None:
+                await room.announce_vote()
+
+    async def close_room(self, meeting_id: int, message: str = "Cuộc họp đã kết thúc.") -> None:
+        room = self.rooms.pop(meeting_id, None)
+        if room is not None:
+            await room.close(message)
+            await self.broker.release(meeting_id)
+        elif self.distributed:
+            await self.command(meeting_id, "close_room", message)
+
+    # ------------------------------------------------------------------ envelopes
+
+    async def _on_envelope(self, envelope: dict[str, Any]) -> None:
+        op = envelope.get("op")
+        if op == "send":
+            for conn_id in envelope["conns"]:
+                attached = self.attached.get(conn_id)
+                if attached is not None:
+                    attached.conn.send(envelope["frame"])
+        elif op == "close":
+            attached = self.attached.get(envelope["conn"])
+            if attached is not None:
+                attached.conn.close_soon(int(envelope["code"]), str(envelope["reason"]))
+        elif op in ("join", "msg", "gone", "command"):
+            # The owner handles each room's envelopes in order, one at a time.
+            meeting_id = int(envelope["meeting_id"])
+            inbox = self._inboxes.get(meeting_id)
+            if inbox is None:
+                inbox = self._inboxes[meeting_id] = _Inbox()
+                inbox.task = asyncio.create_task(self._drain(inbox))
+            inbox.queue.put_nowait(envelope)
+
+    async def _drain(self, inbox: _Inbox) -> None:
+        while True:
+            envelope = await inbox.queue.get()
+            try:
+                await self._owner_envelope(envelope)
+            except Exception:
+                log.exception("room envelope failed", extra={"fields": {"op": envelope.get("op")}})
+
+    async def _owner_envelope(self, envelope: dict[str, Any]) -> None:
+        op = envelope["op"]
+        meeting_id = int(envelope["meeting_id"])
+        if op == "command":
+            await self._run_command(meeting_id, envelope["name"], envelope.get("message", ""))
+            return
+        key = (str(envelope["proc"]), int(envelope["conn"]))
+        if op == "join":
+            endpoint = RemoteEndpoint(self.broker, key[0], key[1])
+            self.endpoints[key] = endpoint
+            room = await self.room(envelope["meeting"])
+            await room.join(Identity(**envelope["identity"]), endpoint)
+            return
+        room = self.rooms.get(meeting_id)
+        endpoint = self.endpoints.get(key)
+        if room is None or endpoint is None:
+            return
+        if op == "gone":
+            self.endpoints.pop(key, None)
+            room.disconnected(envelope["pid"], endpoint)
+            return
+        try:
+            await room.handle(envelope["pid"], p.decode(envelope["frame"]))
+        except p.ProtocolError as exc:
+            endpoint.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())
+            if exc.fatal:
+                endpoint.close_soon(4400, exc.code)
+
+    # ------------------------------------------------------------------ leases and failover
+
+    async def _watch_leases(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            with contextlib.suppress(Exception):
+                await self._check_leases()
+
+    async def _check_leases(self) -> None:
+        mine = [mid for mid, room in self.rooms.items() if not room.closed]
+        for meeting_id in await self.broker.renew(mine):
+            # Another process took the room (we were cut off too long): let it be the owner.
+            room = self.rooms.pop(meeting_id, None)
+            if room is not None:
+                room._seen_task.cancel()
+        for meeting_id in {a.meeting["id"] for a in self.attached.values() if isinstance(a.handle, RemoteHandle)}:
+            owner = await self.broker.claim(meeting_id)
+            for attached in [a for a in self.attached.values() if a.meeting["id"] == meeting_id]:
+                handle = attached.handle
+                if isinstance(handle, RemoteHandle) and handle.owner == owner:
+                    continue
+                # The owner changed (it died and its lease ran out): join the new one as a
+                # reconnection — the room resumes the participant and its presence.
+                log.info("room owner changed", extra={"fields": {"meeting": meeting_id, "owner": owner}})
+                new: LocalHandle | RemoteHandle = LocalHandle(await self.room(attached.meeting)) \
+                    if owner == self.broker.process_id else RemoteHandle(self, owner, attached.meeting)
+                attached.handle = new
+                await new.join(attached.identity, attached.conn)
+
+    async def shutdown(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        for inbox in self._inboxes.values():
+            if inbox.task is not None:
+                inbox.task.cancel()
+        for room in list(self.rooms.values()):
+            room._seen_task.cancel()
+            for part in room.participants.values():
+                if part.grace is not None:
+                    part.grace.cancel()
+            with contextlib.suppress(Exception):
+                await self.broker.release(room.meeting_id)
+        self.rooms.clear()
+        await self.broker.stop()
