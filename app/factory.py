@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -22,6 +23,7 @@ from meetings.base import utcnow
 from . import logs
 from .config import Settings
 from .db import Database, make_engine
+from .mailer import notice_loop
 from .routes import all_routes
 from .templating import make_environment
 from .web import error_page
@@ -43,9 +45,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info("started", extra={"fields": {"database": db.engine.dialect.name}})
+        job = None
+        if settings.NOTICE_INTERVAL > 0:
+            job = asyncio.create_task(notice_loop(db, settings, clock))
         try:
             yield
         finally:
+            if job is not None:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             if database is None:
                 db.dispose()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import auth, health, home, roster
+from . import auth, health, home, meeting, roster, schedule
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *auth.routes, *home.routes, *roster.routes]
+    return [*health.routes, *auth.routes, *home.routes, *roster.routes, *schedule.routes, *meeting.routes]

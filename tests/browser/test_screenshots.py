@@ -23,7 +23,8 @@ def test_phone_screenshots(sqlite_database, tmp_path, clock):
         cell = s.scalar(select(Organisation).where(Organisation.code == "QT-CL-ANMY"))
         away = s.scalar(select(Account).where(Account.username == "divang"))
         cell_id, member_id = cell.id, away.member_id
-    settings = Settings.from_env({}, DATA_DIR=str(tmp_path), SECRET_KEY="k" * 32, LOG_REQUESTS=False)
+    settings = Settings.from_env({}, DATA_DIR=str(tmp_path), SECRET_KEY="k" * 32, LOG_REQUESTS=False,
+                                 NOTICE_INTERVAL=0)
     app = create_app(settings, database=sqlite_database, clock=clock)
     with live_server(app) as base:
         shots = take(base, ARTIFACTS, "bithu", DEMO_PASSWORD,

@@ -114,3 +114,24 @@ def build_world(session: Session) -> World:
         w.accounts[username] = account.id
     session.flush()
     return w
+
+
+MEETING_START = dt.datetime(2026, 12, 5, 19, 30, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+WORLD_NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+
+
+def schedule_objects(session: Session, w: World, cell_key: str, absent_key: str, data_dir) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """A meeting of the cell on 5 December 2026, a PDF attached to it and an absence request."""
+    from meetings import absences, documents, schedules
+    from meetings.meetings import MeetingKind
+
+    actor = Actor.system("test")
+    cell = session.get(Organisation, w.id(cell_key))
+    meeting = schedules.create_adhoc(session, actor, cell, kind=MeetingKind.REGULAR, starts_at=MEETING_START,
+                                     now=WORLD_NOW)
+    doc = documents.add_document(session, actor, meeting, filename="du-thao-nghi-quyet.pdf",
+                                 data=b"%PDF-1.4\n% test document\n", root=data_dir, max_bytes=1 << 20,
+                                 now=WORLD_NOW)
+    request = absences.file_request(session, actor, meeting, w.id(absent_key), "Đi công tác", now=WORLD_NOW)
+    session.flush()
+    return {"meeting_id": meeting.id, "document_id": doc.id, "absence_id": request.id}
