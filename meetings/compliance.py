@@ -131,13 +131,13 @@ def _judge(rows: Sequence[Row], period_end: dt.date, period_start: dt.date, toda
         if min_minutes is not None and best.minutes is not None:
             need = min_minutes[1] if best.combined else min_minutes[0]
             if best.minutes < need:
-                return Cell(Mark.TOO_SHORT, best.id, best.minutes, f"{best.minutes} phút, dưới {need} phút")
+                return Cell(Mark.TOO_SHORT, best.id, best.minutes, f"{best.minutes} phút, dưới {need} phút (HD 42)")
         return Cell(Mark.HELD, best.id, best.minutes)
     ahead = [r for r in live if r.starts_at > now or r.status == MeetingStatus.OPEN]
     if ahead:
-        return Cell(Mark.SCHEDULED, ahead[0].id, note=f"{ahead[0].local_date:%d/%m}")
+        return Cell(Mark.SCHEDULED, ahead[0].id, note=f"ngày {ahead[0].local_date:%d/%m}")
     if live:
-        return Cell(Mark.UNRECORDED, live[0].id, note=f"{live[0].local_date:%d/%m}")
+        return Cell(Mark.UNRECORDED, live[0].id, note=f"ngày {live[0].local_date:%d/%m}: chưa ghi giờ họp thực tế")
     if period_start > today:
         return Cell(Mark.NOT_YET)
     return Cell(Mark.MISSING)
