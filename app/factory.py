@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def create_app(
         log.info("started", extra={"fields": {"database": db.engine.dialect.name}})
         job = None
         if settings.NOTICE_INTERVAL > 0:
-            job = asyncio.create_task(notice_loop(db, settings, clock))
+            job = asyncio.create_task(notice_loop(db, settings, clock, app.state.notice_pass))
         try:
             yield
         finally:
@@ -86,4 +87,6 @@ def create_app(
     app.state.db = db
     app.state.templates = make_environment()
     app.state.clock = clock
+    #: Set after each pass of the notice job (lets tests wait for it without sleeping).
+    app.state.notice_pass = threading.Event()
     return app

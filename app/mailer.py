@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import smtplib
+import threading
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -79,8 +80,9 @@ def run_once(db: Database, settings: Settings, now: dt.datetime) -> RunReport:
     return run_due_notices(db.sessions, now, mailer.send if mailer else None, notice_options(settings))
 
 
-async def notice_loop(db: Database, settings: Settings, clock: Callable[[], dt.datetime]) -> None:
-    """Run the job every NOTICE_INTERVAL seconds until cancelled."""
+async def notice_loop(db: Database, settings: Settings, clock: Callable[[], dt.datetime],
+                      passed: threading.Event | None = None) -> None:
+    """Run the job every NOTICE_INTERVAL seconds until cancelled; ``passed`` is set after each pass."""
     interval = float(settings.NOTICE_INTERVAL)
     while True:
         try:
@@ -90,4 +92,6 @@ async def notice_loop(db: Database, settings: Settings, clock: Callable[[], dt.d
                                                       "failed": report.failed}})
         except Exception:
             log.exception("notice job failed")
+        if passed is not None:
+            passed.set()
         await asyncio.sleep(interval)

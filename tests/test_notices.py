@@ -164,3 +164,19 @@ def test_meetings_are_announced_within_the_horizon_only(database, world, setup, 
     with database.session() as s:
         # Four members (a2's exemption ended in December) and the committee.
         assert s.scalar(select(func.count()).select_from(Notice).where(Notice.meeting_id == far)) == 5
+
+
+def test_the_job_started_with_the_app_sends_the_notices(database, world, setup, smtp, inbox, tmp_path, clock):
+    """create_app's lifespan runs the job (its first pass at start-up) against the real server."""
+    from starlette.testclient import TestClient
+
+    from app.config import Settings
+    from app.factory import create_app
+
+    settings = Settings.from_env({}, DATA_DIR=str(tmp_path), SECRET_KEY="k" * 32, LOG_REQUESTS=False,
+                                 LOG_LEVEL="WARNING", NOTICE_INTERVAL=3600, SMTP_HOST=smtp.host, SMTP_PORT=smtp.port,
+                                 PUBLIC_URL="https://chibo.example.vn")
+    app = create_app(settings, database=database, clock=clock)
+    with TestClient(app):
+        assert app.state.notice_pass.wait(60), "the notice job did not complete a pass"
+    assert inbox.recipients() == sorted([EMAILS["a1"], EMAILS["a3"], EMAILS["a4"], COMMITTEE])

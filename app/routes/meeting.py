@@ -21,7 +21,7 @@ from meetings import (
 )
 from meetings.agenda import ItemInput
 from meetings.errors import DomainError, Forbidden, NotFound, ValidationError
-from meetings.meetings import Meeting, MeetingKind, MeetingStatus, RemoteInvite, remote_invites
+from meetings.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
 from meetings.members import Member
 from meetings.online import remote_decision
 from meetings.organisations import Organisation
@@ -338,8 +338,6 @@ def meeting_ics(ctx: Ctx) -> Response:
     return Response(body, media_type="text/calendar; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="cuoc-hop-{meeting.id}.ics"'})
 
-
-KIND_CHOICES = list(MeetingKind)
 
 routes = [
     Route("/meetings/{meeting_id:int}", meeting_page, name="meeting"),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetings import calendars, compliance, organisations, pilot, schedules, scoping
+from meetings import audit, calendars, compliance, organisations, pilot, schedules, scoping
 from meetings.errors import DomainError, Forbidden, NotFound, ValidationError
 from meetings.meetings import MeetingKind
 from meetings.organisations import Organisation
@@ -224,14 +223,8 @@ def organisation_email(ctx: Ctx) -> Response:
         raise Forbidden("Chỉ quản trị cấp ủy được đặt địa chỉ nhận thông báo.")
     before = {"email": org.email}
     org.email = parse_email(ctx.field("email"))
-    from meetings import audit
-
     audit.record(ctx.db, ctx.actor, "organisation.email", org, before, {"email": org.email})
     return ctx.redirect(f"/orgs/{org.id}", "Đã lưu địa chỉ nhận thông báo.")
-
-
-def _year_choices(today: dt.date) -> list[int]:
-    return [today.year - 1, today.year, today.year + 1]
 
 
 routes = [
