@@ -435,10 +435,16 @@ def sync_cell(session: Session, actor: Actor, cell: Organisation, now: dt.dateti
             continue  # a past, edited or hand-made meeting holds this month
         _create_planned(session, actor, cell, planned)
         counts["created"] += 1
+    rules = active_rules(session, cell.id)
+    starts = {kind: (rule.valid_from.year, rule.valid_from.month) for kind, rule in rules.items()}
+    if MeetingKind.REGULAR in starts:
+        starts[MeetingKind.COMMITTEE] = starts[MeetingKind.REGULAR]
     for leftover in follows:
         key = _meeting_key(leftover)
         if key in wanted and wanted[key].starts_at <= now:
             continue
+        if key[0] in starts and key[1:] < starts[key[0]]:
+            continue  # before the new rule applies: the meeting stays as planned
         if key[1:] >= (until.year, until.month) and key not in wanted:
             continue  # beyond the window: leave for the next run
         _remove_generated(session, actor, leftover, now)

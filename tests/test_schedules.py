@@ -106,6 +106,15 @@ def test_rule_change_moves_only_untouched_future_meetings(session, world):
     assert len(after) == len(regular_of(session, cell.id))
 
 
+def test_a_rule_from_a_later_month_leaves_the_months_before_it(session, world):
+    cell = world.orgs["A"]
+    schedules.set_rules(session, ACTOR, cell, day5(), None, now=at(2026, 11, 27, 10, 0), valid_from="2026-12-01")
+    schedules.set_rules(session, ACTOR, cell, first_saturday(), None, now=at(2026, 11, 28, 10, 0),
+                        valid_from="2027-02-01")
+    dates = [m.local_date.isoformat() for m in regular_of(session, cell.id)]
+    assert dates[:4] == ["2026-12-05", "2027-01-05", "2027-02-06", "2027-03-06"] and len(dates) == 12
+
+
 def test_moving_needs_a_reason_and_is_logged(session, world):
     cell = world.orgs["A"]
     schedules.set_rules(session, ACTOR, cell, day5(), None, now=at(2026, 11, 27, 10, 0), valid_from="2026-12-01")
