@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.mailer import SmtpMailer
-from meetings import members, schedules
+from meetings import agenda, members, schedules
 from meetings.actors import Actor
 from meetings.base import LOCAL_TZ
 from meetings.meetings import Meeting, MeetingKind, PilotApproval
@@ -48,6 +48,7 @@ def setup(database, world):
                                          starts_at=at(2026, 12, 5, 19, 30), now=at(2026, 11, 27, 10, 0),
                                          place="Nhà văn hóa thôn An Lạc")
         meeting.remote_open = True
+        agenda.items_of(s, meeting.id)[3].in_person_only = True
         return meeting.id
 
 
@@ -71,7 +72,9 @@ def test_expected_members_and_the_committee_are_told_once_exempt_member_is_not(d
     assert "Thời gian: 19:30, Thứ Bảy 05/12/2026" in body and "Nhà văn hóa thôn An Lạc" in body
     assert "Thu đảng phí" in body  # the agenda travels with the notice
     assert "Chi bộ thôn An Lạc" in away["Subject"]
-    assert "/room" not in inbox.to(EMAILS["a3"])[0].get_content()  # in person: no join link
+    assert "(chỉ thảo luận trực tiếp — người tham gia từ xa không nhận tài liệu của nội dung này)" in body
+    in_person = inbox.to(EMAILS["a3"])[0].get_content()
+    assert "/room" not in in_person and "(chỉ thảo luận trực tiếp)" in in_person  # no join link
     assert "Kính gửi Đảng ủy xã Xuân Hòa" in inbox.to(COMMITTEE)[0].get_content()
     # In-app notices exist for everyone told, including the exempt member's absence of one.
     with database.session() as s:

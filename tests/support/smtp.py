@@ -21,13 +21,11 @@ class Inbox:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             for rcpt in envelope.rcpt_tos:
-                copy = email.message_from_bytes(envelope.content, policy=email.policy.default)
-                copy["X-Envelope-To"] = rcpt
-                self.messages.append(copy)  # type: ignore[arg-type]
-        del message
+                message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                message["X-Envelope-To"] = rcpt
+                self.messages.append(message)  # type: ignore[arg-type]
         return "250 OK"
 
     def to(self, address: str) -> list[EmailMessage]:
