@@ -20,8 +20,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import LOCAL_TZ, Base, UTCDateTime, utcnow
 from .eligibility import electorate
-from .meetings import Meeting, MeetingStatus
+from .meetings import Meeting, MeetingKind, MeetingStatus
 from .members import Member
+from .notices import cell_leader_ids
 from .organisations import Organisation
 from .scoping import member_cells
 
@@ -116,7 +117,10 @@ def meeting_ics(meeting: Meeting, cell: Organisation, base_url: str, now: dt.dat
 
 
 def member_meetings(session: Session, member: Member, now: dt.datetime, *, past_days: int = 92) -> list[Meeting]:
-    """The meetings the member is expected at (home cell and any host cell), recent and ahead."""
+    """The meetings the member is expected at (home cell and any host cell), recent and ahead.
+
+    Chi ủy meetings only for the cell's secretary and deputies (see ``notices.cell_leader_ids``).
+    """
     cells = member_cells(session, member, now.astimezone(LOCAL_TZ).date())
     if not cells:
         return []
@@ -125,7 +129,10 @@ def member_meetings(session: Session, member: Member, now: dt.datetime, *, past_
     ).order_by(Meeting.starts_at))
     result: list[Meeting] = []
     cache: dict[tuple[int, dt.date], bool] = {}
+    leads = {c for c in cells if member.id in cell_leader_ids(session, c)}
     for meeting in found:
+        if meeting.kind == MeetingKind.COMMITTEE and meeting.cell_id not in leads:
+            continue
         key = (meeting.cell_id, meeting.local_date)
         if key not in cache:
             entry = electorate(session, meeting.cell_id, meeting.local_date).get(member.id)

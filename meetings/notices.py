@@ -4,7 +4,9 @@ When a meeting is announced (it comes within ``horizon`` of today), changed, mov
 cancelled, and again at each reminder offset before it (default 3 days and 2 hours), every
 member expected on its date gets a notice; the first notice also goes to the supervising
 committee (HD 42-HD/BTCTW: notify members *and* the upper committee; decision 4). Members not
-expected — exempt, suspended, transferred out — get none (``meetings.eligibility``).
+expected — exempt, suspended, transferred out — get none (``meetings.eligibility``). Chi ủy
+meetings are notified to the cell's secretary and deputies only (:func:`cell_leader_ids`):
+the platform does not record the chi ủy's other members yet.
 
 Each notice has an idempotency key (meeting, SEQUENCE, event, recipient) with a unique
 constraint, so the same notice is never created twice, however often the job runs. E-mail
@@ -29,10 +31,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import ForeignKey, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from .accounts import Account, Role, RoleGrant
 from .agenda import items_of
 from .base import LOCAL_TZ, Base, UTCDateTime, utcnow
 from .eligibility import electorate
-from .meetings import Meeting, MeetingStatus
+from .meetings import Meeting, MeetingKind, MeetingStatus
 from .members import Member
 from .online import remote_decision
 from .organisations import Organisation
@@ -222,6 +225,9 @@ def enqueue(session: Session, meeting: Meeting, now: dt.datetime, options: Notic
     assert cell is not None
     existing = set(session.scalars(select(Notice.key).where(Notice.meeting_id == meeting.id)))
     entries = electorate(session, meeting.cell_id, meeting.local_date).expected
+    if meeting.kind == MeetingKind.COMMITTEE:
+        leaders = cell_leader_ids(session, meeting.cell_id)
+        entries = [e for e in entries if e.member_id in leaders]
     people = {m.id: m for m in session.scalars(select(Member).where(Member.id.in_([e.member_id for e in entries])))}
     base = options.public_url.rstrip("/")
     created: list[Notice] = []
@@ -242,7 +248,8 @@ def enqueue(session: Session, meeting: Meeting, now: dt.datetime, options: Notic
             created.append(Notice(key=key, meeting_id=meeting.id, event=event.value, sequence=meeting.sequence,
                                   member_id=entry.member_id, email=email, subject=subject, body=body, created_at=now,
                                   email_status=EmailStatus.PENDING if email else EmailStatus.NO_ADDRESS))
-        if event == NoticeEvent.SCHEDULED and meeting.supervisor_id is not None:
+        if event == NoticeEvent.SCHEDULED and meeting.supervisor_id is not None \
+                and meeting.kind != MeetingKind.COMMITTEE:
             key = f"{prefix}:org{meeting.supervisor_id}"
             committee = session.get(Organisation, meeting.supervisor_id)
             if key not in existing and committee is not None:
@@ -258,6 +265,19 @@ def enqueue(session: Session, meeting: Meeting, now: dt.datetime, options: Notic
     session.add_all(created)
     session.flush()
     return created
+
+
+def cell_leader_ids(session: Session, cell_id: int) -> set[int]:
+    """Members holding the secretary or deputy role of the cell.
+
+    The platform does not yet record who sits on the chi ủy, so notices of chi ủy meetings go
+    to the cell's secretary and deputies only, not to every member.
+    """
+    return set(session.scalars(
+        select(Account.member_id).join(RoleGrant, RoleGrant.account_id == Account.id).where(
+            RoleGrant.organisation_id == cell_id, RoleGrant.role.in_([Role.SECRETARY, Role.DEPUTY]),
+            Account.member_id.is_not(None))
+    ))
 
 
 def due_meetings(session: Session, now: dt.datetime, options: NoticeOptions) -> list[Meeting]:

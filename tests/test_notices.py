@@ -183,3 +183,14 @@ def test_the_job_started_with_the_app_sends_the_notices(database, world, setup, 
     with TestClient(app):
         assert app.state.notice_pass.wait(60), "the notice job did not complete a pass"
     assert inbox.recipients() == sorted([EMAILS["a1"], EMAILS["a3"], EMAILS["a4"], COMMITTEE])
+
+
+def test_chi_uy_meetings_are_notified_to_the_cells_leaders_only(database, world, setup, smtp, inbox):
+    with database.session() as s:
+        cell = s.get(Organisation, world.id("A"))
+        cell.has_committee = True
+        schedules.create_adhoc(s, ACTOR, cell, kind=MeetingKind.COMMITTEE, starts_at=at(2026, 12, 2, 19, 30),
+                               now=at(2026, 11, 27, 10, 0))
+    run(database, at(2026, 11, 27, 10, 0), mailer(smtp).send)
+    committee_mail = [m for m in inbox.messages if "Họp chi ủy" in m["Subject"]]
+    assert [m["X-Envelope-To"] for m in committee_mail] == [EMAILS["a1"]]  # the secretary
