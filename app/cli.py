@@ -1,4 +1,4 @@
-"""``python -m app``: serve, migrate, demo, create-account, import-members, settings.
+"""``python -m app``: serve, migrate, demo, create-account, import-members, notices, settings.
 
 Every command reads DATABASE_URL (and the other settings) from the environment.
 """
@@ -142,6 +142,24 @@ def cmd_import_members(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notices(settings: Settings, args: argparse.Namespace) -> int:
+    """One pass of the notice job: extend schedules, create due notices, send e-mail."""
+    from meetings.base import utcnow
+
+    from .mailer import run_once
+    from .migrate import migrate
+
+    db = _database(settings)
+    migrate(db.engine)
+    try:
+        report = run_once(db, settings, utcnow())
+    finally:
+        db.dispose()
+    print(f"Notices created: {report.created}, e-mails sent: {report.sent}, failed: {report.failed}, "
+          f"expired: {report.expired}.")
+    return 1 if report.failed else 0
+
+
 def cmd_settings(settings: Settings, args: argparse.Namespace) -> int:
     for setting in SETTINGS:
         print(f"{setting.name}={settings.values[setting.name]!r}\n    {setting.help}")
@@ -175,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.set_defaults(func=cmd_import_members)
 
+    sub.add_parser("notices", help="run the notice job once (schedules ahead, reminders, e-mail)").set_defaults(
+        func=cmd_notices)
     sub.add_parser("settings", help="list the settings and their current values").set_defaults(func=cmd_settings)
     return parser
 

@@ -58,6 +58,19 @@ SETTINGS: tuple[Setting, ...] = (
             "(or test runs) can share one Redis."),
     Setting("ROOM_GRACE_SECONDS", 20.0, "How long a dropped participant stays in the room, "
             "shown as reconnecting, before counting as gone.", float),
+    Setting("SMTP_HOST", "", "SMTP server for notice e-mails. Empty: no e-mail is sent (in-app notices only)."),
+    Setting("SMTP_PORT", 25, "SMTP server port.", int),
+    Setting("SMTP_USERNAME", "", "SMTP login (empty: no authentication)."),
+    Setting("SMTP_PASSWORD", "", "SMTP password."),
+    Setting("SMTP_STARTTLS", False, "Upgrade the SMTP connection with STARTTLS.", _bool),
+    Setting("MAIL_FROM", "Chi bo truc tuyen <no-reply@localhost>", "Sender address of notice e-mails."),
+    Setting("NOTICE_REMINDERS", "3d,2h", "Reminders before each meeting, comma-separated (d, h, m)."),
+    Setting("NOTICE_HORIZON_DAYS", 30, "A meeting is announced to its members this many days ahead.", int),
+    Setting("NOTICE_INTERVAL", 60, "Seconds between runs of the notice job; 0 turns the job off "
+            "(then run it with `python -m app notices`).", int),
+    Setting("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, "Largest meeting document accepted, in bytes.", int),
+    Setting("ABSENCE_LATE_HOURS", 24, "An absence request filed later than this before the meeting is marked late.",
+            int),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -14,13 +14,15 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings import accounts, members, organisations
+from meetings import absences, accounts, agenda, members, organisations, pilot, schedules
 from meetings import meetings as mt
 from meetings.accounts import Role
 from meetings.actors import Actor
 from meetings.base import LOCAL_TZ
+from meetings.meetings import MeetingKind
 from meetings.members import ExemptKind, MemberInput, PeriodInput, PeriodKind
 from meetings.organisations import Organisation, OrgKind
+from meetings.schedules import RuleInput, ThematicInput
 
 DEMO_PASSWORD = "chibo-demo-2026"
 
@@ -156,17 +158,6 @@ def load_demo(session: Session, today: dt.date) -> bool:
                     reason="Làm việc tạm thời tại xã Hiếu Giang"),
     )
 
-    # An Mỹ: most members work far away, so the commune approved it for the online pilot
-    # (HD 03-HD/TW) and this month's meeting is open to remote participation.
-    session.add(mt.PilotApproval(
-        cell_id=cells[0].id, decision_number="128-QĐ/ĐU", decided_on=dt.date(2026, 2, 10),
-        approving_org_id=communes[0].id, approving_body=communes[0].name, valid_from=dt.date(2026, 2, 15),
-        note="Hơn một nửa đảng viên đi làm ăn xa"))
-    mt.create_meeting(
-        session, actor, cells[0], kind=mt.MeetingKind.REGULAR,
-        starts_at=dt.datetime.combine(today, dt.time(19, 30), tzinfo=LOCAL_TZ), expected_minutes=120,
-        place="Nhà văn hóa thôn An Mỹ", remote_open=True)
-
     anmy = first_members["QT-CL-ANMY"]
     for demo, member, role, org in (
         (DEMO_ACCOUNTS[0], anmy[0], Role.SECRETARY, cells[0]),
@@ -184,4 +175,61 @@ def load_demo(session: Session, today: dt.date) -> bool:
         if member is not None and role != Role.MEMBER:
             accounts.grant_role(session, actor, account, Role.MEMBER, org)
     session.flush()
+    _demo_schedules(session, actor, cells, communes, first_members["QT-CL-ANMY"], today)
     return True
+
+
+# (regular rule, thematic plan) per cell, in the order of CELLS.
+DEMO_RULES = [
+    (RuleInput(pattern="monthday", monthday=5, start_time="19:30", duration_minutes=120),
+     ThematicInput(mode="combined", month_of_quarter=3, topic="Học tập và làm theo tư tưởng, đạo đức, phong cách "
+                   "Hồ Chí Minh")),
+    (RuleInput(pattern="weekday", ordinal=1, weekday="SA", start_time="08:00", duration_minutes=120),
+     ThematicInput(mode="separate", month_of_quarter=2, pattern="monthday", monthday=20, start_time="14:00",
+                   duration_minutes=120)),
+    (RuleInput(pattern="monthday", monthday=10, start_time="19:00", duration_minutes=120),
+     ThematicInput(mode="combined", month_of_quarter=3)),
+    (RuleInput(pattern="weekday", ordinal=-1, weekday="SU", start_time="08:00", duration_minutes=90),
+     ThematicInput(mode="combined", month_of_quarter=3)),
+]
+
+
+def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], communes: list[Organisation],
+                    anmy: list[members.Member], today: dt.date) -> None:
+    """Rules for every cell, the online pilot for An Mỹ, and An Mỹ's last three months held."""
+    now = dt.datetime.combine(today, dt.time(10, 0), tzinfo=LOCAL_TZ)
+    for cell, (regular, thematic) in zip(cells, DEMO_RULES, strict=True):
+        schedules.set_rules(session, actor, cell, regular, thematic, now=now,
+                            valid_from=today.replace(day=1) - relativedelta(months=3))
+    anmy_cell = cells[0]
+    pilot.record_approval(session, actor, anmy_cell, decision_number="27-QĐ/ĐU",
+                          decided_on=today - relativedelta(months=2), approving_body=communes[0].name,
+                          approving_org_id=communes[0].id, valid_from=today - relativedelta(months=2), valid_to=None,
+                          note="Trên một nửa đảng viên đi làm ăn xa (Hướng dẫn 03-HD/TW)")
+    upcoming = [m for m in schedules.upcoming(session, anmy_cell.id, now, past_days=0)
+                if m.kind == MeetingKind.REGULAR][:3]
+    for meeting in upcoming:
+        meeting.remote_open = True
+    # An Mỹ's year so far: every month held, one meeting too short (HD 42 warning), the
+    # second quarter's thematic session forgotten (case C6).
+    for back in range(12, -1, -1):
+        day = (today.replace(day=1) - relativedelta(months=back)).replace(day=5)
+        start = dt.datetime.combine(day, dt.time(19, 30), tzinfo=LOCAL_TZ)
+        if day.year != today.year or start >= now:
+            continue
+        combined = day.month in (3, 9)
+        for kind, when, minutes in (
+            (MeetingKind.COMMITTEE, start - dt.timedelta(days=3), 60),
+            (MeetingKind.REGULAR, start, 75 if back == 2 else (125 if combined else 105)),
+        ):
+            meeting = mt.create_meeting(session, actor, anmy_cell, kind=kind, starts_at=when,
+                                        place=anmy_cell.address, combined_thematic=combined,
+                                        topic=DEMO_RULES[0][1].topic if combined and kind == MeetingKind.REGULAR
+                                        else None, title=f"{kind.label} tháng {day.month}/{day.year}",
+                                        expected_minutes=120)
+            agenda.apply_template(session, meeting)
+            schedules.record_actual_times(session, actor, meeting, when, when + dt.timedelta(minutes=minutes),
+                                          now=now)
+    if upcoming:
+        absences.file_request(session, actor, upcoming[0], anmy[5].id, "Đi viện thăm mẹ ốm ở Huế", now=now)
+    session.flush()

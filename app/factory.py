@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from realtime.signalling import SignallingConfig, SignallingEndpoint
 from . import logs
 from .config import Settings
 from .db import Database, make_engine
+from .mailer import notice_loop
 from .routes import all_routes
 from .templating import make_environment
 from .web import error_page
@@ -61,9 +64,16 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
         log.info("started", extra={"fields": {"database": db.engine.dialect.name, "process": broker.process_id}})
+        job = None
+        if settings.NOTICE_INTERVAL > 0:
+            job = asyncio.create_task(notice_loop(db, settings, clock, app.state.notice_pass))
         try:
             yield
         finally:
+            if job is not None:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             await hub.shutdown()
             if database is None:
                 db.dispose()
@@ -101,4 +111,6 @@ def create_app(
     app.state.templates = make_environment()
     app.state.clock = clock
     app.state.rooms = hub
+    #: Set after each pass of the notice job (lets tests wait for it without sleeping).
+    app.state.notice_pass = threading.Event()
     return app

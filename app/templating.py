@@ -47,6 +47,11 @@ def iso_date(value: dt.date | None) -> str:
     return value.isoformat() if value else ""
 
 
+def vn_date_iso(value: dt.datetime | None) -> str:
+    """The local (Vietnam) date of an instant, as an <input type=date> value."""
+    return value.astimezone(LOCAL_TZ).date().isoformat() if value else ""
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -60,6 +65,7 @@ def make_environment() -> Environment:
         "vn_time": vn_time,
         "vn_weekday": vn_weekday,
         "iso_date": iso_date,
+        "vn_date_iso": vn_date_iso,
     }
     env.filters.update(filters)
     return env

@@ -171,10 +171,40 @@ RECORD_FIELDS = ("status", "mode", "excused", "reason_category", "reason_text", 
 
 
 def roster(session: Session, meeting: Meeting) -> list[AttendanceRecord]:
-    """The meeting's roster, created from the electorate on first use (idempotent)."""
+    """The meeting's roster, created from the electorate on first use (idempotent). Members
+    whose absence request was approved are absent with that reason until the secretary
+    decides otherwise."""
     records = list(session.scalars(select(AttendanceRecord).where(AttendanceRecord.meeting_id == meeting.id)))
     if meeting.status in (MeetingStatus.CLOSED, MeetingStatus.CANCELLED) and records:
         return _sorted(records)
+    _create_missing(session, meeting, records)
+    _apply_absence_requests(session, meeting, records)
+    session.flush()
+    return _sorted(records)
+
+
+def _apply_absence_requests(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> None:
+    from .absences import AbsenceRequest, AbsenceStatus
+
+    approved = {r.member_id: r for r in session.scalars(
+        select(AbsenceRequest).where(AbsenceRequest.meeting_id == meeting.id,
+                                     AbsenceRequest.status == AbsenceStatus.APPROVED))}
+    for record in records:
+        request = approved.get(record.member_id)
+        if request is None or not record.expected:
+            continue
+        if record.source is None or (record.source == "absence_request" and record.status != AttendanceStatus.ABSENT):
+            record.status = AttendanceStatus.ABSENT
+            record.excused = True
+            record.reason_category = ReasonCategory.OTHER
+            record.reason_text = request.reason
+            record.source = "absence_request"
+            record.confirmed = True
+            record.decided_by_id = request.decided_by_id
+            record.decided_at = request.decided_at
+
+
+def _create_missing(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> None:
     known = {r.member_id for r in records}
     for entry in electorate(session, meeting.cell_id, meeting.local_date):
         if entry.member_id in known:
@@ -187,8 +217,6 @@ def roster(session: Session, meeting: Meeting) -> list[AttendanceRecord]:
         )
         session.add(record)
         records.append(record)
-    session.flush()
-    return _sorted(records)
 
 
 def _sorted(records: list[AttendanceRecord]) -> list[AttendanceRecord]:
@@ -276,7 +304,9 @@ def refresh_online(session: Session, meeting: Meeting, now: dt.datetime) -> list
         record.first_join = summary.first_join
         record.last_leave = summary.last_leave
         record.suggestion = suggestion_for(summary, meeting, now)
-        if record.source in (None, "online"):
+        # An absence request the member then did not need (they joined after all) gives way
+        # to their presence; a secretary's mark never does.
+        if record.source in (None, "online", "absence_request"):
             if record.suggestion == "present":
                 record.status = AttendanceStatus.PRESENT
                 record.mode = AttendanceMode.ONLINE
@@ -369,19 +399,6 @@ def mark(session: Session, actor: Actor, meeting: Meeting, member_id: int, data:
     audit.record(session, actor, "attendance.amend" if closed else "attendance.mark", record, before, after,
                  organisation_id=meeting.cell_id, note=reason or None)
     return record
-
-
-def apply_absence(session: Session, meeting: Meeting, member_id: int, reason_text: str, *, now: dt.datetime,
-                  actor: Actor) -> None:
-    """An approved absence request makes the member absent with reason, unless already marked."""
-    record = record_of(session, meeting, member_id)
-    if record.source == "secretary" or not record.expected or record.status == AttendanceStatus.PRESENT:
-        return
-    mark(session, actor, meeting, member_id,
-         Mark(status=AttendanceStatus.ABSENT, excused=True, reason_category=ReasonCategory.OTHER,
-              reason_text=reason_text),
-         now=now, amendment_reason="Đơn xin vắng đã được chấp thuận" if meeting.status == MeetingStatus.CLOSED else None,
-         source="absence_request")
 
 
 def amendments(session: Session, meeting_id: int) -> list[AttendanceAmendment]:

@@ -82,7 +82,7 @@ def json_safe(value: Any) -> Any:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.date | dt.datetime):
+    if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
     if hasattr(value, "value"):
         return value.value

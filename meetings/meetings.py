@@ -12,7 +12,17 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
@@ -99,6 +109,19 @@ class Meeting(Base):
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # --- schedules (meetings/schedules.py, notices.py) ---
+    #: The cell's rule this meeting was generated from, and the rule's date for it.
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_rules.id"), index=True)
+    occurrence_on: Mapped[dt.date | None] = mapped_column(Date)
+    #: Edited, moved or cancelled by hand: a rule change leaves it alone.
+    touched: Mapped[bool] = mapped_column(Boolean, default=False)
+    moved_reason: Mapped[str | None] = mapped_column(Text)
+    #: Start and end as the secretary recorded them (HD 42 durations are measured on these).
+    actual_start_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    actual_end_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The SEQUENCE members were last notified of, and when (None: not announced yet).
+    announced_sequence: Mapped[int | None] = mapped_column(Integer)
+    announced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def local_start(self) -> dt.datetime:
@@ -109,11 +132,19 @@ class Meeting(Base):
         return self.local_start.date()
 
     @property
+    def is_over(self) -> bool:
+        """Closed in the room, or its end recorded by the secretary."""
+        return self.status == MeetingStatus.CLOSED or self.actual_end_at is not None
+
+    @property
     def ends_at(self) -> dt.datetime:
         return self.starts_at + dt.timedelta(minutes=self.expected_minutes)
 
     @property
     def duration_minutes(self) -> int | None:
+        """Recorded actual times first; otherwise the room's open and close."""
+        if self.actual_start_at and self.actual_end_at:
+            return int((self.actual_end_at - self.actual_start_at).total_seconds() // 60)
         if self.opened_at and self.closed_at:
             return int((self.closed_at - self.opened_at).total_seconds() // 60)
         return None
@@ -155,6 +186,7 @@ class RemoteInvite(Base):
 MEETING_FIELDS = (
     "cell_id", "kind", "title", "topic", "combined_thematic", "starts_at", "expected_minutes", "place",
     "status", "opened_at", "closed_at", "cancelled_reason", "remote_open", "lobby", "sequence",
+    "moved_reason", "actual_start_at", "actual_end_at",
 )
 
 

@@ -90,13 +90,16 @@ def draft(session: Session, meeting: Meeting) -> Minutes:
 
 
 def _default_items(session: Session, meeting: Meeting) -> list[dict[str, Any]]:
-    """Start from the meeting's agenda when the schedule module provides one."""
-    try:
-        from . import agenda  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    titles = agenda.titles_for(session, meeting) if hasattr(agenda, "titles_for") else []
-    return [{"title": t, "documents": "", "summary": "", "opinions": [], "conclusion": ""} for t in titles]
+    """The minutes follow the meeting's agenda: one section per item, in its order."""
+    from . import agenda, documents
+
+    titles = [item.title for item in agenda.items_of(session, meeting.id)] or agenda.template_for(
+        meeting.kind, combined_thematic=meeting.combined_thematic)
+    names = ", ".join(d.filename for d in documents.documents_of(session, meeting.id))
+    items = [{"title": t, "documents": "", "summary": "", "opinions": [], "conclusion": ""} for t in titles]
+    if items and names:
+        items[0]["documents"] = names
+    return items
 
 
 def _clean_items(raw: Any) -> list[dict[str, Any]]:

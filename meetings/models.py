@@ -1,41 +1,55 @@
 """Import every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from .absences import AbsenceRequest
 from .accounts import Account, LoginFailure, RoleGrant
+from .agenda import AgendaItem
 from .attendance import AttendanceAmendment, AttendanceRecord, DuesRecord
 from .audit import AuditEntry
 from .base import Base
+from .calendars import CalendarFeed
 from .chat import ChatMessage
+from .documents import DocumentAccess, MeetingDocument
 from .meetings import Meeting, PilotApproval, RemoteInvite
 from .members import Member, MemberPeriod, Membership
 from .minutes import Minutes, MinutesVersion
+from .notices import Notice
 from .organisations import Organisation, OrgParentLink
 from .presence import PresenceEvent, PresenceInterval
+from .schedules import CellScheduleSettings, MeetingRule
 from .votes import BallotCast, Motion, OpenVote, SecretTally
 
 __all__ = [
+    "AbsenceRequest",
+    "Account",
+    "AgendaItem",
     "AttendanceAmendment",
     "AttendanceRecord",
-    "BallotCast",
-    "DuesRecord",
-    "Minutes",
-    "MinutesVersion",
-    "Motion",
-    "OpenVote",
-    "SecretTally",
-    "Account",
     "AuditEntry",
-    "ChatMessage",
+    "BallotCast",
     "Base",
+    "CalendarFeed",
+    "CellScheduleSettings",
+    "ChatMessage",
+    "DocumentAccess",
+    "DuesRecord",
     "LoginFailure",
     "Meeting",
+    "MeetingDocument",
+    "MeetingRule",
     "Member",
     "MemberPeriod",
     "Membership",
+    "Minutes",
+    "MinutesVersion",
+    "Motion",
+    "Notice",
+    "OpenVote",
     "OrgParentLink",
+    "Organisation",
     "PilotApproval",
     "PresenceEvent",
     "PresenceInterval",
     "RemoteInvite",
-    "Organisation",
     "RoleGrant",
+    "SecretTally",
 ]

@@ -75,6 +75,8 @@ class Organisation(Base):
     dissolved_on: Mapped[dt.date | None] = mapped_column(Date)
     successor_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     address: Mapped[str | None] = mapped_column(String(300))
+    #: Where a committee receives the notices of the cells it supervises (HD 42).
+    email: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

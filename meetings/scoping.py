@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from .accounts import Account, Role, RoleGrant
 from .errors import Forbidden, NotFound
+from .meetings import Meeting
 from .members import Member, MemberPeriod, PeriodKind
 from .organisations import Organisation, OrgKind
 
@@ -188,3 +189,37 @@ def top_organisations(session: Session, scope: Scope) -> list[Organisation]:
         if not any(org.path.startswith(t.path) and org.id != t.id for t in tops):
             tops.append(org)
     return tops
+
+
+def access_meeting(session: Session, scope: Scope, meeting_id: int, *, manage: bool = False) -> Meeting:
+    """A meeting is as visible as its cell: members read, the secretary manages."""
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None or not scope.can_read(meeting.cell_id):
+        raise NotFound()
+    if manage and not scope.can_manage(meeting.cell_id):
+        raise Forbidden()
+    return meeting
+
+
+def can_approve_for(session: Session, scope: Scope, cell: Organisation) -> bool:
+    """Who records a cell's online-pilot approval and its duration override: an admin whose
+    grant covers the cell (the higher committee's side), never the cell's own secretary."""
+    if scope.has_role(Role.SECRETARY, cell.id) or scope.has_role(Role.DEPUTY, cell.id):
+        return False
+    for role, org_id in scope.roles:
+        if role != Role.ADMIN:
+            continue
+        if org_id is None:
+            return True
+        granted = session.get(Organisation, org_id)
+        if granted is not None and cell.path.startswith(granted.path):
+            return True
+    return False
+
+
+def access_cell_as_approver(session: Session, scope: Scope, cell_id: int) -> Organisation:
+    cell = access_cell(session, scope, cell_id)
+    if not can_approve_for(session, scope, cell):
+        raise Forbidden("Chỉ quản trị của cấp ủy cấp trên được ghi nhận phê duyệt cho chi bộ; "
+                        "bí thư không tự phê duyệt chi bộ mình.")
+    return cell

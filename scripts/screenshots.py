@@ -2,8 +2,9 @@
 
     python -m scripts.screenshots --base-url http://127.0.0.1:8000 --out var/screenshots
 
-Logs in with a demo account and saves PNGs of the login page, a cell roster and a member
-page at a 360-px-wide viewport. For each page it reports the document's scroll width, so
+Logs in with a demo account and saves PNGs of the login page and the pages asked for at a
+360-px-wide viewport, e.g. ``--page schedule=/cells/4/schedule --page meeting=/meetings/9
+--page compliance=/cells/4/compliance``. For each page it reports the document's scroll width, so
 that horizontal overflow (the usual mobile layout bug) is caught. Used by
 tests/browser/test_screenshots.py.
 """

@@ -132,6 +132,8 @@ def settings(tmp_path: Path) -> Settings:
         SECRET_KEY="test-secret-key-0123456789",
         LOG_REQUESTS=False,
         LOG_LEVEL="WARNING",
+        # Tests run the notice job themselves, at the clock's time.
+        NOTICE_INTERVAL=0,
     )
 
 
@@ -167,3 +169,19 @@ def client_as(app, world: World) -> Iterator[Callable[[str], TestClient]]:  # ty
     yield make
     for c in clients:
         c.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def smtp():  # type: ignore[no-untyped-def]
+    """One real SMTP server on loopback for the session; tests clear its inbox."""
+    from tests.support.smtp import smtp_server
+
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def inbox(smtp):  # type: ignore[no-untyped-def]
+    with smtp.inbox.lock:
+        smtp.inbox.messages.clear()
+    return smtp.inbox

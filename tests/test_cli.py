@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-COMMANDS = ("serve", "migrate", "demo", "create-account", "import-members")
+COMMANDS = ("serve", "migrate", "demo", "create-account", "import-members", "notices")
 
 
 def run(*args, env):
@@ -58,6 +58,13 @@ def test_migrate_is_idempotent_and_demo_loads_once(env):
     assert "bithu" in demo.stdout and "chibo-demo-2026" in demo.stdout
     again = run("demo", env=env)
     assert "already present" in again.stdout
+
+
+def test_notices_job_once(env):
+    run("demo", env=env)
+    done = run("notices", env=env)
+    # No SMTP server configured: in-app notices are created, e-mail waits in the outbox.
+    assert done.returncode == 0 and "Notices created:" in done.stdout and "e-mails sent: 0" in done.stdout
 
 
 def test_create_account(env):

@@ -9,17 +9,20 @@ from meetings.actors import Actor
 from meetings.audit import AuditEntry
 from meetings.members import PeriodInput, PeriodKind
 from tests.support.routes import concrete
+from tests.support.world import schedule_objects
 
 
-def test_every_post_without_csrf_token_is_403(app, world, client_as, database):
+def test_every_post_without_csrf_token_is_403(app, world, client_as, database, settings):
     with database.session() as s:
         period = members.add_period(s, Actor.system("t"), s.get(members.Member, world.id("a2")),
                                     PeriodInput(kind=PeriodKind.AWAY, start_on=dt.date(2026, 1, 1), place="Huế")).id
+    with database.session() as s:
+        sched = schedule_objects(s, world, "A", "a3", settings.data_dir)
     admin = client_as("sec_a")
     with database.session() as s:
         before = s.scalar(select(func.count()).select_from(AuditEntry))
     params = {"cell_id": world.id("A"), "member_id": world.id("a2"), "period_id": period, "org_id": world.id("A"),
-              "meeting_id": world.meetings["A"], "motion_id": 1, "version": 1}
+              "motion_id": 1, "version": 1, **sched}
     posts = concrete(app, params, methods=["POST"]) + [("POST", "/logout"), ("POST", "/password")]
     assert len(posts) >= 8
     for _, url in posts:

@@ -16,6 +16,10 @@ from tests.support.web import client_token, post
 
 @pytest.fixture
 def opened(database, world, clock):
+    from tests.support.world import add_meetings
+
+    with database.session() as s:
+        add_meetings(s, world, ("A",))
     with database.session() as s:
         change_status(s, Actor.system("t"), s.get(Meeting, world.meetings["A"]), MeetingStatus.OPEN, now=clock.now)
     return world.meetings["A"]

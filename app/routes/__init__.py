@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import attendance, auth, health, home, minutes, room, roster, votes
+from . import attendance, auth, health, home, meeting, minutes, room, roster, schedule, votes
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *auth.routes, *home.routes, *roster.routes, *room.routes, *attendance.routes,
-            *votes.routes, *minutes.routes]
+    return [*health.routes, *auth.routes, *home.routes, *roster.routes, *schedule.routes, *meeting.routes,
+            *room.routes, *attendance.routes, *votes.routes, *minutes.routes]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from meetings.errors import Forbidden, NotFound
+from meetings import scoping
+from meetings.errors import Forbidden
 from meetings.meetings import Meeting
 
 from ..web import Ctx
@@ -13,9 +14,7 @@ def meeting_for(ctx: Ctx, *, manage: bool = False, audit: bool = False) -> Meeti
     and the account does not manage the cell, or ``audit`` is asked and it neither manages the
     cell nor audits it."""
     assert ctx.scope is not None
-    meeting = ctx.db.get(Meeting, ctx.path_int("meeting_id"))
-    if meeting is None or not ctx.scope.can_read(meeting.cell_id):
-        raise NotFound()
+    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     if manage and not ctx.scope.can_manage(meeting.cell_id):
         raise Forbidden("Chỉ bí thư chi bộ mới thực hiện được thao tác này.")
     if audit and not (ctx.scope.can_manage(meeting.cell_id) or ctx.scope.is_auditor):

@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from meetings import organisations, scoping
+from meetings import notices, organisations, scoping
 from meetings.members import Member, MemberPeriod, Membership, PeriodKind
 from meetings.organisations import Organisation, OrgKind
 
@@ -26,6 +26,7 @@ def home(ctx: Ctx) -> Response:
     ]
     return ctx.render(
         "home.html",
+        notices=notices.notices_for_member(ctx.db, member.id, limit=8) if member else [],
         member=member,
         home_cell=home_cell,
         managed=[c for c in managed if c is not None],
@@ -86,6 +87,9 @@ def organisation_page(ctx: Ctx) -> Response:
         children=kids,
         totals=subtree_totals,
         successor=ctx.db.get(Organisation, org.successor_id) if org.successor_id else None,
+        notices=notices.notices_for_organisation(ctx.db, org.id, limit=10)
+        if (ctx.scope.is_auditor or ctx.scope.is_admin) else [],
+        can_set_email=ctx.scope.is_admin and ctx.scope.can_manage(org.id),
     )
 
 

@@ -15,6 +15,7 @@ from meetings.members import ExemptKind, Member, MemberInput, MemberPeriod, Peri
 from meetings.organisations import Organisation
 
 from ..web import Ctx, view
+from . import schedule
 
 MEMBER_FORM_FIELDS = (
     "full_name", "birth_date", "card_number", "admitted_on", "status",
@@ -71,6 +72,7 @@ def cell_page(ctx: Ctx) -> Response:
         with_accounts=with_accounts,
         can_manage=ctx.scope.can_manage(cell.id),
         can_audit=_can_audit(ctx, cell.id),
+        schedule=schedule.cell_summary(ctx, cell),
     )
 
 

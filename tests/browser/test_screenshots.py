@@ -1,4 +1,5 @@
-"""Phone-width screenshots of the login page, a cell roster and a member page look right."""
+"""Phone-width screenshots of the main pages look right: login, roster, member, the cell's
+schedule, a meeting and the compliance page."""
 
 import datetime as dt
 import os
@@ -10,6 +11,7 @@ from app.config import Settings
 from app.demo import DEMO_PASSWORD, load_demo
 from app.factory import create_app
 from meetings.accounts import Account
+from meetings.meetings import Meeting
 from meetings.organisations import Organisation
 from scripts.screenshots import PHONE, take
 from tests.support.live import live_server
@@ -23,13 +25,18 @@ def test_phone_screenshots(sqlite_database, tmp_path, clock):
         cell = s.scalar(select(Organisation).where(Organisation.code == "QT-CL-ANMY"))
         away = s.scalar(select(Account).where(Account.username == "divang"))
         cell_id, member_id = cell.id, away.member_id
-    settings = Settings.from_env({}, DATA_DIR=str(tmp_path), SECRET_KEY="k" * 32, LOG_REQUESTS=False)
+        meeting_id = s.scalar(select(Meeting.id).where(Meeting.cell_id == cell.id, Meeting.remote_open.is_(True))
+                              .order_by(Meeting.starts_at))
+    settings = Settings.from_env({}, DATA_DIR=str(tmp_path), SECRET_KEY="k" * 32, LOG_REQUESTS=False,
+                                 NOTICE_INTERVAL=0)
     app = create_app(settings, database=sqlite_database, clock=clock)
     with live_server(app) as base:
         shots = take(base, ARTIFACTS, "bithu", DEMO_PASSWORD,
-                     [("roster", f"/cells/{cell_id}"), ("member", f"/members/{member_id}")])
+                     [("roster", f"/cells/{cell_id}"), ("member", f"/members/{member_id}"),
+                      ("schedule", f"/cells/{cell_id}/schedule"), ("meeting", f"/meetings/{meeting_id}"),
+                      ("compliance", f"/cells/{cell_id}/compliance?year=2026")])
     by_name = {s.name: s for s in shots}
-    assert set(by_name) == {"login", "roster", "member"}
+    assert set(by_name) == {"login", "roster", "member", "schedule", "meeting", "compliance"}
     for shot in shots:
         assert shot.viewport_width == PHONE["width"]
         assert shot.scroll_width <= PHONE["width"], f"{shot.name} overflows: {shot.scroll_width}px"
@@ -40,3 +47,9 @@ def test_phone_screenshots(sqlite_database, tmp_path, clock):
     assert "Chi bộ thôn An Mỹ" in roster and "Đảng số hôm nay" in roster and "Đi làm ăn xa" in roster
     member = by_name["member"].text
     assert "Các giai đoạn" in member and "đang áp dụng" in member
+    assert "Sinh hoạt thường kỳ tháng 1/2027" in by_name["schedule"].text
+    meeting = by_name["meeting"].text
+    assert "Chương trình" in meeting and "Thu đảng phí" in meeting and "Đơn xin vắng (1)" in meeting
+    assert "Tham gia trực tuyến" in meeting
+    compliance = by_name["compliance"].text
+    assert "Nền nếp sinh hoạt năm 2026" in compliance and "Đã họp, thời lượng ngắn" in compliance

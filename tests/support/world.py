@@ -103,11 +103,6 @@ def build_world(session: Session) -> World:
                     host_org_name="Công ty TNHH Nam Việt"),
     )
 
-    for cell_key in ("A", "B", "C"):
-        meeting = create_meeting(session, actor, w.orgs[cell_key], kind=MeetingKind.REGULAR,
-                                 starts_at=dt.datetime(2026, 12, 5, 19, 30, tzinfo=LOCAL_TZ), place="Nhà văn hóa")
-        w.meetings[cell_key] = meeting.id
-
     for username, member, role, org_key in (
         ("sec_a", "a1", Role.SECRETARY, "A"),
         ("mem_a", "a2", Role.MEMBER, "A"),
@@ -127,27 +122,62 @@ def build_world(session: Session) -> World:
     return w
 
 
-def hold_meetings(session: Session, w: World, cells: tuple[str, ...] = ("A", "B")) -> None:
-    """Hold each cell's meeting: open it, mark everyone present in person, take and close
-    one vote, and adopt minutes (version 1)."""
+def hold_meeting(session: Session, meeting_id: int) -> dict[str, int]:
+    """Hold a meeting: open it, mark everyone expected present in person, take and close one
+    vote, and adopt minutes (version 1)."""
     from meetings import attendance, minutes, votes
     from meetings.meetings import Meeting, MeetingStatus, change_status
 
     actor = Actor.system("test")
-    start = dt.datetime(2026, 12, 5, 19, 30, tzinfo=LOCAL_TZ)
-    for key in cells:
-        meeting = session.get(Meeting, w.meetings[key])
-        change_status(session, actor, meeting, MeetingStatus.OPEN, now=start)
-        for record in attendance.roster(session, meeting):
-            if record.expected:
-                attendance.mark(session, actor, meeting, record.member_id,
-                                attendance.Mark(status="present", mode="in_person"), now=start)
-        motion = votes.open_motion(session, actor, meeting, "Thông qua nghị quyết tháng 12", "open", start)
-        votes.set_in_person_counts(session, actor, meeting, motion, agree=2, disagree=0, abstain=0)
-        votes.close_motion(session, actor, meeting, motion, start)
-        w.motions[key] = motion.id
-        minutes.save_draft(session, actor, meeting, {"chair_name": "Chủ Trì", "taker_name": "Thư Ký", "items": []},
-                           base_revision=0, now=start)
-        minutes.confirm_as_taker(session, actor, meeting, start)
-        minutes.adopt(session, actor, meeting, start)
+    meeting = session.get(Meeting, meeting_id)
+    assert meeting is not None
+    start = meeting.starts_at
+    change_status(session, actor, meeting, MeetingStatus.OPEN, now=start)
+    for record in attendance.roster(session, meeting):
+        if record.expected:
+            attendance.mark(session, actor, meeting, record.member_id,
+                            attendance.Mark(status="present", mode="in_person"), now=start)
+    motion = votes.open_motion(session, actor, meeting, "Thông qua nghị quyết tháng 12", "open", start)
+    votes.set_in_person_counts(session, actor, meeting, motion, agree=2, disagree=0, abstain=0)
+    votes.close_motion(session, actor, meeting, motion, start)
+    minutes.save_draft(session, actor, meeting, {"chair_name": "Chủ Trì", "taker_name": "Thư Ký", "items": []},
+                       base_revision=0, now=start)
+    minutes.confirm_as_taker(session, actor, meeting, start)
+    minutes.adopt(session, actor, meeting, start)
     session.flush()
+    return {"motion_id": motion.id, "version": 1}
+
+
+def add_meetings(session: Session, w: World, cells: tuple[str, ...] = ("A", "B", "C")) -> None:
+    """A scheduled regular meeting of each cell on 5 December 2026, 19:30."""
+    actor = Actor.system("test")
+    for key in cells:
+        meeting = create_meeting(session, actor, w.orgs[key], kind=MeetingKind.REGULAR,
+                                 starts_at=dt.datetime(2026, 12, 5, 19, 30, tzinfo=LOCAL_TZ), place="Nhà văn hóa")
+        w.meetings[key] = meeting.id
+
+
+def hold_meetings(session: Session, w: World, cells: tuple[str, ...] = ("A", "B")) -> None:
+    """Hold a meeting of each cell (added if the world has none yet)."""
+    add_meetings(session, w, tuple(k for k in cells if k not in w.meetings))
+    for key in cells:
+        w.motions[key] = hold_meeting(session, w.meetings[key])["motion_id"]
+MEETING_START = dt.datetime(2026, 12, 5, 19, 30, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+WORLD_NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+
+
+def schedule_objects(session: Session, w: World, cell_key: str, absent_key: str, data_dir) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """A meeting of the cell on 5 December 2026, a PDF attached to it and an absence request."""
+    from meetings import absences, documents, schedules
+    from meetings.meetings import MeetingKind
+
+    actor = Actor.system("test")
+    cell = session.get(Organisation, w.id(cell_key))
+    meeting = schedules.create_adhoc(session, actor, cell, kind=MeetingKind.REGULAR, starts_at=MEETING_START,
+                                     now=WORLD_NOW)
+    doc = documents.add_document(session, actor, meeting, filename="du-thao-nghi-quyet.pdf",
+                                 data=b"%PDF-1.4\n% test document\n", root=data_dir, max_bytes=1 << 20,
+                                 now=WORLD_NOW)
+    request = absences.file_request(session, actor, meeting, w.id(absent_key), "Đi công tác", now=WORLD_NOW)
+    session.flush()
+    return {"meeting_id": meeting.id, "document_id": doc.id, "absence_id": request.id}
