@@ -34,6 +34,49 @@ def _list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+ICE_TRANSPORT_POLICIES = ("all", "relay")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"must be a positive number: {value!r}")
+    return number
+
+
+def _ice_urls(value: str) -> list[str]:
+    urls = _list(value)
+    for url in urls:
+        problem = ice_url_problem(url)
+        if problem:
+            raise ValueError(f"{url!r}: {problem}")
+    return urls
+
+
+def _ice_policy(value: str) -> str:
+    policy = value.strip().lower()
+    if policy not in ICE_TRANSPORT_POLICIES:
+        raise ValueError(f"must be one of {', '.join(ICE_TRANSPORT_POLICIES)}: {value!r}")
+    return policy
+
+
+def ice_url_problem(url: str) -> str | None:
+    """Why a STUN/TURN URL (RFC 7064/7065) would not work in browsers and aiortc, or None."""
+    scheme, _, rest = url.partition(":")
+    if scheme not in ("stun", "turn", "turns") or not rest or rest.startswith("//"):
+        return "expected stun:host[:port] or turn:host[:port][?transport=udp|tcp]"
+    address, _, query = rest.partition("?")
+    if query:
+        if scheme.startswith("stun"):
+            return "a STUN URL takes no ?transport"
+        if query not in ("transport=udp", "transport=tcp"):
+            return "only ?transport=udp or ?transport=tcp"
+    host, _, port = address.rpartition(":") if address.count(":") == 1 else (address, "", "")
+    if not host or (port and not port.isdigit()):
+        return "bad host or port"
+    return None
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "", "Database URL. Default: an SQLite file under DATA_DIR. "
             "Plain URLs such as sqlite:///path/app.db and postgresql://host/db are accepted."),
@@ -48,10 +91,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING)."),
     Setting("LOG_REQUESTS", True, "Write one structured JSON log line per HTTP request.", _bool),
     Setting("ICE_SERVERS", [], "STUN/TURN URLs for WebRTC, comma-separated (e.g. "
-            "turn:turn.example.vn:3478?transport=udp). Empty: host candidates only (same network).", _list),
+            "turn:turn.example.vn:3478?transport=udp). Empty: host candidates only (same network). "
+            "TURN URLs need TURN_SECRET.", _ice_urls),
     Setting("TURN_SECRET", "", "Shared secret of the TURN server (coturn use-auth-secret); "
             "credentials are issued per participant with an expiry."),
-    Setting("TURN_TTL", 6 * 3600, "Lifetime of issued TURN credentials in seconds.", int),
+    Setting("TURN_TTL", 6 * 3600, "Lifetime of issued TURN credentials in seconds; new credentials "
+            "are sent to each participant before theirs expire.", _positive_int),
+    Setting("ICE_TRANSPORT_POLICY", "all", "'all' (default) or 'relay': with 'relay' browsers and "
+            "aiortc peers send media only through the TURN server (needs a TURN URL).", _ice_policy),
     Setting("REDIS_URL", "", "Redis for several server processes (e.g. redis://127.0.0.1:6379/0). "
             "Empty: one process, rooms in memory."),
     Setting("REDIS_PREFIX", "chibo", "Prefix of every Redis key and channel, so that several sites "
@@ -75,6 +122,16 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
+def ice_settings_problem(values: Mapping[str, Any]) -> str | None:
+    """Settings that would leave WebRTC unable to use the TURN server they name."""
+    has_turn = any(str(u).startswith(("turn:", "turns:")) for u in values["ICE_SERVERS"])
+    if has_turn and not values["TURN_SECRET"]:
+        return "ICE_SERVERS lists a TURN server but TURN_SECRET is empty: no credentials could be issued"
+    if values["ICE_TRANSPORT_POLICY"] == "relay" and not has_turn:
+        return "ICE_TRANSPORT_POLICY=relay needs a turn: URL in ICE_SERVERS (and TURN_SECRET)"
+    return None
+
+
 @dataclass
 class Settings:
     values: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +153,9 @@ class Settings:
             if name not in SETTINGS_BY_NAME:
                 raise KeyError(name)
             values[name] = value
+        problem = ice_settings_problem(values)
+        if problem:
+            raise SystemExit(problem)
         return cls(values)
 
     def __getattr__(self, name: str) -> Any:

@@ -54,8 +54,13 @@ def create_app(
 
     broker: Broker = (RedisBroker(settings.REDIS_URL, prefix=settings.REDIS_PREFIX) if settings.REDIS_URL
                       else LocalBroker())
-    hub = RoomHub(db, clock, RoomSettings(grace_seconds=settings.ROOM_GRACE_SECONDS, ice_servers=ice_servers),
-                  broker=broker)
+    turn = any(url.startswith(("turn:", "turns:")) for url in settings.ICE_SERVERS) and settings.TURN_SECRET
+    hub = RoomHub(db, clock, RoomSettings(
+        grace_seconds=settings.ROOM_GRACE_SECONDS, ice_servers=ice_servers,
+        ice_transport_policy=settings.ICE_TRANSPORT_POLICY,
+        # Credentials in a participant's hands always have at least half their lifetime left.
+        ice_refresh_seconds=max(settings.TURN_TTL / 2, 1.0) if turn else None,
+    ), broker=broker)
     signalling = SignallingEndpoint(
         hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins), clock
     )

@@ -298,6 +298,8 @@ class RoomHub:
             for part in room.participants.values():
                 if part.grace is not None:
                     part.grace.cancel()
+                if part.ice_refresh is not None:
+                    part.ice_refresh.cancel()
             with contextlib.suppress(Exception):
                 await self.broker.release(room.meeting_id)
         self.rooms.clear()

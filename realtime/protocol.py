@@ -303,10 +303,13 @@ class Welcome(Message):
     hands: list[str]
     floor: str | None
     chat: list[ChatEntry]
+    #: RTCIceServer dictionaries (TURN credentials issued for this participant, with an expiry).
     ice_servers: list[dict[str, Any]]
     #: The motion being voted on, if any, and whether you already voted on it.
     vote: MotionInfo | None = None
     voted: bool = False
+    #: RTCConfiguration.iceTransportPolicy for every peer connection: "all" or "relay".
+    ice_transport_policy: str = "all"
 
 
 @dataclass(frozen=True)
@@ -452,6 +455,14 @@ class VoteCast(Message):
 
 
 @dataclass(frozen=True)
+class IceServers(Message):
+    """Fresh TURN credentials, sent before the ones from ``welcome`` expire."""
+
+    TYPE: ClassVar[str] = "ice_servers"
+    ice_servers: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Pong(Message):
     TYPE: ClassVar[str] = "pong"
     t: float
@@ -471,7 +482,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     for cls in (
         Welcome, Joined, Left, ParticipantUpdate, RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedRenegotiate,
         ChatMessage, ChatDeleted, Hands, Floor, MuteRequest, Muted, Removed, Waiting, Lobby, MeetingState,
-        Replaced, Pong, Error, Vote, VoteCast,
+        Replaced, Pong, Error, Vote, VoteCast, IceServers,
     )
 }
 

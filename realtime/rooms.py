@@ -67,6 +67,8 @@ class Participant:
     #: Set while the socket is gone and the grace period runs.
     disconnected_at: dt.datetime | None = None
     grace: asyncio.Task[None] | None = None
+    #: Sends fresh TURN credentials before the welcome's expire.
+    ice_refresh: asyncio.Task[None] | None = None
     interval_id: int | None = None
     admitted: bool = True
     #: This connection's session id (a new one on every reconnection).
@@ -96,6 +98,10 @@ class RoomSettings:
     ice_servers: Callable[[Identity], list[dict[str, Any]]] = field(default=lambda _: [])
     #: Delivers a frame to connections on another process (set by the hub's broker).
     send_remote: Callable[[str, list[int], str], None] = _no_remote
+    #: "all" or "relay" (media only through TURN), for every peer connection.
+    ice_transport_policy: str = "all"
+    #: How often a participant gets fresh ICE servers (TURN credentials expire); None: never.
+    ice_refresh_seconds: float | None = None
 
 
 class Room:
@@ -204,8 +210,10 @@ class Room:
                 topology=self.topology.name, peers=self.topology.peers(part.id, present),
                 hands=list(self.hands), floor=self.floor, chat=history,
                 ice_servers=self.settings.ice_servers(identity), vote=vote, voted=voted,
+                ice_transport_policy=self.settings.ice_transport_policy,
             ).encode()
         )
+        self._schedule_ice_refresh(part)
         # Newcomer or a new session of someone known: either way peers connect afresh
         # (aiortc peers cannot restart ICE, so a new session means a new peer connection).
         for other in present:
@@ -214,6 +222,23 @@ class Room:
         if part.identity.role == "chair":
             self._notify_lobby()
         log.info("join", extra={"fields": {"meeting": self.meeting_id, "participant": part.id, "resumed": resumed}})
+
+    def _schedule_ice_refresh(self, part: Participant) -> None:
+        if part.ice_refresh is not None:
+            part.ice_refresh.cancel()
+            part.ice_refresh = None
+        if self.settings.ice_refresh_seconds:
+            part.ice_refresh = asyncio.create_task(self._refresh_ice(part, self.settings.ice_refresh_seconds))
+
+    async def _refresh_ice(self, part: Participant, interval: float) -> None:
+        """Keep the participant's TURN credentials fresh: peer connections made late in a long
+        meeting (a newcomer, a restarted pair) need ones that have not expired."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.participants.get(part.id) is not part:
+                return
+            if part.conn is not None:
+                part.conn.send(p.IceServers(ice_servers=self.settings.ice_servers(part.identity)).encode())
 
     def disconnected(self, pid: str, conn: Endpoint) -> None:
         """The socket closed. Keep the participant for the grace period unless it was replaced."""
@@ -256,6 +281,9 @@ class Room:
                                             identity.device, at, kind)
         )
         self.participants.pop(part.id, None)
+        if part.ice_refresh is not None:
+            part.ice_refresh.cancel()
+            part.ice_refresh = None
         if part.id in self.hands:
             self.hands.remove(part.id)
             self.broadcast(p.Hands(queue=list(self.hands)))
@@ -273,6 +301,8 @@ class Room:
             for part in list(self.participants.values()):
                 if part.grace is not None:
                     part.grace.cancel()
+                if part.ice_refresh is not None:
+                    part.ice_refresh.cancel()
                 at = part.disconnected_at or now
                 identity = part.identity
                 await self.db.run(

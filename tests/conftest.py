@@ -25,7 +25,7 @@ from tests.support.databases import PostgresSchema, SqliteTemplate, backends, po
 from tests.support.web import login
 from tests.support.world import PASSWORD, World, build_world
 
-pytest_plugins = ["tests.support.room_fixtures"]
+pytest_plugins = ["tests.support.room_fixtures", "tests.support.turn"]
 
 # Real Argon2id, with cost parameters that keep a suite of thousands of logins fast.
 accounts.configure_hashing(time_cost=1, memory_cost=1024)

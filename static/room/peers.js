@@ -15,7 +15,7 @@ const VIDEO_MAX_BITRATE = 250_000;   // weak mobile networks first
 const VIDEO_MAX_FRAMERATE = 15;
 
 export class PeerLink {
-  constructor({ remote, session, polite, iceServers, local, signal, onTrack, onState, audioOnly }) {
+  constructor({ remote, session, polite, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, audioOnly }) {
     this.remote = remote;
     this.session = session;
     this.polite = polite;
@@ -27,7 +27,8 @@ export class PeerLink {
     this.settingAnswer = false;
     this.local = local;
     this.audioOnly = audioOnly;
-    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    // iceTransportPolicy "relay" (a server setting): media only through the TURN server.
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.pc = pc;
     if (!polite) {
       // The impolite side offers: it creates the transceivers. The polite side answers and

@@ -22,6 +22,7 @@ class Room {
     this.floor = null;
     this.audioOnly = false;
     this.iceServers = [];
+    this.iceTransportPolicy = "all";
     this.unread = 0;
     this.view = new RoomView(this, cfg);
   }
@@ -76,6 +77,7 @@ class Room {
       case "lobby": return this.view.renderLobby(msg.waiting);
       case "meeting": if (msg.status === "closed") this.end(msg.message || "Cuộc họp đã kết thúc."); return;
       case "replaced": this.end(msg.message); return;
+      case "ice_servers": this.iceServers = msg.ice_servers; return;   // fresh TURN credentials for new links
       case "pong": this.view.serverRtt(performance.now() - msg.t); return;
       case "vote":
         if (!this.vote || this.vote.id !== msg.motion.id) this.voted = false;
@@ -96,6 +98,7 @@ class Room {
     this.me = msg.you;
     this.session = msg.session;
     this.iceServers = msg.ice_servers;
+    this.iceTransportPolicy = msg.ice_transport_policy || "all";
     this.participants = new Map(msg.participants.map((p) => [p.id, p]));
     this.hands = msg.hands;
     this.floor = msg.floor;
@@ -131,7 +134,8 @@ class Room {
   connectTo(p, polite) {
     this.dropLink(p.id);
     const link = new PeerLink({
-      remote: p.id, session: p.session, polite, iceServers: this.iceServers, local: this.media,
+      remote: p.id, session: p.session, polite, iceServers: this.iceServers,
+      iceTransportPolicy: this.iceTransportPolicy, local: this.media,
       audioOnly: this.audioOnly,
       signal: (m) => this.send({ ...m, to: p.id, to_session: p.session }),
       onTrack: (stream, track) => this.gotTrack(p.id, track),

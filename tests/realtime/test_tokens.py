@@ -47,3 +47,32 @@ def test_ice_servers_only_carry_turn_credentials_when_a_secret_is_set():
     expiry = int(servers[1]["username"].split(":")[0])
     assert 0 < expiry - time.time() <= 600
     assert tokens.ice_servers(urls, "", "m12", 600) == [{"urls": ["stun:stun.example.vn:3478"]}]
+
+
+def test_ice_settings_are_checked_when_read():
+    from app.config import Settings
+
+    def read(**env: str) -> Settings:
+        return Settings.from_env(env)
+
+    ok = read(ICE_SERVERS="stun:stun.example.vn, turn:turn.example.vn:3478?transport=udp,"
+                          "turns:turn.example.vn:5349?transport=tcp",
+              TURN_SECRET="s", TURN_TTL="3600", ICE_TRANSPORT_POLICY="Relay")
+    assert ok.ICE_SERVERS[1] == "turn:turn.example.vn:3478?transport=udp"
+    assert (ok.TURN_TTL, ok.ICE_TRANSPORT_POLICY) == (3600, "relay")
+    assert read().ICE_TRANSPORT_POLICY == "all"
+    for env, message in [
+        ({"ICE_SERVERS": "https://turn.example.vn"}, "ICE_SERVERS"),
+        ({"ICE_SERVERS": "turn://turn.example.vn", "TURN_SECRET": "s"}, "ICE_SERVERS"),
+        ({"ICE_SERVERS": "stun:stun.example.vn?transport=udp"}, "takes no"),
+        ({"ICE_SERVERS": "turn:turn.example.vn?transport=tls", "TURN_SECRET": "s"}, "transport"),
+        ({"ICE_SERVERS": "turn:turn.example.vn:34x8", "TURN_SECRET": "s"}, "port"),
+        ({"ICE_SERVERS": "turn:turn.example.vn"}, "TURN_SECRET is empty"),
+        ({"ICE_TRANSPORT_POLICY": "relay"}, "needs a turn: URL"),
+        ({"ICE_TRANSPORT_POLICY": "relay", "ICE_SERVERS": "stun:stun.example.vn"}, "needs a turn: URL"),
+        ({"ICE_TRANSPORT_POLICY": "none"}, "ICE_TRANSPORT_POLICY"),
+        ({"TURN_TTL": "0"}, "TURN_TTL"),
+        ({"TURN_TTL": "-5"}, "TURN_TTL"),
+    ]:
+        with pytest.raises(SystemExit, match=message):
+            read(**env)

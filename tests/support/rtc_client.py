@@ -9,7 +9,9 @@ no restartIce, no negotiationneeded, no trickling of its own candidates):
   * the polite side never offers, it answers; the impolite side offers once per connection
     and ignores a colliding offer;
   * all incoming frames are handled by one task, strictly in order;
-  * browser candidates arrive trickled and are parsed with aiortc.sdp.candidate_from_sdp.
+  * browser candidates arrive trickled and are parsed with aiortc.sdp.candidate_from_sdp;
+  * ICE servers and the transport policy come from ``welcome`` (fresh TURN credentials from
+    ``ice_servers``), as in a browser; aiortc uses only the first TURN URL it is given.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from typing import Any
 
 import httpx2 as httpx
 import websockets
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.contrib.media import MediaPlayer, MediaRelay
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
@@ -57,6 +66,8 @@ class Link:
     video_size: tuple[int, int] | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     outgoing: list[MediaStreamTrack] = field(default_factory=list)
+    #: Every connectionState the peer connection went through, in order.
+    states: list[str] = field(default_factory=list)
 
 
 class RoomClient:
@@ -81,6 +92,9 @@ class RoomClient:
         self._reader: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.closed_code: int | None = None
+        #: From welcome (and ice_servers): what a browser would pass to RTCPeerConnection.
+        self.ice_servers: list[dict[str, Any]] = []
+        self.ice_transport_policy = "all"
 
     # ------------------------------------------------------------------ HTTP
 
@@ -191,6 +205,8 @@ class RoomClient:
         if kind == "welcome":
             self.welcomes += 1
             self.me, self.session = message["you"], message["session"]
+            self.ice_servers = message["ice_servers"]
+            self.ice_transport_policy = message.get("ice_transport_policy", "all")
             self.participants = {p["id"]: p for p in message["participants"]}
             for remote in list(self.links):
                 await self._close_link(remote)
@@ -204,6 +220,8 @@ class RoomClient:
         elif kind == "left":
             self.participants.pop(message["participant"], None)
             await self._close_link(message["participant"])
+        elif kind == "ice_servers":
+            self.ice_servers = message["ice_servers"]
         elif kind == "participant":
             self.participants[message["participant"]["id"]] = message["participant"]
         elif kind == "renegotiate":
@@ -240,8 +258,7 @@ class RoomClient:
         if remote == self.me:
             return
         await self._close_link(remote)
-        # Never the default configuration: aiortc would ask a public STUN server.
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = RTCPeerConnection(self.rtc_configuration())
         link = Link(remote=remote, session=session, polite=polite, pc=pc)
         self.links[remote] = link
         if self.player is not None:
@@ -253,6 +270,7 @@ class RoomClient:
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
+            link.states.append(pc.connectionState)
             if pc.connectionState == "connected":
                 link.connected.set()
 
@@ -263,6 +281,14 @@ class RoomClient:
         if not polite:
             await pc.setLocalDescription(await pc.createOffer())
             await self.send({"type": "offer", "to": remote, "to_session": session, "sdp": pc.localDescription.sdp})
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        # Always an explicit list, even an empty one: without iceServers aiortc would ask a
+        # public STUN server.
+        servers = [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+                   for s in self.ice_servers]
+        policy = RTCIceTransportPolicy.RELAY if self.ice_transport_policy == "relay" else RTCIceTransportPolicy.ALL
+        return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
     async def _consume(self, link: Link, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
