@@ -100,7 +100,10 @@ class RedisBroker:
                  lease_ms: int = LEASE_MS) -> None:
         import redis.asyncio as redis
 
-        self.redis = redis.from_url(url, decode_responses=True)
+        # A blocking pool: a burst of joins waits for a free connection instead of failing
+        # with "too many connections".
+        pool = redis.BlockingConnectionPool.from_url(url, decode_responses=True, max_connections=32, timeout=30)
+        self.redis = redis.Redis(connection_pool=pool)
         self.prefix = prefix
         self.process_id = process_id or secrets.token_hex(6)
         self.lease_ms = lease_ms
