@@ -52,6 +52,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TURN_SECRET", "", "Shared secret of the TURN server (coturn use-auth-secret); "
             "credentials are issued per participant with an expiry."),
     Setting("TURN_TTL", 6 * 3600, "Lifetime of issued TURN credentials in seconds.", int),
+    Setting("RELAY_VIDEO_SENDERS", 4, "A meeting room moves from the peer-to-peer mesh to the server "
+            "relay when more participants than this send video (0: relay from the first camera).", int),
     Setting("ROOM_GRACE_SECONDS", 20.0, "How long a dropped participant stays in the room, "
             "shown as reconnecting, before counting as gone.", float),
 )

@@ -47,7 +47,8 @@ def create_app(
         return tokens.ice_servers(settings.ICE_SERVERS, settings.TURN_SECRET, identity.participant_id,
                                   settings.TURN_TTL)
 
-    hub = RoomHub(db, clock, RoomSettings(grace_seconds=settings.ROOM_GRACE_SECONDS, ice_servers=ice_servers))
+    hub = RoomHub(db, clock, RoomSettings(grace_seconds=settings.ROOM_GRACE_SECONDS, ice_servers=ice_servers,
+                                          relay_after=settings.RELAY_VIDEO_SENDERS))
     signalling = SignallingEndpoint(
         hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins), clock
     )

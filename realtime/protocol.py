@@ -229,11 +229,20 @@ class CloseVote(Message):
     motion_id: int
 
 
+@dataclass(frozen=True)
+class DataSaver(Message):
+    """"Tiết kiệm dữ liệu": upload once, receive audio plus at most one video (moves the room
+    to the server relay if it is still a mesh)."""
+
+    TYPE: ClassVar[str] = "data_saver"
+    on: bool
+
+
 CLIENT_MESSAGES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (
         Hello, Offer, Answer, Candidate, Renegotiate, Media, Speaking, Quality, ChatSend, Hand, Ping, Leave,
-        GiveFloor, LowerHand, AskMute, Mute, Remove, DeleteChat, Admit, Cast, OpenVote, CloseVote,
+        GiveFloor, LowerHand, AskMute, Mute, Remove, DeleteChat, Admit, Cast, OpenVote, CloseVote, DataSaver,
     )
 }
 #: Messages only the chair (the cell's secretary) may send.
@@ -307,6 +316,45 @@ class Welcome(Message):
     #: The motion being voted on, if any, and whether you already voted on it.
     vote: MotionInfo | None = None
     voted: bool = False
+    #: In "relay" topology: the relay's session (its offers carry it as ``sender_session``).
+    relay_session: str | None = None
+
+
+@dataclass(frozen=True)
+class TopologyChanged(Message):
+    """The room's media topology changed: connect to ``peers`` and, once connected, drop
+    the connections that are no longer listed."""
+
+    TYPE: ClassVar[str] = "topology"
+    #: "mesh" | "relay"
+    topology: str
+    peers: list[str]
+    polite: dict[str, bool]
+    relay_session: str | None
+    #: "video_senders" | "data_saver"
+    reason: str
+
+
+@dataclass(frozen=True)
+class RelayTrack:
+    mid: str
+    participant: str
+    #: "audio" | "video"
+    kind: str
+
+
+@dataclass(frozen=True)
+class RelayTracks(Message):
+    """From the relay, before each of its offers and when what it forwards changes: which
+    media sections carry your upload and whose media each other one carries."""
+
+    TYPE: ClassVar[str] = "relay_tracks"
+    #: {"audio": mid, "video": mid}: send your microphone and camera on these.
+    upload: dict[str, str]
+    tracks: list[RelayTrack]
+    #: Participants whose video the relay is not sending you right now (weak downlink,
+    #: audio only, or data saver).
+    video_paused: list[str]
 
 
 @dataclass(frozen=True)
@@ -471,7 +519,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     for cls in (
         Welcome, Joined, Left, ParticipantUpdate, RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedRenegotiate,
         ChatMessage, ChatDeleted, Hands, Floor, MuteRequest, Muted, Removed, Waiting, Lobby, MeetingState,
-        Replaced, Pong, Error, Vote, VoteCast,
+        Replaced, Pong, Error, Vote, VoteCast, TopologyChanged, RelayTracks,
     )
 }
 

@@ -31,7 +31,8 @@ from meetings.presence import PresenceEventKind
 
 from . import protocol as p
 from .connection import Connection
-from .topology import Mesh, Topology, polite
+from .mediaplane import MediaPlane
+from .topology import RELAY_ID, Mesh, Topology, polite
 
 log = logging.getLogger("chibo.realtime")
 T = TypeVar("T")
@@ -90,6 +91,11 @@ class RoomSettings:
     grace_seconds: float = 20.0
     seen_interval_seconds: float = 30.0
     ice_servers: Callable[[Identity], list[dict[str, Any]]] = field(default=lambda _: [])
+    #: Move the room from the mesh to the server relay when more participants than this send
+    #: video (realtime/mediaplane.py).
+    relay_after: int = 4
+    #: Builds a room's relay (tests and the bench pass their own); None: the default relay.
+    relay_factory: Callable[..., Any] | None = None
 
 
 class Room:
@@ -111,6 +117,8 @@ class Room:
         self.lock = asyncio.Lock()
         self.closed = False
         self._seen_task = asyncio.create_task(self._refresh_seen())
+        #: Topology switches and the server relay; the room only reports events to it.
+        self.media = MediaPlane(self, relay_after=settings.relay_after, relay_factory=settings.relay_factory)
 
     # ------------------------------------------------------------------ sending
 
@@ -180,16 +188,19 @@ class Room:
         self.participants[part.id] = part
         history = await self.db.run(lambda s: [self._chat_entry(m) for m in chat_store.history(s, self.meeting_id)])
         vote, voted = await self.db.run(lambda s: self._current_vote(s, identity.member_id))
+        await self.media.evaluate(exclude=part.id)
         present = self.present()
+        peers = self.topology.peers(part.id, present)
         assert part.conn is not None
         part.conn.send(
             p.Welcome(
                 version=p.PROTOCOL_VERSION, you=part.id, session=part.session, resumed=resumed, meeting=self.meeting,
                 participants=[x.info() for x in self.participants.values()],
-                polite={other: polite(part.id, other) for other in present if other != part.id},
-                topology=self.topology.name, peers=self.topology.peers(part.id, present),
+                polite=self.media.polite_map(part.id, present, peers),
+                topology=self.topology.name, peers=peers,
                 hands=list(self.hands), floor=self.floor, chat=history,
                 ice_servers=self.settings.ice_servers(identity), vote=vote, voted=voted,
+                relay_session=self.media.relay_session,
             ).encode()
         )
         # Newcomer or a new session of someone known: either way peers connect afresh
@@ -197,6 +208,7 @@ class Room:
         for other in present:
             if other != part.id:
                 self.send_to(other, p.Joined(participant=part.info(), polite=polite(other, part.id)))
+        await self.media.entered(part)
         if part.identity.role == "chair":
             self._notify_lobby()
         log.info("join", extra={"fields": {"meeting": self.meeting_id, "participant": part.id, "resumed": resumed}})
@@ -249,6 +261,7 @@ class Room:
             self.floor = None
             self.broadcast(p.Floor(participant=None))
         self.broadcast(p.Left(participant=part.id, reason=reason))
+        await self.media.left(part.id)
 
     async def close(self, message: str = "Cuộc họp đã kết thúc.") -> None:
         """The meeting ended: persist everyone's leave, tell them, close the sockets."""
@@ -274,6 +287,7 @@ class Room:
             self.participants.clear()
             self.waiting.clear()
             self._seen_task.cancel()
+            await self.media.close()
 
     async def _refresh_seen(self) -> None:
         while True:
@@ -319,10 +333,14 @@ class Room:
                 if not audio:
                     part.speaking = False
                 self.broadcast(p.ParticipantUpdate(participant=part.info()))
+                await self.media.changed(part)
             case p.Speaking(speaking=speaking):
                 if part.speaking != (speaking and part.audio):
                     part.speaking = speaking and part.audio
                     self.broadcast(p.ParticipantUpdate(participant=part.info()))
+                    await self.media.changed(part)
+            case p.DataSaver(on=on):
+                await self.media.set_data_saver(part, on)
             case p.Quality(level=level):
                 if level not in ("good", "fair", "poor"):
                     raise p.ProtocolError("bad_message", "Mức chất lượng kết nối không hợp lệ.", ref=message.TYPE)
@@ -375,6 +393,9 @@ class Room:
         return part
 
     def _relay(self, sender: Participant, to: str, session: str | None, message: p.Message) -> None:
+        if to == RELAY_ID and self.topology.allows(sender.id, to):
+            self.media.signal(sender.id, message)
+            return
         target = self.participants.get(to)
         if target is None:
             raise p.ProtocolError("bad_target", "Người nhận không có trong phòng họp.", ref=message.TYPE)
@@ -400,6 +421,7 @@ class Room:
             raise p.ProtocolError("bad_target", "Người này không có trong phòng họp.", ref="give_floor")
         self.floor = target
         self.broadcast(p.Floor(participant=target))
+        self.media.floor_changed()
         if target is not None and target in self.hands:
             self._set_hand(self.participants[target], False)
 
@@ -570,6 +592,7 @@ class RoomHub:
     async def shutdown(self) -> None:
         for room in list(self.rooms.values()):
             room._seen_task.cancel()
+            await room.media.close()
             for part in room.participants.values():
                 if part.grace is not None:
                     part.grace.cancel()
