@@ -110,8 +110,9 @@ class RelayLink:
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
             pin_codec(transceiver)
             self.upload[kind] = transceiver
+        # A link that fails is not repaired here: the participant's watchdog sends
+        # "renegotiate" and gets a fresh link (signal() below).
         self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", self._on_state)
         self._worker = asyncio.create_task(self._work(), name=f"relay-link-{participant}")
 
     # ------------------------------------------------------------------ publishing
@@ -123,14 +124,6 @@ class RelayLink:
                 source = ForwardedSource(receiver, kind, name=f"{self.participant}/{kind}")
                 self.server.publish(self.participant, self.session, kind, source)
                 return
-
-    def _on_state(self) -> None:
-        state = self.pc.connectionState
-        log.debug("relay link %s: %s", self.participant, state)
-        if state == "failed" and not self._closed:
-            # The participant's watchdog asks for a fresh connection ("renegotiate"); a
-            # failed link forwards nothing meanwhile.
-            pass
 
     # ------------------------------------------------------------------ subscribing
 
@@ -265,6 +258,7 @@ class RelayServer:
         #: Who data-saver subscribers see: set by the room (floor, speakers, hall).
         self.floor: str | None = None
         self.speakers: list[str] = []  # most recent first
+        self._tasks: set[asyncio.Task[RelayLink]] = set()
 
     # ------------------------------------------------------------------ participants
 
@@ -319,7 +313,9 @@ class RelayServer:
                 link.candidate(candidate)
             case p.RelayedRenegotiate(sender_session=session) if session == link.session:
                 # The participant's connection is stuck: start over with a new one.
-                asyncio.ensure_future(self.add(participant, session))
+                task = asyncio.ensure_future(self.add(participant, session))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             case _:
                 pass  # offers from participants are not accepted: the relay always offers
 

@@ -65,13 +65,11 @@ class NoForcedKeyframes(MediaStreamTrack):
 
 
 class FixedBitrateVp8Encoder(Vp8Encoder):
-    """Ignores REMB, so that keyframes happen only on request (and can be counted); records
-    a hash of every encoded frame so forwarded frames can be checked byte for byte."""
+    """Ignores REMB, so that keyframes happen only on request (and can be counted)."""
 
     def __init__(self, bitrate: int = 500_000) -> None:
         super().__init__()
         self._fixed = bitrate
-        self.frame_hashes: set[bytes] | None = None
 
     @property  # type: ignore[override]
     def target_bitrate(self) -> int:
