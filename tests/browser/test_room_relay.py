@@ -10,6 +10,7 @@ import pytest
 
 from meetings.meetings import RemoteInvite
 from tests.browser.test_room import VIDEO_PLAYING, browser, open_room  # noqa: F401 - the fixture
+from tests.browser.test_screenshots import ARTIFACTS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns]
 
@@ -43,6 +44,7 @@ async def test_three_pages_in_a_relay_room_see_each_others_video(browser, server
     await pages[0].wait_for_timeout(1500)
     for page, before in zip(pages, counts, strict=True):
         assert await page.evaluate(FRAMES_DECODED) > before + 10
+    await pages[1].screenshot(path=str(ARTIFACTS / "room-relay.png"), full_page=False)
 
 
 FRAMES_DECODED = """async () => {
