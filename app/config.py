@@ -103,6 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Empty: one process, rooms in memory."),
     Setting("REDIS_PREFIX", "chibo", "Prefix of every Redis key and channel, so that several sites "
             "(or test runs) can share one Redis."),
+    Setting("RELAY_VIDEO_SENDERS", 4, "A meeting room moves from the peer-to-peer mesh to the server "
+            "relay when more participants than this send video (0: relay from the first camera).", int),
     Setting("ROOM_GRACE_SECONDS", 20.0, "How long a dropped participant stays in the room, "
             "shown as reconnecting, before counting as gone.", float),
     Setting("SMTP_HOST", "", "SMTP server for notice e-mails. Empty: no e-mail is sent (in-app notices only)."),

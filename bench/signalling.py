@@ -1,15 +1,17 @@
 """Signalling fan-out through the real server, against a bare `websockets` broadcast server.
 
-    .venv/bin/python -m bench.signalling [--sizes 2000,5000] [--duration 8] [--rate 2]
+    .venv/bin/python -m bench.signalling [--sizes 2000,5000] [--duration 8] [--rate 0.5] [--saturate 4]
 
 N rooms × 10 participants connect over loopback. Every participant toggles its "speaking"
-state ``--rate`` times a second; the server broadcasts the participant's new state to
-everybody in the room (the sender included), which is the room's commonest fan-out. The same
-clients then do the same through a bare `websockets` server that only broadcasts. For each
-size the bench reports delivered messages per second, latency from send to each receipt
-(p50/p99) and the server's resident memory per connection, for: the bare server, the real
-server in one process, and the real server in two processes over Redis (participants of each
-room split between the processes; skipped without Redis).
+state; the server broadcasts the participant's new state to everybody in the room (the
+sender included), which is the room's commonest fan-out. Two phases: a lively meeting
+(``--rate``, default 0.5 toggles a second each) for latency, then more than the machine can
+carry (``--saturate``, default 4) for throughput. The same clients do the same through a bare
+`websockets` server that only broadcasts. For each size the bench reports delivered messages
+per second, latency from send to each receipt (p50/p99) and the server's resident memory per
+connection, for: the bare server, the real server in one process, and the real server in two
+processes over Redis (participants of each room split between the processes; skipped
+without Redis).
 
 The clients run in separate processes (the server must not share its core with them more than
 the machine forces), and the database is a fresh SQLite file. Sessions and join tokens are
@@ -17,6 +19,8 @@ signed directly with the server's secret: logging 5,000 accounts in through Argo
 measure password hashing, not signalling. The last line is machine-readable:
 
     connections=2000 msgs_per_s=… bare_msgs_per_s=… ratio=… p50_ms=… p99_ms=… kb_per_conn=…
+
+(throughput and its ratio from the saturating phase, latency from the lively one).
 """
 
 from __future__ import annotations
@@ -24,18 +28,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
 import multiprocessing as mp
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOM_SIZE = 10
 SECRET = "bench-secret-key-0123456789-abcdef"
@@ -146,8 +151,10 @@ class AppServer:
                "SECRET_KEY": SECRET, "LOG_REQUESTS": "false", "LOG_LEVEL": "WARNING", "NOTICE_INTERVAL": "0",
                "PUBLIC_URL": f"http://127.0.0.1:{self.port}", "REDIS_URL": redis_url or "",
                "REDIS_PREFIX": prefix or "bench"}
+        # Set BENCH_SERVER_LOG to keep the servers' logs (they go nowhere by default).
+        self.log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(self.port)], env=env,
-                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab"))
+                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log)
         wait_port(self.port, self.proc)
 
     @property
@@ -160,6 +167,7 @@ class AppServer:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.log.close()
 
 
 BARE_SERVER = r'''
@@ -225,24 +233,24 @@ def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------- clients
 
 
-def client_worker(urls: list[str], seats: list[tuple[int, int, int, str, str, str]], bare: bool, rate: float,
-                  warmup: float, duration: float, start_at: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
-    asyncio.run(_clients(urls, seats, bare, rate, warmup, duration, start_at, out))
+def client_worker(urls: list[str], seats: list[tuple[int, int, int, str, str, str]], bare: bool,
+                  rates: list[float], warmup: float, duration: float, go: Any, start: Any,
+                  out: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        asyncio.run(_clients(urls, seats, bare, rates, warmup, duration, go, start, out))
+    except BaseException as exc:  # always report, so the bench never waits for a dead worker
+        out.put(("failed", repr(exc)))
 
 
-async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str, str]], bare: bool, rate: float,
-                   warmup: float, duration: float, start_at: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
+async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str, str]], bare: bool,
+                   rates: list[float], warmup: float, duration: float, go: Any, start: Any,
+                   out: mp.Queue) -> None:  # type: ignore[type-arg]
     from websockets.asyncio.client import connect
 
-    latencies: list[float] = []
-    delivered = 0
-    # Send times are shared by the processes through wall-clock stamps inside the frame for
-    # the bare server, and through a per-sender table for the real one (its broadcast does not
-    # carry client data): each sender toggles and remembers when.
+    # Each sender remembers when it sent each toggle; the broadcast names the sender and the
+    # new state, so a receipt's latency is its arrival minus that stamp.
     sent_at: dict[tuple[str, bool], float] = {}
     connections = []
-    measure_from = start_at + warmup
-    measure_to = measure_from + duration
 
     async def open_one(index: int, seat: tuple[int, int, int, str, str, str]) -> None:
         meeting, account, member, pid, cookie, token = seat
@@ -251,7 +259,9 @@ async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str, s
         ws = await connect(url, origin=origin, additional_headers={"Cookie": f"chibo_session={cookie}"},  # type: ignore[arg-type]
                            max_size=2**22, compression=None, open_timeout=60)
         if not bare:
-            await ws.send(json.dumps({"type": "hello", "version": 1, "token": token, "device": "member"}))
+            # Signalling only: no camera, so the room stays a mesh and no media relay starts.
+            await ws.send(json.dumps({"type": "hello", "version": 1, "token": token, "device": "member",
+                                      "audio": True, "video": False}))
         while json.loads(await ws.recv())["type"] != "welcome":
             pass
         connections.append((ws, pid))
@@ -264,9 +274,16 @@ async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str, s
         out.put(("failed", repr(exc)))
         return
     out.put(("connected", len(connections)))
+    # Everybody starts together once every client process is connected; the phases (one per
+    # rate) follow one another.
+    await asyncio.to_thread(go.wait)
+    phase_length = warmup + duration + 1.5
+    windows = [(start.value + k * phase_length + warmup, start.value + k * phase_length + warmup + duration)
+               for k in range(len(rates))]
+    delivered = [0 for _ in rates]
+    latencies: list[list[float]] = [[] for _ in rates]
 
-    async def reader(ws) -> None:  # type: ignore[no-untyped-def]
-        nonlocal delivered
+    async def read(ws) -> None:  # type: ignore[no-untyped-def]
         async for frame in ws:
             now = time.time()
             message = json.loads(frame)
@@ -274,93 +291,119 @@ async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str, s
                 continue
             info = message["participant"]
             stamp = sent_at.get((info["id"], info["speaking"]))
-            if measure_from <= now <= measure_to:
-                delivered += 1
-                if stamp is not None:
-                    latencies.append(now - stamp)
+            for k, (a, b) in enumerate(windows):
+                if a <= now <= b:
+                    delivered[k] += 1
+                    if stamp is not None:
+                        latencies[k].append(now - stamp)
+
+    async def reader(ws) -> None:  # type: ignore[no-untyped-def]
+        with contextlib.suppress(Exception):
+            await read(ws)
 
     async def sender(ws, pid: str) -> None:  # type: ignore[no-untyped-def]
         speaking = False
-        await asyncio.sleep(max(0.0, start_at - time.time()) + (hash(pid) % 1000) / 1000 / rate)
-        while time.time() < measure_to:
-            speaking = not speaking
-            sent_at[(pid, speaking)] = time.time()
-            frame = {"type": "speaking", "speaking": speaking}
-            if bare:
-                frame["id"] = pid
-            await ws.send(json.dumps(frame))
-            await asyncio.sleep(1 / rate)
+        for k, rate in enumerate(rates):
+            phase_start = windows[k][0] - warmup
+            await asyncio.sleep(max(0.0, phase_start - time.time()) + (hash(pid) % 1000) / 1000 / rate)
+            while time.time() < windows[k][1]:
+                speaking = not speaking
+                sent_at[(pid, speaking)] = time.time()
+                frame = {"type": "speaking", "speaking": speaking}
+                if bare:
+                    frame["id"] = pid
+                try:
+                    await asyncio.wait_for(ws.send(json.dumps(frame)), timeout=10)
+                except Exception:
+                    return  # closed or stuck: the delivered count shows it
+                await asyncio.sleep(1 / rate)
 
     readers = [asyncio.create_task(reader(ws)) for ws, _ in connections]
-    await asyncio.gather(*(sender(ws, pid) for ws, pid in connections))
-    await asyncio.sleep(1.0)
+    senders = asyncio.gather(*(sender(ws, pid) for ws, pid in connections))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(senders, timeout=windows[-1][1] - time.time() + 30)
+    await asyncio.sleep(1.5)
+    out.put(("result", delivered, latencies))
     for task in readers:
         task.cancel()
-    for ws, _ in connections:
-        await ws.close()
-    out.put(("result", delivered, latencies))
+    await asyncio.gather(*(asyncio.wait_for(ws.close(), timeout=5) for ws, _ in connections),
+                         return_exceptions=True)
 
 
 @dataclass
 class Result:
     label: str
     connections: int
+    rate: float
     msgs_per_s: float
     p50_ms: float
     p99_ms: float
     kb_per_conn: float
 
 
-def run_load(label: str, urls: list[str], seats: list[Seat], bare: bool, server_pids: list[int], rate: float,
-             duration: float, workers: int) -> Result:
+def run_load(label: str, urls: list[str], seats: list[Seat], bare: bool, server_pids: list[int],
+             rates: list[float], duration: float, workers: int) -> list[Result]:
     prepared = [(s.meeting_id, s.account_id, s.member_id, s.pid, session_cookie(s.account_id), join_token(s))
                 for s in seats]
     baseline = sum(rss_kb(pid) for pid in server_pids)
     queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     warmup = 2.0
-    # Start the load once every client is connected: generous, since connecting 5,000 takes a while.
-    start_at = time.time() + 15 + len(seats) / 250
+    go = mp.Event()
+    start = mp.Value("d", 0.0)
     chunks = [prepared[i::workers] for i in range(workers)]
-    procs = [mp.Process(target=client_worker, args=(urls, chunk, bare, rate, warmup, duration, start_at, queue))
+    procs = [mp.Process(target=client_worker, args=(urls, chunk, bare, rates, warmup, duration, go, start, queue))
              for chunk in chunks]
     for proc in procs:
         proc.start()
     connected = 0
     for _ in procs:
-        kind, *rest = queue.get(timeout=600)
+        kind, *rest = queue.get(timeout=900)
         if kind != "connected":
             raise RuntimeError(f"{label}: a client process failed before connecting: {rest}")
         connected += rest[0]
     if connected != len(seats):
         raise RuntimeError(f"{label}: only {connected} of {len(seats)} connected")
     loaded = sum(rss_kb(pid) for pid in server_pids)
-    delivered = 0
-    latencies: list[float] = []
+    start.value = time.time() + 1.0
+    go.set()
+    delivered = [0 for _ in rates]
+    latencies: list[list[float]] = [[] for _ in rates]
     for _ in procs:
-        _, count, lat = queue.get(timeout=600)
-        delivered += count
-        latencies.extend(lat)
+        kind, *rest = queue.get(timeout=900)
+        if kind != "result":
+            raise RuntimeError(f"{label}: a client process failed: {rest}")
+        counts, lat = rest
+        for k in range(len(rates)):
+            delivered[k] += counts[k]
+            latencies[k].extend(lat[k])
     for proc in procs:
         proc.join(timeout=30)
-    latencies.sort()
+    results = []
+    for k, rate in enumerate(rates):
+        lat = sorted(latencies[k])
 
-    def pct(q: float) -> float:
-        return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
+        def pct(q: float, values: list[float] = lat) -> float:
+            return 1000 * values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
-    return Result(label, len(seats), delivered / duration, pct(0.50), pct(0.99),
-                  max(loaded - baseline, 0) / len(seats))
+        results.append(Result(label, len(seats), rate, delivered[k] / duration, pct(0.50), pct(0.99),
+                              max(loaded - baseline, 0) / len(seats)))
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,5000", help="connection counts (multiples of 10)")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per run")
-    parser.add_argument("--rate", type=float, default=2.0, help="toggles per participant per second")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per phase")
+    parser.add_argument("--rate", type=float, default=0.5,
+                        help="toggles per participant per second in the latency phase (a lively meeting)")
+    parser.add_argument("--saturate", type=float, default=4.0,
+                        help="toggles per participant per second in the throughput phase (more than fits)")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; rate {args.rate}/s per participant, "
-          f"{args.duration:.0f} s measured", flush=True)
+    rates = [args.rate, args.saturate]
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; phases: {args.rate}/s and "
+          f"{args.saturate}/s per participant, {args.duration:.0f} s measured each", flush=True)
     summary = []
     for size in [int(x) for x in args.sizes.split(",")]:
         rooms = size // ROOM_SIZE
@@ -370,17 +413,17 @@ def main() -> None:
             seats = build_database(db_path, rooms)
             print(f"\n{size} connections ({rooms} rooms × {ROOM_SIZE}); database ready in "
                   f"{time.monotonic() - t0:.1f} s", flush=True)
-            results = []
+            results: dict[str, list[Result]] = {}
             bare = BareServer()
             try:
-                results.append(run_load("bare websockets", [bare.url], seats, True, [bare.proc.pid], args.rate,
-                                        args.duration, args.workers))
+                results["bare"] = run_load("bare websockets", [bare.url], seats, True, [bare.proc.pid], rates,
+                                           args.duration, args.workers)
             finally:
                 bare.stop()
             server = AppServer(db_path, Path(tmp) / "var")
             try:
-                results.append(run_load("server, 1 process", [server.url], seats, False, [server.proc.pid],
-                                        args.rate, args.duration, args.workers))
+                results["one"] = run_load("server, 1 process", [server.url], seats, False, [server.proc.pid],
+                                          rates, args.duration, args.workers)
             finally:
                 server.stop()
             if _redis_ok(args.redis):
@@ -388,27 +431,31 @@ def main() -> None:
                 a = AppServer(db_path, Path(tmp) / "var", args.redis, prefix)
                 b = AppServer(db_path, Path(tmp) / "var", args.redis, prefix)
                 try:
-                    results.append(run_load("server, 2 processes + Redis", [a.url, b.url], seats, False,
-                                            [a.proc.pid, b.proc.pid], args.rate, args.duration, args.workers))
+                    results["two"] = run_load("server, 2 processes + Redis", [a.url, b.url], seats, False,
+                                              [a.proc.pid, b.proc.pid], rates, args.duration, args.workers)
                 finally:
                     a.stop()
                     b.stop()
             else:
                 print("  (Redis not reachable: two-process run skipped)")
-            for r in results:
-                print(f"  {r.label:<30} {r.msgs_per_s:>9.0f} msg/s  p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:7.1f} ms  "
-                      f"{r.kb_per_conn:5.1f} KB/conn", flush=True)
+            for phase in results.values():
+                for r in phase:
+                    print(f"  {r.label:<30} {r.rate:>4}/s  {r.msgs_per_s:>9.0f} msg/s  p50 {r.p50_ms:7.1f} ms  "
+                          f"p99 {r.p99_ms:7.1f} ms  {r.kb_per_conn:5.1f} KB/conn", flush=True)
             summary.append(results)
     print()
     for results in summary:
-        bare_r, one = results[0], results[1]
-        line = (f"connections={one.connections} msgs_per_s={one.msgs_per_s:.0f} bare_msgs_per_s={bare_r.msgs_per_s:.0f} "
-                f"ratio={one.msgs_per_s / bare_r.msgs_per_s:.2f} p50_ms={one.p50_ms:.1f} p99_ms={one.p99_ms:.1f} "
-                f"kb_per_conn={one.kb_per_conn:.1f}")
-        if len(results) > 2:
-            two = results[2]
-            line += (f" two_process_msgs_per_s={two.msgs_per_s:.0f} two_process_ratio="
-                     f"{two.msgs_per_s / bare_r.msgs_per_s:.2f} two_process_p99_ms={two.p99_ms:.1f}")
+        # Throughput from the saturating phase, latency from the lively one.
+        bare_sat, one_sat = results["bare"][1], results["one"][1]
+        one_live = results["one"][0]
+        line = (f"connections={one_sat.connections} msgs_per_s={one_sat.msgs_per_s:.0f} "
+                f"bare_msgs_per_s={bare_sat.msgs_per_s:.0f} ratio={one_sat.msgs_per_s / bare_sat.msgs_per_s:.2f} "
+                f"p50_ms={one_live.p50_ms:.1f} p99_ms={one_live.p99_ms:.1f} kb_per_conn={one_live.kb_per_conn:.1f}")
+        if "two" in results:
+            two_sat, two_live = results["two"][1], results["two"][0]
+            line += (f" two_process_msgs_per_s={two_sat.msgs_per_s:.0f} "
+                     f"two_process_ratio={two_sat.msgs_per_s / bare_sat.msgs_per_s:.2f} "
+                     f"two_process_p99_ms={two_live.p99_ms:.1f}")
         print(line)
 
 

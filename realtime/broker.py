@@ -23,8 +23,10 @@ log = logging.getLogger("chibo.broker")
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
-#: How long a room's lease lasts without renewal, and how often owners renew.
-LEASE_MS = 6000
+#: How long a room's lease lasts without renewal, and how often owners renew. The lease is
+#: long next to the renewal period so that a busy owner (a late renewal) does not lose its
+#: rooms; a dead owner's rooms move within LEASE_MS + RENEW_SECONDS.
+LEASE_MS = 10_000
 RENEW_SECONDS = 2.0
 
 

@@ -269,21 +269,32 @@ class RoomHub:
     async def _check_leases(self) -> None:
         mine = [mid for mid, room in self.rooms.items() if not room.closed]
         for meeting_id in await self.broker.renew(mine):
-            # Another process took the room (we were cut off too long): let it be the owner.
+            # We were cut off long enough for another process to take the room: let it be the
+            # owner (our participants follow it below).
             room = self.rooms.pop(meeting_id, None)
             if room is not None:
                 room._seen_task.cancel()
-        for meeting_id in {a.meeting["id"] for a in self.attached.values() if isinstance(a.handle, RemoteHandle)}:
+                log.warning("lost a room's lease", extra={"fields": {"meeting": meeting_id}})
+        for meeting_id in {a.meeting["id"] for a in self.attached.values()}:
+            room = self.rooms.get(meeting_id)
+            here = [a for a in self.attached.values() if a.meeting["id"] == meeting_id]
+            if room is not None and all(isinstance(a.handle, LocalHandle) and a.handle.room is room for a in here):
+                continue  # we own it and everyone here is in it
             owner = await self.broker.claim(meeting_id)
-            for attached in [a for a in self.attached.values() if a.meeting["id"] == meeting_id]:
+            for attached in here:
                 handle = attached.handle
-                if isinstance(handle, RemoteHandle) and handle.owner == owner:
+                if owner == self.broker.process_id:
+                    current = await self.room(attached.meeting)
+                    if isinstance(handle, LocalHandle) and handle.room is current:
+                        continue
+                    new: LocalHandle | RemoteHandle = LocalHandle(current)
+                elif isinstance(handle, RemoteHandle) and handle.owner == owner:
                     continue
-                # The owner changed (it died and its lease ran out): join the new one as a
-                # reconnection — the room resumes the participant and its presence.
+                else:
+                    new = RemoteHandle(self, owner, attached.meeting)
+                # The owner changed (it died, or we were cut off): join the room where it lives
+                # now, as a reconnection — the room resumes the participant and its presence.
                 log.info("room owner changed", extra={"fields": {"meeting": meeting_id, "owner": owner}})
-                new: LocalHandle | RemoteHandle = LocalHandle(await self.room(attached.meeting)) \
-                    if owner == self.broker.process_id else RemoteHandle(self, owner, attached.meeting)
                 attached.handle = new
                 await new.join(attached.identity, attached.conn)
 
@@ -295,6 +306,8 @@ class RoomHub:
                 inbox.task.cancel()
         for room in list(self.rooms.values()):
             room._seen_task.cancel()
+            with contextlib.suppress(Exception):
+                await room.media.close()
             for part in room.participants.values():
                 if part.grace is not None:
                     part.grace.cancel()

@@ -10,6 +10,7 @@ connection stays open.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -45,22 +46,29 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.TYPE}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            data[f.name] = _plain(value)
+        for name in _field_names(type(self)):
+            data[name] = _plain(getattr(self, name))
         return data
 
     def encode(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    # Encoding runs once per broadcast on the hot path: plain values first, cached field names.
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
     return value
 
 
@@ -229,11 +237,20 @@ class CloseVote(Message):
     motion_id: int
 
 
+@dataclass(frozen=True)
+class DataSaver(Message):
+    """"Tiết kiệm dữ liệu": upload once, receive audio plus at most one video (moves the room
+    to the server relay if it is still a mesh)."""
+
+    TYPE: ClassVar[str] = "data_saver"
+    on: bool
+
+
 CLIENT_MESSAGES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (
         Hello, Offer, Answer, Candidate, Renegotiate, Media, Speaking, Quality, ChatSend, Hand, Ping, Leave,
-        GiveFloor, LowerHand, AskMute, Mute, Remove, DeleteChat, Admit, Cast, OpenVote, CloseVote,
+        GiveFloor, LowerHand, AskMute, Mute, Remove, DeleteChat, Admit, Cast, OpenVote, CloseVote, DataSaver,
     )
 }
 #: Messages only the chair (the cell's secretary) may send.
@@ -310,6 +327,45 @@ class Welcome(Message):
     voted: bool = False
     #: RTCConfiguration.iceTransportPolicy for every peer connection: "all" or "relay".
     ice_transport_policy: str = "all"
+    #: In "relay" topology: the relay's session (its offers carry it as ``sender_session``).
+    relay_session: str | None = None
+
+
+@dataclass(frozen=True)
+class TopologyChanged(Message):
+    """The room's media topology changed: connect to ``peers`` and, once connected, drop
+    the connections that are no longer listed."""
+
+    TYPE: ClassVar[str] = "topology"
+    #: "mesh" | "relay"
+    topology: str
+    peers: list[str]
+    polite: dict[str, bool]
+    relay_session: str | None
+    #: "video_senders" | "data_saver"
+    reason: str
+
+
+@dataclass(frozen=True)
+class RelayTrack:
+    mid: str
+    participant: str
+    #: "audio" | "video"
+    kind: str
+
+
+@dataclass(frozen=True)
+class RelayTracks(Message):
+    """From the relay, before each of its offers and when what it forwards changes: which
+    media sections carry your upload and whose media each other one carries."""
+
+    TYPE: ClassVar[str] = "relay_tracks"
+    #: {"audio": mid, "video": mid}: send your microphone and camera on these.
+    upload: dict[str, str]
+    tracks: list[RelayTrack]
+    #: Participants whose video the relay is not sending you right now (weak downlink,
+    #: audio only, or data saver).
+    video_paused: list[str]
 
 
 @dataclass(frozen=True)
@@ -482,7 +538,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     for cls in (
         Welcome, Joined, Left, ParticipantUpdate, RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedRenegotiate,
         ChatMessage, ChatDeleted, Hands, Floor, MuteRequest, Muted, Removed, Waiting, Lobby, MeetingState,
-        Replaced, Pong, Error, Vote, VoteCast, IceServers,
+        Replaced, Pong, Error, Vote, VoteCast, IceServers, TopologyChanged, RelayTracks,
     )
 }
 
@@ -520,21 +576,28 @@ def decode(frame: str | bytes) -> Message:
     return _build(cls, data)
 
 
-def _build(cls: type[Message], data: dict[str, Any]) -> Message:
+@functools.cache
+def _schema(cls: type[Message]) -> tuple[tuple[str, Any, bool], ...]:
+    """(field name, type hint, required) per field; resolving hints is slow, so once per class."""
     hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+                 for f in dataclasses.fields(cls))
+
+
+def _build(cls: type[Message], data: dict[str, Any]) -> Message:
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ProtocolError("bad_message", f"Thiếu trường “{f.name}”.", ref=cls.TYPE)
+    for name, hint, required in _schema(cls):
+        if name not in data:
+            if required:
+                raise ProtocolError("bad_message", f"Thiếu trường “{name}”.", ref=cls.TYPE)
             continue
-        value = data[f.name]
-        if not _matches(value, hints[f.name]):
-            raise ProtocolError("bad_message", f"Trường “{f.name}” sai kiểu.", ref=cls.TYPE)
-        limit = _LIMITS.get(f.name)
+        value = data[name]
+        if not _matches(value, hint):
+            raise ProtocolError("bad_message", f"Trường “{name}” sai kiểu.", ref=cls.TYPE)
+        limit = _LIMITS.get(name)
         if limit is not None and isinstance(value, str) and len(value) > limit:
-            raise ProtocolError("too_large", f"Trường “{f.name}” quá dài.", ref=cls.TYPE)
-        values[f.name] = value
+            raise ProtocolError("too_large", f"Trường “{name}” quá dài.", ref=cls.TYPE)
+        values[name] = value
     if cls is Candidate and values.get("candidate") is not None:
         cand = values["candidate"]
         if not isinstance(cand.get("candidate", ""), str) or len(json.dumps(cand)) > MAX_CANDIDATE_CHARS:

@@ -31,7 +31,8 @@ from meetings.presence import PresenceEventKind
 
 from . import protocol as p
 from .connection import Endpoint
-from .topology import Mesh, Topology, polite
+from .mediaplane import MediaPlane
+from .topology import RELAY_ID, Mesh, Topology, polite
 
 log = logging.getLogger("chibo.realtime")
 T = TypeVar("T")
@@ -52,6 +53,9 @@ class Identity:
     member_id: int | None
     device: str
     voter: bool
+    #: The microphone and camera state announced in ``hello`` (updated later by ``media``).
+    audio: bool = True
+    video: bool = True
 
 
 @dataclass
@@ -102,6 +106,11 @@ class RoomSettings:
     ice_transport_policy: str = "all"
     #: How often a participant gets fresh ICE servers (TURN credentials expire); None: never.
     ice_refresh_seconds: float | None = None
+    #: Move the room from the mesh to the server relay when more participants than this send
+    #: video (realtime/mediaplane.py).
+    relay_after: int = 4
+    #: Builds a room's relay (tests and the bench pass their own); None: the default relay.
+    relay_factory: Callable[..., Any] | None = None
 
 
 class Room:
@@ -123,6 +132,8 @@ class Room:
         self.lock = asyncio.Lock()
         self.closed = False
         self._seen_task = asyncio.create_task(self._refresh_seen())
+        #: Topology switches and the server relay; the room only reports events to it.
+        self.media = MediaPlane(self, relay_after=settings.relay_after, relay_factory=settings.relay_factory)
 
     # ------------------------------------------------------------------ sending
 
@@ -177,7 +188,7 @@ class Room:
                 part.conn = conn
                 part.disconnected_at = None
             else:
-                part = Participant(identity=identity, conn=conn)
+                part = Participant(identity=identity, conn=conn, audio=identity.audio, video=identity.video)
                 part.admitted = not (self.lobby_enabled and identity.role == "member")
             part.session = secrets.token_hex(4)
             if not part.admitted:
@@ -200,17 +211,20 @@ class Room:
         self.participants[part.id] = part
         history = await self.db.run(lambda s: [self._chat_entry(m) for m in chat_store.history(s, self.meeting_id)])
         vote, voted = await self.db.run(lambda s: self._current_vote(s, identity.member_id))
+        await self.media.evaluate(exclude=part.id)
         present = self.present()
+        peers = self.topology.peers(part.id, present)
         assert part.conn is not None
         part.conn.send(
             p.Welcome(
                 version=p.PROTOCOL_VERSION, you=part.id, session=part.session, resumed=resumed, meeting=self.meeting,
                 participants=[x.info() for x in self.participants.values()],
-                polite={other: polite(part.id, other) for other in present if other != part.id},
-                topology=self.topology.name, peers=self.topology.peers(part.id, present),
+                polite=self.media.polite_map(part.id, present, peers),
+                topology=self.topology.name, peers=peers,
                 hands=list(self.hands), floor=self.floor, chat=history,
                 ice_servers=self.settings.ice_servers(identity), vote=vote, voted=voted,
                 ice_transport_policy=self.settings.ice_transport_policy,
+                relay_session=self.media.relay_session,
             ).encode()
         )
         self._schedule_ice_refresh(part)
@@ -219,6 +233,7 @@ class Room:
         for other in present:
             if other != part.id:
                 self.send_to(other, p.Joined(participant=part.info(), polite=polite(other, part.id)))
+        await self.media.entered(part)
         if part.identity.role == "chair":
             self._notify_lobby()
         log.info("join", extra={"fields": {"meeting": self.meeting_id, "participant": part.id, "resumed": resumed}})
@@ -291,6 +306,7 @@ class Room:
             self.floor = None
             self.broadcast(p.Floor(participant=None))
         self.broadcast(p.Left(participant=part.id, reason=reason))
+        await self.media.left(part.id)
 
     async def close(self, message: str = "Cuộc họp đã kết thúc.") -> None:
         """The meeting ended: persist everyone's leave, tell them, close the sockets."""
@@ -318,6 +334,7 @@ class Room:
             self.participants.clear()
             self.waiting.clear()
             self._seen_task.cancel()
+            await self.media.close()
 
     async def _refresh_seen(self) -> None:
         while True:
@@ -363,10 +380,14 @@ class Room:
                 if not audio:
                     part.speaking = False
                 self.broadcast(p.ParticipantUpdate(participant=part.info()))
+                await self.media.changed(part)
             case p.Speaking(speaking=speaking):
                 if part.speaking != (speaking and part.audio):
                     part.speaking = speaking and part.audio
                     self.broadcast(p.ParticipantUpdate(participant=part.info()))
+                    await self.media.changed(part)
+            case p.DataSaver(on=on):
+                await self.media.set_data_saver(part, on)
             case p.Quality(level=level):
                 if level not in ("good", "fair", "poor"):
                     raise p.ProtocolError("bad_message", "Mức chất lượng kết nối không hợp lệ.", ref=message.TYPE)
@@ -419,6 +440,9 @@ class Room:
         return part
 
     def _relay(self, sender: Participant, to: str, session: str | None, message: p.Message) -> None:
+        if to == RELAY_ID and self.topology.allows(sender.id, to):
+            self.media.signal(sender.id, message)
+            return
         target = self.participants.get(to)
         if target is None:
             raise p.ProtocolError("bad_target", "Người nhận không có trong phòng họp.", ref=message.TYPE)
@@ -444,6 +468,7 @@ class Room:
             raise p.ProtocolError("bad_target", "Người này không có trong phòng họp.", ref="give_floor")
         self.floor = target
         self.broadcast(p.Floor(participant=target))
+        self.media.floor_changed()
         if target is not None and target in self.hands:
             self._set_hand(self.participants[target], False)
 

@@ -16,6 +16,7 @@ the connection stays open.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -155,8 +156,9 @@ class SignallingEndpoint:
         if grant.account_id != account_id or grant.meeting_id != meeting_id or grant.device != hello.device:
             raise Refusal("auth_failed", "Mã tham gia không dành cho tài khoản hoặc cuộc họp này.", 4401)
         today = self.clock()
-        return await self.db.run(lambda s: self._authorise(s, account_id, epoch, grant.member_id, meeting_id,
-                                                           hello.device, today))
+        identity, meeting = await self.db.run(lambda s: self._authorise(s, account_id, epoch, grant.member_id,
+                                                                        meeting_id, hello.device, today))
+        return dataclasses.replace(identity, audio=hello.audio, video=hello.video), meeting
 
     def _authorise(self, session: Session, account_id: int, epoch: Any, member_id: int | None, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:

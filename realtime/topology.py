@@ -34,6 +34,34 @@ class Mesh:
         return a != b
 
 
+#: The participant id of the room's server relay (realtime/relay/). Never a member's id
+#: (those are "m…", "a…" and "hall").
+RELAY_ID = "relay"
+
+
+class Relay:
+    """Everybody holds one connection, to the server relay.
+
+    Direct signalling between participants stays allowed: during the switch from the mesh,
+    the old direct connections keep media flowing until the relay connection is up
+    ("make before break"), and their last candidates may still be in flight.
+    """
+
+    name = "relay"
+
+    def peers(self, participant: str, present: Iterable[str]) -> list[str]:
+        return [RELAY_ID] if participant != RELAY_ID else sorted(p for p in present if p != RELAY_ID)
+
+    def allows(self, a: str, b: str) -> bool:
+        return a != b
+
+
 def polite(local: str, remote: str) -> bool:
-    """Perfect negotiation needs exactly one polite side per pair; both ends compute the same."""
+    """Perfect negotiation needs exactly one polite side per pair; both ends compute the same.
+
+    The relay is an aiortc peer, which cannot roll back an offer: it is always the impolite,
+    offering side, and participants are polite towards it.
+    """
+    if RELAY_ID in (local, remote):
+        return remote == RELAY_ID
     return local > remote

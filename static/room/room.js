@@ -1,7 +1,13 @@
-// The meeting room page: wires signalling, local media, the mesh and the interface.
+// The meeting room page: wires signalling, local media, the mesh or the relay, and the
+// interface. The room starts as a mesh (one PeerLink per participant) and may move to the
+// server relay (one RelayLink) on a `topology` message; the old links are kept until the
+// relay link is connected, so nobody loses sound or picture during the switch.
 import { Signalling } from "./signalling.js";
 import { LocalMedia } from "./media.js";
 import { PeerLink } from "./peers.js";
+import { RelayLink } from "./relay.js";
+
+const RELAY = "relay";
 import { RoomView } from "./view.js";
 
 const root = document.getElementById("room");
@@ -21,6 +27,8 @@ class Room {
     this.hands = [];
     this.floor = null;
     this.audioOnly = false;
+    this.dataSaver = false;
+    this.topology = "mesh";
     this.iceServers = [];
     this.iceTransportPolicy = "all";
     this.unread = 0;
@@ -60,6 +68,12 @@ class Room {
         return;
       }
       case "candidate": { const link = this.linkFor(msg); if (link) await link.onCandidate(msg.candidate); return; }
+      case "topology": return this.onTopology(msg);
+      case "relay_tracks": {
+        const link = this.links.get(RELAY);
+        if (link) { link.onRelayTracks(msg); this.view.renderPeople(); }
+        return;
+      }
       case "renegotiate": {
         const link = this.linkFor(msg);
         const p = this.participants.get(msg.sender);
@@ -104,7 +118,9 @@ class Room {
     this.floor = msg.floor;
     // A new session of ours: every peer connection starts afresh.
     for (const id of [...this.links.keys()]) this.dropLink(id);
+    this.topology = msg.topology;
     for (const id of msg.peers) {
+      if (id === RELAY) { this.connectRelay(msg.relay_session); continue; }
       const p = this.participants.get(id);
       if (p) this.connectTo(p, msg.polite[id]);
     }
@@ -114,11 +130,55 @@ class Room {
     this.view.renderVote();
     this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly,
                 audio_only: this.audioOnly });
+    if (this.dataSaver) this.send({ type: "data_saver", on: true });
+  }
+
+  // The room moved to the relay: connect to it, then let the direct links go.
+  onTopology(msg) {
+    this.topology = msg.topology;
+    this.view.mode(msg.topology);
+    if (!msg.peers.includes(RELAY)) return;
+    const link = this.connectRelay(msg.relay_session);
+    const old = [...this.links.keys()].filter((id) => !msg.peers.includes(id));
+    const dropOld = () => { for (const id of old) if (this.links.get(id) && id !== RELAY) this.dropLink(id); };
+    const timer = setTimeout(dropOld, 10000);
+    link.whenConnected = () => { clearTimeout(timer); dropOld(); };
+  }
+
+  connectRelay(session) {
+    this.dropLink(RELAY);
+    const link = new RelayLink({
+      session, iceServers: this.iceServers, local: this.media,
+      signal: (m) => this.send({ ...m, to: RELAY, to_session: session }),
+      onTrack: (id, track) => this.gotTrack(id, track),
+      onState: (state) => {
+        if (state === "connected" && link.whenConnected) { link.whenConnected(); link.whenConnected = null; }
+        if (state === "stuck" && this.links.get(RELAY) === link) {
+          // Ask the relay for a fresh connection; it offers again.
+          this.send({ type: "renegotiate", to: RELAY, to_session: session });
+          this.connectRelay(session);
+        }
+      },
+    });
+    this.links.set(RELAY, link);
+    return link;
+  }
+
+  videoPaused(id) {
+    const link = this.links.get(RELAY);
+    return !!(link && link.videoPaused && link.videoPaused.has(id));
+  }
+
+  setDataSaver(on) {
+    this.dataSaver = on;
+    this.send({ type: "data_saver", on });
+    this.view.controls();
   }
 
   onJoined(p, polite) {
     this.participants.set(p.id, p);
-    if (p.id !== this.me) this.connectTo(p, polite);
+    // With the relay, the newcomer's media arrives on the relay link (the relay re-offers).
+    if (p.id !== this.me && this.topology === "mesh") this.connectTo(p, polite);
     this.view.renderPeople();
   }
 

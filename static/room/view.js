@@ -53,6 +53,7 @@ export class RoomView {
     $("#btn-chat").addEventListener("click", () => this.openPanel("chat"));
     $("#btn-people").addEventListener("click", () => this.openPanel("people"));
     $("#btn-leave").addEventListener("click", () => this.room.leave());
+    $("#btn-saver").addEventListener("click", () => this.room.setDataSaver(!this.room.dataSaver));
     $("#panel-close").addEventListener("click", () => { $("#panel").hidden = true; });
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.addEventListener("click", () => this.openPanel(tab.dataset.tab));
@@ -97,6 +98,9 @@ export class RoomView {
     set("#btn-mic", media.micOn, media.micOn ? "Tắt mic" : "Bật mic");
     set("#btn-cam", !!media.videoTrack, media.videoTrack ? "Tắt camera" : "Bật camera");
     set("#btn-audio-only", this.room.audioOnly, this.room.audioOnly ? "Có hình" : "Chỉ âm thanh");
+    const saver = $("#btn-saver");
+    saver.setAttribute("aria-pressed", this.room.dataSaver ? "true" : "false");
+    saver.textContent = this.room.dataSaver ? "Tắt tiết kiệm dữ liệu" : "Tiết kiệm dữ liệu";
     $("#btn-cam").disabled = this.room.audioOnly;
     const me = this.room.participants.get(this.room.me);
     set("#btn-hand", !!(me && me.hand), me && me.hand ? "Hạ tay" : "Giơ tay");
@@ -140,9 +144,11 @@ export class RoomView {
     if (p && p.hand) flags.push("giơ tay");
     if (p && p.status === "reconnecting") flags.push("đang kết nối lại…");
     if (p && p.quality === "poor") flags.push("mạng yếu");
+    const paused = id !== "self" && this.room.videoPaused(id);
+    if (paused && p && p.video && !p.audio_only) flags.push(this.room.dataSaver ? "đã ẩn hình để tiết kiệm dữ liệu" : "tạm dừng hình do mạng yếu");
     $(".tile-flags", tile).textContent = flags.join(" · ");
     const video = $("video", tile);
-    const hasVideo = video.srcObject && video.srcObject.getVideoTracks().length > 0 && !(p && (p.audio_only || !p.video));
+    const hasVideo = video.srcObject && video.srcObject.getVideoTracks().length > 0 && !(p && (p.audio_only || !p.video)) && !paused;
     tile.classList.toggle("no-video", !hasVideo);
     tile.classList.toggle("speaking", !!(p && p.speaking));
     tile.classList.toggle("reconnecting", !!(p && p.status === "reconnecting"));
@@ -163,8 +169,16 @@ export class RoomView {
     for (const entry of msg.chat) this.addChat(entry, { quiet: true });
     this.renderPeople();
     this.renderFloor();
-    $("#mode").textContent = msg.topology === "mesh" ? "Kết nối trực tiếp giữa các thiết bị" : "Qua máy chủ chuyển tiếp";
+    this.mode(msg.topology);
     $("#waiting").hidden = true;
+  }
+
+  mode(topology) {
+    const box = $("#mode");
+    box.dataset.topology = topology;
+    $("#mode-text").textContent = topology === "relay"
+      ? "Chế độ: qua máy chủ chuyển tiếp (mỗi người chỉ gửi hình và tiếng một lần)"
+      : "Chế độ: kết nối trực tiếp giữa các thiết bị";
   }
 
   renderPeople() {

@@ -12,6 +12,10 @@ no restartIce, no negotiationneeded, no trickling of its own candidates):
   * browser candidates arrive trickled and are parsed with aiortc.sdp.candidate_from_sdp;
   * ICE servers and the transport policy come from ``welcome`` (fresh TURN credentials from
     ``ice_servers``), as in a browser; aiortc uses only the first TURN URL it is given.
+
+In the relay topology it holds one connection, to "relay": it never offers there, puts its
+media on the upload m-lines ``relay_tracks`` names, and counts what it receives per publisher
+(``relay_frames``). On a switch it keeps its mesh links until the relay link is connected.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import httpx2 as httpx
 import websockets
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCIceTransportPolicy,
@@ -36,6 +41,10 @@ from aiortc import (
 from aiortc.contrib.media import MediaPlayer, MediaRelay
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
+
+from tests.support.relay_peers import answer_upload
+
+RELAY = "relay"
 
 LAVFI = "testsrc=size=320x240:rate=15,format=yuv420p[out0];sine=frequency=440:sample_rate=48000[out1]"
 
@@ -68,6 +77,10 @@ class Link:
     outgoing: list[MediaStreamTrack] = field(default_factory=list)
     #: Every connectionState the peer connection went through, in order.
     states: list[str] = field(default_factory=list)
+    #: Relay link only: the latest relay_tracks.
+    upload: dict[str, str] = field(default_factory=dict)
+    mapping: dict[str, tuple[str, str]] = field(default_factory=dict)
+    video_paused: list[str] = field(default_factory=list)
 
 
 class RoomClient:
@@ -95,6 +108,11 @@ class RoomClient:
         #: From welcome (and ice_servers): what a browser would pass to RTCPeerConnection.
         self.ice_servers: list[dict[str, Any]] = []
         self.ice_transport_policy = "all"
+        self.topology = "mesh"
+        #: Frames received through the relay, per publisher and kind.
+        self.relay_frames: dict[str, dict[str, int]] = {}
+        self.data_saver = False
+        self.links_closing: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ HTTP
 
@@ -208,15 +226,33 @@ class RoomClient:
             self.ice_servers = message["ice_servers"]
             self.ice_transport_policy = message.get("ice_transport_policy", "all")
             self.participants = {p["id"]: p for p in message["participants"]}
+            self.topology = message["topology"]
             for remote in list(self.links):
                 await self._close_link(remote)
             for remote in message["peers"]:
+                if remote == RELAY:
+                    await self._new_link(RELAY, message["relay_session"], True)
+                    continue
                 info = self.participants[remote]
                 await self._new_link(remote, info["session"], message["polite"][remote])
+        elif kind == "topology":
+            self.topology = message["topology"]
+            keep = set(message["peers"])
+            if RELAY in keep:
+                await self._new_link(RELAY, message["relay_session"], True)
+            old = [r for r in self.links if r not in keep]
+            self.links_closing = asyncio.create_task(self._close_after_switch(old))
+        elif kind == "relay_tracks":
+            link = self.links.get(RELAY)
+            if link is not None:
+                link.upload = message["upload"]
+                link.mapping = {t["mid"]: (t["participant"], t["kind"]) for t in message["tracks"]}
+                link.video_paused = message["video_paused"]
         elif kind == "joined":
             info = message["participant"]
             self.participants[info["id"]] = info
-            await self._new_link(info["id"], info["session"], message["polite"])
+            if self.topology == "mesh":
+                await self._new_link(info["id"], info["session"], message["polite"])
         elif kind == "left":
             self.participants.pop(message["participant"], None)
             await self._close_link(message["participant"])
@@ -243,6 +279,8 @@ class RoomClient:
             if pc.signalingState != "stable" and not link.polite:
                 return  # impolite: ignore a colliding offer
             await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
+            if link.remote == RELAY:
+                answer_upload(pc, link.upload, self._relay_uploads(link))
             await pc.setLocalDescription(await pc.createAnswer())
             await self.send({"type": "answer", "to": link.remote, "to_session": link.session,
                              "sdp": pc.localDescription.sdp})
@@ -261,6 +299,10 @@ class RoomClient:
         pc = RTCPeerConnection(self.rtc_configuration())
         link = Link(remote=remote, session=session, polite=polite, pc=pc)
         self.links[remote] = link
+        if remote == RELAY:  # tracks go on the upload m-lines the relay's offer creates
+            pc.on("connectionstatechange", lambda: pc.connectionState == "connected" and link.connected.set())
+            pc.on("track", lambda track: link.tasks.append(asyncio.create_task(self._consume_relayed(link, track))))
+            return
         if self.player is not None:
             for source in (self.player.audio, self.player.video):
                 if source is not None:
@@ -288,7 +330,54 @@ class RoomClient:
         servers = [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
                    for s in self.ice_servers]
         policy = RTCIceTransportPolicy.RELAY if self.ice_transport_policy == "relay" else RTCIceTransportPolicy.ALL
-        return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+        # max-bundle (as browsers): m-lines the relay adds later ride the one transport.
+        return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+    def _relay_uploads(self, link: Link) -> dict[str, MediaStreamTrack | None]:
+        tracks: dict[str, MediaStreamTrack | None] = {"audio": None, "video": None}
+        if self.player is None or link.outgoing:
+            return tracks
+        for kind, source in (("audio", self.player.audio), ("video", self.player.video)):
+            if source is not None:
+                track = self.relay.subscribe(source, buffered=False)
+                link.outgoing.append(track)
+                tracks[kind] = track
+        return tracks
+
+    async def _consume_relayed(self, link: Link, track: MediaStreamTrack) -> None:
+        transceiver = next(t for t in link.pc.getTransceivers() if t.receiver.track is track)
+        publisher, kind = link.mapping.get(transceiver.mid or "", ("?", track.kind))
+        counts = self.relay_frames.setdefault(publisher, {"video": 0, "audio": 0})
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                counts[kind] += 1
+
+    async def _close_after_switch(self, remotes: list[str]) -> None:
+        """Make before break: close the old links once the relay link is up (or after 10 s)."""
+        relay = self.links.get(RELAY)
+        if relay is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(relay.connected.wait(), 10)
+        for remote in remotes:
+            await self._close_link(remote)
+
+    async def set_data_saver(self, on: bool) -> None:
+        self.data_saver = on
+        await self.send({"type": "data_saver", "on": on})
+
+    async def wait_relayed(self, publishers: list[str], frames: int = 10, timeout: float = 20.0,
+                           kinds: tuple[str, ...] = ("video", "audio")) -> None:
+        """Until at least ``frames`` more frames of each kind arrived through the relay from each."""
+        base = {p: dict(self.relay_frames.get(p, {"video": 0, "audio": 0})) for p in publishers}
+
+        async def one(publisher: str) -> None:
+            while not all(self.relay_frames.get(publisher, {}).get(k, 0) >= base[publisher][k] + frames
+                          for k in kinds):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(asyncio.gather(*(one(p) for p in publishers)), timeout)
 
     async def _consume(self, link: Link, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):

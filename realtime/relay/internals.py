@@ -1,0 +1,148 @@
+"""The aiortc internals the relay relies on, in one place, and the check that they exist.
+
+aiortc has no public API for "give me the encoded frames" or "tell me about this
+subscriber's PLI". The relay therefore hooks five names inside aiortc 1.16.0 (pinned in
+pyproject.toml). ``check_aiortc_internals()`` runs when a relay is created and in
+tests/realtime/test_relay_internals.py, so an upgrade that renames or reshapes any of them
+fails loudly instead of silently decoding, re-encoding or dropping media.
+
+| name | kind | what the relay does with it |
+|---|---|---|
+| ``RTCRtpReceiver._RTCRtpReceiver__decoder_queue`` | instance attr, ``queue.Queue`` | replaced by ``EncodedFrameTap``: reassembled frames go to the fan-out instead of the decoder thread |
+| ``RTCRtpReceiver._RTCRtpReceiver__jitter_buffer`` | instance attr, ``JitterBuffer`` | the audio one is replaced by one without prefetch (aiortc's 80 ms prefetch is pure latency in a relay) |
+| ``RTCRtpReceiver._send_rtcp_pli(ssrc)`` | coroutine | asks the publisher for a keyframe |
+| ``RTCRtpSender._send_keyframe()`` | method | replaced per sender: a subscriber's PLI/FIR goes to the keyframe-request coalescer |
+| ``RTCRtpSender._handle_rtcp_packet(packet)`` | coroutine | wrapped per sender: RR loss, NACK and REMB feed the weak-downlink guard |
+| ``RTCRtpSender._ssrc`` | int | picks this sender's report blocks |
+| ``RTCRtpSender._next_encoded_frame`` | coroutine | must still hand non-``Frame`` data to ``encoder.pack()`` (aiortc's pre-encoded path, which the relay's ``av.Packet`` frames take) |
+"""
+
+from __future__ import annotations
+
+import inspect
+import queue
+from collections.abc import Callable
+from typing import Any
+
+import aiortc
+from aiortc import RTCRtpReceiver, RTCRtpSender
+
+#: The version these names were read from (pyproject.toml pins it).
+AIORTC_VERSION = "1.16.0"
+
+RECEIVER_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+RECEIVER_SEND_PLI = "_send_rtcp_pli"
+SENDER_SEND_KEYFRAME = "_send_keyframe"
+SENDER_HANDLE_RTCP = "_handle_rtcp_packet"
+SENDER_SSRC = "_ssrc"
+SENDER_NEXT_ENCODED_FRAME = "_next_encoded_frame"
+
+
+class IncompatibleAiortc(RuntimeError):
+    """The installed aiortc no longer has an internal the relay hooks."""
+
+
+def check_aiortc_internals() -> None:
+    """Raise ``IncompatibleAiortc`` naming every internal that is missing or changed."""
+    problems = []
+    if not inspect.iscoroutinefunction(getattr(RTCRtpReceiver, RECEIVER_SEND_PLI, None)):
+        problems.append(f"RTCRtpReceiver.{RECEIVER_SEND_PLI} missing or not a coroutine")
+    for name in (SENDER_HANDLE_RTCP, SENDER_NEXT_ENCODED_FRAME):
+        if not inspect.iscoroutinefunction(getattr(RTCRtpSender, name, None)):
+            problems.append(f"RTCRtpSender.{name} missing or not a coroutine")
+    if not callable(getattr(RTCRtpSender, SENDER_SEND_KEYFRAME, None)):
+        problems.append(f"RTCRtpSender.{SENDER_SEND_KEYFRAME} missing")
+    else:
+        if f"self.{SENDER_SEND_KEYFRAME}()" not in inspect.getsource(RTCRtpSender._handle_rtcp_packet):
+            problems.append(f"RTCRtpSender._handle_rtcp_packet no longer calls {SENDER_SEND_KEYFRAME}()")
+    # Name-mangled instance attributes: look at the code that sets and uses them.
+    init_names = RTCRtpReceiver.__init__.__code__.co_names
+    for attr in (RECEIVER_DECODER_QUEUE, RECEIVER_JITTER_BUFFER):
+        if attr not in init_names:
+            problems.append(f"RTCRtpReceiver.__init__ no longer sets {attr}")
+    handler = getattr(RTCRtpReceiver, "_handle_rtp_packet", None)
+    if handler is None or RECEIVER_DECODER_QUEUE not in handler.__code__.co_names:
+        problems.append("RTCRtpReceiver._handle_rtp_packet no longer feeds the decoder queue")
+    if "_ssrc" not in RTCRtpSender.__init__.__code__.co_names:
+        problems.append(f"RTCRtpSender.__init__ no longer sets {SENDER_SSRC}")
+    next_frame = getattr(RTCRtpSender, SENDER_NEXT_ENCODED_FRAME, None)
+    if next_frame is not None and ".pack(" not in inspect.getsource(next_frame):
+        problems.append(f"RTCRtpSender.{SENDER_NEXT_ENCODED_FRAME} no longer calls encoder.pack()")
+    if problems:
+        raise IncompatibleAiortc(f"aiortc {aiortc.__version__}: " + "; ".join(problems))
+
+
+class EncodedFrameTap(queue.Queue):  # type: ignore[type-arg]
+    """Stands in for a receiver's decoder queue.
+
+    ``RTCRtpReceiver._handle_rtp_packet`` calls ``put((codec, JitterFrame))`` on the event-loop
+    thread once a frame is reassembled; the tap hands it to ``on_frame`` synchronously and
+    the decoder thread never sees it. ``put(None)`` (receiver stopped) is passed to whichever
+    queue the decoder thread blocks on — the original one if the tap was installed after
+    ``receive()`` started it — so the thread exits and the receiver's track ends as usual.
+    """
+
+    def __init__(self, original: queue.Queue, on_frame: Callable[[Any, Any], None],  # type: ignore[type-arg]
+                 on_end: Callable[[], None]) -> None:
+        super().__init__()
+        self._original = original
+        self._on_frame = on_frame
+        self._on_end = on_end
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            self._original.put(None)
+            super().put(None)
+            self._on_end()
+            return
+        codec, frame = item
+        self._on_frame(codec, frame)
+
+
+def install_encoded_tap(receiver: RTCRtpReceiver, on_frame: Callable[[Any, Any], None],
+                        on_end: Callable[[], None]) -> EncodedFrameTap:
+    original = getattr(receiver, RECEIVER_DECODER_QUEUE, None)
+    if not isinstance(original, queue.Queue):
+        raise IncompatibleAiortc(f"RTCRtpReceiver.{RECEIVER_DECODER_QUEUE} not found")
+    if isinstance(original, EncodedFrameTap):
+        raise RuntimeError("receiver already tapped")
+    tap = EncodedFrameTap(original, on_frame, on_end)
+    setattr(receiver, RECEIVER_DECODER_QUEUE, tap)
+    return tap
+
+
+def replace_audio_jitter_buffer(receiver: RTCRtpReceiver, prefetch: int) -> None:
+    """aiortc's audio jitter buffer holds 4 frames (80 ms) before releasing one: useful in
+    front of a decoder, pure latency (and audio/video skew) in a relay."""
+    from aiortc.jitterbuffer import JitterBuffer
+
+    current = getattr(receiver, RECEIVER_JITTER_BUFFER, None)
+    if not isinstance(current, JitterBuffer):
+        raise IncompatibleAiortc(f"RTCRtpReceiver.{RECEIVER_JITTER_BUFFER} not found")
+    setattr(receiver, RECEIVER_JITTER_BUFFER, JitterBuffer(capacity=current.capacity, prefetch=prefetch))
+
+
+async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    await getattr(receiver, RECEIVER_SEND_PLI)(media_ssrc)
+
+
+def hook_sender(sender: RTCRtpSender, on_keyframe_request: Callable[[], None],
+                on_rtcp: Callable[[RTCRtpSender, Any], None]) -> None:
+    """Route a subscriber's PLI/FIR to ``on_keyframe_request`` (instead of the unused encoder
+    flag) and show every RTCP packet to ``on_rtcp`` after aiortc handled it (RTT, NACK →
+    retransmission from the sender's RTP history)."""
+    if not callable(getattr(sender, SENDER_SEND_KEYFRAME, None)):
+        raise IncompatibleAiortc(f"RTCRtpSender.{SENDER_SEND_KEYFRAME} not found")
+    setattr(sender, SENDER_SEND_KEYFRAME, on_keyframe_request)
+    original = getattr(sender, SENDER_HANDLE_RTCP)
+
+    async def handle_rtcp(packet: Any) -> None:
+        await original(packet)
+        on_rtcp(sender, packet)
+
+    setattr(sender, SENDER_HANDLE_RTCP, handle_rtcp)
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    return int(getattr(sender, SENDER_SSRC))

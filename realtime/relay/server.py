@@ -1,0 +1,360 @@
+"""One room's relay: a server-side aiortc peer with ONE peer connection per participant.
+
+Each participant publishes its audio and video once, on the two upload m-lines of its link,
+and receives every other participant's tracks on m-lines the relay adds as publishers come
+and go. The relay is always the offering side of a link: browsers answer (aiortc cannot roll
+back, so it must never be the polite side of a collision), and before each offer the relay
+sends ``relay_tracks``, which says which m-line (mid) carries whose audio or video.
+
+A publisher that leaves, or comes back in a new session, never has its m-lines reused for
+someone else: they go ``inactive`` and the new session gets new ones. Reusing them would make
+the subscriber's RTP timestamps jump backwards mid-stream, which receivers treat as old
+packets. The cost is m-lines that grow with churn (two per publisher session).
+
+Per subscriber, video can be paused for three reasons, each applied to the video m-lines
+it concerns (``ForwardedTrack.set_paused``):
+* ``downlink`` — the weak-downlink guard (all video);
+* ``audio_only`` — the participant chose audio only (all video);
+* ``saver`` — data saver: every video but the one in focus (the floor holder, else the
+  latest speaker, else the hall device, else the first publisher).
+
+Negotiation on a link is strictly sequential: one task per link takes events (offer needed,
+answer, candidate) from a queue; while an offer is outstanding, changes are collected and
+offered once the answer is in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from .. import protocol as p
+from ..topology import RELAY_ID
+from .codecs import pin_codec
+from .downlink import DownlinkGuard, DownlinkPolicy
+from .forwarding import ForwardedSource, ForwardedTrack
+from .internals import check_aiortc_internals, hook_sender, sender_ssrc
+
+log = logging.getLogger("chibo.relay")
+
+KINDS = ("audio", "video")
+DEFAULT_POLICY = DownlinkPolicy()
+
+
+@dataclass
+class Slot:
+    """One forwarded track on one subscriber's link."""
+
+    publisher: str
+    publisher_session: str
+    kind: str
+    transceiver: RTCRtpTransceiver
+    track: ForwardedTrack
+    active: bool = True
+
+
+@dataclass
+class Publisher:
+    participant: str
+    session: str
+    sources: dict[str, ForwardedSource] = field(default_factory=dict)
+
+
+def parse_candidate(data: dict[str, Any] | None) -> Any:
+    """A browser's trickled candidate as aiortc wants it; None for an end-of-candidates marker."""
+    line = (data or {}).get("candidate") or ""
+    if not line:
+        return None
+    candidate = candidate_from_sdp(line.removeprefix("candidate:"))
+    candidate.sdpMid = (data or {}).get("sdpMid")
+    candidate.sdpMLineIndex = (data or {}).get("sdpMLineIndex")
+    return candidate
+
+
+class RelayLink:
+    """The relay's peer connection with one participant session."""
+
+    def __init__(self, server: RelayServer, participant: str, session: str) -> None:
+        self.server = server
+        self.participant = participant
+        self.session = session
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=server.ice_servers,
+                                                     bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        self.slots: list[Slot] = []
+        self.upload: dict[str, RTCRtpTransceiver] = {}
+        self.audio_only = False
+        self.data_saver = False
+        self.guard = DownlinkGuard(server.policy, self._downlink_paused, name=participant) if server.policy else None
+        self._downlink = False
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._offer_needed = False
+        self._closed = False
+        self.offers = 0
+        for kind in KINDS:
+            transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            pin_codec(transceiver)
+            self.upload[kind] = transceiver
+        # A link that fails is not repaired here: the participant's watchdog sends
+        # "renegotiate" and gets a fresh link (signal() below).
+        self.pc.on("track", self._on_track)
+        self._worker = asyncio.create_task(self._work(), name=f"relay-link-{participant}")
+
+    # ------------------------------------------------------------------ publishing
+
+    def _on_track(self, track: Any) -> None:
+        for kind, transceiver in self.upload.items():
+            if transceiver.receiver.track is track:
+                receiver = transceiver.receiver
+                source = ForwardedSource(receiver, kind, name=f"{self.participant}/{kind}")
+                self.server.publish(self.participant, self.session, kind, source)
+                return
+
+    # ------------------------------------------------------------------ subscribing
+
+    def add_slot(self, publisher: Publisher, kind: str) -> None:
+        source = publisher.sources[kind]
+        track = ForwardedTrack(source)
+        transceiver = self.pc.addTransceiver(track, direction="sendonly")
+        pin_codec(transceiver, kind)
+        slot = Slot(publisher.participant, publisher.session, kind, transceiver, track)
+        hook_sender(transceiver.sender, track.on_subscriber_keyframe_request, self._observe_rtcp(kind))
+        self.slots.append(slot)
+        self.apply_video_pauses()
+        self.need_offer()
+
+    def drop_publisher(self, participant: str, session: str | None = None) -> None:
+        changed = False
+        for slot in self.slots:
+            if slot.active and slot.publisher == participant and (session is None or slot.publisher_session == session):
+                slot.active = False
+                slot.track.stop()
+                slot.transceiver.direction = "inactive"
+                changed = True
+        if changed:
+            self.need_offer()
+
+    def active_slots(self) -> list[Slot]:
+        return [s for s in self.slots if s.active]
+
+    def _observe_rtcp(self, kind: str) -> Callable[[RTCRtpSender, Any], None]:
+        def observe(sender: RTCRtpSender, packet: Any) -> None:
+            if self.guard is not None:
+                self.guard.observe(kind, sender_ssrc(sender), packet)
+        return observe
+
+    def _downlink_paused(self, paused: bool) -> None:
+        self._downlink = paused
+        self.apply_video_pauses()
+        self.server.tracks_changed(self)
+
+    def apply_video_pauses(self) -> None:
+        focus = self.server.focus_for(self.participant) if self.data_saver else None
+        for slot in self.active_slots():
+            if slot.kind != "video":
+                continue
+            slot.track.set_paused("downlink", self._downlink)
+            slot.track.set_paused("audio_only", self.audio_only)
+            slot.track.set_paused("saver", self.data_saver and slot.publisher != focus)
+
+    def video_paused(self) -> list[str]:
+        return sorted({s.publisher for s in self.active_slots() if s.kind == "video" and s.track.paused})
+
+    # ------------------------------------------------------------------ negotiation
+
+    def need_offer(self) -> None:
+        if not self._offer_needed:
+            self._offer_needed = True
+            self._queue.put_nowait(("offer", None))
+
+    def answer(self, sdp: str) -> None:
+        self._queue.put_nowait(("answer", sdp))
+
+    def candidate(self, candidate: dict[str, Any] | None) -> None:
+        self._queue.put_nowait(("candidate", candidate))
+
+    async def _work(self) -> None:
+        while True:
+            kind, value = await self._queue.get()
+            try:
+                if kind == "offer":
+                    await self._offer()
+                elif kind == "answer":
+                    await self._on_answer(value)
+                elif kind == "candidate":
+                    await self._on_candidate(value)
+            except Exception:  # a bad answer or candidate must not stop the link's worker
+                log.exception("relay link %s: %s failed", self.participant, kind)
+
+    async def _offer(self) -> None:
+        if self._closed or not self._offer_needed:
+            return
+        if self.pc.signalingState != "stable":
+            return  # offered already; the answer re-queues the offer
+        self._offer_needed = False
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.offers += 1
+        self.server.send(self.participant, self.tracks_message())
+        self.server.send(self.participant, p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
+                                                          sdp=self.pc.localDescription.sdp))
+
+    async def _on_answer(self, sdp: str) -> None:
+        if self.pc.signalingState != "have-local-offer":
+            return
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        if self._offer_needed:
+            self._queue.put_nowait(("offer", None))
+
+    async def _on_candidate(self, data: dict[str, Any] | None) -> None:
+        if self.pc.remoteDescription is None:
+            return
+        candidate = parse_candidate(data)
+        if candidate is not None:
+            await self.pc.addIceCandidate(candidate)
+
+    def tracks_message(self) -> p.RelayTracks:
+        upload = {kind: t.mid for kind, t in self.upload.items() if t.mid is not None}
+        tracks = [p.RelayTrack(mid=s.transceiver.mid, participant=s.publisher, kind=s.kind)
+                  for s in self.active_slots() if s.transceiver.mid is not None]
+        return p.RelayTracks(upload=upload, tracks=tracks, video_paused=self.video_paused())
+
+    async def close(self) -> None:
+        self._closed = True
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+        for slot in self.slots:
+            slot.track.stop()
+        await self.pc.close()
+
+
+class RelayServer:
+    """The relay of one room. ``send(participant, message)`` delivers signalling."""
+
+    def __init__(self, send: Callable[[str, p.Message], None], *, ice_servers: list[RTCIceServer] | None = None,
+                 policy: DownlinkPolicy | None = DEFAULT_POLICY) -> None:
+        check_aiortc_internals()
+        self.send = send
+        self.ice_servers = ice_servers or []  # never aiortc's default public STUN server
+        self.policy = policy
+        self.session = secrets.token_hex(4)
+        self.links: dict[str, RelayLink] = {}
+        self.publishers: dict[str, Publisher] = {}
+        #: Who data-saver subscribers see: set by the room (floor, speakers, hall).
+        self.floor: str | None = None
+        self.speakers: list[str] = []  # most recent first
+        self._tasks: set[asyncio.Task[RelayLink]] = set()
+
+    # ------------------------------------------------------------------ participants
+
+    async def add(self, participant: str, session: str) -> RelayLink:
+        """A participant (re)entered in ``session``: a new link, offered at once."""
+        await self.remove(participant)
+        link = RelayLink(self, participant, session)
+        self.links[participant] = link
+        for publisher in self.publishers.values():
+            if publisher.participant != participant:
+                for kind in KINDS:
+                    if kind in publisher.sources:
+                        link.add_slot(publisher, kind)
+        link.need_offer()
+        return link
+
+    async def remove(self, participant: str) -> None:
+        link = self.links.pop(participant, None)
+        publisher = self.publishers.pop(participant, None)
+        if publisher is not None:
+            for other in self.links.values():
+                other.drop_publisher(participant, publisher.session)
+        if link is not None:
+            await link.close()
+
+    def publish(self, participant: str, session: str, kind: str, source: ForwardedSource) -> None:
+        link = self.links.get(participant)
+        if link is None or link.session != session:
+            return
+        publisher = self.publishers.get(participant)
+        if publisher is None or publisher.session != session:
+            if publisher is not None:
+                for other in self.links.values():
+                    other.drop_publisher(participant, publisher.session)
+            publisher = Publisher(participant, session)
+            self.publishers[participant] = publisher
+        publisher.sources[kind] = source
+        for other in self.links.values():
+            if other.participant != participant:
+                other.add_slot(publisher, kind)
+
+    # ------------------------------------------------------------------ signalling from participants
+
+    def signal(self, participant: str, message: p.Message) -> None:
+        link = self.links.get(participant)
+        if link is None:
+            return
+        match message:
+            case p.RelayedAnswer(sender_session=session, sdp=sdp) if session == link.session:
+                link.answer(sdp)
+            case p.RelayedCandidate(sender_session=session, candidate=candidate) if session == link.session:
+                link.candidate(candidate)
+            case p.RelayedRenegotiate(sender_session=session) if session == link.session:
+                # The participant's connection is stuck: start over with a new one.
+                task = asyncio.ensure_future(self.add(participant, session))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            case _:
+                pass  # offers from participants are not accepted: the relay always offers
+
+    # ------------------------------------------------------------------ what each subscriber receives
+
+    def set_preferences(self, participant: str, *, audio_only: bool | None = None,
+                        data_saver: bool | None = None) -> None:
+        link = self.links.get(participant)
+        if link is None:
+            return
+        if audio_only is not None:
+            link.audio_only = audio_only
+        if data_saver is not None:
+            link.data_saver = data_saver
+        link.apply_video_pauses()
+        self.tracks_changed(link)
+
+    def set_focus(self, *, floor: str | None, speakers: list[str]) -> None:
+        if floor == self.floor and speakers[:1] == self.speakers[:1]:
+            self.speakers = speakers
+            return
+        self.floor, self.speakers = floor, speakers
+        for link in self.links.values():
+            if link.data_saver:
+                link.apply_video_pauses()
+                self.tracks_changed(link)
+
+    def focus_for(self, participant: str) -> str | None:
+        """The one video a data-saver subscriber receives."""
+        publishing = [pid for pid, pub in self.publishers.items() if "video" in pub.sources and pid != participant]
+        for candidate in (self.floor, *self.speakers, "hall"):
+            if candidate in publishing:
+                return candidate
+        return publishing[0] if publishing else None
+
+    def tracks_changed(self, link: RelayLink) -> None:
+        if link.pc.localDescription is not None:
+            self.send(link.participant, link.tracks_message())
+
+    async def close(self) -> None:
+        for participant in list(self.links):
+            await self.remove(participant)

@@ -1,0 +1,116 @@
+// The one peer connection with the server relay (topology "relay"; docs/protocol.md).
+//
+// The relay always offers and we always answer: before each offer it sends `relay_tracks`,
+// naming the two upload m-lines (our microphone and camera go there, sendonly) and whose
+// audio or video every other m-line carries (receive only). We never offer to the relay:
+// `negotiationneeded` is ignored, and camera changes use replaceTrack, which needs no
+// negotiation. A stuck connection is started over with `renegotiate` (room.js), after which
+// the relay offers on a new connection.
+
+const VIDEO_MAX_BITRATE = 250_000;   // the same caps as the mesh (peers.js)
+const VIDEO_MAX_FRAMERATE = 15;
+
+export class RelayLink {
+  constructor({ session, iceServers, local, signal, onTrack, onState }) {
+    this.remote = "relay";
+    this.session = session;
+    this.polite = true;
+    this.relay = true;
+    this.local = local;
+    this.signal = signal;
+    this.onTrack = onTrack;
+    this.onState = onState;
+    this.upload = {};
+    this.tracks = new Map();   // mid -> { participant, kind }
+    this.videoPaused = new Set();
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc = pc;
+    pc.onicecandidate = ({ candidate }) =>
+      this.signal({ type: "candidate", candidate: candidate ? candidate.toJSON() : null });
+    pc.ontrack = ({ track, transceiver }) => {
+      const who = this.tracks.get(transceiver.mid);
+      if (who) this.onTrack(who.participant, track);
+    };
+    pc.onconnectionstatechange = () => {
+      const state = pc.connectionState;
+      this.onState(state);
+      clearTimeout(this.disconnectTimer);
+      if (state === "connected") this.tuneVideo();
+      if (state === "failed") this.onState("stuck");
+      if (state === "disconnected") {
+        this.disconnectTimer = setTimeout(() => { if (pc.connectionState !== "connected") this.onState("stuck"); }, 8000);
+      }
+    };
+    this.watchdog = setTimeout(() => { if (pc.connectionState !== "connected") this.onState("stuck"); }, 15000);
+  }
+
+  onRelayTracks(msg) {
+    this.upload = msg.upload;
+    this.tracks = new Map(msg.tracks.map((t) => [t.mid, { participant: t.participant, kind: t.kind }]));
+    this.videoPaused = new Set(msg.video_paused);
+  }
+
+  uploadTransceiver(kind) {
+    return this.pc.getTransceivers().find((t) => t.mid != null && t.mid === this.upload[kind]);
+  }
+
+  setTracks(local) {
+    this.local = local;
+    const audio = this.uploadTransceiver("audio");
+    const video = this.uploadTransceiver("video");
+    if (audio) audio.sender.replaceTrack(local.audioTrack || null);
+    if (video) video.sender.replaceTrack(local.videoTrack || null);
+  }
+
+  // Audio only: the camera is already stopped (no upload); the server tells the relay to
+  // stop sending us video (the `media` message). Nothing to renegotiate.
+  setAudioOnly() { this.setTracks(this.local); }
+
+  async tuneVideo() {
+    const video = this.uploadTransceiver("video");
+    if (!video) return;
+    const params = video.sender.getParameters();
+    if (!params.encodings || !params.encodings.length) return;
+    params.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
+    params.encodings[0].maxFramerate = VIDEO_MAX_FRAMERATE;
+    try { await video.sender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
+  }
+
+  async onDescription(description) {
+    if (description.type !== "offer") return;   // we never offer to the relay
+    const pc = this.pc;
+    await pc.setRemoteDescription(description);
+    for (const t of pc.getTransceivers()) {
+      if (t.mid === this.upload.audio || t.mid === this.upload.video) t.direction = "sendonly";
+      else if (this.tracks.has(t.mid)) t.direction = "recvonly";
+      else if (!t.stopped) t.direction = "inactive";
+    }
+    this.setTracks(this.local);
+    await pc.setLocalDescription();
+    this.signal({ type: "answer", sdp: pc.localDescription.sdp });
+    if (pc.connectionState === "connected") this.tuneVideo();
+  }
+
+  async onCandidate(candidate) {
+    try { await this.pc.addIceCandidate(candidate || null); } catch (e) { console.warn("candidate", e); }
+  }
+
+  async stats() {
+    const report = await this.pc.getStats();
+    const out = { rtt: null, lost: 0, received: 0 };
+    report.forEach((s) => {
+      if (s.type === "candidate-pair" && s.state === "succeeded" && s.nominated && s.currentRoundTripTime != null) {
+        out.rtt = s.currentRoundTripTime * 1000;
+      }
+      if (s.type === "inbound-rtp") { out.lost += s.packetsLost || 0; out.received += s.packetsReceived || 0; }
+    });
+    return out;
+  }
+
+  close() {
+    clearTimeout(this.watchdog);
+    clearTimeout(this.disconnectTimer);
+    this.pc.onconnectionstatechange = null;
+    this.pc.close();
+  }
+}

@@ -1,0 +1,55 @@
+"""Three Chromium pages in a relay-mode room: each sees the other two's video playing,
+through one peer connection each, to the server relay.
+
+Marked ``netns`` (real WebRTC media): scripts/test runs it inside a loopback-only namespace.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from meetings.meetings import RemoteInvite
+from tests.browser.test_room import VIDEO_PLAYING, browser, open_room  # noqa: F401 - the fixture
+from tests.browser.test_screenshots import ARTIFACTS
+
+pytestmark = [pytest.mark.anyio, pytest.mark.netns]
+
+
+@pytest.fixture
+def room_settings(room_settings):  # type: ignore[no-untyped-def]
+    room_settings.values["RELAY_VIDEO_SENDERS"] = 0  # relay from the first camera
+    return room_settings
+
+
+@pytest.fixture
+def invite_a2(sqlite_database, room_world):  # type: ignore[no-untyped-def]
+    with sqlite_database.session() as s:
+        s.add(RemoteInvite(meeting_id=room_world.meeting_id, member_id=room_world.world.id("a2")))
+
+
+async def test_three_pages_in_a_relay_room_see_each_others_video(browser, server, room_world, invite_a2):  # noqa: F811
+    pages = [await open_room(browser, server, room_world.meeting_id, name) for name in ("sec_a", "away_a", "mem_a")]
+    ids = [await page.evaluate("window.chiboRoom.me") for page in pages]
+    for page, me in zip(pages, ids, strict=True):
+        for other in ids:
+            if other != me:
+                await page.wait_for_function(VIDEO_PLAYING, arg=other, timeout=20000)
+    for page in pages:
+        # One connection each, to the relay; the page says which mode is in use.
+        assert await page.evaluate("[...window.chiboRoom.links.keys()]") == ["relay"]
+        assert await page.evaluate("window.chiboRoom.links.get('relay').pc.connectionState") == "connected"
+        assert "qua máy chủ chuyển tiếp" in await page.inner_text("#mode")
+    # Frames keep coming (not one frozen picture): decoded frame counts grow on every page.
+    counts = [await page.evaluate(FRAMES_DECODED) for page in pages]
+    await pages[0].wait_for_timeout(1500)
+    for page, before in zip(pages, counts, strict=True):
+        assert await page.evaluate(FRAMES_DECODED) > before + 10
+    await pages[1].screenshot(path=str(ARTIFACTS / "room-relay.png"), full_page=False)
+
+
+FRAMES_DECODED = """async () => {
+  const report = await window.chiboRoom.links.get("relay").pc.getStats();
+  let frames = 0;
+  report.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
+  return frames;
+}"""

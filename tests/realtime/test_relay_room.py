@@ -1,0 +1,95 @@
+"""The topology switch through the real signalling: aiortc participants start in a mesh, the
+room moves to the relay without dropping anyone, and data saver receives one video.
+
+Marked ``netns``: scripts/test runs these inside a loopback-only network namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from meetings.meetings import RemoteInvite
+from tests.support.relay_peers import LoopLag
+
+pytestmark = [pytest.mark.anyio, pytest.mark.netns]
+
+
+@pytest.fixture
+def room_settings(room_settings, request):  # type: ignore[no-untyped-def]
+    # Two cameras make a mesh; the third moves the room to the relay. The data-saver test
+    # keeps the default, so that only data saver can move it.
+    room_settings.values["RELAY_VIDEO_SENDERS"] = 4 if "data_saver" in request.node.name else 2
+    return room_settings
+
+
+@pytest.fixture
+def invite_a2(sqlite_database, room_world):  # type: ignore[no-untyped-def]
+    with sqlite_database.session() as s:
+        s.add(RemoteInvite(meeting_id=room_world.meeting_id, member_id=room_world.world.id("a2")))
+
+
+def pid(room_world, key: str) -> str:  # type: ignore[no-untyped-def]
+    return f"m{room_world.world.id(key)}"
+
+
+async def test_third_camera_moves_the_room_to_the_relay_without_dropping_anyone(participant, room_world, invite_a2):
+    chair, away, member = (participant(n, media=True) for n in ("sec_a", "away_a", "mem_a"))
+    a1, a4, a2 = pid(room_world, "a1"), pid(room_world, "a4"), pid(room_world, "a2")
+    await chair.join()
+    await away.join()
+    await chair.wait_media([a4])
+    await away.wait_media([a1])
+    assert chair.topology == "mesh" and set(chair.links) == {a4}
+
+    lag = LoopLag()
+    lag.start()
+    await member.join()  # three cameras > RELAY_VIDEO_SENDERS=2
+    welcome = await member.wait_for("welcome")
+    assert welcome["topology"] == "relay" and welcome["peers"] == ["relay"] and welcome["polite"] == {"relay": True}
+    for client in (chair, away):
+        switch = await client.wait_for("topology")
+        assert switch["topology"] == "relay" and switch["reason"] == "video_senders"
+        assert switch["relay_session"] == welcome["relay_session"]
+    # While the relay link comes up, the mesh link still carries media (make before break).
+    await chair.wait_relayed([a4, a2], frames=15)
+    await away.wait_relayed([a1, a2], frames=15)
+    await member.wait_relayed([a1, a4], frames=15)
+    lag.stop()
+    for client in (chair, away, member):
+        if client.links_closing is not None:
+            await asyncio.wait_for(client.links_closing, 12)
+        assert set(client.links) == {"relay"}
+        assert client.links["relay"].pc.connectionState == "connected"
+        # Nobody left the room on the way.
+        assert not [m for m in client.messages if m["type"] == "left"]
+    # The server's event loop (signalling, the relay, and here the test peers too) kept up.
+    assert lag.percentile(0.99) < 0.2, lag.percentile(0.99)
+
+
+async def test_data_saver_receives_every_voice_but_only_the_floor_holders_video(participant, room_world, invite_a2):
+    chair, away, saver = (participant(n, media=True) for n in ("sec_a", "away_a", "mem_a"))
+    a1, a4 = pid(room_world, "a1"), pid(room_world, "a4")
+    for client in (chair, away, saver):
+        await client.join()
+    await saver.wait_media([a1, a4])
+    assert saver.topology == "mesh"
+    await chair.send({"type": "give_floor", "participant": a4})
+    await saver.set_data_saver(True)
+    switch = await chair.wait_for("topology")
+    assert switch["reason"] == "data_saver"
+    await saver.wait_relayed([a1, a4], frames=10, kinds=("audio",))
+    await saver.wait_relayed([a4], frames=15, kinds=("video",))
+
+    async def paused() -> None:
+        while saver.links.get("relay") is None or saver.links["relay"].video_paused != [a1]:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(paused(), 10)
+    chair_video = saver.relay_frames.get(a1, {}).get("video", 0)
+    await saver.wait_relayed([a4, a1], frames=20, kinds=("audio",))
+    assert saver.relay_frames.get(a1, {}).get("video", 0) <= chair_video + 2  # at most frames in flight
+    # The others still receive everybody's video.
+    await chair.wait_relayed([a4], frames=10, kinds=("video",))
+    await away.wait_relayed([a1], frames=10, kinds=("video",))
