@@ -74,6 +74,12 @@ async def test_two_members_see_each_other_chat_raise_hands_and_rejoin(browser, s
     await chair.screenshot(path=str(ARTIFACTS / "room-chair.png"), full_page=False)
     await away.screenshot(path=str(ARTIFACTS / "room-away.png"), full_page=False)
 
+    # The live counts: total, D and the votes a resolution needs (A: a1, a2, a4 official, a3 probationary).
+    await chair.click("[data-tab=counts]")
+    await chair.locator("#counts-list dt", has_text="Mẫu số D").wait_for(timeout=10000)
+    counts = await chair.inner_text("#counts-list")
+    assert "Tổng số\n4" in counts and "Mẫu số D\n3" in counts and "≥ 2" in counts
+
     # Reload: the same participant comes back, once, and video flows again.
     await away.reload()
     await away.click("#join-video")
