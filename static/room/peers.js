@@ -11,8 +11,10 @@
 //    starts over with new connections ("renegotiate"). ICE restarts are not used: aiortc
 //    answers them with its old credentials and nothing changes.
 
-const VIDEO_MAX_BITRATE = 250_000;   // weak mobile networks first
-const VIDEO_MAX_FRAMERATE = 15;
+import { connectionStats } from "./stats.js";
+
+export const VIDEO_MAX_BITRATE = 250_000;   // weak mobile networks first
+export const VIDEO_MAX_FRAMERATE = 15;
 
 export class PeerLink {
   constructor({ remote, session, polite, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, audioOnly }) {
@@ -126,16 +128,8 @@ export class PeerLink {
     }
   }
 
-  async stats() {
-    const report = await this.pc.getStats();
-    const out = { rtt: null, lost: 0, received: 0 };
-    report.forEach((s) => {
-      if (s.type === "candidate-pair" && s.state === "succeeded" && s.nominated && s.currentRoundTripTime != null) {
-        out.rtt = s.currentRoundTripTime * 1000;
-      }
-      if (s.type === "inbound-rtp") { out.lost += s.packetsLost || 0; out.received += s.packetsReceived || 0; }
-    });
-    return out;
+  stats() {
+    return connectionStats(this.pc);
   }
 
   close() {

@@ -7,8 +7,8 @@
 // negotiation. A stuck connection is started over with `renegotiate` (room.js), after which
 // the relay offers on a new connection.
 
-const VIDEO_MAX_BITRATE = 250_000;   // the same caps as the mesh (peers.js)
-const VIDEO_MAX_FRAMERATE = 15;
+import { VIDEO_MAX_BITRATE, VIDEO_MAX_FRAMERATE } from "./peers.js";   // the same caps as the mesh
+import { connectionStats } from "./stats.js";
 
 export class RelayLink {
   constructor({ session, iceServers, local, signal, onTrack, onState }) {
@@ -95,16 +95,8 @@ export class RelayLink {
     try { await this.pc.addIceCandidate(candidate || null); } catch (e) { console.warn("candidate", e); }
   }
 
-  async stats() {
-    const report = await this.pc.getStats();
-    const out = { rtt: null, lost: 0, received: 0 };
-    report.forEach((s) => {
-      if (s.type === "candidate-pair" && s.state === "succeeded" && s.nominated && s.currentRoundTripTime != null) {
-        out.rtt = s.currentRoundTripTime * 1000;
-      }
-      if (s.type === "inbound-rtp") { out.lost += s.packetsLost || 0; out.received += s.packetsReceived || 0; }
-    });
-    return out;
+  stats() {
+    return connectionStats(this.pc);
   }
 
   close() {
