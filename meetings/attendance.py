@@ -378,9 +378,14 @@ def mark(session: Session, actor: Actor, meeting: Meeting, member_id: int, data:
         raise ValidationError("Cuộc họp chưa bắt đầu, chưa thể ghi có mặt.")
     record = record_of(session, meeting, member_id)
     values = data.validate(record)
-    closed = meeting.status == MeetingStatus.CLOSED
+    # After the meeting closed, a first decision (an unmarked member, e.g. the secretary
+    # entering the paper roster, or a "partial" online presence) is not a correction; changing
+    # a mark already made is, and needs a reason.
+    closed = meeting.status == MeetingStatus.CLOSED and record.status not in (
+        AttendanceStatus.UNMARKED, AttendanceStatus.NOT_EXPECTED)
     reason = clean_text(amendment_reason)
-    if closed and not reason:
+    changes = any(getattr(record, key) != value for key, value in values.items())
+    if closed and changes and not reason:
         raise ValidationError("Cuộc họp đã kết thúc: sửa điểm danh phải ghi lý do điều chỉnh.")
     before = audit.snapshot(record, RECORD_FIELDS)
     for key, value in values.items():

@@ -660,6 +660,12 @@ def record_actual_times(session: Session, actor: Actor, meeting: Meeting, start:
     before = audit.snapshot(meeting, mt.MEETING_FIELDS)
     meeting.actual_start_at, meeting.actual_end_at = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     meeting.touched = True
+    if meeting.status in (MeetingStatus.SCHEDULED, MeetingStatus.OPEN) and end <= now:
+        # A meeting whose end is recorded has been held (also one held in the hall only, never
+        # opened in the room): it is closed, and its roster and minutes are final from here.
+        meeting.status = MeetingStatus.CLOSED
+        meeting.opened_at = meeting.opened_at or meeting.actual_start_at
+        meeting.closed_at = meeting.closed_at or meeting.actual_end_at
     session.flush()
     audit.record(session, actor, "meeting.actual_times", meeting, before, audit.snapshot(meeting, mt.MEETING_FIELDS))
 

@@ -140,13 +140,19 @@ def test_case_c5_online_presence_with_reconnections(session):
     assert records[y.id].status == AttendanceStatus.UNMARKED and records[y.id].suggestion == "partial"
     assert records[y.id].online_minutes == 50
     assert records[z.id].online_minutes is None and records[z.id].status == AttendanceStatus.UNMARKED
-    # The secretary decides Y; after the meeting closed that needs a reason and is an amendment.
+    # The secretary decides Y (a first decision, even after the meeting: no amendment) ...
+    att.mark(session, ACTOR, meeting, y.id, Mark(status="present", mode="online"), now=at(21, 40))
+    assert att.amendments(session, meeting.id) == []
+    # ... and changing a decision after the meeting closed needs a reason and is an amendment.
     with pytest.raises(ValidationError, match="lý do điều chỉnh"):
-        att.mark(session, ACTOR, meeting, y.id, Mark(status="present", mode="online"), now=at(21, 40))
-    att.mark(session, ACTOR, meeting, y.id, Mark(status="present", mode="online"), now=at(21, 40),
-             amendment_reason="Tham dự từ 20:40 do mất sóng, chi ủy chấp nhận")
-    (amendment,) = att.amendments(session, meeting.id)
-    assert amendment.before["status"] == "unmarked" and amendment.after["status"] == "present"
+        att.mark(session, ACTOR, meeting, y.id, Mark(status="absent", excused=False), now=at(21, 45))
+    att.mark(session, ACTOR, meeting, y.id, Mark(status="absent", excused=False), now=at(21, 45),
+             amendment_reason="Chỉ nghe 10 phút rồi mất sóng")
+    att.mark(session, ACTOR, meeting, y.id, Mark(status="present", mode="online"), now=at(21, 50),
+             amendment_reason="Chi ủy chấp nhận: tham dự từ 20:40 do mất sóng")
+    first, second = att.amendments(session, meeting.id)
+    assert (first.before["status"], first.after["status"]) == ("present", "absent")
+    assert second.reason.startswith("Chi ủy chấp nhận")
     # A secretary's mark is final: refreshing online presence does not undo it.
     records = {r.member_id: r for r in att.refresh_online(session, meeting, at(21, 45))}
     assert records[y.id].status == AttendanceStatus.PRESENT and records[y.id].confirmed

@@ -53,6 +53,8 @@ def test_corrections_after_closing_need_a_reason(world, client_as, opened, datab
     sec = client_as("sec_a")
     with database.session() as s:
         change_status(s, Actor.system("t"), s.get(Meeting, opened), MeetingStatus.CLOSED, now=clock.now)
+    # Entering the roster after the meeting is fine; changing an entry then needs a reason.
+    assert post(sec, f"/meetings/{opened}/attendance/{world.id('a2')}", {"mark": "in_person"}).status_code == 303
     r = post(sec, f"/meetings/{opened}/attendance/{world.id('a2')}", {"mark": "unexcused"})
     assert r.status_code == 400 and "lý do điều chỉnh" in r.text
     r = post(sec, f"/meetings/{opened}/attendance/{world.id('a2')}", {"mark": "unexcused",
