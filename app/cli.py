@@ -1,4 +1,5 @@
-"""``python -m app``: serve, migrate, demo, create-account, import-members, notices, settings.
+"""``python -m app``: serve, migrate, demo, create-account, import-members, notices, flags,
+verify-audit, settings.
 
 Every command reads DATABASE_URL (and the other settings) from the environment.
 """
@@ -160,6 +161,58 @@ def cmd_notices(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_verify_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """Walk the audit log's hash chain; exit 1 and list the breaks if anything was altered,
+    removed or rewritten (``--anchor SEQ:HASH`` checks a head recorded earlier)."""
+    from meetings import audit
+
+    anchors = []
+    for anchor in args.anchor or []:
+        seq, _, digest = anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            print(f"Error: --anchor must be SEQ:HASH (64 hex digits), not {anchor!r}", file=sys.stderr)
+            return 2
+        anchors.append((int(seq), digest.lower()))
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            report = audit.verify(session, anchors=anchors)
+    finally:
+        db.dispose()
+    for b in report.breaks:
+        where = f"entry #{b.seq}" + (f" (id {b.entry_id}" + (f", {b.at:%Y-%m-%d %H:%M:%S} UTC" if b.at else "")
+                                        + ")" if b.entry_id else "")
+        print(f"BROKEN {b.kind}: {where}: {b.message}")
+    status = "intact" if report.intact else f"BROKEN at {len(report.breaks)} place(s)"
+    print(f"Audit log {status}: {report.entries} entries; head #{report.head_seq} {report.head_hash}")
+    return 0 if report.intact else 1
+
+
+def cmd_flags(settings: Settings, args: argparse.Namespace) -> int:
+    """Recompute every member's three-month counters for a year (idempotent; notices go out
+    only for levels that change)."""
+    from sqlalchemy import select
+
+    from meetings import three_month
+    from meetings.base import local_today, utcnow
+    from meetings.organisations import Organisation, OrgKind
+
+    from .migrate import migrate
+
+    year = args.year or local_today().year
+    db = _database(settings)
+    migrate(db.engine)
+    try:
+        with db.session() as session:
+            cells = list(session.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.CELL)))
+            changes = three_month.recheck_cells(session, cells, year, utcnow())
+    finally:
+        db.dispose()
+    raised = sum(1 for c in changes if c.after > c.before)
+    print(f"Flags for {year} rechecked: {raised} raised, {len(changes) - raised} lowered.")
+    return 0
+
+
 def cmd_settings(settings: Settings, args: argparse.Namespace) -> int:
     for setting in SETTINGS:
         print(f"{setting.name}={settings.values[setting.name]!r}\n    {setting.help}")
@@ -195,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("notices", help="run the notice job once (schedules ahead, reminders, e-mail)").set_defaults(
         func=cmd_notices)
+    flags = sub.add_parser("flags", help="recheck the three-month rule for every member (idempotent)")
+    flags.add_argument("--year", type=int, help="calendar year (default: this year)")
+    flags.set_defaults(func=cmd_flags)
+    verify = sub.add_parser("verify-audit", help="verify the audit log's hash chain; exit 1 where it breaks")
+    verify.add_argument("--anchor", action="append", metavar="SEQ:HASH",
+                        help="an entry's hash recorded earlier (printed by a previous run); repeatable")
+    verify.set_defaults(func=cmd_verify_audit)
     sub.add_parser("settings", help="list the settings and their current values").set_defaults(func=cmd_settings)
     return parser
 

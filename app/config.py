@@ -117,7 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NOTICE_HORIZON_DAYS", 30, "A meeting is announced to its members this many days ahead.", int),
     Setting("NOTICE_INTERVAL", 60, "Seconds between runs of the notice job; 0 turns the job off "
             "(then run it with `python -m app notices`).", int),
-    Setting("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, "Largest meeting document accepted, in bytes.", int),
+    Setting("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, "Largest uploaded file accepted (meeting documents, signed "
+            "self-assessments), in bytes.", int),
     Setting("ABSENCE_LATE_HOURS", 24, "An absence request filed later than this before the meeting is marked late.",
             int),
 )

@@ -210,10 +210,12 @@ def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], c
                 if m.kind == MeetingKind.REGULAR][:3]
     for meeting in upcoming:
         meeting.remote_open = True
-    # An Mỹ's year so far: every month held, one meeting too short (HD 42 warning), the
-    # second quarter's thematic session forgotten (case C6).
+    # An Mỹ's year so far: every month held (August's two weeks late), one meeting too short
+    # (HD 42 warning), the second quarter's thematic session forgotten (case C6).
+    held: list[tuple[mt.Meeting, int]] = []
     for back in range(12, -1, -1):
-        day = (today.replace(day=1) - relativedelta(months=back)).replace(day=5)
+        planned = (today.replace(day=1) - relativedelta(months=back)).replace(day=5)
+        day = planned.replace(day=19) if planned.month == 8 else planned
         start = dt.datetime.combine(day, dt.time(19, 30), tzinfo=LOCAL_TZ)
         if day.year != today.year or start >= now:
             continue
@@ -227,9 +229,15 @@ def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], c
                                         topic=DEMO_RULES[0][1].topic if combined and kind == MeetingKind.REGULAR
                                         else None, title=f"{kind.label} tháng {day.month}/{day.year}",
                                         expected_minutes=120)
+            meeting.occurrence_on = planned
             agenda.apply_template(session, meeting)
             schedules.record_actual_times(session, actor, meeting, when, when + dt.timedelta(minutes=minutes),
                                           now=now)
+            if kind == MeetingKind.REGULAR:
+                held.append((meeting, minutes))
     if upcoming:
         absences.file_request(session, actor, upcoming[0], anmy[5].id, "Đi viện thăm mẹ ốm ở Huế", now=now)
     session.flush()
+    from .demo_year import demo_year
+
+    demo_year(session, actor, cells, held, anmy, now)

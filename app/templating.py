@@ -52,6 +52,16 @@ def vn_date_iso(value: dt.datetime | None) -> str:
     return value.astimezone(LOCAL_TZ).date().isoformat() if value else ""
 
 
+def percent(value: float | None) -> str:
+    """A rate as a whole percentage ("75%"), or an em dash when there is nothing to divide."""
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def months_list(months: list[int] | tuple[int, ...]) -> str:
+    """[3, 6, 9] → "3, 6, 9" (Vietnamese lists months by number)."""
+    return ", ".join(str(m) for m in months)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -66,6 +76,8 @@ def make_environment() -> Environment:
         "vn_weekday": vn_weekday,
         "iso_date": iso_date,
         "vn_date_iso": vn_date_iso,
+        "percent": percent,
+        "months_list": months_list,
     }
     env.filters.update(filters)
     return env

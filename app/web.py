@@ -92,6 +92,7 @@ class Ctx:
         return value if isinstance(value, UploadFile) else None
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("today", self.today)
         return render(self.request, template, status_code=status_code, account=self.account,
                       scope=self.scope, **context)
 

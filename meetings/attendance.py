@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -85,7 +86,12 @@ class ReasonCategory(enum.StrEnum):
 
 class AttendanceRecord(Base):
     __tablename__ = "attendance"
-    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "member_id"),
+        # Covers the audit's per-meeting aggregate (meetings.regularity), so that a province's
+        # roster lines are read from the index alone.
+        Index("ix_attendance_figures", "meeting_id", "expected", "status", "mode", "excused", "away"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
@@ -226,6 +232,12 @@ def _sorted(records: list[AttendanceRecord]) -> list[AttendanceRecord]:
 
 
 def record_of(session: Session, meeting: Meeting, member_id: int) -> AttendanceRecord:
+    # The member's line when it exists; the whole roster (from the electorate) only when not —
+    # marking a meeting line by line must not recompute the electorate for every line.
+    found = session.scalar(select(AttendanceRecord).where(AttendanceRecord.meeting_id == meeting.id,
+                                                          AttendanceRecord.member_id == member_id))
+    if found is not None:
+        return found
     for record in roster(session, meeting):
         if record.member_id == member_id:
             return record
@@ -403,7 +415,18 @@ def mark(session: Session, actor: Actor, meeting: Meeting, member_id: int, data:
                                         reason=reason, by_id=actor.account_id, at=now))
     audit.record(session, actor, "attendance.amend" if closed else "attendance.mark", record, before, after,
                  organisation_id=meeting.cell_id, note=reason or None)
+    if AttendanceStatus.ABSENT.value in (before["status"], after["status"]):
+        # Only an absence, made or unmade, can change the three-month count.
+        _recheck_flags(session, member_id, meeting.local_date.year, now)
     return record
+
+
+def _recheck_flags(session: Session, member_id: int, year: int, now: dt.datetime) -> None:
+    """A mark or a dues record can make a member's second or third month: raise the flag now,
+    in this transaction (meetings.three_month; imported here to keep the modules acyclic)."""
+    from .three_month import recheck
+
+    recheck(session, [member_id], year, now)
 
 
 def amendments(session: Session, meeting_id: int) -> list[AttendanceAmendment]:
@@ -552,6 +575,8 @@ def record_dues(session: Session, actor: Actor, meeting: Meeting, member_id: int
     if before != {"status": status.value}:
         audit.record(session, actor, "dues.record", dues, before, {"status": status.value, "month": month.isoformat()},
                      organisation_id=meeting.cell_id)
+        if DuesStatus.UNPAID.value in ((before or {}).get("status"), status.value):
+            _recheck_flags(session, member_id, month.year, now)
     return dues
 
 

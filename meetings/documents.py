@@ -100,10 +100,10 @@ def _safe_name(filename: str) -> str:
     return name[:200] or "tai-lieu"
 
 
-def add_document(session: Session, actor: Actor, meeting: Meeting, *, filename: str, data: bytes, root: Path,
-                 max_bytes: int, now: dt.datetime, agenda_item_id: int | None = None) -> MeetingDocument:
-    if meeting.status == MeetingStatus.CANCELLED:
-        raise ValidationError("Cuộc họp đã bị hủy, không đăng tài liệu được.")
+def check_upload(filename: str, data: bytes, *, max_bytes: int, kinds: tuple[str, ...] = tuple(KINDS)
+                 ) -> tuple[str, str]:
+    """A safe file name and the kind of an uploaded file, checked by content and size; the
+    name's extension must agree with the content. Raises ValidationError in Vietnamese."""
     name = _safe_name(filename or "")
     if not data:
         raise ValidationError("Tệp tải lên bị trống.", field="file")
@@ -111,19 +111,41 @@ def add_document(session: Session, actor: Actor, meeting: Meeting, *, filename: 
         raise ValidationError(f"Tệp “{name}” quá lớn ({len(data) / 1048576:.1f} MB); giới hạn là "
                               f"{max_bytes / 1048576:.0f} MB.", field="file")
     kind = sniff(data)
-    if kind is None:
-        raise ValidationError(f"Tệp “{name}” không phải PDF, DOCX, PNG hoặc JPEG (kiểm tra theo nội dung tệp).",
-                              field="file")
+    if kind is None or kind not in kinds:
+        names = [k.upper() for k in kinds]
+        allowed = f"{', '.join(names[:-1])} hoặc {names[-1]}" if len(names) > 1 else names[0]
+        raise ValidationError(f"Tệp “{name}” không phải {allowed} (kiểm tra theo nội dung tệp).", field="file")
     if Path(name).suffix.lower() not in KINDS[kind][1]:
         raise ValidationError(f"Tên tệp “{name}” không khớp với nội dung (tệp là {kind.upper()}).", field="file")
+    return name, kind
+
+
+def store(root: Path, folder: str, prefix: str, data: bytes) -> str:
+    """Write an upload under ``root/folder`` with an unguessable name; returns that name."""
+    stored = f"{prefix}-{uuid.uuid4().hex}"
+    directory = root / folder
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / stored).write_bytes(data)
+    return stored
+
+
+def load(root: Path, folder: str, stored: str) -> bytes:
+    path = root / folder / stored
+    if not path.exists():
+        raise NotFound("Không tìm thấy tệp trên máy chủ.")
+    return path.read_bytes()
+
+
+def add_document(session: Session, actor: Actor, meeting: Meeting, *, filename: str, data: bytes, root: Path,
+                 max_bytes: int, now: dt.datetime, agenda_item_id: int | None = None) -> MeetingDocument:
+    if meeting.status == MeetingStatus.CANCELLED:
+        raise ValidationError("Cuộc họp đã bị hủy, không đăng tài liệu được.")
+    name, kind = check_upload(filename, data, max_bytes=max_bytes)
     if agenda_item_id is not None:
         item = session.get(AgendaItem, agenda_item_id)
         if item is None or item.meeting_id != meeting.id:
             raise ValidationError("Nội dung chương trình đã chọn không thuộc cuộc họp này.", field="agenda_item_id")
-    stored = f"{meeting.id}-{uuid.uuid4().hex}"
-    folder = root / "documents"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / stored).write_bytes(data)
+    stored = store(root, "documents", str(meeting.id), data)
     doc = MeetingDocument(meeting_id=meeting.id, agenda_item_id=agenda_item_id, filename=name, kind=kind,
                           size=len(data), sha256=hashlib.sha256(data).hexdigest(), stored_name=stored,
                           uploaded_by_id=actor.account_id, published_at=now)
@@ -179,12 +201,10 @@ def open_document(session: Session, doc_id: int, *, meeting: Meeting, account_id
         raise NotFound()
     if remote_only and doc.agenda_item_id in in_person_item_ids(session, meeting.id):
         raise Forbidden("Tài liệu này thuộc nội dung chỉ thảo luận trực tiếp, không gửi cho người tham gia từ xa.")
-    path = root / "documents" / doc.stored_name
-    if not path.exists():
-        raise NotFound("Không tìm thấy tệp tài liệu trên máy chủ.")
+    data = load(root, "documents", doc.stored_name)
     session.add(DocumentAccess(document_id=doc.id, account_id=account_id, member_id=member_id, at=now))
     session.flush()
-    return doc, path.read_bytes()
+    return doc, data
 
 
 def readers(session: Session, meeting_id: int) -> dict[int, list[tuple[str, dt.datetime]]]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -82,6 +83,8 @@ TRANSITIONS = {
 
 class Meeting(Base):
     __tablename__ = "meetings"
+    #: Roll-ups over a subtree walk each cell's meetings of a year (meetings.compliance).
+    __table_args__ = (Index("ix_meetings_cell_id_starts_at", "cell_id", "starts_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cell_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)

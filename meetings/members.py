@@ -500,7 +500,19 @@ def add_period(
         session, actor, "period.create", period, None, audit.snapshot(period, PERIOD_FIELDS),
         organisation_id=organisation_id or member.home_cell_id,
     )
+    _periods_changed(session, period, member.id, period.start_on, period.end_on)
     return period
+
+
+def _periods_changed(session: Session, period: MemberPeriod, member_id: int, start_on: dt.date,
+                     end_on: dt.date | None) -> None:
+    """An exemption, transfer or suspension changes which months count toward the
+    three-month rule (meetings.three_month; imported here to keep the modules acyclic)."""
+    if period.kind == PeriodKind.AWAY:
+        return
+    from .three_month import after_period_change
+
+    after_period_change(session, member_id, start_on, end_on)
 
 
 def update_period(session: Session, actor: Actor, period: MemberPeriod, data: PeriodInput) -> MemberPeriod:
@@ -519,6 +531,9 @@ def update_period(session: Session, actor: Actor, period: MemberPeriod, data: Pe
         session, actor, "period.update", period, before, audit.snapshot(period, PERIOD_FIELDS),
         organisation_id=member.home_cell_id if member else None,
     )
+    earliest = min(period.start_on, dt.date.fromisoformat(before["start_on"]))
+    _periods_changed(session, period, period.member_id, earliest, None if period.end_on is None or before["end_on"] is None
+                     else max(period.end_on, dt.date.fromisoformat(before["end_on"])))
     return period
 
 
@@ -530,6 +545,7 @@ def delete_period(session: Session, actor: Actor, period: MemberPeriod) -> None:
                  organisation_id=(member.home_cell_id if member else None) or period.host_cell_id)
     session.delete(period)
     session.flush()
+    _periods_changed(session, period, period.member_id, period.start_on, period.end_on)
 
 
 def get_period(session: Session, period_id: int) -> MemberPeriod:

@@ -4,7 +4,7 @@ from .absences import AbsenceRequest
 from .accounts import Account, LoginFailure, RoleGrant
 from .agenda import AgendaItem
 from .attendance import AttendanceAmendment, AttendanceRecord, DuesRecord
-from .audit import AuditEntry
+from .audit import AuditChainHead, AuditEntry
 from .base import Base
 from .calendars import CalendarFeed
 from .chat import ChatMessage
@@ -14,8 +14,11 @@ from .members import Member, MemberPeriod, Membership
 from .minutes import Minutes, MinutesVersion
 from .notices import Notice
 from .organisations import Organisation, OrgParentLink
+from .policies import EvaluationPolicy
 from .presence import PresenceEvent, PresenceInterval
+from .reviews import HostComment, YearReview
 from .schedules import CellScheduleSettings, MeetingRule
+from .three_month import MemberFlag
 from .votes import BallotCast, Motion, OpenVote, SecretTally
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "AgendaItem",
     "AttendanceAmendment",
     "AttendanceRecord",
+    "AuditChainHead",
     "AuditEntry",
     "BallotCast",
     "Base",
@@ -32,11 +36,14 @@ __all__ = [
     "ChatMessage",
     "DocumentAccess",
     "DuesRecord",
+    "EvaluationPolicy",
+    "HostComment",
     "LoginFailure",
     "Meeting",
     "MeetingDocument",
     "MeetingRule",
     "Member",
+    "MemberFlag",
     "MemberPeriod",
     "Membership",
     "Minutes",
@@ -52,4 +59,5 @@ __all__ = [
     "RemoteInvite",
     "RoleGrant",
     "SecretTally",
+    "YearReview",
 ]

@@ -43,6 +43,9 @@ from .organisations import Organisation
 log = logging.getLogger("chibo.notices")
 
 WEEKDAYS = ["Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật"]
+#: Stands for PUBLIC_URL in bodies written where the site's address is not known (the
+#: three-month flags are raised inside the domain); replaced when the e-mail is sent.
+SITE = "{site}"
 #: A row left "sending" this long belongs to a worker that died.
 STALE_CLAIM = dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 5
@@ -75,7 +78,10 @@ class Notice(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    #: The meeting the notice is about; None for notices about a member's record
+    #: (three-month flags, ``meetings.three_month``), which carry their page in ``url``.
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"), index=True)
+    url: Mapped[str | None] = mapped_column(String(300))
     event: Mapped[str] = mapped_column(String(20))
     sequence: Mapped[int] = mapped_column(Integer)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
@@ -90,6 +96,11 @@ class Notice(Base):
     email_claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     email_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     email_error: Mapped[str | None] = mapped_column(String(500))
+
+    @property
+    def link(self) -> str:
+        """The page the notice points to, relative to the site."""
+        return self.url or f"/meetings/{self.meeting_id}"
 
 
 @dataclass(frozen=True)
@@ -338,12 +349,12 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
         with _unit(sessions) as session:
             row = session.execute(
                 select(Notice.id, Notice.key, Notice.email, Notice.subject, Notice.body, Meeting.starts_at, Notice.event)
-                .join(Meeting, Meeting.id == Notice.meeting_id)
+                .outerjoin(Meeting, Meeting.id == Notice.meeting_id)
                 .where(Notice.email_status == EmailStatus.PENDING).order_by(Notice.id).limit(1)
             ).first()
             if row is None:
                 break
-            if row.starts_at <= now:
+            if row.starts_at is not None and row.starts_at <= now:
                 session.execute(update(Notice).where(Notice.id == row.id).values(email_status=EmailStatus.EXPIRED))
                 report.expired += 1
                 continue
@@ -353,8 +364,8 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
             )
             if claimed.rowcount != 1:
                 continue  # another worker took it
-        mail = OutgoingMail(to=row.email, subject=row.subject, body=row.body, message_id=_message_id(row.key, domain),
-                            key=row.key)
+        mail = OutgoingMail(to=row.email, subject=row.subject, body=row.body.replace(SITE, options.public_url.rstrip("/")),
+                            message_id=_message_id(row.key, domain), key=row.key)
         try:
             send(mail)
         except Exception as exc:  # the server refused or is unreachable: retry on a later run

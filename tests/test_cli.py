@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-COMMANDS = ("serve", "migrate", "demo", "create-account", "import-members", "notices")
+COMMANDS = ("serve", "migrate", "demo", "create-account", "import-members", "notices", "flags", "verify-audit")
 
 
 def run(*args, env):
@@ -58,6 +58,14 @@ def test_migrate_is_idempotent_and_demo_loads_once(env):
     assert "bithu" in demo.stdout and "chibo-demo-2026" in demo.stdout
     again = run("demo", env=env)
     assert "already present" in again.stdout
+    # The demo raised its flags as it marked the rosters: a recheck finds nothing to change,
+    # and the audit log it wrote verifies.
+    from meetings.base import local_today
+
+    flags = run("flags", "--year", str(local_today().year), env=env)
+    assert flags.returncode == 0 and "0 raised, 0 lowered" in flags.stdout, flags.stdout + flags.stderr
+    verified = run("verify-audit", env=env)
+    assert verified.returncode == 0 and "Audit log intact:" in verified.stdout, verified.stdout + verified.stderr
 
 
 def test_notices_job_once(env):

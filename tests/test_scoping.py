@@ -12,7 +12,7 @@ from meetings.audit import AuditEntry
 from meetings.members import PeriodInput, PeriodKind
 from tests.support.routes import concrete
 from tests.support.web import client_token
-from tests.support.world import hold_meeting, schedule_objects
+from tests.support.world import hold_meeting, review_objects, schedule_objects
 
 
 @pytest.fixture
@@ -53,6 +53,18 @@ def sched_b(database, world, settings):
         return {**objects, **hold_meeting(s, objects["meeting_id"])}
 
 
+@pytest.fixture
+def review_a(database, world, settings):
+    with database.session() as s:
+        return review_objects(s, world, "a2", settings.data_dir)
+
+
+@pytest.fixture
+def review_b(database, world, settings):
+    with database.session() as s:
+        return review_objects(s, world, "b2", settings.data_dir)
+
+
 def params_for(world, cell, member, period, sched):
     return {"cell_id": world.id(cell), "member_id": world.id(member), "period_id": period, "org_id": world.id(cell),
             **sched}
@@ -83,11 +95,11 @@ def test_scope_function(database, world):
 
 
 def test_secretary_of_a_gets_403_or_404_for_every_page_and_form_of_b(app, world, client_as, database, period_a, period_b,
-                                                                     sched_a, sched_b):
+                                                                     sched_a, sched_b, review_a, review_b):
     sec_a = client_as("sec_a")
     token = client_token(sec_a)
     before = audit_count(database)
-    routes = concrete(app, params_for(world, "B", "b2", period_b, sched_b))
+    routes = concrete(app, params_for(world, "B", "b2", period_b, {**sched_b, **review_b}))
     assert len(routes) >= 15
     for method, url in routes:
         r = request(sec_a, method, url, token)
@@ -96,7 +108,7 @@ def test_secretary_of_a_gets_403_or_404_for_every_page_and_form_of_b(app, world,
             assert "Không tìm thấy trang" in r.text
     assert audit_count(database) == before
     # Control: the same routes on their own cell work, so the refusals above are about scope.
-    for _method, url in concrete(app, params_for(world, "A", "a2", period_a, sched_a), methods=["GET"]):
+    for _method, url in concrete(app, params_for(world, "A", "a2", period_a, {**sched_a, **review_a}), methods=["GET"]):
         assert sec_a.get(url, follow_redirects=False).status_code in (200, 303), url
 
 
@@ -117,11 +129,11 @@ def test_auditor_of_commune_x_sees_x_cells_only(world, client_as):
     assert "Đảng ủy xã Xuân Hòa" in home and "Yên Bình" not in home
 
 
-def test_auditor_is_read_only(app, world, client_as, database, period_a, sched_a):
+def test_auditor_is_read_only(app, world, client_as, database, period_a, sched_a, review_a):
     aud = client_as("aud_x")
     token = client_token(aud)
     before = audit_count(database)
-    for method, url in concrete(app, params_for(world, "A", "a2", period_a, sched_a), methods=["POST"]):
+    for method, url in concrete(app, params_for(world, "A", "a2", period_a, {**sched_a, **review_a}), methods=["POST"]):
         assert request(aud, method, url, token).status_code == 403, url
     for url in (f"/cells/{world.id('A')}/members/new", f"/members/{world.id('a2')}/edit",
                 f"/periods/{period_a}/edit", f"/cells/{world.id('A')}/import"):
@@ -129,7 +141,7 @@ def test_auditor_is_read_only(app, world, client_as, database, period_a, sched_a
     assert audit_count(database) == before
 
 
-def test_member_cannot_edit_anything(app, world, client_as, database, period_a, sched_a):
+def test_member_cannot_edit_anything(app, world, client_as, database, period_a, sched_a, review_a):
     mem = client_as("mem_a")
     token = client_token(mem)
     before = audit_count(database)
@@ -151,8 +163,14 @@ def test_member_cannot_edit_anything(app, world, client_as, database, period_a, 
         ("GET", f"/meetings/{meeting}/minutes"): 200, ("GET", f"/meetings/{meeting}/minutes/v/1"): 200,
         ("GET", f"/meetings/{meeting}/minutes/v/1.docx"): 200, ("GET", f"/meetings/{meeting}/minutes/v/1.pdf"): 200,
         ("GET", f"/cells/{cell}/minutes"): 200,
+        # Their own yearly record and review: read, download their files, and submit the
+        # self-assessment (here empty: refused as bad input).
+        ("GET", f"/members/{a2}/record"): 200, ("GET", f"/members/{a2}/review/2026"): 200,
+        ("GET", f"/members/{a2}/review/2026/file"): 200,
+        ("GET", f"/members/{a2}/review/2026/comments/{review_a['comment_id']}/file"): 200,
+        ("POST", f"/members/{a2}/review/2026/self"): 400,
     }
-    for method, url in concrete(app, params_for(world, "A", "a2", period_a, sched_a)):
+    for method, url in concrete(app, params_for(world, "A", "a2", period_a, {**sched_a, **review_a})):
         r = request(mem, method, url, token)
         assert r.status_code == allowed.get((method, url), 403), f"{method} {url} → {r.status_code}"
     assert audit_count(database) == before

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import attendance, auth, health, home, meeting, minutes, room, roster, schedule, votes
+from . import (
+    attendance,
+    audit,
+    auth,
+    health,
+    home,
+    meeting,
+    minutes,
+    records,
+    reviews,
+    room,
+    roster,
+    schedule,
+    votes,
+)
 
 
 def all_routes() -> list[BaseRoute]:
     return [*health.routes, *auth.routes, *home.routes, *roster.routes, *schedule.routes, *meeting.routes,
-            *room.routes, *attendance.routes, *votes.routes, *minutes.routes]
+            *room.routes, *attendance.routes, *votes.routes, *minutes.routes, *records.routes, *reviews.routes,
+            *audit.routes]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from meetings import scoping
-from meetings.errors import Forbidden
+from meetings.errors import Forbidden, ValidationError
 from meetings.meetings import Meeting
+from meetings.members import Member
 
 from ..web import Ctx
 
@@ -26,3 +27,40 @@ def is_chair(ctx: Ctx, meeting: Meeting) -> bool:
     """The cell's secretary or deputy (or an admin) runs the meeting."""
     assert ctx.scope is not None
     return ctx.scope.chairs(meeting.cell_id)
+
+
+def can_audit(ctx: Ctx, org_id: int) -> bool:
+    """Manages the organisation (its secretary, an admin above it) or audits it (read-only)."""
+    assert ctx.scope is not None
+    return ctx.scope.can_manage(org_id) or (ctx.scope.is_auditor and ctx.scope.can_read(org_id))
+
+
+def year_param(ctx: Ctx) -> int:
+    raw = ctx.request.query_params.get("year", "")
+    try:
+        year = int(raw) if raw else ctx.today.year
+    except ValueError:
+        raise ValidationError("Năm không hợp lệ.") from None
+    if not 2000 <= year <= ctx.today.year + 1:
+        raise ValidationError("Năm không hợp lệ.")
+    return year
+
+
+def quarter_param(ctx: Ctx) -> int | None:
+    raw = ctx.request.query_params.get("quarter", "")
+    if raw in ("", "0"):
+        return None
+    if raw not in ("1", "2", "3", "4"):
+        raise ValidationError("Quý không hợp lệ (chỉ nhận 1, 2, 3 hoặc 4).")
+    return int(raw)
+
+
+def member_record_access(ctx: Ctx, member_id: int) -> Member:
+    """A member's yearly record and review: the member, the secretaries of the cells they
+    belong to, the auditors and admins above. Anyone else: 404 (outside) or 403."""
+    assert ctx.scope is not None
+    member = scoping.access_member(ctx.db, ctx.scope, member_id, ctx.today)
+    cells = scoping.member_cells(ctx.db, member, ctx.today)
+    if not (ctx.scope.member_id == member.id or any(can_audit(ctx, c) for c in cells)):
+        raise Forbidden("Chỉ đảng viên đó, bí thư chi bộ và cấp ủy cấp trên được xem hồ sơ năm của đảng viên.")
+    return member

@@ -16,6 +16,7 @@ from meetings.organisations import Organisation
 
 from ..web import Ctx, view
 from . import schedule
+from .audit import chain_status
 
 MEMBER_FORM_FIELDS = (
     "full_name", "birth_date", "card_number", "admitted_on", "status",
@@ -154,7 +155,7 @@ def cell_log(ctx: Ctx) -> Response:
     if not _can_audit(ctx, cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem nhật ký thay đổi.")
     entries = audit.entries_for(ctx.db, [cell.id])
-    return ctx.render("audit_log.html", cell=cell, entries=entries)
+    return ctx.render("audit_log.html", cell=cell, org=None, entries=entries, chain=chain_status(ctx))
 
 
 # --------------------------------------------------------------------------- members

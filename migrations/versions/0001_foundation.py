@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from migrations.triggers import create_append_only, drop_append_only
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -320,11 +322,11 @@ def upgrade() -> None:
             batch_op.f("ix_role_grants_organisation_id"), ["organisation_id"], unique=False
         )
 
-    create_append_only_triggers("audit_log")
+    create_append_only("audit_log")
 
 
 def downgrade() -> None:
-    drop_append_only_triggers("audit_log")
+    drop_append_only("audit_log")
 
     with op.batch_alter_table("role_grants", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_role_grants_organisation_id"))
@@ -371,35 +373,3 @@ def downgrade() -> None:
 
     op.drop_table("login_failures")
 
-
-def create_append_only_triggers(table: str) -> None:
-    """Refuse UPDATE and DELETE on ``table`` at the database level."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"""
-            CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$
-            BEGIN
-                RAISE EXCEPTION '{table} is append-only';
-            END;
-            $$ LANGUAGE plpgsql;
-            """
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
-        )
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-            )
-
-
-def drop_append_only_triggers(table: str) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")
-    else:
-        for verb in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")

@@ -1,5 +1,6 @@
 """Phone-width screenshots of the main pages look right: login, roster, member, the cell's
-schedule, a meeting and the compliance page."""
+schedule, a meeting, the compliance page, a member's yearly record and review, and the
+commune's audit."""
 
 import datetime as dt
 import os
@@ -13,6 +14,7 @@ from app.factory import create_app
 from meetings.accounts import Account
 from meetings.meetings import Meeting
 from meetings.organisations import Organisation
+from meetings.three_month import MemberFlag
 from scripts.screenshots import PHONE, take
 from tests.support.live import live_server
 
@@ -27,6 +29,8 @@ def test_phone_screenshots(sqlite_database, tmp_path, clock):
         cell_id, member_id = cell.id, away.member_id
         meeting_id = s.scalar(select(Meeting.id).where(Meeting.cell_id == cell.id, Meeting.remote_open.is_(True))
                               .order_by(Meeting.starts_at))
+        flagged = s.scalar(select(MemberFlag.member_id).where(MemberFlag.level == 2, MemberFlag.cell_id == cell.id))
+        commune_id = cell.parent_id
     settings = Settings.from_env({}, DATA_DIR=str(tmp_path), SECRET_KEY="k" * 32, LOG_REQUESTS=False,
                                  NOTICE_INTERVAL=0)
     app = create_app(settings, database=sqlite_database, clock=clock)
@@ -34,9 +38,14 @@ def test_phone_screenshots(sqlite_database, tmp_path, clock):
         shots = take(base, ARTIFACTS, "bithu", DEMO_PASSWORD,
                      [("roster", f"/cells/{cell_id}"), ("member", f"/members/{member_id}"),
                       ("schedule", f"/cells/{cell_id}/schedule"), ("meeting", f"/meetings/{meeting_id}"),
-                      ("compliance", f"/cells/{cell_id}/compliance?year=2026")])
+                      ("compliance", f"/cells/{cell_id}/compliance?year=2026"),
+                      ("record", f"/members/{flagged}/record?year=2026"),
+                      ("review", f"/members/{flagged}/review/2026")])
+        shots += [shot for shot in take(base, ARTIFACTS, "kiemtra", DEMO_PASSWORD,
+                                        [("audit", f"/orgs/{commune_id}/audit?year=2026")]) if shot.name != "login"]
     by_name = {s.name: s for s in shots}
-    assert set(by_name) == {"login", "roster", "member", "schedule", "meeting", "compliance"}
+    assert set(by_name) == {"login", "roster", "member", "schedule", "meeting", "compliance", "record", "review",
+                            "audit"}
     for shot in shots:
         assert shot.viewport_width == PHONE["width"]
         assert shot.scroll_width <= PHONE["width"], f"{shot.name} overflows: {shot.scroll_width}px"
@@ -53,3 +62,13 @@ def test_phone_screenshots(sqlite_database, tmp_path, clock):
     assert "Tham gia trực tuyến" in meeting
     compliance = by_name["compliance"].text
     assert "Nền nếp sinh hoạt năm 2026" in compliance and "Đã họp, thời lượng ngắn" in compliance
+    record = by_name["record"].text
+    assert "Hồ sơ sinh hoạt năm 2026" in record and "Xem xét xóa tên:" in record
+    assert "Vắng không có lý do" in record and "tính vào quy định 3 tháng" in record
+    review = by_name["review"].text
+    assert "Kiểm điểm, đánh giá, xếp loại năm 2026" in review and "1. Bản tự kiểm điểm" in review
+    assert "cần ghi giải trình" in review
+    audit = by_name["audit"].text
+    assert "Kiểm tra nền nếp sinh hoạt" in audit and "Chi bộ thôn An Mỹ" in audit and "Chi bộ thôn Phú Hậu" in audit
+    assert "Hiếu Giang" not in audit and "Tân Định" not in audit  # the other commune's cells
+    assert "Sinh hoạt thường kỳ theo tháng" in audit and "Tỷ lệ dự họp theo tháng" in audit

@@ -181,3 +181,25 @@ def schedule_objects(session: Session, w: World, cell_key: str, absent_key: str,
     request = absences.file_request(session, actor, meeting, w.id(absent_key), "Đi công tác", now=WORLD_NOW)
     session.flush()
     return {"meeting_id": meeting.id, "document_id": doc.id, "absence_id": request.id}
+
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01 a signed self-assessment, photographed"
+
+
+def review_objects(session: Session, w: World, member_key: str, data_dir) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """A 2026 self-assessment of the member, submitted as a signed JPEG, and a host comment
+    with a scanned letter (the review pages' downloads need both)."""
+    from meetings import reviews
+
+    actor = Actor.system("test")
+    member = session.get(Member, w.id(member_key))
+    assert member is not None
+    reviews.submit_self_assessment(session, actor, member, 2026, form=None, self_grade="httnv",
+                                   file=("tu-kiem-diem.jpg", JPEG), root=data_dir, max_bytes=1 << 20,
+                                   today=WORLD_NOW.date(), now=WORLD_NOW)
+    comment = reviews.add_host_comment(session, actor, member, 2026, host_name="Chi bộ Công ty Nam Việt",
+                                       text="Chấp hành tốt nội quy nơi làm việc.", file=("nhan-xet.jpg", JPEG),
+                                       host_cell_id=None, root=data_dir, max_bytes=1 << 20,
+                                       today=WORLD_NOW.date(), now=WORLD_NOW)
+    session.flush()
+    return {"year": 2026, "comment_id": comment.id}

@@ -1,0 +1,113 @@
+"""Local dates and durations computed in SQL, the same way on SQLite and PostgreSQL.
+
+Roll-ups over a whole province read tens of thousands of meetings and hundreds of thousands
+of roster lines. Turning every timestamp into a Python ``datetime`` and then into a local
+date costs more than the query itself, so the queries behind those roll-ups ask the database
+for the local day and the whole minutes between two instants instead.
+
+SQLite has no time-zone database: the local day there is UTC + 7 hours. That is exact for
+Asia/Ho_Chi_Minh, which has kept UTC+7 without daylight saving since 1975 (``LOCAL_TZ``);
+a test compares both backends with the Python computation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Date, Integer
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from .base import LOCAL_TZ
+
+#: The UTC offset SQLite adds to get the local day (see the module docstring).
+SQLITE_OFFSET = "+7 hours"
+assert str(LOCAL_TZ) == "Asia/Ho_Chi_Minh", "sqltime assumes Vietnam's fixed UTC+7"
+
+
+class local_date(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function it is
+    """The local (Vietnam) calendar day of a UTC timestamp column."""
+
+    type = Date()
+    inherit_cache = True
+    name = "local_date"
+
+
+@compiles(local_date, "postgresql")
+def _local_date_pg(element: local_date, compiler: Any, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)} AT TIME ZONE 'Asia/Ho_Chi_Minh') AS DATE)"
+
+
+@compiles(local_date, "sqlite")
+def _local_date_sqlite(element: local_date, compiler: Any, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)}, '{SQLITE_OFFSET}')"
+
+
+class minutes_between(FunctionElement[Any]):  # noqa: N801
+    """Whole minutes from the first timestamp to the second (``int(seconds // 60)`` in Python,
+    for a non-negative span), or NULL when either is NULL."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "minutes_between"
+
+
+def _two(element: minutes_between, compiler: Any, **kw: Any) -> tuple[str, str]:
+    start, end = list(element.clauses)
+    return compiler.process(start, **kw), compiler.process(end, **kw)
+
+
+@compiles(minutes_between, "postgresql")
+def _minutes_pg(element: minutes_between, compiler: Any, **kw: Any) -> str:
+    start, end = _two(element, compiler, **kw)
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 60) AS INTEGER)"
+
+
+@compiles(minutes_between, "sqlite")
+def _minutes_sqlite(element: minutes_between, compiler: Any, **kw: Any) -> str:
+    start, end = _two(element, compiler, **kw)
+    # julianday() is a double: round the span to milliseconds before dividing, so that an
+    # exact 75-minute meeting never comes out as 74.
+    return f"CAST(ROUND((julianday({end}) - julianday({start})) * 86400.0, 3) / 60 AS INTEGER)"
+
+
+class unindexed(FunctionElement[Any]):  # noqa: N801
+    """A column the planner should not look up through an index in this comparison.
+
+    For queries that start from a few members' own rows: SQLite would otherwise walk a whole
+    year of meetings by their ``starts_at`` index and probe each. SQLite: ``+column`` (a no-op
+    that hides the index); PostgreSQL plans this well by itself: the plain column.
+    """
+
+    inherit_cache = True
+    name = "unindexed"
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+def plain_rows(session: Any, stmt: Any) -> list[tuple[Any, ...]]:
+    """Run ``stmt`` on the session's connection and return the driver's own tuples.
+
+    For the roll-ups only: tens of thousands of rows of integers, strings and dates, where
+    SQLAlchemy's per-value result processing costs more than the query. The caller converts
+    what it needs — enums from their string values, dates from text on SQLite (PostgreSQL
+    returns ``date``), 0/1 to booleans on SQLite.
+    """
+    result = session.connection().execute(stmt.execution_options(yield_per=None))
+    cursor = result.cursor
+    rows = cursor.fetchall() if cursor is not None else []
+    result.close()
+    return rows
+

@@ -1,0 +1,28 @@
+"""bench/audit.py still runs: a province of a few cells, every page it measures answering 200,
+and the machine-readable last line (one per database)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.databases import postgres_url
+
+ROOT = Path(__file__).resolve().parent.parent
+LINE = re.compile(r"^db=(sqlite|postgresql) cells=\d+ members=\d+ province_page_ms=\d+ bare_sql_ms=\d+ "
+                  r"ratio=\d+\.\d\d commune_page_ms=\d+ member_record_ms=\d+ commune_records_ms=\d+$")
+
+
+def test_audit_bench_runs_at_a_tiny_size():
+    url = postgres_url()
+    args = [sys.executable, str(ROOT / "bench" / "audit.py"), "--cells", "8", "--repeat", "1",
+            "--db", "both" if url else "sqlite"]
+    env = {**os.environ, **({"BENCH_PG_URL": url} if url else {})}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    expected = ["sqlite", "postgresql"] if url else ["sqlite"]
+    last = lines[-len(expected):]
+    assert [LINE.match(line).group(1) for line in last] == expected, done.stdout  # type: ignore[union-attr]
+    assert "generated 8 cells" in done.stdout
