@@ -20,6 +20,8 @@ class Setting:
     default: Any
     help: str
     parse: Callable[[str], Any] = str
+    #: Never printed (``python -m app settings`` shows only whether it is set).
+    secret: bool = False
 
 
 def _bool(value: str) -> bool:
@@ -82,7 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Plain URLs such as sqlite:///path/app.db and postgresql://host/db are accepted."),
     Setting("DATA_DIR", "var", "Directory for the SQLite file, the generated secret key and uploads."),
     Setting("SECRET_KEY", "", "Key that signs session cookies and join tokens. Default: generated "
-            "once and kept in DATA_DIR/secret_key."),
+            "once and kept in DATA_DIR/secret_key.", secret=True),
     Setting("PUBLIC_URL", "http://127.0.0.1:8000", "The address users open; used in e-mails, "
             "calendar feeds and the WebSocket origin check."),
     Setting("ALLOWED_ORIGINS", [], "Extra origins allowed to open meeting WebSockets (comma-separated).", _list),
@@ -94,7 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
             "turn:turn.example.vn:3478?transport=udp). Empty: host candidates only (same network). "
             "TURN URLs need TURN_SECRET.", _ice_urls),
     Setting("TURN_SECRET", "", "Shared secret of the TURN server (coturn use-auth-secret); "
-            "credentials are issued per participant with an expiry."),
+            "credentials are issued per participant with an expiry.", secret=True),
     Setting("TURN_TTL", 6 * 3600, "Lifetime of issued TURN credentials in seconds; new credentials "
             "are sent to each participant before theirs expire.", _positive_int),
     Setting("ICE_TRANSPORT_POLICY", "all", "'all' (default) or 'relay': with 'relay' browsers and "
@@ -110,7 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_HOST", "", "SMTP server for notice e-mails. Empty: no e-mail is sent (in-app notices only)."),
     Setting("SMTP_PORT", 25, "SMTP server port.", int),
     Setting("SMTP_USERNAME", "", "SMTP login (empty: no authentication)."),
-    Setting("SMTP_PASSWORD", "", "SMTP password."),
+    Setting("SMTP_PASSWORD", "", "SMTP password.", secret=True),
     Setting("SMTP_STARTTLS", False, "Upgrade the SMTP connection with STARTTLS.", _bool),
     Setting("MAIL_FROM", "Chi bo truc tuyen <no-reply@localhost>", "Sender address of notice e-mails."),
     Setting("NOTICE_REMINDERS", "3d,2h", "Reminders before each meeting, comma-separated (d, h, m)."),

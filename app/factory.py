@@ -24,7 +24,7 @@ from realtime import tokens
 from realtime.broker import Broker, LocalBroker, RedisBroker
 from realtime.hub import RoomHub
 from realtime.rooms import Identity, RoomSettings
-from realtime.signalling import SignallingConfig, SignallingEndpoint
+from realtime.signalling import RawSendMiddleware, SignallingConfig, SignallingEndpoint
 
 from . import logs
 from .config import Settings
@@ -99,6 +99,7 @@ def create_app(
             Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         ],
         middleware=[
+            Middleware(RawSendMiddleware),
             Middleware(logs.RequestLogMiddleware, enabled=settings.LOG_REQUESTS),
             Middleware(
                 SessionMiddleware,

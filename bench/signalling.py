@@ -53,6 +53,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pids: list[int], idle_share: float = 0.1, limit: float = 60.0) -> float:
+    """Wait until the servers are done with the joins (presence writes, roster broadcasts):
+    the phases measure a meeting in progress, not the rush at its start. Returns the wait."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        time.sleep(1.0)
+        if sum(cpu_seconds(pid) for pid in pids) - before < idle_share:
+            break
+    return time.monotonic() - t0
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -233,7 +250,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------- clients
 
 
-def client_worker(urls: list[str], seats: list[tuple[int, int, int, str, str, str]], bare: bool,
+def client_worker(urls: list[str], seats: list[tuple[int, int, int, str, str]], bare: bool,
                   rates: list[float], warmup: float, duration: float, go: Any, start: Any,
                   out: mp.Queue) -> None:  # type: ignore[type-arg]
     try:
@@ -242,7 +259,7 @@ def client_worker(urls: list[str], seats: list[tuple[int, int, int, str, str, st
         out.put(("failed", repr(exc)))
 
 
-async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str, str]], bare: bool,
+async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str]], bare: bool,
                    rates: list[float], warmup: float, duration: float, go: Any, start: Any,
                    out: mp.Queue) -> None:  # type: ignore[type-arg]
     from websockets.asyncio.client import connect
@@ -252,14 +269,15 @@ async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str, s
     sent_at: dict[tuple[str, bool], float] = {}
     connections = []
 
-    async def open_one(index: int, seat: tuple[int, int, int, str, str, str]) -> None:
-        meeting, account, member, pid, cookie, token = seat
+    async def open_one(index: int, seat: tuple[int, int, int, str, str]) -> None:
+        meeting, account, member, pid, cookie = seat
         url = urls[index % len(urls)].format(meeting=meeting)
         origin = url.replace("ws://", "http://").split("/ws/")[0].split("/room/")[0]
         ws = await connect(url, origin=origin, additional_headers={"Cookie": f"chibo_session={cookie}"},  # type: ignore[arg-type]
                            max_size=2**22, compression=None, open_timeout=60)
         if not bare:
             # Signalling only: no camera, so the room stays a mesh and no media relay starts.
+            token = join_token(Seat(meeting, account, member, pid))
             await ws.send(json.dumps({"type": "hello", "version": 1, "token": token, "device": "member",
                                       "audio": True, "video": False}))
         while json.loads(await ws.recv())["type"] != "welcome":
@@ -343,8 +361,9 @@ class Result:
 
 def run_load(label: str, urls: list[str], seats: list[Seat], bare: bool, server_pids: list[int],
              rates: list[float], duration: float, workers: int) -> list[Result]:
-    prepared = [(s.meeting_id, s.account_id, s.member_id, s.pid, session_cookie(s.account_id), join_token(s))
-                for s in seats]
+    # Join tokens live two minutes, as on the meeting page: the workers sign each one just
+    # before connecting, since connecting thousands takes longer than that.
+    prepared = [(s.meeting_id, s.account_id, s.member_id, s.pid, session_cookie(s.account_id)) for s in seats]
     baseline = sum(rss_kb(pid) for pid in server_pids)
     queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     warmup = 2.0
@@ -363,8 +382,11 @@ def run_load(label: str, urls: list[str], seats: list[Seat], bare: bool, server_
         connected += rest[0]
     if connected != len(seats):
         raise RuntimeError(f"{label}: only {connected} of {len(seats)} connected")
+    settle(server_pids)
     loaded = sum(rss_kb(pid) for pid in server_pids)
     start.value = time.time() + 1.0
+    if os.environ.get("XGC"):
+        print(f"phases start {start.value:.1f}", file=sys.stderr, flush=True)
     go.set()
     delivered = [0 for _ in rates]
     latencies: list[list[float]] = [[] for _ in rates]
@@ -399,9 +421,12 @@ def main() -> None:
     parser.add_argument("--saturate", type=float, default=4.0,
                         help="toggles per participant per second in the throughput phase (more than fits)")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument("--systems", default="bare,one,two",
+                        help="which to run: bare (websockets), one (1 process), two (2 processes + Redis)")
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
     rates = [args.rate, args.saturate]
+    systems = set(args.systems.split(","))
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; phases: {args.rate}/s and "
           f"{args.saturate}/s per participant, {args.duration:.0f} s measured each", flush=True)
     summary = []
@@ -414,19 +439,23 @@ def main() -> None:
             print(f"\n{size} connections ({rooms} rooms × {ROOM_SIZE}); database ready in "
                   f"{time.monotonic() - t0:.1f} s", flush=True)
             results: dict[str, list[Result]] = {}
-            bare = BareServer()
-            try:
-                results["bare"] = run_load("bare websockets", [bare.url], seats, True, [bare.proc.pid], rates,
-                                           args.duration, args.workers)
-            finally:
-                bare.stop()
-            server = AppServer(db_path, Path(tmp) / "var")
-            try:
-                results["one"] = run_load("server, 1 process", [server.url], seats, False, [server.proc.pid],
-                                          rates, args.duration, args.workers)
-            finally:
-                server.stop()
-            if _redis_ok(args.redis):
+            if "bare" in systems:
+                bare = BareServer()
+                try:
+                    results["bare"] = run_load("bare websockets", [bare.url], seats, True, [bare.proc.pid], rates,
+                                               args.duration, args.workers)
+                finally:
+                    bare.stop()
+            if "one" in systems:
+                server = AppServer(db_path, Path(tmp) / "var")
+                try:
+                    results["one"] = run_load("server, 1 process", [server.url], seats, False, [server.proc.pid],
+                                              rates, args.duration, args.workers)
+                finally:
+                    server.stop()
+            if "two" not in systems:
+                pass
+            elif _redis_ok(args.redis):
                 prefix = f"bench-{os.getpid()}-{size}"
                 a = AppServer(db_path, Path(tmp) / "var", args.redis, prefix)
                 b = AppServer(db_path, Path(tmp) / "var", args.redis, prefix)
@@ -445,6 +474,8 @@ def main() -> None:
             summary.append(results)
     print()
     for results in summary:
+        if not {"bare", "one"} <= set(results):
+            continue  # the summary line compares the two
         # Throughput from the saturating phase, latency from the lively one.
         bare_sat, one_sat = results["bare"][1], results["one"][1]
         one_live = results["one"][0]

@@ -7,6 +7,7 @@ and delivers the owner's frames to them. ``LocalBroker`` is the single-process d
 process owns everything; nothing crosses a wire). ``RedisBroker`` uses Redis pub/sub — one
 inbox channel per process — and a lease per room (``SET NX PX``, renewed while the owner
 lives), so when an owner dies its lease runs out and another process takes the room over.
+The envelopes are listed in docs/protocol.md ("Between server processes").
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 #: rooms; a dead owner's rooms move within LEASE_MS + RENEW_SECONDS.
 LEASE_MS = 10_000
 RENEW_SECONDS = 2.0
+#: At most this many envelopes per Redis pipeline.
+PUBLISH_BATCH = 256
 
 
 class Broker(Protocol):
@@ -136,32 +139,49 @@ class RedisBroker:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()  # the client does not own a pool it was given
 
     async def _listen(self, handler: Handler) -> None:
         async for message in self._pubsub.listen():
             if message.get("type") != "message":
                 continue
             try:
-                envelope = json.loads(message["data"])
+                envelopes = json.loads(message["data"])
             except ValueError:
-                log.warning("unreadable envelope dropped")
+                log.warning("unreadable envelopes dropped")
                 continue
-            try:
-                await handler(envelope)
-            except Exception:
-                log.exception("envelope handler failed", extra={"fields": {"op": envelope.get("op")}})
+            for envelope in envelopes if isinstance(envelopes, list) else [envelopes]:
+                try:
+                    await handler(envelope)
+                except Exception:
+                    log.exception("envelope handler failed", extra={"fields": {"op": envelope.get("op")}})
 
     async def _send(self) -> None:
-        # One task publishes everything, in order: frames to a process keep their order.
+        # One task publishes everything, in order: frames to a process keep their order. What
+        # queued up while the previous batch was in flight goes out in one pipeline, so that
+        # a busy room costs one Redis round trip per batch, not one per frame.
         while True:
             item = await self._outbox.get()
+            batch = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= PUBLISH_BATCH or self._outbox.empty():
+                    break
+                item = self._outbox.get_nowait()
+            if batch:
+                # Envelopes for one process travel as one JSON array, in order.
+                per_channel: dict[str, list[str]] = {}
+                for channel, data in batch:
+                    per_channel.setdefault(channel, []).append(data)
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for channel, datas in per_channel.items():
+                            pipe.publish(channel, "[" + ",".join(datas) + "]")
+                        await pipe.execute()
+                except Exception:
+                    log.exception("publish failed", extra={"fields": {"envelopes": len(batch)}})
             if item is None:
                 return
-            channel, data = item
-            try:
-                await self.redis.publish(channel, data)
-            except Exception:
-                log.exception("publish failed")
 
     def publish(self, process_id: str, envelope: dict[str, Any]) -> None:
         try:
@@ -183,11 +203,13 @@ class RedisBroker:
         return None if value is None else str(value)
 
     async def renew(self, meeting_ids: list[int]) -> list[int]:
-        lost = []
-        for meeting_id in meeting_ids:
-            if not await self._renew(keys=[self._lease(meeting_id)], args=[self.process_id, self.lease_ms]):
-                lost.append(meeting_id)
-        return lost
+        if not meeting_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for meeting_id in meeting_ids:
+                await self._renew(keys=[self._lease(meeting_id)], args=[self.process_id, self.lease_ms], client=pipe)
+            renewed = await pipe.execute()
+        return [meeting_id for meeting_id, ok in zip(meeting_ids, renewed, strict=True) if not ok]
 
     async def release(self, meeting_id: int) -> None:
         await self._release(keys=[self._lease(meeting_id)], args=[self.process_id])

@@ -275,9 +275,11 @@ class RoomHub:
             if room is not None:
                 room._seen_task.cancel()
                 log.warning("lost a room's lease", extra={"fields": {"meeting": meeting_id}})
-        for meeting_id in {a.meeting["id"] for a in self.attached.values()}:
+        by_meeting: dict[int, list[Attached]] = {}
+        for attached in self.attached.values():
+            by_meeting.setdefault(attached.meeting["id"], []).append(attached)
+        for meeting_id, here in by_meeting.items():
             room = self.rooms.get(meeting_id)
-            here = [a for a in self.attached.values() if a.meeting["id"] == meeting_id]
             if room is not None and all(isinstance(a.handle, LocalHandle) and a.handle.room is room for a in here):
                 continue  # we own it and everyone here is in it
             owner = await self.broker.claim(meeting_id)

@@ -123,15 +123,25 @@ class MediaPlane:
         if self.relay is not None:
             await self.relay.remove(pid)
 
-    async def changed(self, part: Participant) -> None:
-        """Media state or speaking changed."""
-        if part.speaking:
+    def _note_speaker(self, part: Participant) -> None:
+        if part.speaking:  # the latest speaker first
             if part.id in self._speakers:
                 self._speakers.remove(part.id)
             self._speakers.insert(0, part.id)
+
+    async def changed(self, part: Participant) -> None:
+        """Media state changed (camera, microphone, audio only)."""
+        self._note_speaker(part)
         await self.evaluate()
         if self.relay is not None:
             self.relay.set_preferences(part.id, audio_only=part.audio_only)
+            self._focus()
+
+    def speaking_changed(self, part: Participant) -> None:
+        """Only who speaks changed: the topology cannot change (that needs a camera or data
+        saver change), but the relay's focus follows the active speaker."""
+        if part.speaking:
+            self._note_speaker(part)
             self._focus()
 
     def floor_changed(self) -> None:

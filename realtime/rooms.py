@@ -385,7 +385,7 @@ class Room:
                 if part.speaking != (speaking and part.audio):
                     part.speaking = speaking and part.audio
                     self.broadcast(p.ParticipantUpdate(participant=part.info()))
-                    await self.media.changed(part)
+                    self.media.speaking_changed(part)
             case p.DataSaver(on=on):
                 await self.media.set_data_saver(part, on)
             case p.Quality(level=level):

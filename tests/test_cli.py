@@ -114,3 +114,17 @@ def test_serve_answers_health_and_login(env):
         proc.wait(timeout=10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_settings_hide_secrets_and_url_passwords(tmp_path):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATA_DIR": str(tmp_path / "var"),
+           "SECRET_KEY": "khoa-bi-mat-rat-dai-0123456789-abcdef", "TURN_SECRET": "turn-bi-mat",
+           "SMTP_PASSWORD": "mat-khau-thu", "REDIS_URL": "redis://chibo:mat-khau-redis@10.0.0.5:6379/0",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    done = run("settings", env=env)
+    assert done.returncode == 0, done.stderr
+    for secret in ("khoa-bi-mat", "turn-bi-mat", "mat-khau-thu", "mat-khau-redis"):
+        assert secret not in done.stdout
+    assert "SECRET_KEY=(set, hidden)" in done.stdout and "SMTP_PASSWORD=(set, hidden)" in done.stdout
+    assert "redis://chibo:***@10.0.0.5:6379/0" in done.stdout  # where it points is still shown
+    assert f"sqlite:///{tmp_path / 'x.db'}" in done.stdout

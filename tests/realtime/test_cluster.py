@@ -24,20 +24,6 @@ from tests.support.world import PASSWORD
 
 pytestmark = pytest.mark.anyio
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    if not REDIS_URL:
-        pytest.skip("REDIS_URL is not set (CI sets it)")
-    try:
-        redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis is not reachable: {exc}")
-    return REDIS_URL
-
-
 class Server:
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
