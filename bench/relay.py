@@ -3,6 +3,7 @@ subscribers, one system after the other, in one run.
 
     sudo .venv/bin/python bench/relay.py                 # K=20, 320×240 and 640×480
     sudo .venv/bin/python bench/relay.py -k 30 --seconds 15 --sizes 320x240
+    sudo RELAY_PID_FILE=/tmp/relay.pid .venv/bin/python bench/relay.py --systems relay   # to profile
 
 Needs root: it installs Debian's ``janus`` if missing, then re-runs itself inside a new
 network namespace (``unshare -n``) with only loopback and an ``ifb`` dummy interface
@@ -101,6 +102,8 @@ def serve_relay(port: int, ready: Any) -> None:
     for the room's WebSocket: join → relay_tracks + offer, answer → ok)."""
     patch_ice()
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("RELAY_PID_FILE"):  # for a profiler: py-spy record -p "$(cat file)"
+        Path(os.environ["RELAY_PID_FILE"]).write_text(str(os.getpid()))
 
     async def main() -> None:
         from realtime import protocol as p
@@ -441,6 +444,8 @@ def subscriber_process(system: str, names: list[str], decode: bool, feed: Any, c
     """Subscribers in one process; answers "snapshot", "late" and "stop" over ``conn``."""
     patch_ice()
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("RELAY_PID_FILE"):  # for a profiler: py-spy record -p "$(cat file)"
+        Path(os.environ["RELAY_PID_FILE"]).write_text(str(os.getpid()))
 
     async def main() -> None:
         from tests.support.relay_peers import DecodeErrors
@@ -614,12 +619,14 @@ def main() -> int:
     parser.add_argument("--sizes", default="320x240,640x480")
     parser.add_argument("--per-worker", type=int, default=7, help="subscribers per worker process")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--systems", default="relay,janus", help="relay, janus or both (the ratio needs both)")
     args = parser.parse_args()
     if os.environ.get("CHIBO_BENCH_NS") != "1":
         if os.geteuid() != 0:
             print("bench/relay.py needs root (network namespace, apt-get for janus)", file=sys.stderr)
             return 2
-        ensure_janus()
+        if "janus" in args.systems:
+            ensure_janus()
         env = dict(os.environ, CHIBO_BENCH_NS="1")
         return subprocess.run(["unshare", "-n", sys.executable, *sys.argv], env=env).returncode
     setup_namespace()
@@ -629,12 +636,14 @@ def main() -> int:
     lines = []
     for size in args.sizes.split(","):
         pair = {}
-        for system in ("relay", "janus"):
+        for system in [x for x in ("relay", "janus") if x in args.systems.split(",")]:
             print(f"{system} {size} …", flush=True)
             result = run_phase(system, size, args.subscribers, args.seconds, args.per_worker)
             print(describe(result), flush=True)
             results.append(result)
             pair[system] = result
+        if len(pair) < 2:
+            continue
         ratio = pair["relay"]["streams_per_core"] / pair["janus"]["streams_per_core"] if pair["janus"]["streams_per_core"] else 0.0
         lines.append(f"size={size} relay_streams_per_core={pair['relay']['streams_per_core']:.0f} "
                      f"janus_streams_per_core={pair['janus']['streams_per_core']:.0f} ratio={ratio:.2f}")
@@ -642,8 +651,8 @@ def main() -> int:
         Path(args.json).write_text(json.dumps(results, indent=2))
     for line in lines:
         print(line)
-    first = lines[0].split(" ", 1)[1]
-    print(first)
+    if lines:
+        print(lines[0].split(" ", 1)[1])
     return 0
 
 
