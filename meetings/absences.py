@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, Text, UniqueConstraint, select
+from sqlalchemy import Boolean, ForeignKey, Integer, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, UTCDateTime, utcnow, value_enum
 from .eligibility import electorate
 from .errors import Conflict, NotFound, ValidationError
 from .meetings import Meeting, MeetingStatus
@@ -49,7 +49,7 @@ class AbsenceRequest(Base):
     filed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[AbsenceStatus] = mapped_column(
-        Enum(AbsenceStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        value_enum(AbsenceStatus),
         default=AbsenceStatus.PENDING,
     )
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))

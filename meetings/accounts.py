@@ -15,7 +15,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import (
     Boolean,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, UTCDateTime, utcnow, value_enum
 from .errors import Conflict, DomainError, NotFound, ValidationError
 from .members import Member
 from .organisations import Organisation
@@ -83,7 +82,7 @@ class RoleGrant(Base):
     #: None only for a platform-wide admin.
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+        value_enum(Role)
     )
     granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import (
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -31,7 +30,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, JSONType, UTCDateTime, json_safe, utcnow
+from .base import Base, JSONType, UTCDateTime, json_safe, utcnow, value_enum
 from .eligibility import Standing, agree_votes_needed, electorate
 from .errors import NotFound, ValidationError
 from .meetings import Meeting, MeetingStatus
@@ -42,9 +41,6 @@ from .text import clean_text
 #: Reconnections within this gap count as one connection (decision 6).
 RECONNECT_GAP = dt.timedelta(minutes=2)
 
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class AttendanceStatus(enum.StrEnum):
@@ -98,17 +94,17 @@ class AttendanceRecord(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     # Snapshot of the member's standing on the meeting's day.
     full_name: Mapped[str] = mapped_column(String(200))
-    standing: Mapped[Standing] = mapped_column(_enum(Standing))
-    member_status: Mapped[MemberStatus] = mapped_column(_enum(MemberStatus))
+    standing: Mapped[Standing] = mapped_column(value_enum(Standing))
+    member_status: Mapped[MemberStatus] = mapped_column(value_enum(MemberStatus))
     expected: Mapped[bool] = mapped_column(Boolean)
     may_vote: Mapped[bool] = mapped_column(Boolean)
     in_roll: Mapped[bool] = mapped_column(Boolean)
     away: Mapped[bool] = mapped_column(Boolean, default=False)
     # The mark.
-    status: Mapped[AttendanceStatus] = mapped_column(_enum(AttendanceStatus), default=AttendanceStatus.UNMARKED)
-    mode: Mapped[AttendanceMode | None] = mapped_column(_enum(AttendanceMode))
+    status: Mapped[AttendanceStatus] = mapped_column(value_enum(AttendanceStatus), default=AttendanceStatus.UNMARKED)
+    mode: Mapped[AttendanceMode | None] = mapped_column(value_enum(AttendanceMode))
     excused: Mapped[bool | None] = mapped_column(Boolean)
-    reason_category: Mapped[ReasonCategory | None] = mapped_column(_enum(ReasonCategory))
+    reason_category: Mapped[ReasonCategory | None] = mapped_column(value_enum(ReasonCategory))
     reason_text: Mapped[str | None] = mapped_column(Text)
     #: "secretary", "online" (suggested from the room), "absence_request"
     source: Mapped[str | None] = mapped_column(String(20))
@@ -164,7 +160,7 @@ class DuesRecord(Base):
     cell_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     #: The first day of the month the dues are for.
     month: Mapped[dt.date] = mapped_column(Date, index=True)
-    status: Mapped[DuesStatus] = mapped_column(_enum(DuesStatus))
+    status: Mapped[DuesStatus] = mapped_column(value_enum(DuesStatus))
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,7 +15,6 @@ import uuid
 from sqlalchemy import (
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -28,13 +27,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import LOCAL_TZ, Base, UTCDateTime, utcnow
+from .base import LOCAL_TZ, Base, UTCDateTime, utcnow, value_enum
 from .errors import NotFound, ValidationError
 from .organisations import Organisation, OrgKind
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class MeetingKind(enum.StrEnum):
@@ -90,7 +85,7 @@ class Meeting(Base):
     cell_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     #: The committee supervising the cell when the meeting was scheduled.
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
-    kind: Mapped[MeetingKind] = mapped_column(_enum(MeetingKind))
+    kind: Mapped[MeetingKind] = mapped_column(value_enum(MeetingKind))
     title: Mapped[str] = mapped_column(String(300))
     #: Thematic meetings (and combined regular + thematic ones) have a topic.
     topic: Mapped[str | None] = mapped_column(Text)
@@ -99,7 +94,7 @@ class Meeting(Base):
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     expected_minutes: Mapped[int] = mapped_column(Integer, default=120)
     place: Mapped[str | None] = mapped_column(String(300))
-    status: Mapped[MeetingStatus] = mapped_column(_enum(MeetingStatus), default=MeetingStatus.SCHEDULED, index=True)
+    status: Mapped[MeetingStatus] = mapped_column(value_enum(MeetingStatus), default=MeetingStatus.SCHEDULED, index=True)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     cancelled_reason: Mapped[str | None] = mapped_column(Text)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Date, Enum, ForeignKey, Integer, String, Text, or_, select
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, UTCDateTime, utcnow, value_enum
 from .errors import Conflict, NotFound, ValidationError
 from .organisations import Organisation, OrgKind
 from .text import (
@@ -31,10 +31,6 @@ from .text import (
     parse_email,
     parse_phone,
 )
-
-
-def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
-    return Enum(cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
 
 
 class MemberStatus(enum.StrEnum):
@@ -83,7 +79,7 @@ class Member(Base):
     #: Unique when present; probationary members usually have no card yet.
     card_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     admitted_on: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[MemberStatus] = mapped_column(_enum(MemberStatus))
+    status: Mapped[MemberStatus] = mapped_column(value_enum(MemberStatus))
     probation_ends_on: Mapped[dt.date | None] = mapped_column(Date)
     official_on: Mapped[dt.date | None] = mapped_column(Date)
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -123,7 +119,7 @@ class MemberPeriod(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
-    kind: Mapped[PeriodKind] = mapped_column(_enum(PeriodKind))
+    kind: Mapped[PeriodKind] = mapped_column(value_enum(PeriodKind))
     start_on: Mapped[dt.date] = mapped_column(Date)
     #: Inclusive last day; None while open-ended.
     end_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -135,7 +131,7 @@ class MemberPeriod(Base):
     # EXEMPT / SUSPENDED / TRANSFER_OUT: the decision behind it.
     decision_number: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
-    exempt_kind: Mapped[ExemptKind | None] = mapped_column(_enum(ExemptKind))
+    exempt_kind: Mapped[ExemptKind | None] = mapped_column(value_enum(ExemptKind))
     #: TRANSFER_OUT to a cell on the platform: the member is attached there (SHT).
     host_cell_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     note: Mapped[str | None] = mapped_column(Text)

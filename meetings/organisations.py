@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import (
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -31,7 +30,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, UTCDateTime, utcnow, value_enum
 from .errors import Conflict, NotFound, ValidationError
 
 
@@ -61,7 +60,7 @@ class Organisation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[OrgKind] = mapped_column(
-        Enum(OrgKind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+        value_enum(OrgKind)
     )
     name: Mapped[str] = mapped_column(String(200))
     code: Mapped[str] = mapped_column(String(40), unique=True)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, select, update
+from sqlalchemy import ForeignKey, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, UTCDateTime
+from .base import Base, UTCDateTime, value_enum
 
 
 class PresenceEventKind(enum.StrEnum):
@@ -51,7 +51,7 @@ class PresenceEvent(Base):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     device: Mapped[str] = mapped_column(String(16))
     kind: Mapped[PresenceEventKind] = mapped_column(
-        Enum(PresenceEventKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+        value_enum(PresenceEventKind, 16)
     )
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Enum, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, documents
 from .actors import Actor
-from .base import Base, JSONType, UTCDateTime, utcnow
+from .base import Base, JSONType, UTCDateTime, utcnow, value_enum
 from .errors import NotFound, ValidationError
 from .members import Member, MemberPeriod, PeriodKind
 from .policies import DEFAULT, policies_for
@@ -46,9 +46,6 @@ MAX_TEXT = 10_000
 #: Probation and review: less than six months since admission means no review (QĐ 124).
 MIN_MONTHS_ADMITTED = 6
 
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class Grade(enum.StrEnum):
@@ -107,10 +104,10 @@ class YearReview(Base):
     year: Mapped[int] = mapped_column(Integer)
     #: The cell where the member is reviewed (the home cell when the review began).
     cell_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    status: Mapped[ReviewStatus] = mapped_column(_enum(ReviewStatus), default=ReviewStatus.DRAFT)
+    status: Mapped[ReviewStatus] = mapped_column(value_enum(ReviewStatus), default=ReviewStatus.DRAFT)
     # Step 1: the self-assessment, as a form or a signed file, and the self-grade.
     self_form: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
-    self_grade: Mapped[Grade | None] = mapped_column(_enum(Grade))
+    self_grade: Mapped[Grade | None] = mapped_column(value_enum(Grade))
     file_name: Mapped[str | None] = mapped_column(String(255))
     file_kind: Mapped[str | None] = mapped_column(String(10))
     file_size: Mapped[int | None] = mapped_column(Integer)
@@ -119,14 +116,14 @@ class YearReview(Base):
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     # Step 2: the cell's proposal, with the figures it was made on.
-    proposed_grade: Mapped[Grade | None] = mapped_column(_enum(Grade))
+    proposed_grade: Mapped[Grade | None] = mapped_column(value_enum(Grade))
     proposal_reason: Mapped[str | None] = mapped_column(Text)
     proposal_justification: Mapped[str | None] = mapped_column(Text)
     proposal_figures: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     proposed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Step 3: the committee's decision.
-    confirmed_grade: Mapped[Grade | None] = mapped_column(_enum(Grade))
+    confirmed_grade: Mapped[Grade | None] = mapped_column(value_enum(Grade))
     confirmation_note: Mapped[str | None] = mapped_column(Text)
     confirmation_justification: Mapped[str | None] = mapped_column(Text)
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))

@@ -17,7 +17,6 @@ moved or cancelled (``Meeting.touched``) stay as they are.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,6 @@ from dateutil.rrule import rrulestr
 from sqlalchemy import (
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -41,7 +39,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from . import agenda, audit
 from . import meetings as mt
 from .actors import Actor
-from .base import LOCAL_TZ, Base, UTCDateTime, utcnow
+from .base import LOCAL_TZ, Base, UTCDateTime, utcnow, value_enum
 from .errors import ValidationError
 from .meetings import Meeting, MeetingKind, MeetingStatus
 from .organisations import Organisation
@@ -61,9 +59,6 @@ ORDINALS = {1: "đầu tiên", 2: "thứ hai", 3: "thứ ba", 4: "thứ tư", -1
 QUARTER_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
 
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
-
 
 class MeetingRule(Base):
     """One recurring plan of a cell: its regular meetings, or its thematic ones."""
@@ -72,7 +67,7 @@ class MeetingRule(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cell_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    kind: Mapped[MeetingKind] = mapped_column(_enum(MeetingKind))
+    kind: Mapped[MeetingKind] = mapped_column(value_enum(MeetingKind))
     #: RFC 5545 RRULE value (without "RRULE:"), evaluated from ``valid_from`` at ``start_time``.
     rrule: Mapped[str] = mapped_column(String(300))
     start_time: Mapped[dt.time] = mapped_column(Time)

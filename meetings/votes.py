@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     Boolean,
-    Enum,
     ForeignKey,
     Integer,
     PrimaryKeyConstraint,
@@ -34,16 +33,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from . import audit
 from .actors import Actor
 from .attendance import AttendanceStatus, counts, record_of, refresh_online, roster
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, UTCDateTime, utcnow, value_enum
 from .eligibility import Standing, passes
 from .errors import NotFound, ValidationError
 from .meetings import Meeting, MeetingStatus
 from .presence import PresenceInterval
 from .text import clean_text
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class VoteKind(enum.StrEnum):
@@ -76,8 +71,8 @@ class Motion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
     title: Mapped[str] = mapped_column(String(500))
-    kind: Mapped[VoteKind] = mapped_column(_enum(VoteKind))
-    status: Mapped[MotionStatus] = mapped_column(_enum(MotionStatus), default=MotionStatus.OPEN)
+    kind: Mapped[VoteKind] = mapped_column(value_enum(VoteKind))
+    status: Mapped[MotionStatus] = mapped_column(value_enum(MotionStatus), default=MotionStatus.OPEN)
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -108,7 +103,7 @@ class OpenVote(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     motion_id: Mapped[int] = mapped_column(ForeignKey("motions.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
-    choice: Mapped[Choice] = mapped_column(_enum(Choice))
+    choice: Mapped[Choice] = mapped_column(value_enum(Choice))
     #: "online" (in the room) or "in_person" (recorded by the secretary)
     channel: Mapped[str] = mapped_column(String(10))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -131,7 +126,7 @@ class SecretTally(Base):
     __table_args__ = (PrimaryKeyConstraint("motion_id", "choice"),)
 
     motion_id: Mapped[int] = mapped_column(ForeignKey("motions.id"))
-    choice: Mapped[Choice] = mapped_column(_enum(Choice))
+    choice: Mapped[Choice] = mapped_column(value_enum(Choice))
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -12,6 +12,7 @@
 //    answers them with its old credentials and nothing changes.
 
 import { connectionStats } from "./stats.js";
+import { watchConnection } from "./watch.js";
 
 export const VIDEO_MAX_BITRATE = 250_000;   // weak mobile networks first
 export const VIDEO_MAX_FRAMERATE = 15;
@@ -55,18 +56,7 @@ export class PeerLink {
     pc.onicecandidate = ({ candidate }) =>
       this.signal({ type: "candidate", candidate: candidate ? candidate.toJSON() : null });
     pc.ontrack = ({ track, streams }) => this.onTrack(streams[0] || new MediaStream([track]), track);
-    pc.onconnectionstatechange = () => {
-      const state = pc.connectionState;
-      this.onState(state);
-      clearTimeout(this.disconnectTimer);
-      if (state === "connected") this.tuneVideo();
-      if (state === "failed") this.onState("stuck");
-      if (state === "disconnected") {
-        this.disconnectTimer = setTimeout(() => { if (pc.connectionState !== "connected") this.onState("stuck"); }, 8000);
-      }
-    };
-    // Watchdog: a connection that has not come up after a while will not come up.
-    this.watchdog = setTimeout(() => { if (pc.connectionState !== "connected") this.onState("stuck"); }, 15000);
+    this.unwatch = watchConnection(pc, (state) => this.onState(state), () => this.tuneVideo());
   }
 
   transceiver(kind) {
@@ -133,9 +123,7 @@ export class PeerLink {
   }
 
   close() {
-    clearTimeout(this.watchdog);
-    clearTimeout(this.disconnectTimer);
-    this.pc.onconnectionstatechange = null;
+    this.unwatch();
     this.pc.close();
   }
 }

@@ -9,6 +9,7 @@
 
 import { VIDEO_MAX_BITRATE, VIDEO_MAX_FRAMERATE } from "./peers.js";   // the same caps as the mesh
 import { connectionStats } from "./stats.js";
+import { watchConnection } from "./watch.js";
 
 export class RelayLink {
   constructor({ session, iceServers, local, signal, onTrack, onState }) {
@@ -31,17 +32,7 @@ export class RelayLink {
       const who = this.tracks.get(transceiver.mid);
       if (who) this.onTrack(who.participant, track);
     };
-    pc.onconnectionstatechange = () => {
-      const state = pc.connectionState;
-      this.onState(state);
-      clearTimeout(this.disconnectTimer);
-      if (state === "connected") this.tuneVideo();
-      if (state === "failed") this.onState("stuck");
-      if (state === "disconnected") {
-        this.disconnectTimer = setTimeout(() => { if (pc.connectionState !== "connected") this.onState("stuck"); }, 8000);
-      }
-    };
-    this.watchdog = setTimeout(() => { if (pc.connectionState !== "connected") this.onState("stuck"); }, 15000);
+    this.unwatch = watchConnection(pc, (state) => this.onState(state), () => this.tuneVideo());
   }
 
   onRelayTracks(msg) {
@@ -100,9 +91,7 @@ export class RelayLink {
   }
 
   close() {
-    clearTimeout(this.watchdog);
-    clearTimeout(this.disconnectTimer);
-    this.pc.onconnectionstatechange = null;
+    this.unwatch();
     this.pc.close();
   }
 }
