@@ -1,8 +1,8 @@
 """The aiortc internals the relay relies on, in one place, and the check that they exist.
 
 aiortc has no public API for "give me the encoded frames" or "tell me about this
-subscriber's PLI". The relay therefore hooks five names inside aiortc 1.16.0 (pinned in
-pyproject.toml). ``check_aiortc_internals()`` runs when a relay is created and in
+subscriber's PLI", nor a cheap way to send already-packetised media. The relay therefore
+hooks the names below inside aiortc 1.16.0 (pinned in pyproject.toml). ``check_aiortc_internals()`` runs when a relay is created and in
 tests/realtime/test_relay_internals.py, so an upgrade that renames or reshapes any of them
 fails loudly instead of silently decoding, re-encoding or dropping media.
 
@@ -15,6 +15,11 @@ fails loudly instead of silently decoding, re-encoding or dropping media.
 | ``RTCRtpSender._handle_rtcp_packet(packet)`` | coroutine | wrapped per sender: RR loss, NACK and REMB feed the weak-downlink guard |
 | ``RTCRtpSender._ssrc`` | int | picks this sender's report blocks |
 | ``RTCRtpSender._next_encoded_frame`` | coroutine | must still hand non-``Frame`` data to ``encoder.pack()`` (aiortc's pre-encoded path, which the relay's ``av.Packet`` frames take) |
+| ``RTCRtpSender._run_rtp(codec)`` | coroutine, started by ``send()`` | replaced per sender by ``lean_sender.lean_run_rtp`` (same packets, far less Python per packet) |
+| ``RTCRtpSender._RTCRtpSender__{rtp_started, rtp_exited, track, encoder, transport, mid, rtp_header_extensions_map}`` | instance attrs | read/set by the lean loop as aiortc's loop does (``stop()`` waits for ``rtp_exited``) |
+| ``RTCRtpSender._RTCRtpSender__rtp_history`` | ``dict[seq % RTP_HISTORY_SIZE, packet]`` | the lean loop stores ``SentPacket``s; ``_retransmit`` (NACK → RTX) reads them |
+| ``RTCRtpSender._RTCRtpSender__{ntp_timestamp, rtp_timestamp, octet_count, packet_count}`` | ints | updated by the lean loop; ``_run_rtcp`` (sender reports) and ``getStats()`` read them |
+| ``RTCDtlsTransport._send_rtp(data)`` | coroutine | the lean loop sends each packet through it, as aiortc's loop does |
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ SENDER_SEND_KEYFRAME = "_send_keyframe"
 SENDER_HANDLE_RTCP = "_handle_rtcp_packet"
 SENDER_SSRC = "_ssrc"
 SENDER_NEXT_ENCODED_FRAME = "_next_encoded_frame"
+SENDER_RUN_RTP = "_run_rtp"
+SENDER_RTP_STARTED = "_RTCRtpSender__rtp_started"
+#: Private attributes the lean RTP loop reads or writes (set in RTCRtpSender.__init__ or
+#: replaceTrack).
+SENDER_PRIVATE_ATTRS = tuple(f"_RTCRtpSender__{name}" for name in (
+    "rtp_started", "rtp_exited", "track", "encoder", "transport", "mid", "rtp_header_extensions_map",
+    "rtp_history", "ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count"))
 
 
 class IncompatibleAiortc(RuntimeError):
@@ -69,8 +81,38 @@ def check_aiortc_internals() -> None:
     next_frame = getattr(RTCRtpSender, SENDER_NEXT_ENCODED_FRAME, None)
     if next_frame is not None and ".pack(" not in inspect.getsource(next_frame):
         problems.append(f"RTCRtpSender.{SENDER_NEXT_ENCODED_FRAME} no longer calls encoder.pack()")
+    problems += _lean_rtp_problems()
     if problems:
         raise IncompatibleAiortc(f"aiortc {aiortc.__version__}: " + "; ".join(problems))
+
+
+def _lean_rtp_problems() -> list[str]:
+    """What lean_sender.lean_run_rtp relies on, beyond the names above."""
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    problems = []
+    run_rtp = getattr(RTCRtpSender, SENDER_RUN_RTP, None)
+    if not inspect.iscoroutinefunction(run_rtp):
+        problems.append(f"RTCRtpSender.{SENDER_RUN_RTP} missing or not a coroutine")
+    if f"self.{SENDER_RUN_RTP}(" not in inspect.getsource(RTCRtpSender.send):
+        problems.append(f"RTCRtpSender.send no longer starts self.{SENDER_RUN_RTP}()")
+    init_names = set(RTCRtpSender.__init__.__code__.co_names) | set(RTCRtpSender.replaceTrack.__code__.co_names)
+    for attr in SENDER_PRIVATE_ATTRS:
+        if attr not in init_names:
+            problems.append(f"RTCRtpSender.__init__/replaceTrack no longer set {attr}")
+    # Whoever reads what the loop writes must still read it from there.
+    readers = {"_retransmit": ("_RTCRtpSender__rtp_history", "serialize"),
+               "_run_rtcp": ("_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp",
+                             "_RTCRtpSender__octet_count", "_RTCRtpSender__packet_count"),
+               "stop": ("_RTCRtpSender__rtp_exited", "_RTCRtpSender__rtp_started")}
+    for method, names in readers.items():
+        code = getattr(getattr(RTCRtpSender, method, None), "__code__", None)
+        for name in names:
+            if code is None or name not in code.co_names:
+                problems.append(f"RTCRtpSender.{method} no longer uses {name}")
+    if not inspect.iscoroutinefunction(getattr(RTCDtlsTransport, "_send_rtp", None)):
+        problems.append("RTCDtlsTransport._send_rtp missing or not a coroutine")
+    return problems
 
 
 class EncodedFrameTap(queue.Queue):  # type: ignore[type-arg]

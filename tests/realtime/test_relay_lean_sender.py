@@ -1,0 +1,146 @@
+"""The relay's lean RTP loop (realtime/relay/lean_sender.py) against aiortc's own loop: same
+input frames, same random starting points, same clock → the same bytes handed to the DTLS
+transport, the same sender-report counters, the same retransmissions (plain and RTX)."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import random
+
+import aiortc.rtcrtpsender
+import av
+import pytest
+from aiortc import RTCRtpSender
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import (
+    RTCRtcpParameters,
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import RtpPacket
+
+from realtime.relay import lean_sender
+
+pytestmark = pytest.mark.anyio
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
+RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=98, parameters={"apt": 97})
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+MID = RTCRtpHeaderExtensionParameters(id=4, uri="urn:ietf:params:rtp-hdrext:sdes:mid")
+AST = RTCRtpHeaderExtensionParameters(id=2, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")
+LEVEL = RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+NOW = 1_790_000_000.123456  # a fixed wall clock for both loops
+
+
+class FakeDtls:
+    """What RTCRtpSender needs from its RTCDtlsTransport; records what would be protected."""
+
+    state = "connected"
+    _stats_id = "transport"
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def _register_rtp_sender(self, sender, parameters) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def _unregister_rtp_sender(self, sender) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    async def _send_rtp(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def _get_stats(self) -> dict:  # type: ignore[type-arg]
+        return {}
+
+
+class Frames(MediaStreamTrack):
+    """Pre-encoded frames, as ForwardedTrack hands them to the sender, then the end."""
+
+    def __init__(self, kind: str, sizes: list[int]) -> None:
+        super().__init__()
+        self.kind = kind
+        self._sizes = list(sizes)
+        self._pts = 0
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        await asyncio.sleep(0)
+        if not self._sizes:
+            raise MediaStreamError
+        size = self._sizes.pop(0)
+        packet = av.Packet(bytes((self._pts + i) % 251 for i in range(size)))
+        packet.pts = self._pts
+        packet.time_base = fractions.Fraction(1, 90000 if self.kind == "video" else 48000)
+        self._pts += 3000 if self.kind == "video" else 960
+        return packet
+
+
+async def run(kind: str, sizes: list[int], codecs: list, extensions: list, lean: bool,
+              monkeypatch: pytest.MonkeyPatch) -> tuple[RTCRtpSender, FakeDtls]:
+    # The same "random" starting points and the same clock for both loops.
+    for module in (aiortc.rtcrtpsender, lean_sender):
+        monkeypatch.setattr(module, "random_sequence_number", lambda: 65530)  # wraps around
+        monkeypatch.setattr(module, "random32", lambda: 0xFFFFF000)
+    monkeypatch.setattr(aiortc.rtcrtpsender.clock, "current_ntp_time", lambda: lean_sender.ntp_time(NOW))
+    monkeypatch.setattr(lean_sender.time, "time", lambda: NOW)
+    random.seed(7)  # VP8 picture id
+    dtls = FakeDtls()
+    sender = RTCRtpSender(Frames(kind, sizes), dtls)  # type: ignore[arg-type]
+    sender._ssrc = 0x12345678
+    sender._rtx_ssrc = 0x9ABCDEF0
+    if lean:
+        assert lean_sender.install_lean_rtp(sender)
+    await sender.send(RTCRtpSendParameters(codecs=codecs, headerExtensions=extensions, muxId="1",
+                                           rtcp=RTCRtcpParameters(cname="c")))
+    for _ in range(200):
+        if sender._RTCRtpSender__rtp_exited.is_set():  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.001)
+    return sender, dtls
+
+
+def counters(sender: RTCRtpSender) -> tuple[int, int, int, int]:
+    s = sender
+    return (s._RTCRtpSender__ntp_timestamp, s._RTCRtpSender__rtp_timestamp,  # type: ignore[attr-defined]
+            s._RTCRtpSender__octet_count, s._RTCRtpSender__packet_count)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind,sizes,codecs,extensions", [
+    ("video", [3000, 700, 1, 2500], [VP8, RTX], [MID, AST]),
+    ("video", [1300, 200], [VP8], [AST]),
+    ("video", [1300, 200], [VP8], []),
+    ("audio", [120, 80, 3], [OPUS], [MID, AST, LEVEL]),
+])
+async def test_same_bytes_counters_and_retransmissions_as_aiortc(kind, sizes, codecs, extensions, monkeypatch):
+    reference, ref_dtls = await run(kind, sizes, codecs, extensions, False, monkeypatch)
+    lean, lean_dtls = await run(kind, sizes, codecs, extensions, True, monkeypatch)
+    rtp = [d for d in ref_dtls.sent if not 192 <= d[1] <= 223]
+    assert len(rtp) >= len(sizes)
+    assert [d for d in lean_dtls.sent if not 192 <= d[1] <= 223] == rtp
+    assert counters(lean) == counters(reference)
+    stats = [next(s for s in (await x.getStats()).values() if s.type == "outbound-rtp") for x in (reference, lean)]
+    assert [(s.packetsSent, s.bytesSent) for s in stats] == [(stats[0].packetsSent, stats[0].bytesSent)] * 2
+
+    # A NACK for every packet sent: the same retransmissions (RTX-wrapped when negotiated).
+    ref_dtls.sent.clear()
+    lean_dtls.sent.clear()
+    for data in rtp:
+        seq = RtpPacket.parse(data).sequence_number
+        await reference._retransmit(seq)
+        await lean._retransmit(seq)
+    assert lean_dtls.sent == ref_dtls.sent
+    assert len(lean_dtls.sent) == len(rtp)
+    await reference.stop()
+    await lean.stop()
+
+
+async def test_not_installed_after_start_nor_when_aiortc_debug_logging(monkeypatch, caplog):
+    sender, _ = await run("audio", [10], [OPUS], [MID], True, monkeypatch)
+    with pytest.raises(RuntimeError):
+        lean_sender.install_lean_rtp(sender)
+    await sender.stop()
+    caplog.set_level("DEBUG", logger="aiortc.rtcrtpsender")
+    fresh = RTCRtpSender("audio", FakeDtls())  # type: ignore[arg-type]
+    assert not lean_sender.install_lean_rtp(fresh)
