@@ -19,7 +19,9 @@ fails loudly instead of silently decoding, re-encoding or dropping media.
 | ``RTCRtpSender._RTCRtpSender__{rtp_started, rtp_exited, track, encoder, transport, mid, rtp_header_extensions_map}`` | instance attrs | read/set by the lean loop as aiortc's loop does (``stop()`` waits for ``rtp_exited``) |
 | ``RTCRtpSender._RTCRtpSender__rtp_history`` | ``dict[seq % RTP_HISTORY_SIZE, packet]`` | the lean loop stores ``SentPacket``s; ``_retransmit`` (NACK → RTX) reads them |
 | ``RTCRtpSender._RTCRtpSender__{ntp_timestamp, rtp_timestamp, octet_count, packet_count}`` | ints | updated by the lean loop; ``_run_rtcp`` (sender reports) and ``getStats()`` read them |
-| ``RTCDtlsTransport._send_rtp(data)`` | coroutine | the lean loop sends each packet through it, as aiortc's loop does |
+| ``RTCDtlsTransport._send_rtp(data)`` | coroutine | the lean loop's path for TURN or wrapped transports; otherwise it does the same itself: |
+| ``RTCDtlsTransport._state``, ``_tx_srtp.protect``, ``_RTCDtlsTransport__tx_{bytes,packets}`` | attrs | connected? → SRTP → the transport's counters (``lean_sender.DirectRtpSend``) |
+| ``RTCIceTransport._connection``, ``_send``; aioice ``Connection._nominated[1]``, ``CandidatePair.protocol/.remote_addr``, ``StunProtocol.send_data`` = ``transport.sendto`` | attrs | the plain UDP path under ``_send_rtp``, called directly |
 """
 
 from __future__ import annotations
@@ -110,8 +112,29 @@ def _lean_rtp_problems() -> list[str]:
         for name in names:
             if code is None or name not in code.co_names:
                 problems.append(f"RTCRtpSender.{method} no longer uses {name}")
-    if not inspect.iscoroutinefunction(getattr(RTCDtlsTransport, "_send_rtp", None)):
+    send_rtp = getattr(RTCDtlsTransport, "_send_rtp", None)
+    if not inspect.iscoroutinefunction(send_rtp):
         problems.append("RTCDtlsTransport._send_rtp missing or not a coroutine")
+    else:
+        # DirectRtpSend does what _send_rtp does; check that is still all it does.
+        names = set(send_rtp.__code__.co_names)
+        for name in ("_state", "CONNECTED", "_tx_srtp", "protect", "transport", "_send",
+                     "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets"):
+            if name not in names:
+                problems.append(f"RTCDtlsTransport._send_rtp no longer uses {name}")
+    from aioice.ice import Connection, StunProtocol
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    if "self._send = self._connection.send" not in inspect.getsource(RTCIceTransport.__init__):
+        problems.append("RTCIceTransport._send is no longer its aioice Connection's send")
+    if "self.sendto(data, 1)" not in inspect.getsource(Connection.send):
+        problems.append("aioice Connection.send no longer sends on component 1")
+    sendto_src = inspect.getsource(Connection.sendto)
+    if "self._nominated.get(component)" not in sendto_src or \
+            "active_pair.protocol.send_data(data, active_pair.remote_addr)" not in sendto_src:
+        problems.append("aioice Connection.sendto no longer sends through the nominated pair's protocol")
+    if "self.transport.sendto(data, addr)" not in inspect.getsource(StunProtocol.send_data):
+        problems.append("aioice StunProtocol.send_data is no longer the UDP transport's sendto")
     return problems
 
 

@@ -13,9 +13,10 @@ What this loop does instead, with the same bytes on the wire:
   around the 3 abs-send-time bytes;
 * once per frame: one ``time.time()`` gives abs-send-time and the SR's NTP timestamp (the
   packets of a frame leave within microseconds of each other: nothing in between yields);
-* per packet: one ``struct`` pack for the 12-byte fixed header, two concatenations, then
-  ``RTCDtlsTransport._send_rtp`` as before (SRTP, ICE). Inlining that saves well under a
-  microsecond per packet and would bypass what tests hook to emulate loss: not done.
+* per packet: one ``struct`` pack for the 12-byte fixed header, two concatenations, SRTP
+  protect and the UDP transport's ``sendto``, without awaiting ``RTCDtlsTransport._send_rtp``
+  and aioice's two layers under it when the link is the plain UDP one (``DirectRtpSend``);
+  through ``_send_rtp`` otherwise (TURN, or a wrapped transport).
 
 Kept as aiortc does it: the RTP history that ``_retransmit`` reads for NACK/RTX (it holds
 ``SentPacket``: the exact bytes sent, parsed back into an ``RtpPacket`` only when a NACK
@@ -38,8 +39,10 @@ import traceback
 import types
 from typing import Any
 
+from aioice.ice import StunProtocol
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import State
 from aiortc.rtcrtpsender import logger as aiortc_sender_logger
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensions, HeaderExtensionsMap, RtpPacket
@@ -129,6 +132,7 @@ async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
     prefix, suffix = extension_template(extensions_map, mid)
     sequence_number = random_sequence_number()
     timestamp_origin = random32()
+    direct_for: DirectRtpSend | None = None
     try:
         while True:
             if not s._RTCRtpSender__track:
@@ -145,16 +149,27 @@ async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
             extension = pre if suf is None else pre + ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big") + suf
             b0 = 0x90 if extension else 0x80
             dtls = s._RTCRtpSender__transport
+            if direct_for is not None and direct_for.still_valid(dtls):
+                direct = direct_for.send
+            else:
+                direct_for = DirectRtpSend.resolve(dtls)
+                direct = direct_for.send if direct_for is not None else None
             payloads = enc_frame.payloads
             last = len(payloads) - 1
-            octets = 0
+            octets = wire = 0
             for i, payload in enumerate(payloads):
                 data = _pack_fixed_header(b0, marked_type if i == last else payload_type,
                                           sequence_number, timestamp, ssrc) + extension + payload
                 history[sequence_number % RTP_HISTORY_SIZE] = SentPacket(sequence_number, data, extensions_map)
-                await dtls._send_rtp(data)  # SRTP, then the ICE connection
+                if direct is not None:
+                    wire += direct(data)
+                else:
+                    await dtls._send_rtp(data)  # SRTP, then the ICE connection (or TURN)
                 octets += len(payload)
                 sequence_number = (sequence_number + 1) & 0xFFFF
+            if direct is not None:  # what _send_rtp counts, for the transport's stats
+                dtls._RTCDtlsTransport__tx_bytes += wire
+                dtls._RTCDtlsTransport__tx_packets += last + 1
             # Counters for RTCP sender reports and getStats(), once per frame.
             s._RTCRtpSender__ntp_timestamp = ntp
             s._RTCRtpSender__rtp_timestamp = timestamp
@@ -170,6 +185,55 @@ async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
         s._RTCRtpSender__track = None
     s._RTCRtpSender__encoder = None
     s._RTCRtpSender__rtp_exited.set()
+
+
+class DirectRtpSend:
+    """``RTCDtlsTransport._send_rtp`` without its three awaited layers.
+
+    ``_send_rtp(data)`` is: connected? → SRTP protect → ``await`` aioice ``Connection.send`` →
+    ``sendto`` → ``StunProtocol.send_data`` → the UDP transport's ``sendto``, which never
+    suspends. When the link is that plain path (a nominated host/srflx pair, not TURN, and
+    nobody wrapped ``_send_rtp`` or the ICE ``_send``, as tests do to emulate loss),
+    ``send(data)`` does ``protect → sendto`` in one synchronous call and returns the bytes
+    sent, so the caller keeps the transport's counters. Resolved when a sender's link is
+    first seen and re-checked once per frame (``still_valid``: same transport, still
+    connected, same nominated pair, ``_send_rtp`` still not wrapped); no await between a
+    frame's packets, so nothing changes meanwhile.
+    """
+
+    __slots__ = ("dtls", "nominated", "pair", "send")
+
+    def __init__(self, dtls: Any, nominated: dict[int, Any], pair: Any) -> None:
+        self.dtls = dtls
+        self.nominated = nominated
+        self.pair = pair
+        udp_sendto = pair.protocol.transport.sendto
+        addr = pair.remote_addr
+        protect = dtls._tx_srtp.protect
+
+        def send(data: bytes) -> int:
+            data = protect(data)
+            udp_sendto(data, addr)
+            return len(data)
+
+        self.send = send
+
+    @classmethod
+    def resolve(cls, dtls: Any) -> DirectRtpSend | None:
+        if dtls._state != State.CONNECTED or "_send_rtp" in vars(dtls):
+            return None
+        ice = dtls.transport
+        connection = getattr(ice, "_connection", None)
+        if connection is None or ice._send != connection.send:
+            return None
+        pair = connection._nominated.get(1)
+        if pair is None or type(pair.protocol) is not StunProtocol:
+            return None
+        return cls(dtls, connection._nominated, pair)
+
+    def still_valid(self, dtls: Any) -> bool:
+        return (dtls is self.dtls and dtls._state is State.CONNECTED
+                and self.nominated.get(1) is self.pair and "_send_rtp" not in dtls.__dict__)
 
 
 def install_lean_rtp(sender: RTCRtpSender) -> bool:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import fractions
 import random
+import types
 
 import aiortc.rtcrtpsender
 import av
 import pytest
+from aioice.ice import StunProtocol
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import State
 from aiortc.rtcrtpparameters import (
     RTCRtcpParameters,
     RTCRtpCodecParameters,
@@ -34,14 +37,36 @@ LEVEL = RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:ss
 NOW = 1_790_000_000.123456  # a fixed wall clock for both loops
 
 
+class FakeUdp:
+    def __init__(self, sent: list[bytes]) -> None:
+        self.sendto = lambda data, addr: sent.append(data)
+
+
 class FakeDtls:
-    """What RTCRtpSender needs from its RTCDtlsTransport; records what would be protected."""
+    """What RTCRtpSender needs from its RTCDtlsTransport; records what would be protected.
+
+    ``connected``: looks like a connected transport over a plain UDP pair, so the lean loop
+    takes its direct path (``DirectRtpSend``) and the bytes arrive via the UDP ``sendto``;
+    otherwise everything goes through ``_send_rtp``."""
 
     state = "connected"
     _stats_id = "transport"
 
-    def __init__(self) -> None:
+    def __init__(self, connected: bool = False) -> None:
         self.sent: list[bytes] = []
+        self._state = State.CONNECTED if connected else State.NEW
+        self._tx_srtp = types.SimpleNamespace(protect=lambda data: data)  # identity "SRTP"
+        protocol = StunProtocol(None)
+        protocol.transport = FakeUdp(self.sent)
+        pair = types.SimpleNamespace(protocol=protocol, remote_addr=("10.0.0.2", 5000))
+        connection = types.SimpleNamespace(_nominated={1: pair})
+        connection.send = self._never
+        self.transport = types.SimpleNamespace(_connection=connection, _send=connection.send)
+        self._RTCDtlsTransport__tx_bytes = 0
+        self._RTCDtlsTransport__tx_packets = 0
+
+    async def _never(self, data: bytes) -> None:
+        raise AssertionError("the direct path does not await the ICE connection")
 
     def _register_rtp_sender(self, sender, parameters) -> None:  # type: ignore[no-untyped-def]
         pass
@@ -78,7 +103,7 @@ class Frames(MediaStreamTrack):
 
 
 async def run(kind: str, sizes: list[int], codecs: list, extensions: list, lean: bool,
-              monkeypatch: pytest.MonkeyPatch) -> tuple[RTCRtpSender, FakeDtls]:
+              monkeypatch: pytest.MonkeyPatch, direct: bool = False) -> tuple[RTCRtpSender, FakeDtls]:
     # The same "random" starting points and the same clock for both loops.
     for module in (aiortc.rtcrtpsender, lean_sender):
         monkeypatch.setattr(module, "random_sequence_number", lambda: 65530)  # wraps around
@@ -86,7 +111,7 @@ async def run(kind: str, sizes: list[int], codecs: list, extensions: list, lean:
     monkeypatch.setattr(aiortc.rtcrtpsender.clock, "current_ntp_time", lambda: lean_sender.ntp_time(NOW))
     monkeypatch.setattr(lean_sender.time, "time", lambda: NOW)
     random.seed(7)  # VP8 picture id
-    dtls = FakeDtls()
+    dtls = FakeDtls(connected=direct)
     sender = RTCRtpSender(Frames(kind, sizes), dtls)  # type: ignore[arg-type]
     sender._ssrc = 0x12345678
     sender._rtx_ssrc = 0x9ABCDEF0
@@ -107,18 +132,23 @@ def counters(sender: RTCRtpSender) -> tuple[int, int, int, int]:
             s._RTCRtpSender__octet_count, s._RTCRtpSender__packet_count)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "via_send_rtp"])
 @pytest.mark.parametrize("kind,sizes,codecs,extensions", [
     ("video", [3000, 700, 1, 2500], [VP8, RTX], [MID, AST]),
     ("video", [1300, 200], [VP8], [AST]),
     ("video", [1300, 200], [VP8], []),
     ("audio", [120, 80, 3], [OPUS], [MID, AST, LEVEL]),
 ])
-async def test_same_bytes_counters_and_retransmissions_as_aiortc(kind, sizes, codecs, extensions, monkeypatch):
+async def test_same_bytes_counters_and_retransmissions_as_aiortc(kind, sizes, codecs, extensions, direct,
+                                                                 monkeypatch):
     reference, ref_dtls = await run(kind, sizes, codecs, extensions, False, monkeypatch)
-    lean, lean_dtls = await run(kind, sizes, codecs, extensions, True, monkeypatch)
+    lean, lean_dtls = await run(kind, sizes, codecs, extensions, True, monkeypatch, direct=direct)
     rtp = [d for d in ref_dtls.sent if not 192 <= d[1] <= 223]
     assert len(rtp) >= len(sizes)
     assert [d for d in lean_dtls.sent if not 192 <= d[1] <= 223] == rtp
+    if direct:  # the transport's own counters, which _send_rtp would have kept
+        assert lean_dtls._RTCDtlsTransport__tx_packets == len(rtp)
+        assert lean_dtls._RTCDtlsTransport__tx_bytes == sum(map(len, rtp))
     assert counters(lean) == counters(reference)
     stats = [next(s for s in (await x.getStats()).values() if s.type == "outbound-rtp") for x in (reference, lean)]
     assert [(s.packetsSent, s.bytesSent) for s in stats] == [(stats[0].packetsSent, stats[0].bytesSent)] * 2
