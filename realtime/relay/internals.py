@@ -21,6 +21,7 @@ fails loudly instead of silently decoding, re-encoding or dropping media.
 | ``RTCRtpSender._RTCRtpSender__{ntp_timestamp, rtp_timestamp, octet_count, packet_count}`` | ints | updated by the lean loop; ``_run_rtcp`` (sender reports) and ``getStats()`` read them |
 | ``RTCDtlsTransport._send_rtp(data)`` | coroutine | the lean loop's path for TURN or wrapped transports; otherwise it does the same itself: |
 | ``RTCDtlsTransport._state``, ``_tx_srtp.protect``, ``_RTCDtlsTransport__tx_{bytes,packets}`` | attrs | connected? → SRTP → the transport's counters (``lean_sender.DirectRtpSend``) |
+| ``aiortc.codecs.vpx.PACKET_MAX``, ``Vp8Encoder.pack``/``OpusEncoder.pack`` output | format | the lean loop packetises relay frames itself, byte for byte as these do (tests compare) |
 | ``RTCIceTransport._connection``, ``_send``; aioice ``Connection._nominated[1]``, ``CandidatePair.protocol/.remote_addr``, ``StunProtocol.send_data`` = ``transport.sendto`` | attrs | the plain UDP path under ``_send_rtp``, called directly |
 """
 
@@ -122,6 +123,12 @@ def _lean_rtp_problems() -> list[str]:
                      "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets"):
             if name not in names:
                 problems.append(f"RTCDtlsTransport._send_rtp no longer uses {name}")
+    from aiortc.codecs import vpx
+
+    from .forwarding import VP8_PACKET_MAX
+
+    if getattr(vpx, "PACKET_MAX", None) != VP8_PACKET_MAX:
+        problems.append("aiortc.codecs.vpx.PACKET_MAX changed: the lean loop's VP8 packets would differ")
     from aioice.ice import Connection, StunProtocol
     from aiortc.rtcicetransport import RTCIceTransport
 

@@ -11,6 +11,11 @@ What this loop does instead, with the same bytes on the wire:
 * once per sender: the header-extension block (mid, abs-send-time slot, audio level) is
   built by aiortc's own ``HeaderExtensionsMap.set`` and cut into a prefix and a suffix
   around the 3 abs-send-time bytes;
+* once per frame: a relay track's frame (``ForwardedTrack.recv_relay``) is packetised here,
+  byte for byte as ``encoder.pack()`` would (Opus: one payload; VP8: aiortc's 4-byte payload
+  descriptor with this sender's picture id + a chunk of the frame cut once for all
+  subscribers), without copying the frame or converting its timestamp through Fractions per
+  subscriber; other tracks and codecs still go through ``_next_encoded_frame``;
 * once per frame: one ``time.time()`` gives abs-send-time and the SR's NTP timestamp (the
   packets of a frame leave within microseconds of each other: nothing in between yields);
 * per packet: one ``struct`` pack for the 12-byte fixed header, two concatenations, SRTP
@@ -21,7 +26,7 @@ What this loop does instead, with the same bytes on the wire:
 Kept as aiortc does it: the RTP history that ``_retransmit`` reads for NACK/RTX (it holds
 ``SentPacket``: the exact bytes sent, parsed back into an ``RtpPacket`` only when a NACK
 asks for it), the counters the RTCP sender reports and ``getStats()`` read, the sender's
-``_enabled`` flag and the pre-encoded path (both in ``_next_encoded_frame``, still called),
+``_enabled`` flag, aiortc's own packing for anything but a relay track's VP8/Opus frames,
 and the exit path ``stop()`` waits for (track stopped, encoder released, ``rtp_exited``).
 Not kept: aiortc's per-packet debug log lines (the loop is not installed when the
 ``aiortc.rtcrtpsender`` logger is at DEBUG, so that debugging still shows them).
@@ -33,10 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import struct
 import time
 import traceback
 import types
+from collections.abc import Callable
 from typing import Any
 
 from aioice.ice import StunProtocol
@@ -56,6 +63,7 @@ log = logging.getLogger("chibo.relay")
 NTP_UNIX_OFFSET = 2208988800
 _pack_fixed_header = struct.Struct("!BBHLL").pack
 _pack_extension_header = struct.Struct("!HH").pack
+_pack_picture_id = struct.Struct("!H").pack
 
 
 def ntp_time(unix_time: float) -> int:
@@ -118,6 +126,31 @@ def extension_template(extensions_map: HeaderExtensionsMap, mid: str | None,
     return low[:at], low[at + 3:]
 
 
+def relay_packetizer(mime_type: str) -> Callable[[Any], list[bytes]] | None:
+    """Per sender: RTP payloads for a ``RelayFrame``, as aiortc's ``encoder.pack()`` makes them
+    (Opus: the frame; VP8: ``Vp8Encoder._packetize`` with this sender's own picture id, which
+    starts at random and counts frames). None for any other codec (aiortc's path is used)."""
+    mime = mime_type.lower()
+    if mime == "audio/opus":
+        return lambda frame: [frame.data]
+    if mime != "video/vp8":
+        return None
+    picture_id = random.randint(0, (1 << 15) - 1)
+
+    def vp8(frame: Any) -> list[bytes]:
+        nonlocal picture_id
+        pid = _pack_picture_id(0x8000 | picture_id)
+        picture_id = (picture_id + 1) % (1 << 15)
+        chunks = frame.vp8_chunks()
+        if not chunks:
+            return []
+        first = b"\x90\x80" + pid  # X, S, partition 0; I; M + 15-bit picture id
+        rest = b"\x80\x80" + pid
+        return [first + chunks[0]] + [rest + chunk for chunk in chunks[1:]]
+
+    return vp8
+
+
 async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
     """``RTCRtpSender._run_rtp`` for relay senders: same packets, same bookkeeping, less Python
     per packet (see the module docstring). Bound to one sender by ``install_lean_rtp``."""
@@ -133,19 +166,37 @@ async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
     sequence_number = random_sequence_number()
     timestamp_origin = random32()
     direct_for: DirectRtpSend | None = None
+    clock_rate = codec.clockRate
+    packetizer = relay_packetizer(codec.mimeType)
     try:
         while True:
-            if not s._RTCRtpSender__track:
+            track = s._RTCRtpSender__track
+            if not track:
                 await asyncio.sleep(0.02)
                 continue
-            enc_frame = await s._next_encoded_frame(codec)
-            if enc_frame is None:
-                continue
-            timestamp = (timestamp_origin + enc_frame.timestamp) & 0xFFFFFFFF
+            recv_relay = getattr(track, "recv_relay", None) if packetizer is not None else None
+            if recv_relay is not None:
+                # A relay track: its shared frame, packetised here (what encoder.pack() does).
+                relay_frame = await recv_relay()
+                if not s._enabled:
+                    continue
+                payloads = packetizer(relay_frame)
+                if not payloads:
+                    continue
+                frame_timestamp = relay_frame.timestamp
+                if relay_frame.clock_rate != clock_rate:  # convert_timebase(), exactly
+                    frame_timestamp = frame_timestamp * clock_rate // relay_frame.clock_rate
+                audio_level = None
+            else:
+                enc_frame = await s._next_encoded_frame(codec)
+                if enc_frame is None:
+                    continue
+                payloads, frame_timestamp, audio_level = enc_frame.payloads, enc_frame.timestamp, enc_frame.audio_level
+            timestamp = (timestamp_origin + frame_timestamp) & 0xFFFFFFFF
             ntp = ntp_time(time.time())
             pre, suf = prefix, suffix
-            if enc_frame.audio_level is not None:  # only for raw audio frames, never relayed ones
-                pre, suf = extension_template(extensions_map, mid, enc_frame.audio_level)
+            if audio_level is not None:  # only for raw audio frames, never relayed ones
+                pre, suf = extension_template(extensions_map, mid, audio_level)
             extension = pre if suf is None else pre + ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big") + suf
             b0 = 0x90 if extension else 0x80
             dtls = s._RTCRtpSender__transport
@@ -154,7 +205,6 @@ async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
             else:
                 direct_for = DirectRtpSend.resolve(dtls)
                 direct = direct_for.send if direct_for is not None else None
-            payloads = enc_frame.payloads
             last = len(payloads) - 1
             octets = wire = 0
             for i, payload in enumerate(payloads):

@@ -25,6 +25,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RtpPacket
 
 from realtime.relay import lean_sender
+from realtime.relay.forwarding import RelayFrame
 
 pytestmark = pytest.mark.anyio
 
@@ -82,37 +83,55 @@ class FakeDtls:
 
 
 class Frames(MediaStreamTrack):
-    """Pre-encoded frames, as ForwardedTrack hands them to the sender, then the end."""
+    """Pre-encoded frames, as ForwardedTrack hands them to the sender (``recv``: the
+    ``av.Packet`` aiortc packs; ``recv_relay``: the shared RelayFrame the lean loop packs
+    itself), then the end."""
 
-    def __init__(self, kind: str, sizes: list[int]) -> None:
+    def __init__(self, kind: str, sizes: list[int], clock_rate: int | None = None) -> None:
         super().__init__()
         self.kind = kind
         self._sizes = list(sizes)
         self._pts = 0
+        self._clock_rate = clock_rate or (90000 if kind == "video" else 48000)
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv_relay(self) -> RelayFrame:
         await asyncio.sleep(0)
         if not self._sizes:
             raise MediaStreamError
         size = self._sizes.pop(0)
-        packet = av.Packet(bytes((self._pts + i) % 251 for i in range(size)))
+        data = bytes((self._pts + i) % 251 for i in range(size))
+        packet = av.Packet(data)
         packet.pts = self._pts
-        packet.time_base = fractions.Fraction(1, 90000 if self.kind == "video" else 48000)
-        self._pts += 3000 if self.kind == "video" else 960
-        return packet
+        packet.time_base = fractions.Fraction(1, self._clock_rate)
+        self._pts += 3001
+        return RelayFrame(packet, data, packet.pts, self._clock_rate)
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        return (await self.recv_relay()).packet
+
+
+class PacketsOnly(Frames):
+    """A track without ``recv_relay``: the lean loop takes aiortc's encoder.pack() path."""
+
+    recv_relay_ = Frames.recv_relay
+    recv_relay = None  # type: ignore[assignment]
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        return (await self.recv_relay_()).packet
 
 
 async def run(kind: str, sizes: list[int], codecs: list, extensions: list, lean: bool,
-              monkeypatch: pytest.MonkeyPatch, direct: bool = False) -> tuple[RTCRtpSender, FakeDtls]:
+              monkeypatch: pytest.MonkeyPatch, direct: bool = False,
+              track: type[Frames] = Frames, clock_rate: int | None = None) -> tuple[RTCRtpSender, FakeDtls]:
     # The same "random" starting points and the same clock for both loops.
     for module in (aiortc.rtcrtpsender, lean_sender):
         monkeypatch.setattr(module, "random_sequence_number", lambda: 65530)  # wraps around
         monkeypatch.setattr(module, "random32", lambda: 0xFFFFF000)
     monkeypatch.setattr(aiortc.rtcrtpsender.clock, "current_ntp_time", lambda: lean_sender.ntp_time(NOW))
     monkeypatch.setattr(lean_sender.time, "time", lambda: NOW)
-    random.seed(7)  # VP8 picture id
+    monkeypatch.setattr(random, "randint", lambda a, b: 32760)  # VP8 picture id (wraps around)
     dtls = FakeDtls(connected=direct)
-    sender = RTCRtpSender(Frames(kind, sizes), dtls)  # type: ignore[arg-type]
+    sender = RTCRtpSender(track(kind, sizes, clock_rate), dtls)  # type: ignore[arg-type]
     sender._ssrc = 0x12345678
     sender._rtx_ssrc = 0x9ABCDEF0
     if lean:
@@ -132,17 +151,19 @@ def counters(sender: RTCRtpSender) -> tuple[int, int, int, int]:
             s._RTCRtpSender__octet_count, s._RTCRtpSender__packet_count)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("track", [Frames, PacketsOnly], ids=["relay_frames", "av_packets"])
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "via_send_rtp"])
-@pytest.mark.parametrize("kind,sizes,codecs,extensions", [
-    ("video", [3000, 700, 1, 2500], [VP8, RTX], [MID, AST]),
-    ("video", [1300, 200], [VP8], [AST]),
-    ("video", [1300, 200], [VP8], []),
-    ("audio", [120, 80, 3], [OPUS], [MID, AST, LEVEL]),
+@pytest.mark.parametrize("kind,sizes,codecs,extensions,clock_rate", [
+    ("video", [3000, 700, 1, 2500, 1296, 1297, 2592, 0, 5, 9000] + [10] * 12, [VP8, RTX], [MID, AST], None),
+    ("video", [1300, 200], [VP8], [AST], None),
+    ("video", [1300, 200], [VP8], [], 30000),  # another clock rate: timestamps converted
+    ("audio", [120, 80, 3, 0], [OPUS], [MID, AST, LEVEL], None),
 ])
-async def test_same_bytes_counters_and_retransmissions_as_aiortc(kind, sizes, codecs, extensions, direct,
-                                                                 monkeypatch):
-    reference, ref_dtls = await run(kind, sizes, codecs, extensions, False, monkeypatch)
-    lean, lean_dtls = await run(kind, sizes, codecs, extensions, True, monkeypatch, direct=direct)
+async def test_same_bytes_counters_and_retransmissions_as_aiortc(kind, sizes, codecs, extensions, clock_rate,
+                                                                 direct, track, monkeypatch):
+    reference, ref_dtls = await run(kind, sizes, codecs, extensions, False, monkeypatch, clock_rate=clock_rate)
+    lean, lean_dtls = await run(kind, sizes, codecs, extensions, True, monkeypatch, direct=direct,
+                                track=track, clock_rate=clock_rate)
     rtp = [d for d in ref_dtls.sent if not 192 <= d[1] <= 223]
     assert len(rtp) >= len(sizes)
     assert [d for d in lean_dtls.sent if not 192 <= d[1] <= 223] == rtp
