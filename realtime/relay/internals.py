@@ -19,7 +19,7 @@ fails loudly instead of silently decoding, re-encoding or dropping media.
 | ``RTCRtpSender._RTCRtpSender__{rtp_started, rtp_exited, track, encoder, transport, mid, rtp_header_extensions_map}`` | instance attrs | read/set by the lean loop as aiortc's loop does (``stop()`` waits for ``rtp_exited``) |
 | ``RTCRtpSender._RTCRtpSender__rtp_history`` | ``dict[seq % RTP_HISTORY_SIZE, packet]`` | the lean loop stores ``SentPacket``s; ``_retransmit`` (NACK → RTX) reads them |
 | ``RTCRtpSender._RTCRtpSender__{ntp_timestamp, rtp_timestamp, octet_count, packet_count}`` | ints | updated by the lean loop; ``_run_rtcp`` (sender reports) and ``getStats()`` read them |
-| ``RTCDtlsTransport._send_rtp(data)`` | coroutine | the lean loop's path for TURN or wrapped transports; otherwise it does the same itself: |
+| ``RTCDtlsTransport._send_rtp(data)`` | coroutine | the lean loop's path when not connected or wrapped (tests); otherwise it does the same itself: |
 | ``RTCDtlsTransport._state``, ``_tx_srtp.protect``, ``_RTCDtlsTransport__tx_{bytes,packets}`` | attrs | connected? → SRTP → the transport's counters (``lean_sender.DirectRtpSend``) |
 | ``aiortc.codecs.vpx.PACKET_MAX``, ``Vp8Encoder.pack``/``OpusEncoder.pack`` output | format | the lean loop packetises relay frames itself, byte for byte as these do (tests compare) |
 | ``RTCIceTransport._connection``, ``_send``; aioice ``Connection._nominated[1]``, ``CandidatePair.protocol/.remote_addr``, ``StunProtocol.send_data`` = ``transport.sendto`` | attrs | the plain UDP path under ``_send_rtp``, called directly |

@@ -21,7 +21,7 @@ What this loop does instead, with the same bytes on the wire:
 * per packet: one ``struct`` pack for the 12-byte fixed header, two concatenations, SRTP
   protect and the UDP transport's ``sendto``, without awaiting ``RTCDtlsTransport._send_rtp``
   and aioice's two layers under it when the link is the plain UDP one (``DirectRtpSend``);
-  through ``_send_rtp`` otherwise (TURN, or a wrapped transport).
+  through ``_send_rtp`` otherwise (not connected, or a wrapped transport).
 
 Kept as aiortc does it: the RTP history that ``_retransmit`` reads for NACK/RTX (it holds
 ``SentPacket``: the exact bytes sent, parsed back into an ``RtpPacket`` only when a NACK
@@ -214,7 +214,7 @@ async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
                 if direct is not None:
                     wire += direct(data)
                 else:
-                    await dtls._send_rtp(data)  # SRTP, then the ICE connection (or TURN)
+                    await dtls._send_rtp(data)  # SRTP, then the ICE connection
                 octets += len(payload)
                 sequence_number = (sequence_number + 1) & 0xFFFF
             if direct is not None:  # what _send_rtp counts, for the transport's stats
@@ -241,9 +241,11 @@ class DirectRtpSend:
     """``RTCDtlsTransport._send_rtp`` without its three awaited layers.
 
     ``_send_rtp(data)`` is: connected? → SRTP protect → ``await`` aioice ``Connection.send`` →
-    ``sendto`` → ``StunProtocol.send_data`` → the UDP transport's ``sendto``, which never
-    suspends. When the link is that plain path (a nominated host/srflx pair, not TURN, and
-    nobody wrapped ``_send_rtp`` or the ICE ``_send``, as tests do to emulate loss),
+    ``sendto`` → ``StunProtocol.send_data`` → ``protocol.transport.sendto``, which never
+    suspends (a UDP transport, or aioice's TurnTransport if the relay itself used TURN: its
+    ``sendto`` is synchronous too). When the link is that path (the nominated pair's protocol
+    is a ``StunProtocol``, and nobody wrapped ``_send_rtp`` or the ICE ``_send``, as tests do
+    to emulate loss),
     ``send(data)`` does ``protect → sendto`` in one synchronous call and returns the bytes
     sent, so the caller keeps the transport's counters. Resolved when a sender's link is
     first seen and re-checked once per frame (``still_valid``: same transport, still
