@@ -444,8 +444,6 @@ def subscriber_process(system: str, names: list[str], decode: bool, feed: Any, c
     """Subscribers in one process; answers "snapshot", "late" and "stop" over ``conn``."""
     patch_ice()
     logging.basicConfig(level=logging.WARNING)
-    if os.environ.get("RELAY_PID_FILE"):  # for a profiler: py-spy record -p "$(cat file)"
-        Path(os.environ["RELAY_PID_FILE"]).write_text(str(os.getpid()))
 
     async def main() -> None:
         from tests.support.relay_peers import DecodeErrors

@@ -49,6 +49,37 @@ class SourceStats:
     codec_mismatch_drops: int = 0
 
 
+VP8_PACKET_MAX = 1300  # aiortc.codecs.vpx.PACKET_MAX: payload descriptor + data per RTP packet
+
+
+class RelayFrame:
+    """One published frame as every subscriber's sender gets it, shared by all of them.
+
+    ``packet`` is what ``ForwardedTrack.recv()`` returns (aiortc's sender packs it). The lean
+    send loop (lean_sender.py) takes ``data``/``timestamp`` instead, and for VP8 the frame cut
+    into RTP-sized pieces once for all subscribers (``vp8_chunks``), so no subscriber copies
+    the frame or does Fraction arithmetic (what ``encoder.pack()`` costs per subscriber).
+    """
+
+    __slots__ = ("packet", "data", "timestamp", "clock_rate", "_vp8_chunks")
+
+    def __init__(self, packet: av.Packet, data: bytes, timestamp: int, clock_rate: int) -> None:
+        self.packet = packet
+        self.data = data
+        self.timestamp = timestamp
+        self.clock_rate = clock_rate
+        self._vp8_chunks: list[bytes] | None = None
+
+    def vp8_chunks(self) -> list[bytes]:
+        """The frame's bytes as ``Vp8Encoder._packetize`` splits them (each RTP payload is a
+        4-byte payload descriptor with the sender's picture id, then one chunk)."""
+        chunks = self._vp8_chunks
+        if chunks is None:
+            data, step = self.data, VP8_PACKET_MAX - 4
+            chunks = self._vp8_chunks = [data[i:i + step] for i in range(0, len(data), step)]
+        return chunks
+
+
 class ForwardedSource:
     """One published track: taps its receiver and fans encoded frames out to sinks."""
 
@@ -66,6 +97,7 @@ class ForwardedSource:
         self._sinks: set[ForwardedTrack] = set()
         self._payload_type: int | None = None
         self._time_base: fractions.Fraction | None = None
+        self._clock_rate = 0
         self._kf_pending_since: float | None = None
         self._loop = asyncio.get_event_loop()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -83,6 +115,7 @@ class ForwardedSource:
                 return
             self._payload_type = codec.payloadType
             self._time_base = fractions.Fraction(1, codec.clockRate)
+            self._clock_rate = codec.clockRate
         data = frame.data
         key = self.kind == "video" and is_keyframe(codec.mimeType, data)
         st = self.stats
@@ -100,8 +133,9 @@ class ForwardedSource:
         packet = av.Packet(data)
         packet.pts = frame.timestamp
         packet.time_base = self._time_base
+        shared = RelayFrame(packet, data, frame.timestamp, self._clock_rate)
         for sink in tuple(self._sinks):
-            sink.push(packet, key, now)
+            sink.push(shared, key, now)
 
     def _on_end(self) -> None:
         if self.ended:
@@ -205,7 +239,7 @@ class ForwardedTrack(MediaStreamTrack):
         self._need_keyframe = video
         self._started = False
         self._ended = source.ended
-        self._queue: collections.deque[tuple[av.Packet, bool, float]] = collections.deque()
+        self._queue: collections.deque[tuple[RelayFrame, bool, float]] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._loop = asyncio.get_event_loop()
         self.last_keyframe_forwarded_at: float | None = None
@@ -223,7 +257,7 @@ class ForwardedTrack(MediaStreamTrack):
 
     # -- producer side (loop thread, synchronous, O(1)) --
 
-    def push(self, packet: av.Packet, key: bool, now: float) -> None:
+    def push(self, packet: RelayFrame, key: bool, now: float) -> None:
         st = self.stats
         q = self._queue
         if self.kind == "video":
@@ -302,6 +336,10 @@ class ForwardedTrack(MediaStreamTrack):
     # -- consumer side: RTCRtpSender._run_rtp --
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
+        return (await self.recv_relay()).packet
+
+    async def recv_relay(self) -> RelayFrame:
+        """``recv()`` for the lean send loop: the shared frame, not just its ``av.Packet``."""
         if not self._started:
             self._started = True
             if self._need_keyframe and not self.paused:
@@ -328,7 +366,7 @@ class ForwardedTrack(MediaStreamTrack):
             st.keyframes_forwarded += 1
             self.last_keyframe_forwarded_at = self._loop.time()
         if self.on_forward is not None:
-            self.on_forward(packet, key)
+            self.on_forward(packet.packet, key)
         return packet
 
     def stop(self) -> None:

@@ -1,8 +1,8 @@
 """The aiortc internals the relay relies on, in one place, and the check that they exist.
 
 aiortc has no public API for "give me the encoded frames" or "tell me about this
-subscriber's PLI". The relay therefore hooks five names inside aiortc 1.16.0 (pinned in
-pyproject.toml). ``check_aiortc_internals()`` runs when a relay is created and in
+subscriber's PLI", nor a cheap way to send already-packetised media. The relay therefore
+hooks the names below inside aiortc 1.16.0 (pinned in pyproject.toml). ``check_aiortc_internals()`` runs when a relay is created and in
 tests/realtime/test_relay_internals.py, so an upgrade that renames or reshapes any of them
 fails loudly instead of silently decoding, re-encoding or dropping media.
 
@@ -15,6 +15,14 @@ fails loudly instead of silently decoding, re-encoding or dropping media.
 | ``RTCRtpSender._handle_rtcp_packet(packet)`` | coroutine | wrapped per sender: RR loss, NACK and REMB feed the weak-downlink guard |
 | ``RTCRtpSender._ssrc`` | int | picks this sender's report blocks |
 | ``RTCRtpSender._next_encoded_frame`` | coroutine | must still hand non-``Frame`` data to ``encoder.pack()`` (aiortc's pre-encoded path, which the relay's ``av.Packet`` frames take) |
+| ``RTCRtpSender._run_rtp(codec)`` | coroutine, started by ``send()`` | replaced per sender by ``lean_sender.lean_run_rtp`` (same packets, far less Python per packet) |
+| ``RTCRtpSender._RTCRtpSender__{rtp_started, rtp_exited, track, encoder, transport, mid, rtp_header_extensions_map}`` | instance attrs | read/set by the lean loop as aiortc's loop does (``stop()`` waits for ``rtp_exited``) |
+| ``RTCRtpSender._RTCRtpSender__rtp_history`` | ``dict[seq % RTP_HISTORY_SIZE, packet]`` | the lean loop stores ``SentPacket``s; ``_retransmit`` (NACK → RTX) reads them |
+| ``RTCRtpSender._RTCRtpSender__{ntp_timestamp, rtp_timestamp, octet_count, packet_count}`` | ints | updated by the lean loop; ``_run_rtcp`` (sender reports) and ``getStats()`` read them |
+| ``RTCDtlsTransport._send_rtp(data)`` | coroutine | the lean loop's path when not connected or wrapped (tests); otherwise it does the same itself: |
+| ``RTCDtlsTransport._state``, ``_tx_srtp.protect``, ``_RTCDtlsTransport__tx_{bytes,packets}`` | attrs | connected? → SRTP → the transport's counters (``lean_sender.DirectRtpSend``) |
+| ``aiortc.codecs.vpx.PACKET_MAX``, ``Vp8Encoder.pack``/``OpusEncoder.pack`` output | format | the lean loop packetises relay frames itself, byte for byte as these do (tests compare) |
+| ``RTCIceTransport._connection``, ``_send``; aioice ``Connection._nominated[1]``, ``CandidatePair.protocol/.remote_addr``, ``StunProtocol.send_data`` = ``transport.sendto`` | attrs | the plain UDP path under ``_send_rtp``, called directly |
 """
 
 from __future__ import annotations
@@ -37,6 +45,13 @@ SENDER_SEND_KEYFRAME = "_send_keyframe"
 SENDER_HANDLE_RTCP = "_handle_rtcp_packet"
 SENDER_SSRC = "_ssrc"
 SENDER_NEXT_ENCODED_FRAME = "_next_encoded_frame"
+SENDER_RUN_RTP = "_run_rtp"
+SENDER_RTP_STARTED = "_RTCRtpSender__rtp_started"
+#: Private attributes the lean RTP loop reads or writes (set in RTCRtpSender.__init__ or
+#: replaceTrack).
+SENDER_PRIVATE_ATTRS = tuple(f"_RTCRtpSender__{name}" for name in (
+    "rtp_started", "rtp_exited", "track", "encoder", "transport", "mid", "rtp_header_extensions_map",
+    "rtp_history", "ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count"))
 
 
 class IncompatibleAiortc(RuntimeError):
@@ -69,8 +84,65 @@ def check_aiortc_internals() -> None:
     next_frame = getattr(RTCRtpSender, SENDER_NEXT_ENCODED_FRAME, None)
     if next_frame is not None and ".pack(" not in inspect.getsource(next_frame):
         problems.append(f"RTCRtpSender.{SENDER_NEXT_ENCODED_FRAME} no longer calls encoder.pack()")
+    problems += _lean_rtp_problems()
     if problems:
         raise IncompatibleAiortc(f"aiortc {aiortc.__version__}: " + "; ".join(problems))
+
+
+def _lean_rtp_problems() -> list[str]:
+    """What lean_sender.lean_run_rtp relies on, beyond the names above."""
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    problems = []
+    run_rtp = getattr(RTCRtpSender, SENDER_RUN_RTP, None)
+    if not inspect.iscoroutinefunction(run_rtp):
+        problems.append(f"RTCRtpSender.{SENDER_RUN_RTP} missing or not a coroutine")
+    if f"self.{SENDER_RUN_RTP}(" not in inspect.getsource(RTCRtpSender.send):
+        problems.append(f"RTCRtpSender.send no longer starts self.{SENDER_RUN_RTP}()")
+    init_names = set(RTCRtpSender.__init__.__code__.co_names) | set(RTCRtpSender.replaceTrack.__code__.co_names)
+    for attr in SENDER_PRIVATE_ATTRS:
+        if attr not in init_names:
+            problems.append(f"RTCRtpSender.__init__/replaceTrack no longer set {attr}")
+    # Whoever reads what the loop writes must still read it from there.
+    readers = {"_retransmit": ("_RTCRtpSender__rtp_history", "serialize"),
+               "_run_rtcp": ("_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp",
+                             "_RTCRtpSender__octet_count", "_RTCRtpSender__packet_count"),
+               "stop": ("_RTCRtpSender__rtp_exited", "_RTCRtpSender__rtp_started")}
+    for method, names in readers.items():
+        code = getattr(getattr(RTCRtpSender, method, None), "__code__", None)
+        for name in names:
+            if code is None or name not in code.co_names:
+                problems.append(f"RTCRtpSender.{method} no longer uses {name}")
+    send_rtp = getattr(RTCDtlsTransport, "_send_rtp", None)
+    if not inspect.iscoroutinefunction(send_rtp):
+        problems.append("RTCDtlsTransport._send_rtp missing or not a coroutine")
+    else:
+        # DirectRtpSend does what _send_rtp does; check that is still all it does.
+        names = set(send_rtp.__code__.co_names)
+        for name in ("_state", "CONNECTED", "_tx_srtp", "protect", "transport", "_send",
+                     "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets"):
+            if name not in names:
+                problems.append(f"RTCDtlsTransport._send_rtp no longer uses {name}")
+    from aiortc.codecs import vpx
+
+    from .forwarding import VP8_PACKET_MAX
+
+    if getattr(vpx, "PACKET_MAX", None) != VP8_PACKET_MAX:
+        problems.append("aiortc.codecs.vpx.PACKET_MAX changed: the lean loop's VP8 packets would differ")
+    from aioice.ice import Connection, StunProtocol
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    if "self._send = self._connection.send" not in inspect.getsource(RTCIceTransport.__init__):
+        problems.append("RTCIceTransport._send is no longer its aioice Connection's send")
+    if "self.sendto(data, 1)" not in inspect.getsource(Connection.send):
+        problems.append("aioice Connection.send no longer sends on component 1")
+    sendto_src = inspect.getsource(Connection.sendto)
+    if "self._nominated.get(component)" not in sendto_src or \
+            "active_pair.protocol.send_data(data, active_pair.remote_addr)" not in sendto_src:
+        problems.append("aioice Connection.sendto no longer sends through the nominated pair's protocol")
+    if "self.transport.sendto(data, addr)" not in inspect.getsource(StunProtocol.send_data):
+        problems.append("aioice StunProtocol.send_data is no longer the UDP transport's sendto")
+    return problems
 
 
 class EncodedFrameTap(queue.Queue):  # type: ignore[type-arg]

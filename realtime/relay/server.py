@@ -50,6 +50,7 @@ from .codecs import pin_codec
 from .downlink import DownlinkGuard, DownlinkPolicy
 from .forwarding import ForwardedSource, ForwardedTrack
 from .internals import check_aiortc_internals, hook_sender, sender_ssrc
+from .lean_sender import install_lean_rtp
 
 log = logging.getLogger("chibo.relay")
 
@@ -134,6 +135,7 @@ class RelayLink:
         pin_codec(transceiver, kind)
         slot = Slot(publisher.participant, publisher.session, kind, transceiver, track)
         hook_sender(transceiver.sender, track.on_subscriber_keyframe_request, self._observe_rtcp(kind))
+        install_lean_rtp(transceiver.sender)
         self.slots.append(slot)
         self.apply_video_pauses()
         self.need_offer()

@@ -12,6 +12,7 @@ import random
 import pytest
 from aiortc.rtp import RtpPacket, is_rtcp
 
+from realtime.relay.lean_sender import lean_run_rtp
 from realtime.relay.server import RelayServer
 from tests.support.relay_peers import (
     DecodeErrors,
@@ -146,6 +147,8 @@ async def test_two_percent_downlink_loss_is_repaired_by_nack_without_decode_erro
             link = room.server.links["lossy"]
             slots = link.active_slots()
             media_ssrcs = {s.transceiver.sender._ssrc for s in slots}
+            # The relay's own RTP loop sends (and its history answers the NACKs below).
+            assert all(s.transceiver.sender._run_rtp.__func__ is lean_run_rtp for s in slots)
             rng = random.Random(5)
             # 2 % of first transmissions dropped on this subscriber's downlink; retransmissions
             # (RTX, their own SSRC) pass, as they would on a link with independent 2 % loss most times.
