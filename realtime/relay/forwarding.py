@@ -5,15 +5,18 @@ Data path (no decode, no re-encode)::
 
     publisher's RTCRtpReceiver: SRTP → RTX unwrap → NACK upstream → depayload → jitter buffer
         → EncodedFrameTap (instead of the decoder queue)
-    ForwardedSource: keyframe detection, coalesced keyframe requests, fan-out of ONE av.Packet
-    ForwardedTrack.recv() → av.Packet → RTCRtpSender: encoder.pack() → RTP (own seq/picture
-        ids, own RTX history that answers the subscriber's NACKs) → SRTP
+    ForwardedSource: keyframe detection, coalesced keyframe requests, fan-out of ONE RelayFrame
+    ForwardedTrack.push() → the sender's lean loop (lean_sender.py): RTP (own seq/picture ids,
+        own RTX history that answers the subscriber's NACKs) → SRTP → sendto
+    (ForwardedTrack.recv() still returns an av.Packet for aiortc's own encoder.pack() path.)
 
-Everything here runs on the event-loop thread and is O(1) per frame and subscriber: no await,
-no lock, no thread hop between the publisher's receiver and the subscribers' queues. The
-costly part (packetising, SRTP, sendto) runs in each sender's own task, so one slow
-subscriber never holds up another, and its queue is bounded by time (resync), not by the
-number of subscribers.
+Everything here runs on the event-loop thread, with no lock and no thread hop between the
+publisher's receiver and the subscribers. While a subscriber's sender keeps up (connected over
+plain UDP, nothing queued), ``push`` sends the frame at once through ``direct_sink``: a few
+microseconds of packetising, SRTP and ``sendto`` (which never blocks) per subscriber, no task
+woken. Otherwise the frame is queued and the sender's own task sends it; that queue is bounded
+by time (resync), not by the number of subscribers, so one stuck subscriber never holds up
+another.
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ class ForwardedSource:
         self._loop = asyncio.get_event_loop()
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_end: Callable[[], None] | None = None
+        #: Called once, with the first frame: the relay offers this track to subscribers
+        #: only then (an upload m-line that carries nothing costs them nothing).
+        self.on_first_frame: Callable[[], None] | None = None
         if kind == "audio" and audio_prefetch is not None:
             internals.replace_audio_jitter_buffer(receiver, audio_prefetch)
         internals.install_encoded_tap(receiver, self._on_frame, self._on_end)
@@ -116,6 +122,9 @@ class ForwardedSource:
             self._payload_type = codec.payloadType
             self._time_base = fractions.Fraction(1, codec.clockRate)
             self._clock_rate = codec.clockRate
+        if self.on_first_frame is not None:
+            first, self.on_first_frame = self.on_first_frame, None
+            first()
         data = frame.data
         key = self.kind == "video" and is_keyframe(codec.mimeType, data)
         st = self.stats
@@ -196,6 +205,8 @@ class ForwardedSource:
 @dataclass
 class TrackStats:
     frames_forwarded: int = 0
+    #: Of those, sent by ``direct_sink`` during the fan-out (no task woken, nothing queued).
+    frames_sent_at_once: int = 0
     keyframes_forwarded: int = 0
     frames_dropped_gate: int = 0  # waiting for a keyframe
     frames_dropped_paused: int = 0
@@ -243,6 +254,9 @@ class ForwardedTrack(MediaStreamTrack):
         self._waiter: asyncio.Future[None] | None = None
         self._loop = asyncio.get_event_loop()
         self.last_keyframe_forwarded_at: float | None = None
+        #: Set by the sender's lean loop (``LeanRtpLoop.send_now``): sends a frame at once and
+        #: returns True, or returns False when the frame must be queued for the loop.
+        self.direct_sink: Callable[[RelayFrame], bool] | None = None
         #: Called with (packet, is_keyframe) for every frame handed to the sender (tests).
         self.on_forward: Callable[[av.Packet, bool], None] | None = None
         source.add_sink(self)
@@ -288,6 +302,10 @@ class ForwardedTrack(MediaStreamTrack):
                 dropped = True
             if dropped:
                 st.resyncs += 1
+        if not q and self._started and (sink := self.direct_sink) is not None and sink(packet):
+            self._forwarded(packet, key)  # sent already: nothing queued, no task woken
+            st.frames_sent_at_once += 1
+            return
         q.append((packet, key, now))
         if len(q) > st.max_queue:
             st.max_queue = len(q)
@@ -358,6 +376,10 @@ class ForwardedTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         packet, key, _ = self._queue.popleft()
+        self._forwarded(packet, key)
+        return packet
+
+    def _forwarded(self, packet: RelayFrame, key: bool) -> None:
         st = self.stats
         if st.first_frame_keyframe is None:
             st.first_frame_keyframe = key
@@ -367,10 +389,10 @@ class ForwardedTrack(MediaStreamTrack):
             self.last_keyframe_forwarded_at = self._loop.time()
         if self.on_forward is not None:
             self.on_forward(packet.packet, key)
-        return packet
 
     def stop(self) -> None:
         super().stop()
+        self.direct_sink = None
         self.source.remove_sink(self)
         self._queue.clear()
         waiter = self._waiter

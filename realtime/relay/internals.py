@@ -23,6 +23,7 @@ fails loudly instead of silently decoding, re-encoding or dropping media.
 | ``RTCDtlsTransport._state``, ``_tx_srtp.protect``, ``_RTCDtlsTransport__tx_{bytes,packets}`` | attrs | connected? → SRTP → the transport's counters (``lean_sender.DirectRtpSend``) |
 | ``aiortc.codecs.vpx.PACKET_MAX``, ``Vp8Encoder.pack``/``OpusEncoder.pack`` output | format | the lean loop packetises relay frames itself, byte for byte as these do (tests compare) |
 | ``RTCIceTransport._connection``, ``_send``; aioice ``Connection._nominated[1]``, ``CandidatePair.protocol/.remote_addr``, ``StunProtocol.send_data`` = ``transport.sendto`` | attrs | the plain UDP path under ``_send_rtp``, called directly |
+| asyncio ``_SelectorDatagramTransport._sock``, ``_buffer``, ``_conn_lost`` (CPython's, not aiortc's) | attrs | ``sendto`` on the socket itself while asyncio buffers nothing; checked by ``lean_sender.asyncio_udp_fast_path()``, which falls back to the transport's ``sendto`` if they change (a test asserts it does not) |
 """
 
 from __future__ import annotations

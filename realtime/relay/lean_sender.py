@@ -19,9 +19,13 @@ What this loop does instead, with the same bytes on the wire:
 * once per frame: one ``time.time()`` gives abs-send-time and the SR's NTP timestamp (the
   packets of a frame leave within microseconds of each other: nothing in between yields);
 * per packet: one ``struct`` pack for the 12-byte fixed header, two concatenations, SRTP
-  protect and the UDP transport's ``sendto``, without awaiting ``RTCDtlsTransport._send_rtp``
-  and aioice's two layers under it when the link is the plain UDP one (``DirectRtpSend``);
-  through ``_send_rtp`` otherwise (not connected, or a wrapped transport).
+  protect and the socket's ``sendto``, without awaiting ``RTCDtlsTransport._send_rtp``,
+  aioice's two layers under it and asyncio's checks in its transport's ``sendto`` when the
+  link is the plain UDP one (``DirectRtpSend``); through ``_send_rtp`` otherwise (not
+  connected, or a wrapped transport);
+* per frame and subscriber, no task wake-up while the sender keeps up: ``ForwardedTrack.push``
+  hands the frame to ``LeanRtpLoop.send_now``, which sends it during the publisher's fan-out;
+  the loop task only sends what had to be queued (see ``LeanRtpLoop``).
 
 Kept as aiortc does it: the RTP history that ``_retransmit`` reads for NACK/RTX (it holds
 ``SentPacket``: the exact bytes sent, parsed back into an ``RtpPacket`` only when a NACK
@@ -37,12 +41,14 @@ The aiortc internals used are listed in internals.py and checked by
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import struct
 import time
 import traceback
 import types
+from asyncio import selector_events
 from collections.abc import Callable
 from typing import Any
 
@@ -151,90 +157,209 @@ def relay_packetizer(mime_type: str) -> Callable[[Any], list[bytes]] | None:
     return vp8
 
 
+class LeanRtpLoop:
+    """One relay sender's RTP state and send loop (what ``RTCRtpSender._run_rtp`` does).
+
+    Frames reach the wire on one of two paths, with the same bytes and bookkeeping:
+
+    * **now** (``send_now``): ``ForwardedTrack.push`` calls it synchronously while the
+      publisher's frame is being fanned out, when this sender is connected over the plain
+      UDP path and has nothing queued. No task wakes up per frame and subscriber, which was
+      the larger part of the relay's per-subscriber cost once packetising was lean;
+    * **queued** (``run``): everything else (not connected yet, a wrapped transport, frames
+      that queued while the sender could not send, tracks other than the relay's): the loop
+      awaits the track's next frame and sends it, through ``_send_rtp`` if need be.
+
+    The loop task exists in both cases: ``stop()`` cancels it and waits for ``rtp_exited``.
+    """
+
+    def __init__(self, sender: RTCRtpSender, codec: Any) -> None:
+        s: Any = sender  # name-mangled attributes: see internals.SENDER_PRIVATE_ATTRS
+        self.sender = s
+        self.codec = codec
+        self.history = s._RTCRtpSender__rtp_history
+        self.extensions_map = s._RTCRtpSender__rtp_header_extensions_map
+        self.mid = s._RTCRtpSender__mid
+        self.payload_type = codec.payloadType
+        self.marked_type = 0x80 | codec.payloadType
+        self.ssrc = s._ssrc
+        self.prefix, self.suffix = extension_template(self.extensions_map, self.mid)
+        self.sequence_number = random_sequence_number()
+        self.timestamp_origin = random32()
+        self.clock_rate = codec.clockRate
+        self.packetizer = relay_packetizer(codec.mimeType)
+        self.direct: DirectRtpSend | None = None
+        #: The relay track whose ``direct_sink`` is ``send_now`` (None: no track attached).
+        self.track: Any = None
+
+    # -- building packets (both paths) --
+
+    def relay_payloads(self, frame: Any) -> tuple[list[bytes], int]:
+        """A relay frame's RTP payloads and its timestamp in this codec's clock."""
+        assert self.packetizer is not None
+        payloads = self.packetizer(frame)
+        frame_timestamp = frame.timestamp
+        if frame.clock_rate != self.clock_rate:  # convert_timebase(), exactly
+            frame_timestamp = frame_timestamp * self.clock_rate // frame.clock_rate
+        return payloads, frame_timestamp
+
+    def packets(self, payloads: list[bytes], frame_timestamp: int, audio_level: int | None) -> list[bytes]:
+        """One frame's RTP packets (unprotected), recorded in the history for NACKs and in the
+        counters RTCP sender reports and ``getStats()`` read."""
+        s = self.sender
+        timestamp = (self.timestamp_origin + frame_timestamp) & 0xFFFFFFFF
+        ntp = ntp_time(time.time())  # one clock read per frame: abs-send-time and the SR's NTP
+        pre, suf = self.prefix, self.suffix
+        if audio_level is not None:  # only for raw audio frames, never relayed ones
+            pre, suf = extension_template(self.extensions_map, self.mid, audio_level)
+        extension = pre if suf is None else pre + ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big") + suf
+        b0 = 0x90 if extension else 0x80
+        history, extensions_map, ssrc = self.history, self.extensions_map, self.ssrc
+        payload_type, last = self.payload_type, len(payloads) - 1
+        sequence_number = self.sequence_number
+        packets = []
+        octets = 0
+        for i, payload in enumerate(payloads):
+            data = _pack_fixed_header(b0, self.marked_type if i == last else payload_type,
+                                      sequence_number, timestamp, ssrc) + extension + payload
+            history[sequence_number % RTP_HISTORY_SIZE] = SentPacket(sequence_number, data, extensions_map)
+            packets.append(data)
+            octets += len(payload)
+            sequence_number = (sequence_number + 1) & 0xFFFF
+        self.sequence_number = sequence_number
+        s._RTCRtpSender__ntp_timestamp = ntp
+        s._RTCRtpSender__rtp_timestamp = timestamp
+        s._RTCRtpSender__octet_count += octets
+        s._RTCRtpSender__packet_count += last + 1
+        return packets
+
+    def direct_for(self, dtls: Any) -> DirectRtpSend | None:
+        direct = self.direct
+        if direct is not None and direct.still_valid(dtls):
+            return direct
+        direct = self.direct = DirectRtpSend.resolve(dtls)
+        return direct
+
+    @staticmethod
+    def send_direct(direct: DirectRtpSend, dtls: Any, packets: list[bytes]) -> None:
+        send = direct.send
+        wire = 0
+        for data in packets:
+            wire += send(data)
+        dtls._RTCDtlsTransport__tx_bytes += wire  # what _send_rtp counts, for the transport's stats
+        dtls._RTCDtlsTransport__tx_packets += len(packets)
+
+    # -- the synchronous path --
+
+    def attach(self, track: Any) -> None:
+        if track is self.track:
+            return
+        self.detach()
+        if hasattr(track, "direct_sink"):
+            track.direct_sink = self.send_now
+            self.track = track
+
+    def detach(self) -> None:
+        track, self.track = self.track, None
+        if track is not None and track.direct_sink == self.send_now:
+            track.direct_sink = None
+
+    def send_now(self, frame: Any) -> bool:
+        """Send a relay frame at once if the direct path is open; False if the caller must
+        queue it for the loop instead. Never raises: the publisher's receive path calls it."""
+        s = self.sender
+        if s._RTCRtpSender__track is not self.track:  # replaced: the loop re-attaches
+            self.detach()
+            return False
+        dtls = s._RTCRtpSender__transport
+        direct = self.direct_for(dtls)
+        if direct is None:
+            return False
+        if not s._enabled:
+            return True  # dropped, as the loop drops frames while the sender is disabled
+        try:
+            payloads, frame_timestamp = self.relay_payloads(frame)
+            if payloads:
+                self.send_direct(direct, dtls, self.packets(payloads, frame_timestamp, None))
+        except Exception:
+            # Leave it to the loop, which meets the same failure and ends as aiortc's would.
+            log.warning("relay RTP sender failed on the direct path:\n%s", traceback.format_exc())
+            self.detach()
+        return True
+
+    # -- the loop --
+
+    async def run(self) -> None:
+        s = self.sender
+        s._RTCRtpSender__rtp_started.set()
+        try:
+            while True:
+                track = s._RTCRtpSender__track
+                if not track:
+                    self.detach()
+                    await asyncio.sleep(0.02)
+                    continue
+                recv_relay = getattr(track, "recv_relay", None) if self.packetizer is not None else None
+                if recv_relay is not None:
+                    # A relay track: its shared frame, packetised here (what encoder.pack() does).
+                    self.attach(track)
+                    relay_frame = await recv_relay()
+                    if not s._enabled:
+                        continue
+                    payloads, frame_timestamp = self.relay_payloads(relay_frame)
+                    audio_level = None
+                else:
+                    self.detach()
+                    enc_frame = await s._next_encoded_frame(self.codec)
+                    if enc_frame is None:
+                        continue
+                    payloads, frame_timestamp, audio_level = enc_frame.payloads, enc_frame.timestamp, enc_frame.audio_level
+                if not payloads:
+                    continue
+                packets = self.packets(payloads, frame_timestamp, audio_level)
+                dtls = s._RTCRtpSender__transport
+                direct = self.direct_for(dtls)
+                if direct is not None:
+                    self.send_direct(direct, dtls, packets)
+                else:
+                    for data in packets:
+                        await dtls._send_rtp(data)  # SRTP, then the ICE connection
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass
+        except Exception:
+            # stop() waits for rtp_exited: never leave without setting it.
+            log.warning("relay RTP sender failed:\n%s", traceback.format_exc())
+        self.detach()
+        if s._RTCRtpSender__track:
+            s._RTCRtpSender__track.stop()
+            s._RTCRtpSender__track = None
+        s._RTCRtpSender__encoder = None
+        s._RTCRtpSender__rtp_exited.set()
+
+
 async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
     """``RTCRtpSender._run_rtp`` for relay senders: same packets, same bookkeeping, less Python
     per packet (see the module docstring). Bound to one sender by ``install_lean_rtp``."""
-    s: Any = sender  # name-mangled attributes: see internals.SENDER_PRIVATE_ATTRS
-    s._RTCRtpSender__rtp_started.set()
-    history = s._RTCRtpSender__rtp_history
-    extensions_map = s._RTCRtpSender__rtp_header_extensions_map
-    mid = s._RTCRtpSender__mid
-    payload_type = codec.payloadType
-    marked_type = 0x80 | payload_type
-    ssrc = s._ssrc
-    prefix, suffix = extension_template(extensions_map, mid)
-    sequence_number = random_sequence_number()
-    timestamp_origin = random32()
-    direct_for: DirectRtpSend | None = None
-    clock_rate = codec.clockRate
-    packetizer = relay_packetizer(codec.mimeType)
-    try:
-        while True:
-            track = s._RTCRtpSender__track
-            if not track:
-                await asyncio.sleep(0.02)
-                continue
-            recv_relay = getattr(track, "recv_relay", None) if packetizer is not None else None
-            if recv_relay is not None:
-                # A relay track: its shared frame, packetised here (what encoder.pack() does).
-                relay_frame = await recv_relay()
-                if not s._enabled:
-                    continue
-                payloads = packetizer(relay_frame)
-                if not payloads:
-                    continue
-                frame_timestamp = relay_frame.timestamp
-                if relay_frame.clock_rate != clock_rate:  # convert_timebase(), exactly
-                    frame_timestamp = frame_timestamp * clock_rate // relay_frame.clock_rate
-                audio_level = None
-            else:
-                enc_frame = await s._next_encoded_frame(codec)
-                if enc_frame is None:
-                    continue
-                payloads, frame_timestamp, audio_level = enc_frame.payloads, enc_frame.timestamp, enc_frame.audio_level
-            timestamp = (timestamp_origin + frame_timestamp) & 0xFFFFFFFF
-            ntp = ntp_time(time.time())
-            pre, suf = prefix, suffix
-            if audio_level is not None:  # only for raw audio frames, never relayed ones
-                pre, suf = extension_template(extensions_map, mid, audio_level)
-            extension = pre if suf is None else pre + ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big") + suf
-            b0 = 0x90 if extension else 0x80
-            dtls = s._RTCRtpSender__transport
-            if direct_for is not None and direct_for.still_valid(dtls):
-                direct = direct_for.send
-            else:
-                direct_for = DirectRtpSend.resolve(dtls)
-                direct = direct_for.send if direct_for is not None else None
-            last = len(payloads) - 1
-            octets = wire = 0
-            for i, payload in enumerate(payloads):
-                data = _pack_fixed_header(b0, marked_type if i == last else payload_type,
-                                          sequence_number, timestamp, ssrc) + extension + payload
-                history[sequence_number % RTP_HISTORY_SIZE] = SentPacket(sequence_number, data, extensions_map)
-                if direct is not None:
-                    wire += direct(data)
-                else:
-                    await dtls._send_rtp(data)  # SRTP, then the ICE connection
-                octets += len(payload)
-                sequence_number = (sequence_number + 1) & 0xFFFF
-            if direct is not None:  # what _send_rtp counts, for the transport's stats
-                dtls._RTCDtlsTransport__tx_bytes += wire
-                dtls._RTCDtlsTransport__tx_packets += last + 1
-            # Counters for RTCP sender reports and getStats(), once per frame.
-            s._RTCRtpSender__ntp_timestamp = ntp
-            s._RTCRtpSender__rtp_timestamp = timestamp
-            s._RTCRtpSender__octet_count += octets
-            s._RTCRtpSender__packet_count += last + 1
-    except (asyncio.CancelledError, ConnectionError, MediaStreamError):
-        pass
-    except Exception:
-        # stop() waits for rtp_exited: never leave without setting it.
-        log.warning("relay RTP sender failed:\n%s", traceback.format_exc())
-    if s._RTCRtpSender__track:
-        s._RTCRtpSender__track.stop()
-        s._RTCRtpSender__track = None
-    s._RTCRtpSender__encoder = None
-    s._RTCRtpSender__rtp_exited.set()
+    await LeanRtpLoop(sender, codec).run()
+
+
+def asyncio_udp_fast_path() -> bool:
+    """Whether asyncio's selector UDP transport is still what ``DirectRtpSend`` reads: its
+    ``sendto`` tries ``_sock.sendto`` when ``_buffer`` is empty and the transport has not
+    lost its connection (``_conn_lost``), and hands socket errors to ``error_received``.
+    If a Python release changes that, the relay uses the transport's ``sendto`` (tests
+    assert this is True on the Python we ship with)."""
+    transport = getattr(selector_events, "_SelectorDatagramTransport", None)
+    if transport is None:
+        return False
+    init = set(selector_events._SelectorTransport.__init__.__code__.co_names)
+    sendto = set(transport.sendto.__code__.co_names)
+    return ({"_sock", "_buffer", "_conn_lost"} <= init
+            and {"_sock", "_buffer", "_conn_lost", "sendto", "error_received"} <= sendto
+            and transport._buffer_factory is collections.deque)
+
+
+ASYNCIO_UDP_FAST_PATH = asyncio_udp_fast_path()
 
 
 class DirectRtpSend:
@@ -259,14 +384,36 @@ class DirectRtpSend:
         self.dtls = dtls
         self.nominated = nominated
         self.pair = pair
-        udp_sendto = pair.protocol.transport.sendto
+        protocol = pair.protocol
+        transport = protocol.transport
+        udp_sendto = transport.sendto
         addr = pair.remote_addr
         protect = dtls._tx_srtp.protect
 
-        def send(data: bytes) -> int:
-            data = protect(data)
-            udp_sendto(data, addr)
-            return len(data)
+        if not (ASYNCIO_UDP_FAST_PATH and type(transport) is selector_events._SelectorDatagramTransport):
+            def send(data: bytes) -> int:
+                data = protect(data)
+                udp_sendto(data, addr)
+                return len(data)
+        else:
+            # asyncio's own sendto minus its Python checks: straight to the socket while
+            # asyncio has nothing buffered (else behind it, to keep the order) and the
+            # transport is open; what the socket refuses goes where asyncio would put it.
+            sock_sendto = transport._sock.sendto
+            buffered = transport._buffer
+
+            def send(data: bytes) -> int:
+                data = protect(data)
+                if buffered or transport._conn_lost:
+                    udp_sendto(data, addr)
+                else:
+                    try:
+                        sock_sendto(data, addr)
+                    except (BlockingIOError, InterruptedError):
+                        udp_sendto(data, addr)  # asyncio buffers it and waits for the socket
+                    except OSError as exc:
+                        protocol.error_received(exc)
+                return len(data)
 
         self.send = send
 

@@ -2,7 +2,7 @@
 
 Each participant publishes its audio and video once, on the two upload m-lines of its link,
 and receives every other participant's tracks on m-lines the relay adds as publishers come
-and go. The relay is always the offering side of a link: browsers answer (aiortc cannot roll
+and go (a track is added once its first frame arrives, not when its m-line is answered). The relay is always the offering side of a link: browsers answer (aiortc cannot roll
 back, so it must never be the polite side of a collision), and before each offer the relay
 sends ``relay_tracks``, which says which m-line (mid) carries whose audio or video.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -123,7 +124,11 @@ class RelayLink:
             if transceiver.receiver.track is track:
                 receiver = transceiver.receiver
                 source = ForwardedSource(receiver, kind, name=f"{self.participant}/{kind}")
-                self.server.publish(self.participant, self.session, kind, source)
+                # Offered to the others once media flows: a browser answers "sendonly" on both
+                # upload m-lines even without a camera (audio only, no device), and such a
+                # track would otherwise cost every other link an m-line and its RTCP.
+                source.on_first_frame = functools.partial(self.server.publish, self.participant, self.session,
+                                                          kind, source)
                 return
 
     # ------------------------------------------------------------------ subscribing

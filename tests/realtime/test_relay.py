@@ -92,6 +92,16 @@ async def test_publisher_and_three_subscribers_decode_forwarded_audio_and_video(
             assert room.video.stats.keyframes_received <= 4
             for s in subs:
                 assert room.slot(s.pid).track.stats.resyncs == 0
+                # Connected over plain UDP: frames go out during the fan-out itself, not from
+                # a task woken per frame and subscriber.
+                for kind in ("video", "audio"):
+                    st = room.slot(s.pid, kind).track.stats
+                    assert st.frames_sent_at_once >= 0.9 * st.frames_forwarded, (kind, st)
+            # The subscribers answered "sendonly" on their upload m-lines but send nothing (as a
+            # browser without a camera does): no m-lines for them on the other links.
+            assert set(room.server.publishers) == {"pub"}
+            assert room.server.links["pub"].slots == []
+            assert all(slot.publisher == "pub" for s in subs for slot in room.server.links[s.pid].slots)
             # Forwarded frames are the publisher's frames, byte for byte: every frame a
             # subscriber received is one another subscriber received too (same hashes).
             common = set(subs[0].frame_hashes["pub"]) & set(subs[1].frame_hashes["pub"])
@@ -161,6 +171,8 @@ async def test_two_percent_downlink_loss_is_repaired_by_nack_without_decode_erro
             assert link.guard is not None and link.guard.stats.nacks >= 1
             assert lossy.frames("pub", "video") - before >= 0.9 * received - 3
             assert link.guard.stats.pauses == 0  # 2 % is not a weak link
+            # A wrapped transport is not the plain UDP path: the sender's loop sends, via _send_rtp.
+            assert all(s.track.stats.frames_sent_at_once < s.track.stats.frames_forwarded - 30 for s in slots)
     assert errors.messages == []
 
 

@@ -25,7 +25,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RtpPacket
 
 from realtime.relay import lean_sender
-from realtime.relay.forwarding import RelayFrame
+from realtime.relay.forwarding import ForwardedTrack, RelayFrame
 
 pytestmark = pytest.mark.anyio
 
@@ -82,6 +82,16 @@ class FakeDtls:
         return {}
 
 
+def relay_frame(kind: str, size: int, pts: int, clock_rate: int | None = None) -> RelayFrame:
+    """A published frame as ForwardedSource shares it; its bytes follow from ``pts``."""
+    clock_rate = clock_rate or (90000 if kind == "video" else 48000)
+    data = bytes((pts + i) % 251 for i in range(size))
+    packet = av.Packet(data)
+    packet.pts = pts
+    packet.time_base = fractions.Fraction(1, clock_rate)
+    return RelayFrame(packet, data, pts, clock_rate)
+
+
 class Frames(MediaStreamTrack):
     """Pre-encoded frames, as ForwardedTrack hands them to the sender (``recv``: the
     ``av.Packet`` aiortc packs; ``recv_relay``: the shared RelayFrame the lean loop packs
@@ -98,13 +108,9 @@ class Frames(MediaStreamTrack):
         await asyncio.sleep(0)
         if not self._sizes:
             raise MediaStreamError
-        size = self._sizes.pop(0)
-        data = bytes((self._pts + i) % 251 for i in range(size))
-        packet = av.Packet(data)
-        packet.pts = self._pts
-        packet.time_base = fractions.Fraction(1, self._clock_rate)
+        frame = relay_frame(self.kind, self._sizes.pop(0), self._pts, self._clock_rate)
         self._pts += 3001
-        return RelayFrame(packet, data, packet.pts, self._clock_rate)
+        return frame
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
         return (await self.recv_relay()).packet
@@ -120,24 +126,34 @@ class PacketsOnly(Frames):
         return (await self.recv_relay_()).packet
 
 
-async def run(kind: str, sizes: list[int], codecs: list, extensions: list, lean: bool,
-              monkeypatch: pytest.MonkeyPatch, direct: bool = False,
-              track: type[Frames] = Frames, clock_rate: int | None = None) -> tuple[RTCRtpSender, FakeDtls]:
-    # The same "random" starting points and the same clock for both loops.
+def same_randomness_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same "random" starting points and the same clock for every loop compared."""
     for module in (aiortc.rtcrtpsender, lean_sender):
         monkeypatch.setattr(module, "random_sequence_number", lambda: 65530)  # wraps around
         monkeypatch.setattr(module, "random32", lambda: 0xFFFFF000)
     monkeypatch.setattr(aiortc.rtcrtpsender.clock, "current_ntp_time", lambda: lean_sender.ntp_time(NOW))
     monkeypatch.setattr(lean_sender.time, "time", lambda: NOW)
     monkeypatch.setattr(random, "randint", lambda a, b: 32760)  # VP8 picture id (wraps around)
-    dtls = FakeDtls(connected=direct)
-    sender = RTCRtpSender(track(kind, sizes, clock_rate), dtls)  # type: ignore[arg-type]
+
+
+async def start_sender(track: MediaStreamTrack, dtls: FakeDtls, codecs: list, extensions: list,
+                       lean: bool) -> RTCRtpSender:
+    sender = RTCRtpSender(track, dtls)  # type: ignore[arg-type]
     sender._ssrc = 0x12345678
     sender._rtx_ssrc = 0x9ABCDEF0
     if lean:
         assert lean_sender.install_lean_rtp(sender)
     await sender.send(RTCRtpSendParameters(codecs=codecs, headerExtensions=extensions, muxId="1",
                                            rtcp=RTCRtcpParameters(cname="c")))
+    return sender
+
+
+async def run(kind: str, sizes: list[int], codecs: list, extensions: list, lean: bool,
+              monkeypatch: pytest.MonkeyPatch, direct: bool = False,
+              track: type[Frames] = Frames, clock_rate: int | None = None) -> tuple[RTCRtpSender, FakeDtls]:
+    same_randomness_and_clock(monkeypatch)
+    dtls = FakeDtls(connected=direct)
+    sender = await start_sender(track(kind, sizes, clock_rate), dtls, codecs, extensions, lean)
     for _ in range(200):
         if sender._RTCRtpSender__rtp_exited.is_set():  # type: ignore[attr-defined]
             break
@@ -195,3 +211,140 @@ async def test_not_installed_after_start_nor_when_aiortc_debug_logging(monkeypat
     caplog.set_level("DEBUG", logger="aiortc.rtcrtpsender")
     fresh = RTCRtpSender("audio", FakeDtls())  # type: ignore[arg-type]
     assert not lean_sender.install_lean_rtp(fresh)
+
+
+class FakeSource:
+    """What a ForwardedTrack needs from its ForwardedSource."""
+
+    ended = False
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.sinks: set[ForwardedTrack] = set()
+        self.keyframe_requests: list[str] = []
+
+    def add_sink(self, sink: ForwardedTrack) -> None:
+        self.sinks.add(sink)
+
+    def remove_sink(self, sink: ForwardedTrack) -> None:
+        self.sinks.discard(sink)
+
+    def request_keyframe(self, reason: str = "") -> bool:
+        self.keyframe_requests.append(reason)
+        return True
+
+
+async def relay_sender(kind: str, dtls: FakeDtls, codecs: list, extensions: list) -> tuple[RTCRtpSender, ForwardedTrack]:
+    """A lean relay sender on a ForwardedTrack, started and waiting for its first frame."""
+    track = ForwardedTrack(FakeSource(kind))  # type: ignore[arg-type]
+    sender = await start_sender(track, dtls, codecs, extensions, lean=True)
+    for _ in range(100):
+        if track.direct_sink is not None and track._waiter is not None:
+            break
+        await asyncio.sleep(0.001)
+    assert track.direct_sink is not None, "the lean loop attaches itself to the relay track"
+    return sender, track
+
+
+def rtp_only(sent: list[bytes]) -> list[bytes]:
+    return [d for d in sent if not 192 <= d[1] <= 223]
+
+
+@pytest.mark.parametrize("kind,sizes,codecs,extensions", [
+    ("video", [3000, 700, 1, 2592, 0, 5], [VP8, RTX], [MID, AST]),
+    ("audio", [120, 80, 3], [OPUS], [MID, AST]),
+])
+async def test_a_connected_senders_frames_leave_during_the_fan_out_as_aiortc_would_send_them(
+        kind, sizes, codecs, extensions, monkeypatch):
+    reference, ref_dtls = await run(kind, sizes, codecs, extensions, False, monkeypatch)
+    dtls = FakeDtls(connected=True)
+    sender, track = await relay_sender(kind, dtls, codecs, extensions)
+    expected = rtp_only(ref_dtls.sent)
+    for n, size in enumerate(sizes):
+        before = len(dtls.sent)
+        track.push(relay_frame(kind, size, 3001 * n), n == 0, 0.0)
+        # On the wire before push() returned (no task had to wake up), in aiortc's order.
+        assert len(dtls.sent) > before or size == 0
+        assert dtls.sent == expected[:len(dtls.sent)]
+    assert dtls.sent == expected
+    assert counters(sender) == counters(reference)
+    assert track.stats.frames_sent_at_once == track.stats.frames_forwarded == len(sizes)
+    assert not track._queue
+    await reference.stop()
+    await sender.stop()
+
+
+async def test_frames_queue_for_the_loop_while_the_direct_path_is_closed(monkeypatch):
+    sizes = [120, 80, 3]
+    reference, ref_dtls = await run("audio", sizes, [OPUS], [MID, AST], False, monkeypatch)
+    dtls = FakeDtls(connected=False)  # not connected yet: only _send_rtp can send
+    sender, track = await relay_sender("audio", dtls, [OPUS], [MID, AST])
+    for n, size in enumerate(sizes):
+        track.push(relay_frame("audio", size, 3001 * n), False, 0.0)
+    assert dtls.sent == [] and len(track._queue) == 3  # nothing sent inside push()
+    for _ in range(100):
+        if len(rtp_only(dtls.sent)) == 3:
+            break
+        await asyncio.sleep(0.001)
+    assert rtp_only(dtls.sent) == rtp_only(ref_dtls.sent)
+    assert track.stats.frames_forwarded == 3 and track.stats.frames_sent_at_once == 0
+    await reference.stop()
+    await sender.stop()
+
+
+async def test_a_failure_on_the_direct_path_never_reaches_the_publishers_receive_path(monkeypatch, caplog):
+    same_randomness_and_clock(monkeypatch)
+    dtls = FakeDtls(connected=True)
+    sender, track = await relay_sender("audio", dtls, [OPUS], [MID, AST])
+
+    def broken(data: bytes) -> bytes:
+        raise RuntimeError("SRTP session gone")
+
+    dtls._tx_srtp.protect = broken
+    track.direct_sink.__self__.direct = None  # type: ignore[union-attr]  # re-resolved: takes the broken protect
+    track.push(relay_frame("audio", 50, 0), False, 0.0)  # must not raise
+    assert "failed on the direct path" in caplog.text
+    assert track.direct_sink is None  # detached: later frames queue for the loop
+    track.push(relay_frame("audio", 50, 3001), False, 0.0)
+    await asyncio.wait_for(sender._RTCRtpSender__rtp_exited.wait(), 1)  # type: ignore[attr-defined]
+    assert "relay RTP sender failed" in caplog.text  # the loop met it too, and ended as aiortc's would
+    await sender.stop()
+
+
+async def test_direct_udp_send_goes_to_the_socket_and_keeps_order_behind_asyncios_buffer():
+    assert lean_sender.ASYNCIO_UDP_FAST_PATH, "asyncio's UDP transport changed: see asyncio_udp_fast_path()"
+    loop = asyncio.get_running_loop()
+    received: list[bytes] = []
+
+    class Sink(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            received.append(data)
+
+    class Link(asyncio.DatagramProtocol):  # what aioice's StunProtocol offers DirectRtpSend
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+    sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+    protocol = Link()
+    transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=("127.0.0.1", 0))
+    dtls = FakeDtls(connected=True)
+    pair = types.SimpleNamespace(protocol=protocol, remote_addr=sink.get_extra_info("sockname"))
+    calls: list[bytes] = []
+    real_sendto = transport.sendto
+    transport.sendto = lambda data, addr=None: (calls.append(data), real_sendto(data, addr))  # type: ignore[method-assign]
+    direct = lean_sender.DirectRtpSend(dtls, {1: pair}, pair)
+    assert direct.send(b"one") == 3
+    assert calls == []  # straight to the socket, not through asyncio's sendto
+    transport._buffer.append((b"zero", pair.remote_addr))  # asyncio still holds an earlier datagram
+    direct.send(b"two")
+    assert calls == [b"two"]  # queued behind it, through asyncio
+    transport._sendto_ready()  # the socket is writable again: asyncio flushes its buffer
+    direct.send(b"three")
+    assert calls == [b"two"]
+    for _ in range(100):
+        if len(received) == 4:
+            break
+        await asyncio.sleep(0.001)
+    assert received == [b"one", b"zero", b"two", b"three"]
+    transport.close()
+    sink.close()
