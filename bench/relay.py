@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -82,9 +83,11 @@ def patch_ice() -> None:
     aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=False: [ADDRESS]
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def rss_mb(pid: int) -> float:
@@ -106,6 +109,7 @@ def serve_relay(port: int, ready: Any) -> None:
         Path(os.environ["RELAY_PID_FILE"]).write_text(str(os.getpid()))
 
     async def main() -> None:
+        from app.cli import tune_gc
         from realtime import protocol as p
         from realtime.relay.server import RelayServer
 
@@ -115,6 +119,7 @@ def serve_relay(port: int, ready: Any) -> None:
             inbox.setdefault(pid, asyncio.Queue()).put_nowait(message)
 
         server = RelayServer(send)
+        tune_gc()  # as `python -m app serve` does: the relay runs in that process
         sessions: dict[str, str] = {}
         lag: list[float] = []
 
@@ -147,14 +152,15 @@ def serve_relay(port: int, ready: Any) -> None:
                     reply = {"ok": True}
                 elif request["op"] == "lag":
                     xs = sorted(lag[-600:]) or [0.0]
-                    reply = {"p99_ms": 1000 * xs[int(0.99 * (len(xs) - 1))], "max_ms": 1000 * xs[-1]}
+                    reply = {"p99_ms": 1000 * xs[int(0.99 * (len(xs) - 1))], "max_ms": 1000 * xs[-1],
+                             "gc": [g["collections"] for g in gc.get_stats()]}
                 else:
                     reply = {"error": "unknown op"}
                 writer.write((json.dumps(reply) + "\n").encode())
                 await writer.drain()
 
         asyncio.create_task(watch_lag())
-        listener = await asyncio.start_server(handle, "127.0.0.1", port)
+        listener = await asyncio.start_server(handle, "127.0.0.1", port, limit=1 << 22)
         ready.set()
         async with listener:
             await listener.serve_forever()
@@ -167,7 +173,7 @@ class RelaySignalling:
         self.port = port
 
     async def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 22)
         writer.write((json.dumps(message) + "\n").encode())
         await writer.drain()
         reply = json.loads(await reader.readline())
@@ -341,11 +347,13 @@ class Counter:
     async def join_relay(self, signalling: RelaySignalling, pid: str) -> None:
         from aiortc import RTCSessionDescription
 
-        from tests.support.relay_peers import answer_upload
-
         offer = await signalling.request({"op": "join", "pid": pid})
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
-        answer_upload(self.pc, offer["upload"], {})
+        # A subscriber only, as on Janus: its upload m-lines carry nothing ("inactive"), so
+        # the relay adds no m-lines for it on the other links.
+        uploads = set(offer["upload"].values())
+        for transceiver in self.pc.getTransceivers():
+            transceiver.direction = "inactive" if transceiver.mid in uploads else "recvonly"
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await signalling.request({"op": "answer", "pid": pid, "sdp": self.pc.localDescription.sdp})
 
@@ -437,7 +445,7 @@ def publisher_process(system: str, size: str, conn: Any) -> None:
         conn.send({"hashes": sorted(hashes)})
         await pc.close()
 
-    asyncio.run(main())
+    run_worker(main)
 
 
 def subscriber_process(system: str, names: list[str], decode: bool, feed: Any, conn: Any) -> None:
@@ -483,10 +491,30 @@ def subscriber_process(system: str, names: list[str], decode: bool, feed: Any, c
                 break
         await asyncio.gather(*(p.close() for p in peers.values()), return_exceptions=True)
 
-    asyncio.run(main())
+    run_worker(main)
 
 
 # --------------------------------------------------------------------------- one phase
+
+
+def reply(conn: Any, what: str, timeout: float = 60.0) -> Any:
+    """A worker's answer, or a clear error instead of waiting forever for one that died."""
+    if not conn.poll(timeout):
+        raise RuntimeError(f"no answer from {what} within {timeout:.0f} s (see its traceback above)")
+    return conn.recv()
+
+
+def run_worker(main: Any) -> None:
+    """Run a worker's coroutine; on failure print why and leave at once (aiortc's decoder
+    threads are not daemons: a plain exception would leave the process hanging)."""
+    try:
+        asyncio.run(main())
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def run_phase(system: str, size: str, k: int, seconds: float, per_worker: int) -> dict[str, Any]:
@@ -516,9 +544,7 @@ def run_phase(system: str, size: str, k: int, seconds: float, per_worker: int) -
         publisher = ctx.Process(target=publisher_process, args=(system, size, pub_child), daemon=True)
         publisher.start()
         procs.append(publisher)
-        if not pub_conn.poll(30):
-            raise RuntimeError(f"{system}: the publisher did not connect")
-        pub = pub_conn.recv()
+        pub = reply(pub_conn, f"the {system} publisher", 30)
         if not pub["ready"]:
             raise RuntimeError(f"{system}: the publisher did not connect")
         time.sleep(1.0)
@@ -534,18 +560,16 @@ def run_phase(system: str, size: str, k: int, seconds: float, per_worker: int) -
             workers.append(a)
         joined = 0
         for w in workers:
-            if not w.poll(60):
-                raise RuntimeError(f"{system}: a subscriber worker did not report")
-            reply = w.recv()
-            joined += reply["joined"]
-            if reply["errors"]:
-                print(f"  {system}: join errors: {reply['errors']}", flush=True)
+            report = reply(w, f"a {system} subscriber worker (joining)")
+            joined += report["joined"]
+            if report["errors"]:
+                print(f"  {system}: join errors: {report['errors']}", flush=True)
         time.sleep(3.0)  # warm up: keyframes, jitter buffers
         for w in workers:
             w.send("snapshot")
         before = {}
         for w in workers:
-            before.update(w.recv())
+            before.update(reply(w, "a subscriber worker (snapshot)"))
         cpu0, t0 = cpu_seconds(server_pid), time.monotonic()
         time.sleep(seconds)
         cpu1, t1 = cpu_seconds(server_pid), time.monotonic()
@@ -553,33 +577,34 @@ def run_phase(system: str, size: str, k: int, seconds: float, per_worker: int) -
             w.send("snapshot")
         after = {}
         for w in workers:
-            after.update(w.recv())
+            after.update(reply(w, "a subscriber worker (snapshot)"))
         rss = rss_mb(server_pid)
         lag = None
         if system == "relay":
             lag = asyncio.run(RelaySignalling(RELAY_PORT).request({"op": "lag"}))
         elapsed = t1 - t0
-        cores = (cpu1 - cpu0) / elapsed
+        cores = (sum(cpu1) - sum(cpu0)) / elapsed
+        kernel_share = (cpu1[1] - cpu0[1]) / max(1e-9, sum(cpu1) - sum(cpu0))
         fps = {n: {kind: (after[n][kind] - before.get(n, after[n])[kind]) / elapsed for kind in ("video", "audio")}
                for n in after if n != "checker"}
         served = sum(1 for f in fps.values() if f["video"] >= MIN_VIDEO_FPS and f["audio"] >= MIN_AUDIO_FPS)
         checker_fps = (after["checker"]["video"] - before["checker"]["video"]) / elapsed
         served += int(checker_fps >= MIN_VIDEO_FPS)  # the decoding checker is a subscriber too
         workers[-1].send("late")
-        late = workers[-1].recv()["late_first_frame_s"]
+        late = reply(workers[-1], "the checker (late joiner)")["late_first_frame_s"]
         pub_conn.send("stop")
-        published = set(pub_conn.recv()["hashes"])
+        published = set(reply(pub_conn, "the publisher (stop)")["hashes"])
         workers[-1].send("stop")
-        checker = workers[-1].recv()
+        checker = reply(workers[-1], "the checker (stop)")
         for w in workers[:-1]:
             w.send("stop")
-            w.recv()
+            reply(w, "a subscriber worker (stop)")
         received = checker["hashes"]
         identical = sum(1 for h in received if h in published) / max(1, len(received))
         video_fps = sorted(f["video"] for f in fps.values())
         return {
             "system": system, "size": size, "subscribers": k, "joined": joined, "served": served,
-            "server_cores": cores, "cpu_pct_per_subscriber": 100 * cores / (k + 1),
+            "server_cores": cores, "kernel_share": kernel_share, "cpu_pct_per_subscriber": 100 * cores / (k + 1),
             "streams_per_core": served / cores if cores > 0 else 0.0, "rss_mb": rss,
             "video_fps_min": video_fps[0] if video_fps else 0, "video_fps_median": video_fps[len(video_fps) // 2] if video_fps else 0,
             "byte_identical": identical, "frames_checked": len(received), "decode_errors": checker["decode_errors"],
@@ -601,10 +626,11 @@ def run_phase(system: str, size: str, k: int, seconds: float, per_worker: int) -
 
 def describe(r: dict[str, Any]) -> str:
     late = "n/a" if r["late_first_frame_s"] is None else f"{1000 * r['late_first_frame_s']:.0f} ms"
-    lag = f", loop lag p99 {r['loop_lag']['p99_ms']:.1f} ms" if r.get("loop_lag") else ""
+    lag = (f", loop lag p99 {r['loop_lag']['p99_ms']:.1f} ms, GC runs per generation {r['loop_lag']['gc']}"
+           if r.get("loop_lag") else "")
     return (f"  {r['system']:5} {r['size']}: {r['served']}/{r['subscribers'] + 1} subscribers at ≥{MIN_VIDEO_FPS} fps "
             f"(video fps min {r['video_fps_min']:.1f}, median {r['video_fps_median']:.1f}); server "
-            f"{100 * r['server_cores']:.1f} % of a core = {r['cpu_pct_per_subscriber']:.2f} % per subscriber → "
+            f"{100 * r['server_cores']:.1f} % of a core ({100 * r['kernel_share']:.0f} % in the kernel) = {r['cpu_pct_per_subscriber']:.2f} % per subscriber → "
             f"{r['streams_per_core']:.0f} streams/core; RSS {r['rss_mb']:.0f} MB; byte-identical "
             f"{100 * r['byte_identical']:.1f} % of {r['frames_checked']} frames; decode errors {r['decode_errors']}; "
             f"late joiner first frame {late}{lag}")
