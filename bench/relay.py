@@ -24,7 +24,9 @@ joiner's time to its first decoded video frame. The last line is machine-readabl
 Publisher: aiortc, lavfi testsrc with ``pict_type`` cleared (lavfi marks every frame a
 keyframe otherwise), VP8 at a fixed 500 kbps (REMB ignored, as in the relay tests) + Opus.
 Subscribers: aiortc peers in worker processes that count encoded frames without decoding
-(so the load generator is not the bottleneck), plus one that decodes.
+(so the load generator is not the bottleneck), plus one that decodes; they publish nothing
+(their upload m-lines are answered ``inactive``), as Janus subscribers. Our relay runs alone
+in a process with the garbage-collector settings of ``python -m app serve`` (``tune_gc``).
 """
 
 from __future__ import annotations
