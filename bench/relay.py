@@ -628,7 +628,7 @@ def run_phase(system: str, size: str, k: int, seconds: float, per_worker: int) -
 
 def describe(r: dict[str, Any]) -> str:
     late = "n/a" if r["late_first_frame_s"] is None else f"{1000 * r['late_first_frame_s']:.0f} ms"
-    lag = (f", loop lag p99 {r['loop_lag']['p99_ms']:.1f} ms, GC runs per generation {r['loop_lag']['gc']}"
+    lag = (f", loop lag p99 {r['loop_lag']['p99_ms']:.1f} ms, GC runs since start (per generation) {r['loop_lag']['gc']}"
            if r.get("loop_lag") else "")
     return (f"  {r['system']:5} {r['size']}: {r['served']}/{r['subscribers'] + 1} subscribers at ≥{MIN_VIDEO_FPS} fps "
             f"(video fps min {r['video_fps_min']:.1f}, median {r['video_fps_median']:.1f}); server "

@@ -123,8 +123,10 @@ class ForwardedSource:
             self._time_base = fractions.Fraction(1, codec.clockRate)
             self._clock_rate = codec.clockRate
         if self.on_first_frame is not None:
+            # Soon, not now: offering the track touches every link, and nothing it could raise
+            # may reach aiortc's receive path (an exception there closes the publisher's link).
             first, self.on_first_frame = self.on_first_frame, None
-            first()
+            self._loop.call_soon(first)
         data = frame.data
         key = self.kind == "video" and is_keyframe(codec.mimeType, data)
         st = self.stats

@@ -189,6 +189,8 @@ class LeanRtpLoop:
         self.clock_rate = codec.clockRate
         self.packetizer = relay_packetizer(codec.mimeType)
         self.direct: DirectRtpSend | None = None
+        #: True while the loop awaits ``_send_rtp`` mid-frame: ``send_now`` must not overtake it.
+        self.loop_sending = False
         #: The relay track whose ``direct_sink`` is ``send_now`` (None: no track attached).
         self.track: Any = None
 
@@ -271,21 +273,27 @@ class LeanRtpLoop:
         if s._RTCRtpSender__track is not self.track:  # replaced: the loop re-attaches
             self.detach()
             return False
-        dtls = s._RTCRtpSender__transport
-        direct = self.direct_for(dtls)
-        if direct is None:
+        if self.loop_sending:
             return False
-        if not s._enabled:
-            return True  # dropped, as the loop drops frames while the sender is disabled
+        packets = None
         try:
+            dtls = s._RTCRtpSender__transport
+            direct = self.direct_for(dtls)
+            if direct is None:
+                return False
+            if not s._enabled:
+                return True  # dropped, as the loop drops frames while the sender is disabled
             payloads, frame_timestamp = self.relay_payloads(frame)
             if payloads:
-                self.send_direct(direct, dtls, self.packets(payloads, frame_timestamp, None))
+                packets = self.packets(payloads, frame_timestamp, None)
+                self.send_direct(direct, dtls, packets)
+            return True
         except Exception:
-            # Leave it to the loop, which meets the same failure and ends as aiortc's would.
+            # Leave it to the loop, which meets the same failure and ends as aiortc's would;
+            # a frame already packetised (and maybe partly sent) is not sent a second time.
             log.warning("relay RTP sender failed on the direct path:\n%s", traceback.format_exc())
             self.detach()
-        return True
+            return packets is not None
 
     # -- the loop --
 
@@ -322,8 +330,12 @@ class LeanRtpLoop:
                 if direct is not None:
                     self.send_direct(direct, dtls, packets)
                 else:
-                    for data in packets:
-                        await dtls._send_rtp(data)  # SRTP, then the ICE connection
+                    self.loop_sending = True
+                    try:
+                        for data in packets:
+                            await dtls._send_rtp(data)  # SRTP, then the ICE connection
+                    finally:
+                        self.loop_sending = False
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:

@@ -274,20 +274,82 @@ async def test_a_connected_senders_frames_leave_during_the_fan_out_as_aiortc_wou
     await sender.stop()
 
 
-async def test_frames_queue_for_the_loop_while_the_direct_path_is_closed(monkeypatch):
+def wrap_send_rtp(dtls: FakeDtls) -> list[bytes]:
+    """Wrap the transport's ``_send_rtp`` as tests that emulate loss do: the direct path then
+    no longer applies and the sender's loop sends through the wrapper. Returns what it saw."""
+    seen: list[bytes] = []
+    original = dtls._send_rtp
+
+    async def wrapped(data: bytes) -> None:
+        seen.append(data)
+        await original(data)
+
+    dtls._send_rtp = wrapped  # type: ignore[method-assign]
+    return seen
+
+
+async def settle(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(what)
+
+
+async def test_frames_queue_for_the_loop_while_the_direct_path_does_not_apply(monkeypatch):
     sizes = [120, 80, 3]
     reference, ref_dtls = await run("audio", sizes, [OPUS], [MID, AST], False, monkeypatch)
-    dtls = FakeDtls(connected=False)  # not connected yet: only _send_rtp can send
+    dtls = FakeDtls(connected=True)
+    seen = wrap_send_rtp(dtls)
     sender, track = await relay_sender("audio", dtls, [OPUS], [MID, AST])
     for n, size in enumerate(sizes):
         track.push(relay_frame("audio", size, 3001 * n), False, 0.0)
     assert dtls.sent == [] and len(track._queue) == 3  # nothing sent inside push()
-    for _ in range(100):
-        if len(rtp_only(dtls.sent)) == 3:
-            break
-        await asyncio.sleep(0.001)
-    assert rtp_only(dtls.sent) == rtp_only(ref_dtls.sent)
+    await settle(lambda: len(rtp_only(dtls.sent)) == 3, "the loop sends the queued frames")
+    assert rtp_only(dtls.sent) == rtp_only(ref_dtls.sent) == rtp_only(seen)
     assert track.stats.frames_forwarded == 3 and track.stats.frames_sent_at_once == 0
+    await reference.stop()
+    await sender.stop()
+
+
+async def test_a_frame_never_overtakes_frames_still_queued_or_in_the_loops_hands(monkeypatch):
+    sizes = [120, 80, 3, 60, 70]
+    reference, ref_dtls = await run("audio", sizes, [OPUS], [MID, AST], False, monkeypatch)
+    expected = rtp_only(ref_dtls.sent)
+    dtls = FakeDtls(connected=True)
+    sender, track = await relay_sender("audio", dtls, [OPUS], [MID, AST])
+    frames = [relay_frame("audio", size, 3001 * n) for n, size in enumerate(sizes)]
+
+    # 1. Frames queued while the path did not apply, not yet taken by the loop: a frame pushed
+    #    once the path applies again queues behind them.
+    seen = wrap_send_rtp(dtls)
+    track.push(frames[0], False, 0.0)
+    track.push(frames[1], False, 0.0)
+    del dtls._send_rtp  # the plain path is back before the loop task ran
+    track.push(frames[2], False, 0.0)
+    assert dtls.sent == [] and len(track._queue) == 3
+    await settle(lambda: len(dtls.sent) == 3, "the loop drains its queue")
+    assert dtls.sent == expected[:3] and seen == []
+
+    # 2. The loop is mid-frame, awaiting a _send_rtp that suspends: a frame pushed meanwhile
+    #    waits for it even if the direct path applies again.
+    gate = asyncio.Event()
+    original = FakeDtls._send_rtp
+
+    async def slow(data: bytes) -> None:
+        await gate.wait()
+        await original(dtls, data)
+
+    dtls._send_rtp = slow  # type: ignore[method-assign]
+    track.push(frames[3], False, 0.0)
+    await settle(lambda: not track._queue, "the loop takes frame 3")
+    del dtls._send_rtp
+    track.push(frames[4], False, 0.0)
+    assert len(dtls.sent) == 3  # frame 4 did not overtake frame 3
+    gate.set()
+    await settle(lambda: len(dtls.sent) == 5, "both frames sent")
+    assert dtls.sent == expected
+    assert track.stats.frames_sent_at_once == 0
     await reference.stop()
     await sender.stop()
 
@@ -308,6 +370,18 @@ async def test_a_failure_on_the_direct_path_never_reaches_the_publishers_receive
     track.push(relay_frame("audio", 50, 3001), False, 0.0)
     await asyncio.wait_for(sender._RTCRtpSender__rtp_exited.wait(), 1)  # type: ignore[attr-defined]
     assert "relay RTP sender failed" in caplog.text  # the loop met it too, and ended as aiortc's would
+    await sender.stop()
+
+
+async def test_a_transport_that_cannot_even_be_resolved_does_not_break_the_fan_out(monkeypatch, caplog):
+    same_randomness_and_clock(monkeypatch)
+    dtls = FakeDtls(connected=True)
+    sender, track = await relay_sender("audio", dtls, [OPUS], [MID, AST])
+    del dtls._tx_srtp  # e.g. torn down under a still-connected state
+    track.push(relay_frame("audio", 50, 0), False, 0.0)  # must not raise
+    assert "failed on the direct path" in caplog.text
+    assert len(track._queue) == 1 or track.stats.frames_forwarded == 1  # handed to the loop
+    await asyncio.wait_for(sender._RTCRtpSender__rtp_exited.wait(), 1)  # type: ignore[attr-defined]
     await sender.stop()
 
 
@@ -341,10 +415,14 @@ async def test_direct_udp_send_goes_to_the_socket_and_keeps_order_behind_asyncio
     transport._sendto_ready()  # the socket is writable again: asyncio flushes its buffer
     direct.send(b"three")
     assert calls == [b"two"]
+    transport._conn_lost += 1  # the transport is being lost: asyncio's own sendto decides what to do
+    direct.send(b"four")
+    assert calls == [b"two", b"four"]
+    transport._conn_lost -= 1
     for _ in range(100):
-        if len(received) == 4:
+        if len(received) == 5:
             break
         await asyncio.sleep(0.001)
-    assert received == [b"one", b"zero", b"two", b"three"]
+    assert received == [b"one", b"zero", b"two", b"three", b"four"]
     transport.close()
     sink.close()
