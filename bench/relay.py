@@ -585,8 +585,9 @@ def run_phase(system: str, size: str, k: int, seconds: float, per_worker: int) -
         if system == "relay":
             lag = asyncio.run(RelaySignalling(RELAY_PORT).request({"op": "lag"}))
         elapsed = t1 - t0
-        cores = (sum(cpu1) - sum(cpu0)) / elapsed
-        kernel_share = (cpu1[1] - cpu0[1]) / max(1e-9, sum(cpu1) - sum(cpu0))
+        used = sum(cpu1) - sum(cpu0)
+        cores = used / elapsed
+        kernel_share = (cpu1[1] - cpu0[1]) / used if used > 0 else 0.0
         fps = {n: {kind: (after[n][kind] - before.get(n, after[n])[kind]) / elapsed for kind in ("video", "audio")}
                for n in after if n != "checker"}
         served = sum(1 for f in fps.values() if f["video"] >= MIN_VIDEO_FPS and f["audio"] >= MIN_AUDIO_FPS)

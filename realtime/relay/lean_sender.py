@@ -242,15 +242,6 @@ class LeanRtpLoop:
         direct = self.direct = DirectRtpSend.resolve(dtls)
         return direct
 
-    @staticmethod
-    def send_direct(direct: DirectRtpSend, dtls: Any, packets: list[bytes]) -> None:
-        send = direct.send
-        wire = 0
-        for data in packets:
-            wire += send(data)
-        dtls._RTCDtlsTransport__tx_bytes += wire  # what _send_rtp counts, for the transport's stats
-        dtls._RTCDtlsTransport__tx_packets += len(packets)
-
     # -- the synchronous path --
 
     def attach(self, track: Any) -> None:
@@ -277,8 +268,7 @@ class LeanRtpLoop:
             return False
         packets = None
         try:
-            dtls = s._RTCRtpSender__transport
-            direct = self.direct_for(dtls)
+            direct = self.direct_for(s._RTCRtpSender__transport)
             if direct is None:
                 return False
             if not s._enabled:
@@ -286,7 +276,7 @@ class LeanRtpLoop:
             payloads, frame_timestamp = self.relay_payloads(frame)
             if payloads:
                 packets = self.packets(payloads, frame_timestamp, None)
-                self.send_direct(direct, dtls, packets)
+                direct.send_packets(packets)
             return True
         except Exception:
             # Leave it to the loop, which meets the same failure and ends as aiortc's would;
@@ -328,7 +318,7 @@ class LeanRtpLoop:
                 dtls = s._RTCRtpSender__transport
                 direct = self.direct_for(dtls)
                 if direct is not None:
-                    self.send_direct(direct, dtls, packets)
+                    direct.send_packets(packets)
                 else:
                     self.loop_sending = True
                     try:
@@ -428,6 +418,15 @@ class DirectRtpSend:
                 return len(data)
 
         self.send = send
+
+    def send_packets(self, packets: list[bytes]) -> None:
+        """One frame's packets, counted as ``_send_rtp`` counts them for the transport's stats."""
+        send = self.send
+        wire = 0
+        for data in packets:
+            wire += send(data)
+        self.dtls._RTCDtlsTransport__tx_bytes += wire
+        self.dtls._RTCDtlsTransport__tx_packets += len(packets)
 
     @classmethod
     def resolve(cls, dtls: Any) -> DirectRtpSend | None:

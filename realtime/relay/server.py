@@ -2,9 +2,10 @@
 
 Each participant publishes its audio and video once, on the two upload m-lines of its link,
 and receives every other participant's tracks on m-lines the relay adds as publishers come
-and go (a track is added once its first frame arrives, not when its m-line is answered). The relay is always the offering side of a link: browsers answer (aiortc cannot roll
-back, so it must never be the polite side of a collision), and before each offer the relay
-sends ``relay_tracks``, which says which m-line (mid) carries whose audio or video.
+and go (a track is added once its first frame arrives, not when its m-line is answered). The
+relay is always the offering side of a link: browsers answer (aiortc cannot roll back, so it
+must never be the polite side of a collision), and before each offer the relay sends
+``relay_tracks``, which says which m-line (mid) carries whose audio or video.
 
 A publisher that leaves, or comes back in a new session, never has its m-lines reused for
 someone else: they go ``inactive`` and the new session gets new ones. Reusing them would make

@@ -26,6 +26,7 @@ from aiortc.rtp import RtpPacket
 
 from realtime.relay import lean_sender
 from realtime.relay.forwarding import ForwardedTrack, RelayFrame
+from tests.support.relay_peers import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -238,11 +239,8 @@ async def relay_sender(kind: str, dtls: FakeDtls, codecs: list, extensions: list
     """A lean relay sender on a ForwardedTrack, started and waiting for its first frame."""
     track = ForwardedTrack(FakeSource(kind))  # type: ignore[arg-type]
     sender = await start_sender(track, dtls, codecs, extensions, lean=True)
-    for _ in range(100):
-        if track.direct_sink is not None and track._waiter is not None:
-            break
-        await asyncio.sleep(0.001)
-    assert track.direct_sink is not None, "the lean loop attaches itself to the relay track"
+    await wait_for(lambda: track.direct_sink is not None and track._waiter is not None, timeout=1,
+                   what="the lean loop attached to the relay track, waiting for a frame")
     return sender, track
 
 
@@ -288,14 +286,6 @@ def wrap_send_rtp(dtls: FakeDtls) -> list[bytes]:
     return seen
 
 
-async def settle(condition, what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError(what)
-
-
 async def test_frames_queue_for_the_loop_while_the_direct_path_does_not_apply(monkeypatch):
     sizes = [120, 80, 3]
     reference, ref_dtls = await run("audio", sizes, [OPUS], [MID, AST], False, monkeypatch)
@@ -305,7 +295,7 @@ async def test_frames_queue_for_the_loop_while_the_direct_path_does_not_apply(mo
     for n, size in enumerate(sizes):
         track.push(relay_frame("audio", size, 3001 * n), False, 0.0)
     assert dtls.sent == [] and len(track._queue) == 3  # nothing sent inside push()
-    await settle(lambda: len(rtp_only(dtls.sent)) == 3, "the loop sends the queued frames")
+    await wait_for(lambda: len(rtp_only(dtls.sent)) == 3, timeout=1, what="the loop sends the queued frames")
     assert rtp_only(dtls.sent) == rtp_only(ref_dtls.sent) == rtp_only(seen)
     assert track.stats.frames_forwarded == 3 and track.stats.frames_sent_at_once == 0
     await reference.stop()
@@ -328,7 +318,7 @@ async def test_a_frame_never_overtakes_frames_still_queued_or_in_the_loops_hands
     del dtls._send_rtp  # the plain path is back before the loop task ran
     track.push(frames[2], False, 0.0)
     assert dtls.sent == [] and len(track._queue) == 3
-    await settle(lambda: len(dtls.sent) == 3, "the loop drains its queue")
+    await wait_for(lambda: len(dtls.sent) == 3, timeout=1, what="the loop drains its queue")
     assert dtls.sent == expected[:3] and seen == []
 
     # 2. The loop is mid-frame, awaiting a _send_rtp that suspends: a frame pushed meanwhile
@@ -342,12 +332,12 @@ async def test_a_frame_never_overtakes_frames_still_queued_or_in_the_loops_hands
 
     dtls._send_rtp = slow  # type: ignore[method-assign]
     track.push(frames[3], False, 0.0)
-    await settle(lambda: not track._queue, "the loop takes frame 3")
+    await wait_for(lambda: not track._queue, timeout=1, what="the loop takes frame 3")
     del dtls._send_rtp
     track.push(frames[4], False, 0.0)
     assert len(dtls.sent) == 3  # frame 4 did not overtake frame 3
     gate.set()
-    await settle(lambda: len(dtls.sent) == 5, "both frames sent")
+    await wait_for(lambda: len(dtls.sent) == 5, timeout=1, what="both frames sent")
     assert dtls.sent == expected
     assert track.stats.frames_sent_at_once == 0
     await reference.stop()
@@ -419,10 +409,7 @@ async def test_direct_udp_send_goes_to_the_socket_and_keeps_order_behind_asyncio
     direct.send(b"four")
     assert calls == [b"two", b"four"]
     transport._conn_lost -= 1
-    for _ in range(100):
-        if len(received) == 5:
-            break
-        await asyncio.sleep(0.001)
+    await wait_for(lambda: len(received) == 5, timeout=1, what="five datagrams")
     assert received == [b"one", b"zero", b"two", b"three", b"four"]
     transport.close()
     sink.close()
