@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from . import audit
 from .actors import Actor
 from .base import Base, UTCDateTime, utcnow, value_enum
-from .errors import Conflict, DomainError, NotFound, ValidationError
+from .errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 from .members import Member
 from .organisations import Organisation
 from .text import clean_text
@@ -275,8 +275,62 @@ def change_password(session: Session, account: Account, current: str, new: str, 
     audit.record(session, Actor(account.id, account.display_name), "account.password_change", account, None, None)
 
 
+#: Which roles a grant of each role includes, over the same organisation or below it. Managing
+#: a cell (secretary, deputy) includes a plain member's rights there; an admin includes every
+#: role; an auditor's read-only right includes nothing but itself.
+_INCLUDES: dict[Role, frozenset[Role]] = {
+    Role.ADMIN: frozenset(Role),
+    Role.SECRETARY: frozenset({Role.SECRETARY, Role.DEPUTY, Role.MEMBER}),
+    Role.DEPUTY: frozenset({Role.SECRETARY, Role.DEPUTY, Role.MEMBER}),
+    Role.AUDITOR: frozenset({Role.AUDITOR}),
+    Role.MEMBER: frozenset({Role.MEMBER}),
+}
+
+
+def _org_paths(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {org_id: path for org_id, path in session.execute(
+        select(Organisation.id, Organisation.path).where(Organisation.id.in_(ids)))}
+
+
+def holds_all_roles_of(session: Session, actor_account_id: int, target: Account) -> bool:
+    """True when the actor holds every role the target holds, over the same or a wider
+    organisation. Whoever takes over an account by resetting its password must gain nothing
+    they do not already have: a cell secretary may reset a member's password, never an
+    admin's or an auditor's (security finding: account takeover through a password reset)."""
+    actor_grants = grants_of(session, actor_account_id)
+    target_grants = grants_of(session, target.id)
+    paths = _org_paths(session, {g.organisation_id for g in (*actor_grants, *target_grants)
+                                 if g.organisation_id is not None})
+
+    def covers(mine: RoleGrant, theirs: RoleGrant) -> bool:
+        if theirs.role not in _INCLUDES[mine.role]:
+            return False
+        if mine.organisation_id is None:
+            return True
+        if theirs.organisation_id is None:
+            return False
+        return paths.get(theirs.organisation_id, "").startswith(paths.get(mine.organisation_id, "\0"))
+
+    return all(any(covers(mine, theirs) for mine in actor_grants) for theirs in target_grants)
+
+
+class ResetRefused(Forbidden):
+    def __init__(self) -> None:
+        super().__init__(
+            "Không thể cấp lại mật khẩu: tài khoản này có vai trò hoặc phạm vi rộng hơn của bạn "
+            "(ví dụ quản trị hoặc cấp ủy cấp trên). Hãy đề nghị quản trị cấp trên cấp lại."
+        )
+
+
 def reset_password(session: Session, actor: Actor, account: Account, organisation_id: int | None) -> str:
-    """Give the account a new temporary password that must be changed at next login."""
+    """Give the account a new temporary password that must be changed at next login.
+
+    Refused (:class:`ResetRefused`) unless the actor holds every role of the account over the
+    same or a wider organisation. The caller tells the owner (``notices.tell_account_owner``)."""
+    if actor.account_id is None or not holds_all_roles_of(session, actor.account_id, account):
+        raise ResetRefused()
     password = generate_password()
     account.password_hash = hash_password(password)
     account.must_change_password = True

@@ -406,3 +406,25 @@ def notices_for_organisation(session: Session, org_id: int, limit: int = 20) -> 
 
 def notices_of_meeting(session: Session, meeting_id: int) -> list[Notice]:
     return list(session.scalars(select(Notice).where(Notice.meeting_id == meeting_id).order_by(Notice.id)))
+
+
+def tell_account_owner(session: Session, account: Account, *, event: str, subject: str, body: str,
+                       now: dt.datetime, url: str = "/") -> Notice | None:
+    """An in-app notice and an e-mail to the person who owns ``account`` (security events:
+    a password reset by someone else, a login lockout). Accounts not linked to a member have
+    no inbox yet; the audit log keeps the event for them."""
+    if account.member_id is None:
+        return None
+    member = session.get(Member, account.member_id)
+    if member is None:
+        return None
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    notice = Notice(
+        key=f"account:{account.id}:{event}:{stamp}", meeting_id=None, url=url, event=event, sequence=0,
+        member_id=member.id, organisation_id=None, email=member.email, subject=subject[:300],
+        body=f"Kính gửi đồng chí {member.full_name},\n\n{body}", created_at=now,
+        email_status=EmailStatus.PENDING if member.email else EmailStatus.NO_ADDRESS,
+    )
+    session.add(notice)
+    session.flush()
+    return notice

@@ -8,8 +8,18 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetings import accounts, audit, eligibility, member_import, members, organisations, scoping
+from meetings import (
+    accounts,
+    audit,
+    eligibility,
+    member_import,
+    members,
+    notices,
+    organisations,
+    scoping,
+)
 from meetings.accounts import Account, Role
+from meetings.base import LOCAL_TZ
 from meetings.errors import DomainError, Forbidden, ValidationError
 from meetings.members import ExemptKind, Member, MemberInput, MemberPeriod, PeriodInput, PeriodKind
 from meetings.organisations import Organisation
@@ -173,6 +183,7 @@ def member_page(ctx: Ctx) -> Response:
     home_cell = ctx.db.get(Organisation, member.home_cell_id) if member.home_cell_id else None
     periods = members.periods_of(ctx.db, member.id)
     host_cells = {p.host_cell_id: ctx.db.get(Organisation, p.host_cell_id) for p in periods if p.host_cell_id}
+    account = accounts.account_for_member(ctx.db, member.id)
     return ctx.render(
         "member.html",
         member=member,
@@ -181,7 +192,9 @@ def member_page(ctx: Ctx) -> Response:
         host_cells=host_cells,
         standing=eligibility.electorate(ctx.db, member.home_cell_id, ctx.today).get(member.id)
         if member.home_cell_id else None,
-        member_account=accounts.account_for_member(ctx.db, member.id),
+        member_account=account,
+        can_reset=account is not None and can_manage
+        and accounts.holds_all_roles_of(ctx.db, ctx.scope.account_id, account),
         can_manage=can_manage,
         private=private,
         today=ctx.today,
@@ -282,6 +295,14 @@ def member_account(ctx: Ctx) -> Response:
     if existing is not None:
         password = accounts.reset_password(ctx.db, ctx.actor, existing, cell_id)
         account = existing
+        when = ctx.now.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
+        notices.tell_account_owner(
+            ctx.db, account, event="password_reset", now=ctx.now, url="/password",
+            subject="Mật khẩu tài khoản của đồng chí đã được cấp lại",
+            body=(f"Lúc {when}, {ctx.actor.label} đã cấp lại mật khẩu tạm cho tài khoản "
+                  f"“{account.username}”. Mọi phiên đăng nhập cũ đã kết thúc. Nếu đồng chí không "
+                  "đề nghị việc này, hãy báo ngay cho bí thư chi bộ hoặc cấp ủy cấp trên."),
+        )
     else:
         password = accounts.generate_password()
         username = ctx.field("username") or (member.card_number or f"dv{member.id}")
