@@ -32,7 +32,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from meetings.base import local_today
+    from meetings.foundation.base import local_today
 
     from .demo import DEMO_ACCOUNTS, load_demo
     from .migrate import migrate
@@ -90,12 +90,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_create_account(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from meetings import accounts
-    from meetings.accounts import Role
-    from meetings.actors import Actor
-    from meetings.errors import DomainError
-    from meetings.members import Member
-    from meetings.organisations import Organisation
+    from meetings.foundation.actors import Actor
+    from meetings.foundation.errors import DomainError
+    from meetings.organisation import accounts
+    from meetings.organisation.accounts import Role
+    from meetings.organisation.members import Member
+    from meetings.organisation.organisations import Organisation
 
     from .migrate import migrate
 
@@ -134,11 +134,11 @@ def cmd_create_account(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import_members(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from meetings import member_import
-    from meetings.actors import Actor
-    from meetings.base import local_today
-    from meetings.errors import DomainError
-    from meetings.organisations import Organisation
+    from meetings.foundation.actors import Actor
+    from meetings.foundation.base import local_today
+    from meetings.foundation.errors import DomainError
+    from meetings.organisation import member_import
+    from meetings.organisation.organisations import Organisation
 
     from .migrate import migrate
 
@@ -167,7 +167,7 @@ def cmd_import_members(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_notices(settings: Settings, args: argparse.Namespace) -> int:
     """One pass of the notice job: extend schedules, create due notices, send e-mail."""
-    from meetings.base import utcnow
+    from meetings.foundation.base import utcnow
 
     from .mailer import run_once
     from .migrate import migrate
@@ -186,7 +186,7 @@ def cmd_notices(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_verify_audit(settings: Settings, args: argparse.Namespace) -> int:
     """Walk the audit log's hash chain; exit 1 and list the breaks if anything was altered,
     removed or rewritten (``--anchor SEQ:HASH`` checks a head recorded earlier)."""
-    from meetings import audit
+    from meetings.foundation import audit
 
     anchors = []
     for anchor in args.anchor or []:
@@ -215,9 +215,9 @@ def cmd_flags(settings: Settings, args: argparse.Namespace) -> int:
     only for levels that change)."""
     from sqlalchemy import select
 
-    from meetings import three_month
-    from meetings.base import local_today, utcnow
-    from meetings.organisations import Organisation, OrgKind
+    from meetings.evaluation import three_month
+    from meetings.foundation.base import local_today, utcnow
+    from meetings.organisation.organisations import Organisation, OrgKind
 
     from .migrate import migrate
 

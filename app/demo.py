@@ -14,15 +14,16 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings import absences, accounts, agenda, members, organisations, pilot, schedules
-from meetings import meetings as mt
-from meetings.accounts import Role
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.meetings import MeetingKind
-from meetings.members import ExemptKind, MemberInput, PeriodInput, PeriodKind
-from meetings.organisations import Organisation, OrgKind
-from meetings.schedules import RuleInput, ThematicInput
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation import accounts, members, organisations
+from meetings.organisation.accounts import Role
+from meetings.organisation.members import ExemptKind, MemberInput, PeriodInput, PeriodKind
+from meetings.organisation.organisations import Organisation, OrgKind
+from meetings.planning import absences, agenda, pilot, schedules
+from meetings.planning import meetings as mt
+from meetings.planning.meetings import MeetingKind
+from meetings.planning.schedules import RuleInput, ThematicInput
 
 DEMO_PASSWORD = "chibo-demo-2026"
 

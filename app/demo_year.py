@@ -22,14 +22,15 @@ from collections.abc import Sequence
 from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
 
-from meetings import attendance, minutes, reviews
-from meetings import meetings as mt
-from meetings.actors import Actor
-from meetings.attendance import DuesStatus, Mark
-from meetings.base import LOCAL_TZ
-from meetings.meetings import MeetingKind, MeetingStatus
-from meetings.members import Member
-from meetings.organisations import Organisation
+from meetings.evaluation import reviews
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation.members import Member
+from meetings.organisation.organisations import Organisation
+from meetings.planning import meetings as mt
+from meetings.planning.meetings import MeetingKind, MeetingStatus
+from meetings.proceedings import attendance, minutes
+from meetings.proceedings.attendance import DuesStatus, Mark
 
 IN_PERSON = Mark(status="present", mode="in_person")
 ONLINE = Mark(status="present", mode="online")

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from meetings.base import utcnow
+from meetings.foundation.base import utcnow
 from realtime import tokens
 from realtime.broker import Broker, LocalBroker, RedisBroker
 from realtime.hub import RoomHub

@@ -19,7 +19,13 @@ from email.utils import format_datetime
 
 import anyio.to_thread
 
-from meetings.notices import NoticeOptions, OutgoingMail, RunReport, parse_offsets, run_due_notices
+from meetings.planning.notices import (
+    NoticeOptions,
+    OutgoingMail,
+    RunReport,
+    parse_offsets,
+    run_due_notices,
+)
 
 from .config import Settings
 from .db import Database

@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from meetings.base import LOCAL_TZ
+from meetings.foundation.base import LOCAL_TZ
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 

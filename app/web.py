@@ -23,11 +23,11 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from meetings.accounts import Account
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.errors import Conflict, DomainError, Forbidden, NotFound
-from meetings.scoping import Scope, scope_for
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.foundation.errors import Conflict, DomainError, Forbidden, NotFound
+from meetings.organisation.accounts import Account
+from meetings.organisation.scoping import Scope, scope_for
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_FIELD = "csrf_token"

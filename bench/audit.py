@@ -319,10 +319,10 @@ def generate(engine: Engine, cells: int, seed: int = 7) -> Province:
 
 def accounts(db: Database, p: Province) -> None:
     """A province auditor, a commune auditor (and the member behind the sample record)."""
-    from meetings import accounts as acc
-    from meetings.accounts import Role
-    from meetings.actors import Actor
-    from meetings.organisations import Organisation
+    from meetings.foundation.actors import Actor
+    from meetings.organisation import accounts as acc
+    from meetings.organisation.accounts import Role
+    from meetings.organisation.organisations import Organisation
 
     acc.configure_hashing(time_cost=1, memory_cost=1024)
     actor = Actor.system("bench")
@@ -364,8 +364,9 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
 def bare_sql(engine: Engine, p: Province) -> Callable[[], object]:
     """The province page's queries as plain SQL through the driver: rows fetched, no ORM, no
     type conversion, no Python evaluation — the floor the page stands on."""
-    from meetings import compliance, regularity
-    from meetings.organisations import Organisation
+    from meetings.evaluation import regularity
+    from meetings.organisation.organisations import Organisation
+    from meetings.planning import compliance
 
     with Database(engine).session() as s:
         province = s.get(Organisation, p.province_id)
@@ -423,7 +424,7 @@ def run(kind: str, cells: int, repeat: int, pg_url: str) -> str:
 
     from app.config import Settings
     from app.factory import create_app
-    from meetings import three_month
+    from meetings.evaluation import three_month
 
     with database(kind, pg_url) as engine:
         migrate(engine)
@@ -436,7 +437,7 @@ def run(kind: str, cells: int, repeat: int, pg_url: str) -> str:
         with db.session() as s:
             from sqlalchemy import select
 
-            from meetings.organisations import Organisation, OrgKind
+            from meetings.organisation.organisations import Organisation, OrgKind
 
             cell_ids = list(s.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.CELL)))
             changes = three_month.recheck_cells(s, cell_ids, YEAR, NOW, notify=False)

@@ -95,13 +95,19 @@ def build_database(path: Path, rooms: int) -> list[Seat]:
 
     from app.db import Database, make_engine
     from app.migrate import migrate
-    from meetings import accounts, organisations
-    from meetings.accounts import Account
-    from meetings.actors import Actor
-    from meetings.base import LOCAL_TZ, utcnow
-    from meetings.meetings import Meeting, MeetingKind, MeetingStatus, PilotApproval
-    from meetings.members import Member, MemberPeriod, Membership, MemberStatus, PeriodKind
-    from meetings.organisations import OrgKind
+    from meetings.foundation.actors import Actor
+    from meetings.foundation.base import LOCAL_TZ, utcnow
+    from meetings.organisation import accounts, organisations
+    from meetings.organisation.accounts import Account
+    from meetings.organisation.members import (
+        Member,
+        MemberPeriod,
+        Membership,
+        MemberStatus,
+        PeriodKind,
+    )
+    from meetings.organisation.organisations import OrgKind
+    from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus, PilotApproval
 
     db = Database(make_engine(f"sqlite:///{path}"))
     migrate(db.engine)

@@ -1,25 +1,25 @@
 """Import every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from .absences import AbsenceRequest
-from .accounts import Account, LoginFailure, RoleGrant
-from .agenda import AgendaItem
-from .attendance import AttendanceAmendment, AttendanceRecord, DuesRecord
-from .audit import AuditChainHead, AuditEntry
-from .base import Base
-from .calendars import CalendarFeed
-from .chat import ChatMessage
-from .documents import DocumentAccess, MeetingDocument
-from .meetings import Meeting, PilotApproval, RemoteInvite
-from .members import Member, MemberPeriod, Membership
-from .minutes import Minutes, MinutesVersion
-from .notices import Notice
-from .organisations import Organisation, OrgParentLink
-from .policies import EvaluationPolicy
-from .presence import PresenceEvent, PresenceInterval
-from .reviews import HostComment, YearReview
-from .schedules import CellScheduleSettings, MeetingRule
-from .three_month import MemberFlag
-from .votes import BallotCast, Motion, OpenVote, SecretTally
+from .evaluation.policies import EvaluationPolicy
+from .evaluation.reviews import HostComment, YearReview
+from .evaluation.three_month import MemberFlag
+from .foundation.audit import AuditChainHead, AuditEntry
+from .foundation.base import Base
+from .organisation.accounts import Account, LoginFailure, RoleGrant
+from .organisation.members import Member, MemberPeriod, Membership
+from .organisation.organisations import Organisation, OrgParentLink
+from .planning.absences import AbsenceRequest
+from .planning.agenda import AgendaItem
+from .planning.calendars import CalendarFeed
+from .planning.documents import DocumentAccess, MeetingDocument
+from .planning.meetings import Meeting, PilotApproval, RemoteInvite
+from .planning.notices import Notice
+from .planning.schedules import CellScheduleSettings, MeetingRule
+from .proceedings.attendance import AttendanceAmendment, AttendanceRecord, DuesRecord
+from .proceedings.chat import ChatMessage
+from .proceedings.minutes import Minutes, MinutesVersion
+from .proceedings.presence import PresenceEvent, PresenceInterval
+from .proceedings.votes import BallotCast, Motion, OpenVote, SecretTally
 
 __all__ = [
     "AbsenceRequest",

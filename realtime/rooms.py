@@ -21,13 +21,14 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
-from meetings import audit, presence
-from meetings import chat as chat_store
-from meetings import votes as vote_store
-from meetings.actors import Actor
-from meetings.errors import DomainError
-from meetings.meetings import Meeting
-from meetings.presence import PresenceEventKind
+from meetings.foundation import audit
+from meetings.foundation.actors import Actor
+from meetings.foundation.errors import DomainError
+from meetings.planning.meetings import Meeting
+from meetings.proceedings import chat as chat_store
+from meetings.proceedings import presence
+from meetings.proceedings import votes as vote_store
+from meetings.proceedings.presence import PresenceEventKind
 
 from . import protocol as p
 from .connection import Endpoint

@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from meetings import scoping
-from meetings.accounts import Account
-from meetings.meetings import Meeting, MeetingStatus
-from meetings.online import remote_decision
-from meetings.organisations import Organisation
+from meetings.organisation import scoping
+from meetings.organisation.accounts import Account
+from meetings.organisation.organisations import Organisation
+from meetings.planning.meetings import Meeting, MeetingStatus
+from meetings.planning.online import remote_decision
 
 from . import protocol as p
 from .connection import Connection

@@ -12,8 +12,8 @@ import argparse
 import subprocess
 from pathlib import Path
 
-from meetings.minutes import MinutesVersion
-from meetings.minutes_export import to_docx, to_pdf
+from meetings.proceedings.minutes import MinutesVersion
+from meetings.proceedings.minutes_export import to_docx, to_pdf
 
 
 def render(version: MinutesVersion, out: Path, stem: str = "bien-ban") -> dict[str, Path]:
@@ -30,7 +30,7 @@ def render(version: MinutesVersion, out: Path, stem: str = "bien-ban") -> dict[s
 def main() -> None:
     from app.config import Settings
     from app.db import Database, make_engine
-    from meetings.minutes import get_version, latest_version
+    from meetings.proceedings.minutes import get_version, latest_version
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meeting", type=int, required=True)

@@ -19,8 +19,8 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.db import Database
 from app.factory import create_app
-from meetings import accounts
-from meetings.base import LOCAL_TZ
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation import accounts
 from tests.support.databases import PostgresSchema, SqliteTemplate, backends, postgres_url
 from tests.support.web import login
 from tests.support.world import PASSWORD, World, build_world

@@ -5,13 +5,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from meetings import absences, schedules
-from meetings.absences import AbsenceRequest, AbsenceStatus
-from meetings.actors import Actor
-from meetings.audit import AuditEntry
-from meetings.base import LOCAL_TZ
-from meetings.meetings import Meeting, MeetingKind
-from meetings.organisations import Organisation
+from meetings.foundation.actors import Actor
+from meetings.foundation.audit import AuditEntry
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation.organisations import Organisation
+from meetings.planning import absences, schedules
+from meetings.planning.absences import AbsenceRequest, AbsenceStatus
+from meetings.planning.meetings import Meeting, MeetingKind
 from tests.support.web import post
 
 ACTOR = Actor.system("test")
@@ -91,8 +91,8 @@ def test_bad_requests_are_refused_with_a_clear_message_and_nothing_stored(databa
 
 
 def test_exempt_member_need_not_ask(session, world, meetings_ab):
-    from meetings import members
-    from meetings.members import Member, PeriodInput, PeriodKind
+    from meetings.organisation import members
+    from meetings.organisation.members import Member, PeriodInput, PeriodKind
 
     members.add_period(session, ACTOR, session.get(Member, world.id("a2")), PeriodInput(
         kind=PeriodKind.EXEMPT, start_on=dt.date(2026, 12, 1), decision_number="02-NQ/CB", reason="Tuổi cao"))

@@ -7,16 +7,17 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from meetings import attendance as att
-from meetings import meetings as mt
-from meetings import members, organisations, presence, votes
-from meetings.actors import Actor
-from meetings.attendance import AttendanceMode, AttendanceStatus, Mark
-from meetings.base import LOCAL_TZ
-from meetings.errors import ValidationError
-from meetings.meetings import MeetingKind, MeetingStatus
-from meetings.members import PeriodInput, PeriodKind
-from meetings.organisations import OrgKind
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.foundation.errors import ValidationError
+from meetings.organisation import members, organisations
+from meetings.organisation.members import PeriodInput, PeriodKind
+from meetings.organisation.organisations import OrgKind
+from meetings.planning import meetings as mt
+from meetings.planning.meetings import MeetingKind, MeetingStatus
+from meetings.proceedings import attendance as att
+from meetings.proceedings import presence, votes
+from meetings.proceedings.attendance import AttendanceMode, AttendanceStatus, Mark
 from tests.support.world import add_member
 
 ACTOR = Actor(None, "Bí thư")

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DatabaseError
 
-from meetings import members
-from meetings.actors import Actor
-from meetings.audit import AuditEntry
-from meetings.members import Member, PeriodInput, PeriodKind
+from meetings.foundation.actors import Actor
+from meetings.foundation.audit import AuditEntry
+from meetings.organisation import members
+from meetings.organisation.members import Member, PeriodInput, PeriodKind
 
 
 def test_database_refuses_to_change_or_delete_audit_rows(database, world):

@@ -12,10 +12,11 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
-from meetings import audit, members
-from meetings.actors import Actor
-from meetings.audit import AuditChainHead, AuditEntry
-from meetings.members import Member, PeriodInput, PeriodKind
+from meetings.foundation import audit
+from meetings.foundation.actors import Actor
+from meetings.foundation.audit import AuditChainHead, AuditEntry
+from meetings.organisation import members
+from meetings.organisation.members import Member, PeriodInput, PeriodKind
 
 
 def cli_env(database, backend, postgres_schema, tmp_path):

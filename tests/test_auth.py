@@ -3,9 +3,9 @@
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from meetings import accounts
-from meetings.accounts import Account
-from meetings.actors import Actor
+from meetings.foundation.actors import Actor
+from meetings.organisation import accounts
+from meetings.organisation.accounts import Account
 from tests.support.web import csrf_of, login, post
 from tests.support.world import PASSWORD
 

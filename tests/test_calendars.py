@@ -12,12 +12,13 @@ import re
 from ical.calendar_stream import IcsCalendarStream
 from icalendar import Calendar
 
-from meetings import calendars, members, schedules
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.meetings import Meeting, MeetingKind
-from meetings.members import Member, PeriodInput, PeriodKind
-from meetings.organisations import Organisation
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation import members
+from meetings.organisation.members import Member, PeriodInput, PeriodKind
+from meetings.organisation.organisations import Organisation
+from meetings.planning import calendars, schedules
+from meetings.planning.meetings import Meeting, MeetingKind
 from tests.support.web import post
 
 ACTOR = Actor.system("test")

@@ -60,7 +60,7 @@ def test_migrate_is_idempotent_and_demo_loads_once(env):
     assert "already present" in again.stdout
     # The demo raised its flags as it marked the rosters: a recheck finds nothing to change,
     # and the audit log it wrote verifies.
-    from meetings.base import local_today
+    from meetings.foundation.base import local_today
 
     flags = run("flags", "--year", str(local_today().year), env=env)
     assert flags.returncode == 0 and "0 raised, 0 lowered" in flags.stdout, flags.stdout + flags.stderr

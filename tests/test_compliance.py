@@ -4,12 +4,12 @@ import datetime as dt
 
 from sqlalchemy import event
 
-from meetings import compliance, schedules
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.compliance import Mark
-from meetings.meetings import MeetingKind
-from meetings.organisations import Organisation
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation.organisations import Organisation
+from meetings.planning import compliance, schedules
+from meetings.planning.compliance import Mark
+from meetings.planning.meetings import MeetingKind
 
 ACTOR = Actor.system("test")
 

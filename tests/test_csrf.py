@@ -4,10 +4,10 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from meetings import members
-from meetings.actors import Actor
-from meetings.audit import AuditEntry
-from meetings.members import PeriodInput, PeriodKind
+from meetings.foundation.actors import Actor
+from meetings.foundation.audit import AuditEntry
+from meetings.organisation import members
+from meetings.organisation.members import PeriodInput, PeriodKind
 from tests.support.routes import concrete
 from tests.support.world import schedule_objects
 

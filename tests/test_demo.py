@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from app.demo import DEMO_ACCOUNTS, load_demo
-from meetings import eligibility
-from meetings.organisations import Organisation, OrgKind
+from meetings.organisation import eligibility
+from meetings.organisation.organisations import Organisation, OrgKind
 from tests.support.web import csrf_of
 
 

@@ -7,13 +7,13 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from meetings import agenda, documents, schedules
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.documents import MeetingDocument
-from meetings.errors import ValidationError
-from meetings.meetings import Meeting, MeetingKind, PilotApproval
-from meetings.organisations import Organisation
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.foundation.errors import ValidationError
+from meetings.organisation.organisations import Organisation
+from meetings.planning import agenda, documents, schedules
+from meetings.planning.documents import MeetingDocument
+from meetings.planning.meetings import Meeting, MeetingKind, PilotApproval
 from tests.support.web import client_token
 
 ACTOR = Actor.system("test")

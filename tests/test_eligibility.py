@@ -2,11 +2,11 @@
 
 import datetime as dt
 
-from meetings import eligibility, members, organisations
-from meetings.actors import Actor
-from meetings.eligibility import Standing, agree_votes_needed, passes
-from meetings.members import PeriodInput, PeriodKind
-from meetings.organisations import OrgKind
+from meetings.foundation.actors import Actor
+from meetings.organisation import eligibility, members, organisations
+from meetings.organisation.eligibility import Standing, agree_votes_needed, passes
+from meetings.organisation.members import PeriodInput, PeriodKind
+from meetings.organisation.organisations import OrgKind
 from tests.support.world import add_member
 
 ACTOR = Actor.system("test")

@@ -7,9 +7,9 @@ import unicodedata
 
 from sqlalchemy import func, select
 
-from meetings import member_import
-from meetings.actors import Actor
-from meetings.members import Member
+from meetings.foundation.actors import Actor
+from meetings.organisation import member_import
+from meetings.organisation.members import Member
 from tests.support.web import client_token
 
 HEADER = "Họ và tên,Ngày sinh,Số thẻ đảng viên,Ngày vào Đảng,Trạng thái,Điện thoại,Email\n"

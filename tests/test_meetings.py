@@ -4,12 +4,12 @@ import datetime as dt
 
 import pytest
 
-from meetings import meetings as mt
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.errors import ValidationError
-from meetings.meetings import MeetingKind, MeetingStatus, PilotApproval, RemoteInvite
-from meetings.online import remote_decision
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.foundation.errors import ValidationError
+from meetings.planning import meetings as mt
+from meetings.planning.meetings import MeetingKind, MeetingStatus, PilotApproval, RemoteInvite
+from meetings.planning.online import remote_decision
 
 ACTOR = Actor.system("test")
 START = dt.datetime(2026, 12, 5, 19, 30, tzinfo=LOCAL_TZ)

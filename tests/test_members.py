@@ -3,11 +3,17 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from meetings import members
-from meetings.actors import Actor
-from meetings.audit import AuditEntry
-from meetings.errors import Conflict, ValidationError
-from meetings.members import MemberInput, MemberPeriod, MemberStatus, PeriodInput, PeriodKind
+from meetings.foundation.actors import Actor
+from meetings.foundation.audit import AuditEntry
+from meetings.foundation.errors import Conflict, ValidationError
+from meetings.organisation import members
+from meetings.organisation.members import (
+    MemberInput,
+    MemberPeriod,
+    MemberStatus,
+    PeriodInput,
+    PeriodKind,
+)
 from tests.support.world import add_member
 
 ACTOR = Actor.system("test")

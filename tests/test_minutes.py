@@ -11,14 +11,14 @@ from docx import Document
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from meetings import attendance as att
-from meetings import minutes as mn
-from meetings import votes
-from meetings.actors import Actor
-from meetings.attendance import Mark
-from meetings.errors import Conflict, ValidationError
-from meetings.meetings import MeetingStatus, change_status
-from meetings.minutes_export import header, to_docx
+from meetings.foundation.actors import Actor
+from meetings.foundation.errors import Conflict, ValidationError
+from meetings.planning.meetings import MeetingStatus, change_status
+from meetings.proceedings import attendance as att
+from meetings.proceedings import minutes as mn
+from meetings.proceedings import votes
+from meetings.proceedings.attendance import Mark
+from meetings.proceedings.minutes_export import header, to_docx
 from scripts.render_minutes import render
 from tests.support.world import add_member
 from tests.test_attendance import ACTOR, at, new_cell, open_meeting, present

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.mailer import SmtpMailer
-from meetings import agenda, members, schedules
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.meetings import Meeting, MeetingKind, PilotApproval
-from meetings.members import Member, PeriodInput, PeriodKind
-from meetings.notices import EmailStatus, Notice, NoticeOptions, run_due_notices
-from meetings.organisations import Organisation
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation import members
+from meetings.organisation.members import Member, PeriodInput, PeriodKind
+from meetings.organisation.organisations import Organisation
+from meetings.planning import agenda, schedules
+from meetings.planning.meetings import Meeting, MeetingKind, PilotApproval
+from meetings.planning.notices import EmailStatus, Notice, NoticeOptions, run_due_notices
 
 ACTOR = Actor.system("test")
 OPTIONS = NoticeOptions(public_url="https://chibo.example.vn")
@@ -120,7 +121,7 @@ def test_a_message_the_server_took_before_a_hard_kill_is_never_sent_again(databa
         victim = s.scalars(select(Notice).where(Notice.email_status == EmailStatus.PENDING).order_by(Notice.id)).first()
         s.execute(update(Notice).where(Notice.id == victim.id).values(
             email_status=EmailStatus.SENDING, email_claimed_at=now))
-        from meetings.notices import OutgoingMail
+        from meetings.planning.notices import OutgoingMail
         mailer(smtp).send(OutgoingMail(victim.email, victim.subject, victim.body, "<x@chibo>", victim.key))
         victim_to = victim.email
     later = run(database, now + dt.timedelta(minutes=30), mailer(smtp).send)

@@ -2,10 +2,10 @@ import datetime as dt
 
 import pytest
 
-from meetings import organisations
-from meetings.actors import Actor
-from meetings.errors import Conflict, ValidationError
-from meetings.organisations import OrgKind
+from meetings.foundation.actors import Actor
+from meetings.foundation.errors import Conflict, ValidationError
+from meetings.organisation import organisations
+from meetings.organisation.organisations import OrgKind
 
 ACTOR = Actor.system("test")
 

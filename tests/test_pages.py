@@ -2,7 +2,7 @@
 
 from sqlalchemy import func, select
 
-from meetings.members import Member, MemberPeriod
+from meetings.organisation.members import Member, MemberPeriod
 from tests.support.web import post
 
 
@@ -121,7 +121,7 @@ def test_error_pages_are_vietnamese(client, world, client_as):
 
 
 def test_server_error_page_is_vietnamese_and_logged(app, world, client_as, caplog, monkeypatch):
-    from meetings import eligibility
+    from meetings.organisation import eligibility
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

@@ -8,9 +8,9 @@ import re
 import pytest
 from docx import Document
 
-from meetings import minutes as mn
-from meetings.actors import Actor
-from meetings.meetings import Meeting, MeetingStatus, change_status
+from meetings.foundation.actors import Actor
+from meetings.planning.meetings import Meeting, MeetingStatus, change_status
+from meetings.proceedings import minutes as mn
 from tests.support.web import client_token, post
 
 

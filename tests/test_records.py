@@ -8,15 +8,17 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from meetings import attendance, eligibility, members, organisations, policies, records, three_month
-from meetings.attendance import DuesStatus
-from meetings.errors import ValidationError
-from meetings.meetings import MeetingKind
-from meetings.members import PeriodInput, PeriodKind
-from meetings.notices import Notice
-from meetings.organisations import Organisation, OrgKind
-from meetings.records import Outcome
-from meetings.three_month import Level, Rule
+from meetings.evaluation import policies, records, three_month
+from meetings.evaluation.records import Outcome
+from meetings.evaluation.three_month import Level, Rule
+from meetings.foundation.errors import ValidationError
+from meetings.organisation import eligibility, members, organisations
+from meetings.organisation.members import PeriodInput, PeriodKind
+from meetings.organisation.organisations import Organisation, OrgKind
+from meetings.planning.meetings import MeetingKind
+from meetings.planning.notices import Notice
+from meetings.proceedings import attendance
+from meetings.proceedings.attendance import DuesStatus
 from tests.support.world import add_member
 from tests.support.year import ACTOR, MARKS, at, excuse_later, hold
 
@@ -188,8 +190,8 @@ def test_case_c4_temporary_transfer_months_come_from_the_host_cell(session, worl
 
 
 def test_record_lists_votes_and_meetings_without_a_roster(session, world, cell):
-    from meetings import votes
-    from meetings.meetings import MeetingStatus, change_status, create_meeting
+    from meetings.planning.meetings import MeetingStatus, change_status, create_meeting
+    from meetings.proceedings import votes
 
     x = world.id("a2")
     hold(session, cell, D(2026, 2, 5), {})
@@ -236,7 +238,7 @@ def test_record_page_shows_each_meeting_and_the_flag(world, client_as, database)
 
 def test_flag_email_carries_the_site_address(world, database, clock, inbox, smtp):
     from app.mailer import SmtpMailer
-    from meetings.notices import NoticeOptions, run_due_notices
+    from meetings.planning.notices import NoticeOptions, run_due_notices
 
     x = world.id("a2")
     with database.session() as s:

@@ -11,11 +11,11 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from meetings import regularity
-from meetings.base import LOCAL_TZ
-from meetings.meetings import MeetingKind
-from meetings.organisations import Organisation
-from meetings.regularity import Regular
+from meetings.evaluation import regularity
+from meetings.evaluation.regularity import Regular
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation.organisations import Organisation
+from meetings.planning.meetings import MeetingKind
 from tests.support.year import hold
 
 D = dt.date
@@ -145,7 +145,7 @@ def test_auditor_of_one_commune_sees_nothing_of_another(world, client_as, year_o
 def test_admin_sets_the_policy_and_bad_input_is_refused(world, client_as, database, year_of_meetings):
     from sqlalchemy import func, select
 
-    from meetings.policies import EvaluationPolicy
+    from meetings.evaluation.policies import EvaluationPolicy
     from tests.support.web import post
 
     admin = client_as("admin")

@@ -10,11 +10,12 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from meetings import members, reviews
-from meetings.audit import AuditEntry
-from meetings.members import Member, PeriodInput, PeriodKind
-from meetings.organisations import Organisation
-from meetings.reviews import Grade, ReviewStatus, YearReview
+from meetings.evaluation import reviews
+from meetings.evaluation.reviews import Grade, ReviewStatus, YearReview
+from meetings.foundation.audit import AuditEntry
+from meetings.organisation import members
+from meetings.organisation.members import Member, PeriodInput, PeriodKind
+from meetings.organisation.organisations import Organisation
 from tests.support.web import post
 from tests.support.world import JPEG, add_member
 from tests.support.year import ACTOR, hold
@@ -56,7 +57,7 @@ def test_case_c7_who_is_reviewed(session, world):
     assert result[world.id("a3")].eligible  # probationary since 1 June: six months by 15 December
     assert reviews.eligibility(session, session.get(Member, world.id("a2")), 2026).eligible
     # Admitted in June is six months before an early-December review only if the date says so.
-    from meetings import policies
+    from meetings.evaluation import policies
 
     policies.set_policy(session, ACTOR, session.get(Organisation, world.id("X")), count_thematic=False,
                         review_date="20/11", basis="Kế hoạch 12-KH/ĐU")
@@ -175,7 +176,7 @@ def test_member_without_a_flag_may_be_proposed_excellent_without_justification(s
     reviews.submit_self_assessment(session, ACTOR, member, 2026, form=FORM, self_grade="htxsnv", file=None,
                                    root=None, max_bytes=0, today=D(2026, 11, 27),  # type: ignore[arg-type]
                                    now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC))
-    from meetings import records
+    from meetings.evaluation import records
 
     record = records.record_of(session, member.id, 2026)
     review = reviews.propose(session, ACTOR, member, 2026, record, grade="htxsnv", reason="Tiêu biểu",

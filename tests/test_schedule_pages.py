@@ -5,8 +5,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from meetings.agenda import AgendaItem
-from meetings.meetings import Meeting, PilotApproval
+from meetings.planning.agenda import AgendaItem
+from meetings.planning.meetings import Meeting, PilotApproval
 from tests.support.web import post
 
 

@@ -5,14 +5,14 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from meetings import agenda, schedules
-from meetings.actors import Actor
-from meetings.audit import AuditEntry
-from meetings.base import LOCAL_TZ
-from meetings.errors import ValidationError
-from meetings.meetings import Meeting, MeetingKind, MeetingStatus
-from meetings.organisations import Organisation
-from meetings.schedules import RuleInput, ThematicInput
+from meetings.foundation.actors import Actor
+from meetings.foundation.audit import AuditEntry
+from meetings.foundation.base import LOCAL_TZ
+from meetings.foundation.errors import ValidationError
+from meetings.organisation.organisations import Organisation
+from meetings.planning import agenda, schedules
+from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus
+from meetings.planning.schedules import RuleInput, ThematicInput
 
 ACTOR = Actor.system("test")
 

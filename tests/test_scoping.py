@@ -5,11 +5,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from meetings import members, scoping
-from meetings.accounts import Account
-from meetings.actors import Actor
-from meetings.audit import AuditEntry
-from meetings.members import PeriodInput, PeriodKind
+from meetings.foundation.actors import Actor
+from meetings.foundation.audit import AuditEntry
+from meetings.organisation import members, scoping
+from meetings.organisation.accounts import Account
+from meetings.organisation.members import PeriodInput, PeriodKind
 from tests.support.routes import concrete
 from tests.support.web import client_token
 from tests.support.world import hold_meeting, review_objects, schedule_objects

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DatabaseError
 
-from meetings import attendance as att
-from meetings import votes
-from meetings.attendance import AttendanceMode
-from meetings.errors import ValidationError
-from meetings.votes import BallotCast, Choice, SecretTally
+from meetings.foundation.errors import ValidationError
+from meetings.proceedings import attendance as att
+from meetings.proceedings import votes
+from meetings.proceedings.attendance import AttendanceMode
+from meetings.proceedings.votes import BallotCast, Choice, SecretTally
 from tests.support.world import add_member
 from tests.test_attendance import ACTOR, at, new_cell, open_meeting, present
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from meetings import scoping
-from meetings.errors import Forbidden, ValidationError
-from meetings.meetings import Meeting
-from meetings.members import Member
+from meetings.foundation.errors import Forbidden, ValidationError
+from meetings.organisation import scoping
+from meetings.organisation.members import Member
+from meetings.planning.meetings import Meeting
 
 from ..web import Ctx
 

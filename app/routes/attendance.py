@@ -9,12 +9,12 @@ import io
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meetings import attendance as att
-from meetings import scoping
-from meetings.attendance import AttendanceStatus, DuesStatus, Mark, ReasonCategory
-from meetings.errors import DomainError, Forbidden
-from meetings.meetings import Meeting, MeetingStatus
-from meetings.organisations import Organisation
+from meetings.foundation.errors import DomainError, Forbidden
+from meetings.organisation import scoping
+from meetings.organisation.organisations import Organisation
+from meetings.planning.meetings import Meeting, MeetingStatus
+from meetings.proceedings import attendance as att
+from meetings.proceedings.attendance import AttendanceStatus, DuesStatus, Mark, ReasonCategory
 
 from ..web import Ctx, view
 from .access import meeting_for

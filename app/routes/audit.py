@@ -8,10 +8,12 @@ from typing import Any
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from meetings import audit, organisations, policies, regularity, scoping, three_month
-from meetings.errors import Forbidden
-from meetings.organisations import Organisation, OrgKind
-from meetings.regularity import Regular
+from meetings.evaluation import policies, regularity, three_month
+from meetings.evaluation.regularity import Regular
+from meetings.foundation import audit
+from meetings.foundation.errors import Forbidden
+from meetings.organisation import organisations, scoping
+from meetings.organisation.organisations import Organisation, OrgKind
 
 from .. import charts, exports
 from ..web import Ctx, view

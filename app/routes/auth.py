@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from meetings import accounts
-from meetings.errors import DomainError, ValidationError
+from meetings.foundation.errors import DomainError, ValidationError
+from meetings.organisation import accounts
 
 from ..web import Ctx, client_address, view
 

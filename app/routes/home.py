@@ -6,9 +6,10 @@ from sqlalchemy import func, or_, select
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from meetings import notices, organisations, scoping
-from meetings.members import Member, MemberPeriod, Membership, PeriodKind
-from meetings.organisations import Organisation, OrgKind
+from meetings.organisation import organisations, scoping
+from meetings.organisation.members import Member, MemberPeriod, Membership, PeriodKind
+from meetings.organisation.organisations import Organisation, OrgKind
+from meetings.planning import notices
 
 from ..web import Ctx, view
 

@@ -8,25 +8,17 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetings import (
-    absences,
-    agenda,
-    audit,
-    calendars,
-    documents,
-    eligibility,
-    pilot,
-    schedules,
-    scoping,
-)
-from meetings.agenda import ItemInput
-from meetings.errors import DomainError, Forbidden, NotFound, ValidationError
-from meetings.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
-from meetings.members import Member
-from meetings.online import remote_decision
-from meetings.organisations import Organisation
-from meetings.schedules import DetailsInput
-from meetings.text import optional_text
+from meetings.foundation import audit
+from meetings.foundation.errors import DomainError, Forbidden, NotFound, ValidationError
+from meetings.foundation.text import optional_text
+from meetings.organisation import eligibility, scoping
+from meetings.organisation.members import Member
+from meetings.organisation.organisations import Organisation
+from meetings.planning import absences, agenda, calendars, documents, pilot, schedules
+from meetings.planning.agenda import ItemInput
+from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
+from meetings.planning.online import remote_decision
+from meetings.planning.schedules import DetailsInput
 
 from ..web import Ctx, view
 from .schedule import can_audit

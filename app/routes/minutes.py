@@ -9,13 +9,14 @@ from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meetings import attendance as att
-from meetings import minutes as mn
-from meetings import scoping, votes
-from meetings.errors import Conflict, DomainError, Forbidden
-from meetings.meetings import Meeting, MeetingStatus
-from meetings.minutes_export import body, header, to_docx, to_pdf
-from meetings.organisations import Organisation
+from meetings.foundation.errors import Conflict, DomainError, Forbidden
+from meetings.organisation import scoping
+from meetings.organisation.organisations import Organisation
+from meetings.planning.meetings import Meeting, MeetingStatus
+from meetings.proceedings import attendance as att
+from meetings.proceedings import minutes as mn
+from meetings.proceedings import votes
+from meetings.proceedings.minutes_export import body, header, to_docx, to_pdf
 
 from ..web import Ctx, view
 from .access import meeting_for

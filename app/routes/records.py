@@ -8,12 +8,13 @@ from sqlalchemy import func, select
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from meetings import organisations, records, reviews, scoping, three_month
-from meetings.errors import Forbidden
-from meetings.members import Member
-from meetings.organisations import Organisation, OrgKind
-from meetings.reviews import Grade, YearReview
-from meetings.three_month import Level, Rule, level_for
+from meetings.evaluation import records, reviews, three_month
+from meetings.evaluation.reviews import Grade, YearReview
+from meetings.evaluation.three_month import Level, Rule, level_for
+from meetings.foundation.errors import Forbidden
+from meetings.organisation import organisations, scoping
+from meetings.organisation.members import Member
+from meetings.organisation.organisations import Organisation, OrgKind
 
 from ..web import Ctx, view
 from .access import can_audit, member_record_access, year_param
@@ -71,7 +72,7 @@ def _rows_for_cells(ctx: Ctx, cell_ids: list[int], year: int) -> list[dict[str, 
 
 
 def records_sort_key(name: str) -> tuple[str, str]:
-    from meetings.eligibility import _sort_key
+    from meetings.organisation.eligibility import _sort_key
 
     return _sort_key(name)
 

@@ -9,11 +9,12 @@ from sqlalchemy import or_, select
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetings import records, reviews, scoping
-from meetings.errors import DomainError, Forbidden, NotFound
-from meetings.members import Member, MemberPeriod, PeriodKind
-from meetings.organisations import Organisation
-from meetings.reviews import HEADINGS, REQUIRED, Grade, HostComment, ReviewStatus
+from meetings.evaluation import records, reviews
+from meetings.evaluation.reviews import HEADINGS, REQUIRED, Grade, HostComment, ReviewStatus
+from meetings.foundation.errors import DomainError, Forbidden, NotFound
+from meetings.organisation import scoping
+from meetings.organisation.members import Member, MemberPeriod, PeriodKind
+from meetings.organisation.organisations import Organisation
 
 from ..web import Ctx, view
 from .access import member_record_access

@@ -6,12 +6,12 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meetings import meetings as mt
-from meetings import presence
-from meetings.errors import Forbidden
-from meetings.meetings import Meeting, MeetingStatus
-from meetings.online import RemoteDecision, remote_decision
-from meetings.organisations import Organisation
+from meetings.foundation.errors import Forbidden
+from meetings.organisation.organisations import Organisation
+from meetings.planning import meetings as mt
+from meetings.planning.meetings import Meeting, MeetingStatus
+from meetings.planning.online import RemoteDecision, remote_decision
+from meetings.proceedings import presence
 from realtime import protocol
 from realtime.tokens import JoinGrant, issue_join_token
 

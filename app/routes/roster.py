@@ -8,21 +8,28 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetings import (
+from meetings.foundation import audit
+from meetings.foundation.base import LOCAL_TZ
+from meetings.foundation.errors import DomainError, Forbidden, ValidationError
+from meetings.organisation import (
     accounts,
-    audit,
     eligibility,
     member_import,
     members,
-    notices,
     organisations,
     scoping,
 )
-from meetings.accounts import Account, Role
-from meetings.base import LOCAL_TZ
-from meetings.errors import DomainError, Forbidden, ValidationError
-from meetings.members import ExemptKind, Member, MemberInput, MemberPeriod, PeriodInput, PeriodKind
-from meetings.organisations import Organisation
+from meetings.organisation.accounts import Account, Role
+from meetings.organisation.members import (
+    ExemptKind,
+    Member,
+    MemberInput,
+    MemberPeriod,
+    PeriodInput,
+    PeriodKind,
+)
+from meetings.organisation.organisations import Organisation
+from meetings.planning import notices
 
 from ..web import Ctx, view
 from . import schedule
@@ -111,7 +118,7 @@ def attached_new(ctx: Ctx) -> Response:
         return ctx.render("attached_form.html", cell=cell, values={"status": "official"})
     values = {name: ctx.field(name) for name in (*MEMBER_FORM_FIELDS, "home_org_name", "start_on", "end_on")}
     try:
-        from meetings.text import parse_date
+        from meetings.foundation.text import parse_date
 
         start = parse_date(ctx.field("start_on"), label="Sinh hoạt tạm thời từ ngày")
         end = parse_date(ctx.field("end_on"), label="Đến ngày", required=False)

@@ -7,12 +7,14 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetings import audit, calendars, compliance, organisations, pilot, schedules, scoping
-from meetings.errors import DomainError, Forbidden, NotFound, ValidationError
-from meetings.meetings import MeetingKind
-from meetings.organisations import Organisation
-from meetings.schedules import RuleInput, ThematicInput
-from meetings.text import parse_email
+from meetings.foundation import audit
+from meetings.foundation.errors import DomainError, Forbidden, NotFound, ValidationError
+from meetings.foundation.text import parse_email
+from meetings.organisation import organisations, scoping
+from meetings.organisation.organisations import Organisation
+from meetings.planning import calendars, compliance, pilot, schedules
+from meetings.planning.meetings import MeetingKind
+from meetings.planning.schedules import RuleInput, ThematicInput
 
 from ..web import Ctx, view
 

@@ -7,12 +7,12 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetings import attendance as att
-from meetings import votes
-from meetings.attendance import AttendanceStatus
-from meetings.errors import DomainError, ValidationError
-from meetings.meetings import Meeting, MeetingStatus
-from meetings.organisations import Organisation
+from meetings.foundation.errors import DomainError, ValidationError
+from meetings.organisation.organisations import Organisation
+from meetings.planning.meetings import Meeting, MeetingStatus
+from meetings.proceedings import attendance as att
+from meetings.proceedings import votes
+from meetings.proceedings.attendance import AttendanceStatus
 
 from ..web import Ctx, view
 from .access import meeting_for

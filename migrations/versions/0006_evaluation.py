@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from meetings.audit import GENESIS, entry_hash
-from meetings.base import JSONType, UTCDateTime
+from meetings.foundation.audit import GENESIS, entry_hash
+from meetings.foundation.base import JSONType, UTCDateTime
 from migrations.triggers import create_append_only, drop_append_only
 
 revision = "0006"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from app.config import Settings
 from app.factory import create_app
-from meetings import schedules
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.meetings import MeetingKind
-from meetings.organisations import Organisation
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation.organisations import Organisation
+from meetings.planning import schedules
+from meetings.planning.meetings import MeetingKind
 from scripts.screenshots import CHROMIUM, CHROMIUM_ARGS, PHONE
 from tests.support.live import live_server
 from tests.support.world import PASSWORD, build_world

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from meetings.meetings import RemoteInvite
+from meetings.planning.meetings import RemoteInvite
 from tests.browser.test_room import VIDEO_PLAYING, browser, open_room  # noqa: F401 - the fixture
 from tests.browser.test_screenshots import ARTIFACTS
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from app.config import Settings
 from app.demo import DEMO_PASSWORD, load_demo
 from app.factory import create_app
-from meetings.accounts import Account
-from meetings.meetings import Meeting
-from meetings.organisations import Organisation
-from meetings.three_month import MemberFlag
+from meetings.evaluation.three_month import MemberFlag
+from meetings.organisation.accounts import Account
+from meetings.organisation.organisations import Organisation
+from meetings.planning.meetings import Meeting
 from scripts.screenshots import PHONE, take
 from tests.support.live import live_server
 

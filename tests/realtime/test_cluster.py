@@ -16,8 +16,8 @@ import uuid
 import pytest
 import redis
 
-from meetings import presence
-from meetings.meetings import RemoteInvite
+from meetings.planning.meetings import RemoteInvite
+from meetings.proceedings import presence
 from tests.support.room_fixtures import free_port
 from tests.support.rtc_client import RoomClient
 from tests.support.world import PASSWORD

@@ -9,9 +9,9 @@ import asyncio
 
 import pytest
 
-from meetings import attendance, presence
-from meetings.base import utcnow
-from meetings.meetings import Meeting, RemoteInvite
+from meetings.foundation.base import utcnow
+from meetings.planning.meetings import Meeting, RemoteInvite
+from meetings.proceedings import attendance, presence
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns]
 

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from meetings.meetings import RemoteInvite
+from meetings.planning.meetings import RemoteInvite
 from tests.support.relay_peers import LoopLag
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns]

@@ -9,10 +9,10 @@ import pytest
 import websockets
 from sqlalchemy import select
 
-from meetings import presence
-from meetings.audit import AuditEntry
-from meetings.chat import ChatMessage
-from meetings.meetings import Meeting
+from meetings.foundation.audit import AuditEntry
+from meetings.planning.meetings import Meeting
+from meetings.proceedings import presence
+from meetings.proceedings.chat import ChatMessage
 from realtime.tokens import JoinGrant, issue_join_token
 
 pytestmark = pytest.mark.anyio
@@ -100,10 +100,10 @@ async def test_member_not_on_the_remote_list_is_told_why(participant, room_world
 async def test_cell_without_pilot_approval_refuses_remote_members(participant, room_world, room_settings,
                                                                   sqlite_database):
     """C5: a member of a cell without online-pilot approval cannot join remotely."""
-    from meetings import accounts
-    from meetings.actors import Actor
-    from meetings.meetings import RemoteInvite
-    from meetings.members import Member
+    from meetings.foundation.actors import Actor
+    from meetings.organisation import accounts
+    from meetings.organisation.members import Member
+    from meetings.planning.meetings import RemoteInvite
     from tests.support.world import PASSWORD
 
     with sqlite_database.session() as s:
@@ -147,7 +147,7 @@ async def test_closed_meeting_refuses_and_ends_the_room(participant, room_world,
 
 
 async def test_meeting_not_yet_open(participant, room_world, sqlite_database):
-    from meetings.meetings import MeetingStatus
+    from meetings.planning.meetings import MeetingStatus
 
     with sqlite_database.session() as s:
         s.get(Meeting, room_world.meeting_id).status = MeetingStatus.SCHEDULED
@@ -245,7 +245,7 @@ async def test_chair_deletes_a_message_and_it_is_audited(participant, room_world
 
 
 async def test_hands_queue_and_the_floor(participant, room_world, sqlite_database):
-    from meetings.meetings import RemoteInvite
+    from meetings.planning.meetings import RemoteInvite
 
     with sqlite_database.session() as s:
         s.add(RemoteInvite(meeting_id=room_world.meeting_id, member_id=room_world.world.id("a2")))
@@ -428,8 +428,8 @@ async def test_server_restart_loses_no_presence(room_settings, sqlite_database, 
         assert all(i.left_at is None for i in after)
         assert kinds == ["join", "reconnect"]
         with sqlite_database.session() as s:
-            from meetings import attendance
-            from meetings.base import utcnow
+            from meetings.foundation.base import utcnow
+            from meetings.proceedings import attendance
 
             meeting = s.get(Meeting, room_world.meeting_id)
             online = attendance.online_presence(s, meeting, utcnow())
@@ -440,10 +440,10 @@ async def test_server_restart_loses_no_presence(room_settings, sqlite_database, 
 
 
 async def test_votes_in_the_room(participant, room_world, sqlite_database):
-    from meetings import accounts
-    from meetings.actors import Actor
-    from meetings.meetings import RemoteInvite
-    from meetings.members import Member
+    from meetings.foundation.actors import Actor
+    from meetings.organisation import accounts
+    from meetings.organisation.members import Member
+    from meetings.planning.meetings import RemoteInvite
     from tests.support.world import PASSWORD
 
     with sqlite_database.session() as s:

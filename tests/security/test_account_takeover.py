@@ -10,12 +10,12 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from app.mailer import SmtpMailer
-from meetings import accounts
-from meetings.accounts import Account, Role
-from meetings.actors import Actor
-from meetings.audit import AuditEntry
-from meetings.members import Member
-from meetings.notices import Notice, NoticeOptions, run_due_notices
+from meetings.foundation.actors import Actor
+from meetings.foundation.audit import AuditEntry
+from meetings.organisation import accounts
+from meetings.organisation.accounts import Account, Role
+from meetings.organisation.members import Member
+from meetings.planning.notices import Notice, NoticeOptions, run_due_notices
 from tests.support.web import login, post
 from tests.support.world import PASSWORD
 

@@ -17,11 +17,11 @@ import uvicorn
 
 from app.config import Settings
 from app.factory import create_app
-from meetings import meetings as mt
-from meetings.actors import Actor
-from meetings.base import utcnow
-from meetings.meetings import MeetingKind, MeetingStatus, PilotApproval
-from meetings.organisations import Organisation
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import utcnow
+from meetings.organisation.organisations import Organisation
+from meetings.planning import meetings as mt
+from meetings.planning.meetings import MeetingKind, MeetingStatus, PilotApproval
 from tests.support.rtc_client import RoomClient
 from tests.support.world import PASSWORD, World, build_world
 

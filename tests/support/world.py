@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from meetings import accounts, members, organisations
-from meetings.accounts import Role
-from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
-from meetings.meetings import MeetingKind, create_meeting
-from meetings.members import Member, MemberInput, PeriodInput, PeriodKind
-from meetings.organisations import Organisation, OrgKind
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation import accounts, members, organisations
+from meetings.organisation.accounts import Role
+from meetings.organisation.members import Member, MemberInput, PeriodInput, PeriodKind
+from meetings.organisation.organisations import Organisation, OrgKind
+from meetings.planning.meetings import MeetingKind, create_meeting
 
 PASSWORD = "mat-khau-thu-nghiem"
 FOUNDED = dt.date(2025, 7, 1)
@@ -125,8 +125,8 @@ def build_world(session: Session) -> World:
 def hold_meeting(session: Session, meeting_id: int) -> dict[str, int]:
     """Hold a meeting: open it, mark everyone expected present in person, take and close one
     vote, and adopt minutes (version 1)."""
-    from meetings import attendance, minutes, votes
-    from meetings.meetings import Meeting, MeetingStatus, change_status
+    from meetings.planning.meetings import Meeting, MeetingStatus, change_status
+    from meetings.proceedings import attendance, minutes, votes
 
     actor = Actor.system("test")
     meeting = session.get(Meeting, meeting_id)
@@ -168,8 +168,8 @@ WORLD_NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone(dt.timedelta(hou
 
 def schedule_objects(session: Session, w: World, cell_key: str, absent_key: str, data_dir) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """A meeting of the cell on 5 December 2026, a PDF attached to it and an absence request."""
-    from meetings import absences, documents, schedules
-    from meetings.meetings import MeetingKind
+    from meetings.planning import absences, documents, schedules
+    from meetings.planning.meetings import MeetingKind
 
     actor = Actor.system("test")
     cell = session.get(Organisation, w.id(cell_key))
@@ -189,7 +189,7 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01 a signed self-assessment, photogra
 def review_objects(session: Session, w: World, member_key: str, data_dir) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """A 2026 self-assessment of the member, submitted as a signed JPEG, and a host comment
     with a scanned letter (the review pages' downloads need both)."""
-    from meetings import reviews
+    from meetings.evaluation import reviews
 
     actor = Actor.system("test")
     member = session.get(Member, w.id(member_key))

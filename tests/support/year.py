@@ -6,12 +6,18 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from meetings import attendance, minutes
-from meetings.actors import Actor
-from meetings.attendance import Mark
-from meetings.base import LOCAL_TZ
-from meetings.meetings import Meeting, MeetingKind, MeetingStatus, change_status, create_meeting
-from meetings.organisations import Organisation
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation.organisations import Organisation
+from meetings.planning.meetings import (
+    Meeting,
+    MeetingKind,
+    MeetingStatus,
+    change_status,
+    create_meeting,
+)
+from meetings.proceedings import attendance, minutes
+from meetings.proceedings.attendance import Mark
 
 ACTOR = Actor.system("test")
 

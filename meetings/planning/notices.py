@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import ForeignKey, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .accounts import Account, Role, RoleGrant
+from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, utcnow
+from ..organisation.accounts import Account, Role, RoleGrant
+from ..organisation.eligibility import electorate
+from ..organisation.members import Member
+from ..organisation.organisations import Organisation
 from .agenda import items_of
-from .base import LOCAL_TZ, Base, UTCDateTime, utcnow
-from .eligibility import electorate
 from .meetings import Meeting, MeetingKind, MeetingStatus
-from .members import Member
 from .online import remote_decision
-from .organisations import Organisation
 
 log = logging.getLogger("chibo.notices")
 

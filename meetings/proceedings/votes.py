@@ -30,15 +30,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
+from ..foundation.errors import NotFound, ValidationError
+from ..foundation.text import clean_text
+from ..organisation.eligibility import Standing, passes
+from ..planning.meetings import Meeting, MeetingStatus
 from .attendance import AttendanceStatus, counts, record_of, refresh_online, roster
-from .base import Base, UTCDateTime, utcnow, value_enum
-from .eligibility import Standing, passes
-from .errors import NotFound, ValidationError
-from .meetings import Meeting, MeetingStatus
 from .presence import PresenceInterval
-from .text import clean_text
 
 
 class VoteKind(enum.StrEnum):

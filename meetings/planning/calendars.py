@@ -18,13 +18,13 @@ from icalendar import Calendar, Event
 from sqlalchemy import ForeignKey, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import LOCAL_TZ, Base, UTCDateTime, utcnow
-from .eligibility import electorate
+from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, utcnow
+from ..organisation.eligibility import electorate
+from ..organisation.members import Member
+from ..organisation.organisations import Organisation
+from ..organisation.scoping import member_cells
 from .meetings import Meeting, MeetingKind, MeetingStatus
-from .members import Member
 from .notices import cell_leader_ids
-from .organisations import Organisation
-from .scoping import member_cells
 
 PRODID = "-//Chi bo truc tuyen//Lich sinh hoat chi bo//VI"
 

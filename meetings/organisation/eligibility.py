@@ -246,7 +246,7 @@ def electorate(session: Session, cell_id: int, on: dt.date) -> Electorate:
 
 def _sort_key(full_name: str) -> tuple[str, str]:
     """Vietnamese rosters sort by given name (the last word), then the whole name."""
-    from .text import fold
+    from ..foundation.text import fold
 
     parts = full_name.split()
     return (fold(parts[-1]) if parts else "", fold(full_name))

@@ -28,15 +28,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import Base, JSONType, UTCDateTime, json_safe, utcnow, value_enum
-from .eligibility import Standing, agree_votes_needed, electorate
-from .errors import NotFound, ValidationError
-from .meetings import Meeting, MeetingStatus
-from .members import MemberStatus
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, JSONType, UTCDateTime, json_safe, utcnow, value_enum
+from ..foundation.errors import NotFound, ValidationError
+from ..foundation.text import clean_text
+from ..organisation.eligibility import Standing, agree_votes_needed, electorate
+from ..organisation.members import MemberStatus
+from ..planning.meetings import Meeting, MeetingStatus
 from .presence import PresenceInterval
-from .text import clean_text
 
 #: Reconnections within this gap count as one connection (decision 6).
 RECONNECT_GAP = dt.timedelta(minutes=2)
@@ -186,7 +186,7 @@ def roster(session: Session, meeting: Meeting) -> list[AttendanceRecord]:
 
 
 def _apply_absence_requests(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> None:
-    from .absences import AbsenceRequest, AbsenceStatus
+    from ..planning.absences import AbsenceRequest, AbsenceStatus
 
     approved = {r.member_id: r for r in session.scalars(
         select(AbsenceRequest).where(AbsenceRequest.meeting_id == meeting.id,
@@ -222,7 +222,7 @@ def _create_missing(session: Session, meeting: Meeting, records: list[Attendance
 
 
 def _sorted(records: list[AttendanceRecord]) -> list[AttendanceRecord]:
-    from .eligibility import _sort_key
+    from ..organisation.eligibility import _sort_key
 
     return sorted(records, key=lambda r: (_sort_key(r.full_name), r.member_id))
 
@@ -420,7 +420,7 @@ def mark(session: Session, actor: Actor, meeting: Meeting, member_id: int, data:
 def _recheck_flags(session: Session, member_id: int, year: int, now: dt.datetime) -> None:
     """A mark or a dues record can make a member's second or third month: raise the flag now,
     in this transaction (meetings.three_month; imported here to keep the modules acyclic)."""
-    from .three_month import recheck
+    from ..evaluation.three_month import recheck
 
     recheck(session, [member_id], year, now)
 

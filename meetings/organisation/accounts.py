@@ -25,13 +25,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import Base, UTCDateTime, utcnow, value_enum
-from .errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
+from ..foundation.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
+from ..foundation.text import clean_text
 from .members import Member
 from .organisations import Organisation
-from .text import clean_text
 
 
 class Role(enum.StrEnum):

@@ -28,10 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import Base, UTCDateTime, utcnow, value_enum
-from .errors import Conflict, NotFound, ValidationError
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
+from ..foundation.errors import Conflict, NotFound, ValidationError
 
 
 class OrgKind(enum.StrEnum):

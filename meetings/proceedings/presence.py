@@ -16,7 +16,7 @@ import enum
 from sqlalchemy import ForeignKey, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, UTCDateTime, value_enum
+from ..foundation.base import Base, UTCDateTime, value_enum
 
 
 class PresenceEventKind(enum.StrEnum):

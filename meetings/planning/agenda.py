@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import Base, UTCDateTime, utcnow
-from .errors import ValidationError
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime, utcnow
+from ..foundation.errors import ValidationError
+from ..foundation.text import clean_text, optional_text
 from .meetings import Meeting, MeetingKind
-from .text import clean_text, optional_text
 
 
 class AgendaItem(Base):

@@ -30,14 +30,15 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, documents
-from .actors import Actor
-from .base import Base, JSONType, UTCDateTime, utcnow, value_enum
-from .errors import NotFound, ValidationError
-from .members import Member, MemberPeriod, PeriodKind
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, JSONType, UTCDateTime, utcnow, value_enum
+from ..foundation.errors import NotFound, ValidationError
+from ..foundation.text import clean_text
+from ..organisation.members import Member, MemberPeriod, PeriodKind
+from ..planning import documents
 from .policies import DEFAULT, policies_for
 from .records import YearRecord
-from .text import clean_text
 from .three_month import Level, level_for
 
 #: Files a signed self-assessment may be: a scan or photo (JPEG), or the document itself.

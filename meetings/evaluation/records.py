@@ -36,15 +36,21 @@ from typing import NamedTuple
 from sqlalchemy import and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from .attendance import AttendanceMode, AttendanceRecord, AttendanceStatus, DuesRecord, DuesStatus
-from .base import LOCAL_TZ, paused_gc
-from .eligibility import STANDING_LABELS, Standing
-from .meetings import Meeting, MeetingKind, MeetingStatus
-from .members import Member, MemberPeriod, Membership, PeriodKind
-from .organisations import Organisation
+from ..foundation.base import LOCAL_TZ, paused_gc
+from ..foundation.sqltime import local_date, unindexed
+from ..organisation.eligibility import STANDING_LABELS, Standing
+from ..organisation.members import Member, MemberPeriod, Membership, PeriodKind
+from ..organisation.organisations import Organisation
+from ..planning.meetings import Meeting, MeetingKind, MeetingStatus
+from ..proceedings.attendance import (
+    AttendanceMode,
+    AttendanceRecord,
+    AttendanceStatus,
+    DuesRecord,
+    DuesStatus,
+)
+from ..proceedings.votes import BallotCast, Motion, OpenVote
 from .policies import Policy, policies_for
-from .sqltime import local_date, unindexed
-from .votes import BallotCast, Motion, OpenVote
 
 #: Period kinds that take a member out of a cell's meetings (decision 9).
 EXCLUDING = (PeriodKind.SUSPENDED, PeriodKind.TRANSFER_OUT, PeriodKind.EXEMPT)

@@ -17,12 +17,11 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import Base, UTCDateTime, utcnow, value_enum
-from .errors import Conflict, NotFound, ValidationError
-from .organisations import Organisation, OrgKind
-from .text import (
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
+from ..foundation.errors import Conflict, NotFound, ValidationError
+from ..foundation.text import (
     clean_text,
     format_date,
     optional_text,
@@ -31,6 +30,7 @@ from .text import (
     parse_email,
     parse_phone,
 )
+from .organisations import Organisation, OrgKind
 
 
 class MemberStatus(enum.StrEnum):
@@ -253,7 +253,7 @@ class MemberInput:
 def parse_status(value: str | MemberStatus | None) -> MemberStatus:
     if isinstance(value, MemberStatus):
         return value
-    from .text import fold
+    from ..foundation.text import fold
 
     key = fold(value or "")
     if key in {"chinh thuc", "official", "ct"}:
@@ -506,7 +506,7 @@ def _periods_changed(session: Session, period: MemberPeriod, member_id: int, sta
     three-month rule (meetings.three_month; imported here to keep the modules acyclic)."""
     if period.kind == PeriodKind.AWAY:
         return
-    from .three_month import after_period_change
+    from ..evaluation.three_month import after_period_change
 
     after_period_change(session, member_id, start_on, end_on)
 

@@ -41,16 +41,16 @@ from sqlalchemy import and_, distinct, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from . import compliance
-from .attendance import AttendanceMode, AttendanceRecord, AttendanceStatus
-from .base import LOCAL_TZ, paused_gc
-from .compliance import Mark
-from .meetings import Meeting, MeetingKind, MeetingStatus
-from .members import MemberPeriod, Membership, PeriodKind
-from .minutes import MinutesVersion
-from .organisations import Organisation, OrgKind, subtree_filter
+from ..foundation.base import LOCAL_TZ, paused_gc
+from ..foundation.sqltime import minutes_between, plain_rows
+from ..organisation.members import MemberPeriod, Membership, PeriodKind
+from ..organisation.organisations import Organisation, OrgKind, subtree_filter
+from ..planning import compliance
+from ..planning.compliance import Mark
+from ..planning.meetings import Meeting, MeetingKind, MeetingStatus
+from ..proceedings.attendance import AttendanceMode, AttendanceRecord, AttendanceStatus
+from ..proceedings.minutes import MinutesVersion
 from .records import held_condition
-from .sqltime import minutes_between, plain_rows
 from .three_month import Level, MemberFlag
 
 #: A regular meeting held more than this many days after its planned day is late.

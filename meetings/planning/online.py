@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from .eligibility import Eligibility, electorate
+from ..organisation.eligibility import Eligibility, electorate
 from .meetings import Meeting, MeetingStatus, pilot_approval, remote_invites
 
 

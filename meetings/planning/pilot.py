@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit
-from .actors import Actor
-from .eligibility import Standing, electorate
-from .errors import ValidationError
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.errors import ValidationError
+from ..foundation.text import clean_text, optional_text, parse_date
+from ..organisation.eligibility import Standing, electorate
+from ..organisation.organisations import Organisation
 from .meetings import PilotApproval, pilot_approval
-from .organisations import Organisation
-from .text import clean_text, optional_text, parse_date
 
 APPROVAL_FIELDS = ("cell_id", "decision_number", "decided_on", "approving_org_id", "approving_body",
                    "valid_from", "valid_to", "note")

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..foundation.errors import Forbidden, NotFound
+from ..planning.meetings import Meeting
 from .accounts import Account, Role, RoleGrant
-from .errors import Forbidden, NotFound
-from .meetings import Meeting
 from .members import Member, MemberPeriod, PeriodKind
 from .organisations import Organisation, OrgKind
 

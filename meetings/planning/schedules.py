@@ -36,14 +36,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import agenda, audit
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, utcnow, value_enum
+from ..foundation.errors import ValidationError
+from ..foundation.text import clean_text, optional_text, parse_date
+from ..organisation.organisations import Organisation
+from . import agenda
 from . import meetings as mt
-from .actors import Actor
-from .base import LOCAL_TZ, Base, UTCDateTime, utcnow, value_enum
-from .errors import ValidationError
 from .meetings import Meeting, MeetingKind, MeetingStatus
-from .organisations import Organisation
-from .text import clean_text, optional_text, parse_date
 
 MONTHS_AHEAD = 12
 #: Hướng dẫn 42-HD/BTCTW (28/10/2025): a regular meeting lasts at least 90 minutes, one that

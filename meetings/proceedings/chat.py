@@ -7,11 +7,11 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import Base, UTCDateTime
-from .errors import NotFound, ValidationError
-from .text import clean_text
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime
+from ..foundation.errors import NotFound, ValidationError
+from ..foundation.text import clean_text
 
 MAX_CHARS = 1000
 

@@ -25,11 +25,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import LOCAL_TZ, Base, UTCDateTime, utcnow, value_enum
-from .errors import NotFound, ValidationError
-from .organisations import Organisation, OrgKind
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, utcnow, value_enum
+from ..foundation.errors import NotFound, ValidationError
+from ..organisation.organisations import Organisation, OrgKind
 
 
 class MeetingKind(enum.StrEnum):

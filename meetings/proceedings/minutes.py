@@ -20,14 +20,14 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import LOCAL_TZ, Base, JSONType, UTCDateTime, json_safe, utcnow
+from ..foundation.errors import Conflict, NotFound, ValidationError
+from ..foundation.text import clean_text
+from ..organisation.organisations import Organisation, ancestors
+from ..planning.meetings import Meeting, MeetingStatus
 from .attendance import counts, refresh_online
-from .base import LOCAL_TZ, Base, JSONType, UTCDateTime, json_safe, utcnow
-from .errors import Conflict, NotFound, ValidationError
-from .meetings import Meeting, MeetingStatus
-from .organisations import Organisation, ancestors
-from .text import clean_text
 from .votes import MotionStatus, motions_of
 
 MAX_TEXT = 20_000
@@ -91,7 +91,7 @@ def draft(session: Session, meeting: Meeting) -> Minutes:
 
 def _default_items(session: Session, meeting: Meeting) -> list[dict[str, Any]]:
     """The minutes follow the meeting's agenda: one section per item, in its order."""
-    from . import agenda, documents
+    from ..planning import agenda, documents
 
     titles = [item.title for item in agenda.items_of(session, meeting.id)] or agenda.template_for(
         meeting.kind, combined_thematic=meeting.combined_thematic)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .actors import Actor
-from .errors import DomainError, ValidationError
+from ..foundation.actors import Actor
+from ..foundation.errors import DomainError, ValidationError
+from ..foundation.text import fold
 from .members import Member, MemberInput, create_member
 from .organisations import Organisation, OrgKind
-from .text import fold
 
 #: Column header (as written in the template) → MemberInput field.
 COLUMNS: dict[str, str] = {

@@ -20,14 +20,14 @@ from pathlib import Path
 from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime, utcnow
+from ..foundation.errors import Forbidden, NotFound, ValidationError
+from ..foundation.text import clean_text
+from ..organisation.members import Member
 from .agenda import AgendaItem
-from .base import Base, UTCDateTime, utcnow
-from .errors import Forbidden, NotFound, ValidationError
 from .meetings import Meeting, MeetingStatus
-from .members import Member
-from .text import clean_text
 
 #: HD 42: documents at least one day before the meeting.
 MIN_NOTICE = dt.timedelta(days=1)
@@ -209,7 +209,7 @@ def open_document(session: Session, doc_id: int, *, meeting: Meeting, account_id
 
 def readers(session: Session, meeting_id: int) -> dict[int, list[tuple[str, dt.datetime]]]:
     """For each document of the meeting: who opened it (member name or account), first opening."""
-    from .accounts import Account
+    from ..organisation.accounts import Account
 
     rows = session.execute(
         select(DocumentAccess.document_id, Member.full_name, Account.display_name, DocumentAccess.at)

@@ -27,11 +27,11 @@ from typing import NamedTuple
 from sqlalchemy import Boolean, and_, case, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from .base import LOCAL_TZ
+from ..foundation.base import LOCAL_TZ
+from ..foundation.sqltime import local_date, minutes_between, plain_rows
+from ..organisation.organisations import Organisation, OrgKind, subtree_filter
 from .meetings import Meeting, MeetingKind, MeetingStatus
-from .organisations import Organisation, OrgKind, subtree_filter
 from .schedules import MIN_COMBINED_MINUTES, MIN_REGULAR_MINUTES, CellScheduleSettings
-from .sqltime import local_date, minutes_between, plain_rows
 
 
 class Mark(enum.StrEnum):

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from sqlalchemy import Boolean, ForeignKey, Integer, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import Base, UTCDateTime, utcnow
-from .errors import ValidationError
-from .organisations import Organisation
-from .text import clean_text
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime, utcnow
+from ..foundation.errors import ValidationError
+from ..foundation.text import clean_text
+from ..organisation.organisations import Organisation
 
 DEFAULT_REVIEW_MONTH = 12
 DEFAULT_REVIEW_DAY = 15

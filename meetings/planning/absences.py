@@ -15,13 +15,13 @@ import enum
 from sqlalchemy import Boolean, ForeignKey, Integer, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
-from .actors import Actor
-from .base import Base, UTCDateTime, utcnow, value_enum
-from .eligibility import electorate
-from .errors import Conflict, NotFound, ValidationError
+from ..foundation import audit
+from ..foundation.actors import Actor
+from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
+from ..foundation.errors import Conflict, NotFound, ValidationError
+from ..foundation.text import clean_text, optional_text
+from ..organisation.eligibility import electorate
 from .meetings import Meeting, MeetingStatus
-from .text import clean_text, optional_text
 
 #: Requests filed later than this before the start are marked late (a platform default).
 LATE_HOURS = 24

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, JSONType, UTCDateTime, local_today, utcnow
-from .members import Member
-from .notices import SITE, EmailStatus, Notice, cell_leader_ids
-from .organisations import Organisation
+from ..foundation.base import Base, JSONType, UTCDateTime, local_today, utcnow
+from ..organisation.members import Member
+from ..organisation.organisations import Organisation
+from ..planning.notices import SITE, EmailStatus, Notice, cell_leader_ids
 from .records import YearRecord, records_for
 
 WARNING_MONTHS = 2
