@@ -12,18 +12,34 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+from sqlalchemy import select
+
+from meetings.evaluation import three_month
+from meetings.foundation import audit
+from meetings.foundation.actors import Actor
+from meetings.foundation.base import local_today, utcnow
+from meetings.foundation.errors import DomainError
+from meetings.organisation import accounts, member_import
+from meetings.organisation.accounts import Role
+from meetings.organisation.members import Member
+from meetings.organisation.organisations import Organisation, OrgKind
+
 from .config import SETTINGS, Setting, Settings
+from .db import Database, make_engine
+from .demo import DEMO_ACCOUNTS, load_demo
+from .factory import create_app
+from .mailer import run_once
+from .migrate import current_revision, migrate
+from .tuning import tune_gc
 
 
 def _database(settings: Settings):  # type: ignore[no-untyped-def]
-    from .db import Database, make_engine
 
     return Database(make_engine(settings.database_url))
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from .migrate import current_revision, migrate
-
     db = _database(settings)
     migrate(db.engine)
     print(f"Database at revision {current_revision(db.engine)} ({db.engine.dialect.name}).")
@@ -32,11 +48,6 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from meetings.foundation.base import local_today
-
-    from .demo import DEMO_ACCOUNTS, load_demo
-    from .migrate import migrate
-
     db = _database(settings)
     migrate(db.engine)
     with db.session() as session:
@@ -49,30 +60,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def tune_gc() -> None:
-    """Keep garbage collection from pausing the rooms.
-
-    A server holding thousands of WebSocket connections has a large heap, and a full (gen-2)
-    collection walks all of it: measured with 2,000 connections, 130–400 ms with the event
-    loop stopped, which is every participant's chat and hand raise waiting. Two standard
-    remedies: ``gc.freeze()`` moves everything loaded at start-up (modules, the app) out of
-    the collector's sight, and a larger gen-0 threshold lets a frame's short-lived objects
-    die young instead of being promoted, so that gen-2 collections become rare
-    (bench/signalling.py: none in a run instead of one every 5–20 s).
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 10)
-
-
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from .factory import create_app
-    from .migrate import migrate
-
     db = _database(settings)
     migrate(db.engine)
     db.dispose()
@@ -88,17 +76,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_account(settings: Settings, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from meetings.foundation.actors import Actor
-    from meetings.foundation.errors import DomainError
-    from meetings.organisation import accounts
-    from meetings.organisation.accounts import Role
-    from meetings.organisation.members import Member
-    from meetings.organisation.organisations import Organisation
-
-    from .migrate import migrate
-
     db = _database(settings)
     migrate(db.engine)
     password = args.password or accounts.generate_password()
@@ -132,16 +109,6 @@ def cmd_create_account(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import_members(settings: Settings, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from meetings.foundation.actors import Actor
-    from meetings.foundation.base import local_today
-    from meetings.foundation.errors import DomainError
-    from meetings.organisation import member_import
-    from meetings.organisation.organisations import Organisation
-
-    from .migrate import migrate
-
     data = Path(args.file).read_bytes()
     db = _database(settings)
     migrate(db.engine)
@@ -167,10 +134,6 @@ def cmd_import_members(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_notices(settings: Settings, args: argparse.Namespace) -> int:
     """One pass of the notice job: extend schedules, create due notices, send e-mail."""
-    from meetings.foundation.base import utcnow
-
-    from .mailer import run_once
-    from .migrate import migrate
 
     db = _database(settings)
     migrate(db.engine)
@@ -186,8 +149,6 @@ def cmd_notices(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_verify_audit(settings: Settings, args: argparse.Namespace) -> int:
     """Walk the audit log's hash chain; exit 1 and list the breaks if anything was altered,
     removed or rewritten (``--anchor SEQ:HASH`` checks a head recorded earlier)."""
-    from meetings.foundation import audit
-
     anchors = []
     for anchor in args.anchor or []:
         seq, _, digest = anchor.partition(":")
@@ -213,14 +174,6 @@ def cmd_verify_audit(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_flags(settings: Settings, args: argparse.Namespace) -> int:
     """Recompute every member's three-month counters for a year (idempotent; notices go out
     only for levels that change)."""
-    from sqlalchemy import select
-
-    from meetings.evaluation import three_month
-    from meetings.foundation.base import local_today, utcnow
-    from meetings.organisation.organisations import Organisation, OrgKind
-
-    from .migrate import migrate
-
     year = args.year or local_today().year
     db = _database(settings)
     migrate(db.engine)

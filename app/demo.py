@@ -25,6 +25,8 @@ from meetings.planning import meetings as mt
 from meetings.planning.meetings import MeetingKind
 from meetings.planning.schedules import RuleInput, ThematicInput
 
+from .demo_year import demo_year
+
 DEMO_PASSWORD = "chibo-demo-2026"
 
 
@@ -239,6 +241,5 @@ def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], c
     if upcoming:
         absences.file_request(session, actor, upcoming[0], anmy[5].id, "Đi viện thăm mẹ ốm ở Huế", now=now)
     session.flush()
-    from .demo_year import demo_year
 
     demo_year(session, actor, cells, held, anmy, now)

@@ -6,6 +6,9 @@ import csv
 import io
 from collections.abc import Sequence
 
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
 from starlette.responses import Response
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -22,8 +25,6 @@ def csv_response(rows: Sequence[Sequence[object]], filename: str) -> Response:
 
 def xlsx_response(sheets: Sequence[tuple[str, Sequence[Sequence[object]]]], filename: str) -> Response:
     """One worksheet per (title, rows); the first row of each is its header, in bold."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
 
     book = Workbook(write_only=True)
     bold = Font(bold=True)
@@ -31,8 +32,6 @@ def xlsx_response(sheets: Sequence[tuple[str, Sequence[Sequence[object]]]], file
         sheet = book.create_sheet(title[:31])
         for i, row in enumerate(rows):
             if i == 0:
-                from openpyxl.cell import WriteOnlyCell
-
                 cells = []
                 for value in row:
                     cell = WriteOnlyCell(sheet, value=value)

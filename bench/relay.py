@@ -111,7 +111,7 @@ def serve_relay(port: int, ready: Any) -> None:
         Path(os.environ["RELAY_PID_FILE"]).write_text(str(os.getpid()))
 
     async def main() -> None:
-        from app.cli import tune_gc
+        from app.tuning import tune_gc
         from realtime import protocol as p
         from realtime.relay.server import RelayServer
 

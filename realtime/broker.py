@@ -20,6 +20,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import redis.asyncio as redis
+
 log = logging.getLogger("chibo.broker")
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -103,8 +105,6 @@ class RedisBroker:
 
     def __init__(self, url: str, *, prefix: str = "chibo", process_id: str | None = None,
                  lease_ms: int = LEASE_MS) -> None:
-        import redis.asyncio as redis
-
         # A blocking pool: a burst of joins waits for a free connection instead of failing
         # with "too many connections".
         pool = redis.BlockingConnectionPool.from_url(url, decode_responses=True, max_connections=32, timeout=30)

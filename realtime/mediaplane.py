@@ -22,10 +22,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import protocol as p
+from .relay.server import RelayServer
 from .topology import RELAY_ID, Mesh, Relay, Topology, polite
 
 if TYPE_CHECKING:
-    from .relay.server import RelayServer
     from .rooms import Participant
 
 log = logging.getLogger("chibo.realtime")
@@ -90,8 +90,6 @@ class MediaPlane:
     def _make_relay(self) -> RelayServer:
         if self._relay_factory is not None:
             return self._relay_factory(self.room.send_to)
-        from .relay.server import RelayServer  # aiortc is imported only by rooms that relay
-
         return RelayServer(self.room.send_to)
 
     @property

@@ -28,3 +28,21 @@ def test_readme_starts_with_the_two_commands():
     assert lines[2].startswith("./scripts/demo") and lines[3].startswith("./scripts/test")
     for script in ("scripts/demo", "scripts/test", ".ci/run"):
         assert (ROOT / script).stat().st_mode & 0o111, script
+
+
+def test_the_map_of_the_house_names_every_part_of_the_domain():
+    """docs/architecture.md and the README's Layout table list exactly the domain's parts and
+    every module of each part."""
+    parts = sorted(p.name for p in (ROOT / "meetings").iterdir() if (p / "__init__.py").exists())
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    for part in parts:
+        assert f"`meetings/{part}`" in architecture, part
+        assert f"`meetings/{part}/`" in layout, part
+        for module in sorted((ROOT / "meetings" / part).glob("*.py")):
+            if module.stem != "__init__":
+                assert module.stem in architecture, f"{part}/{module.name} missing from docs/architecture.md"
+    documented = {line.split("`meetings/")[1].split("`")[0].strip("/") for line in layout.splitlines()
+                  if line.startswith("| `meetings/")}
+    assert documented == set(parts)

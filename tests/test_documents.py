@@ -108,3 +108,20 @@ def test_openings_are_logged_and_in_person_documents_are_withheld_from_remote_pa
     assert client_as("mem_a").get(f"/documents/{secret}").status_code == 200
     page = sec.get(f"/meetings/{meeting_id}").text
     assert "Đã mở: Trần Thị Bích Ngọc" in page and "Đã mở: Phạm Thị Hường" in page
+
+
+def test_a_document_outlives_the_agenda_item_it_was_attached_to(world, client_as, meeting_id, database):
+    with database.session() as s:
+        items = agenda.items_of(s, meeting_id)
+        item_id = items[0].id
+    sec = client_as("sec_a")
+    assert upload(sec, meeting_id, "bao-cao.pdf", PDF, item=str(item_id)).status_code == 303
+    with database.session() as s:
+        meeting = s.get(Meeting, meeting_id)
+        rest = [agenda.ItemInput(title=i.title, detail=i.detail, in_person_only=i.in_person_only, item_id=i.id)
+                for i in agenda.items_of(s, meeting_id)[1:]]
+        agenda.save_items(s, ACTOR, meeting, rest)
+    with database.session() as s:
+        [doc] = s.scalars(select(MeetingDocument)).all()
+        assert doc.agenda_item_id is None and doc.removed_at is None
+    assert "bao-cao.pdf" in sec.get(f"/meetings/{meeting_id}").text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from meetings.foundation.errors import Forbidden, ValidationError
 from meetings.organisation import scoping
 from meetings.organisation.members import Member
+from meetings.planning.access import access_meeting
 from meetings.planning.meetings import Meeting
 
 from ..web import Ctx
@@ -15,7 +16,7 @@ def meeting_for(ctx: Ctx, *, manage: bool = False, audit: bool = False) -> Meeti
     and the account does not manage the cell, or ``audit`` is asked and it neither manages the
     cell nor audits it."""
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     if manage and not ctx.scope.can_manage(meeting.cell_id):
         raise Forbidden("Chỉ bí thư chi bộ mới thực hiện được thao tác này.")
     if audit and not (ctx.scope.can_manage(meeting.cell_id) or ctx.scope.is_auditor):

@@ -16,6 +16,7 @@ from meetings.organisation import organisations, scoping
 from meetings.organisation.organisations import Organisation, OrgKind
 
 from .. import charts, exports
+from ..tuning import paused_gc
 from ..web import Ctx, view
 from .access import can_audit, quarter_param, year_param
 
@@ -62,7 +63,8 @@ def _grid_rows(result: regularity.Audit) -> list[charts.GridRow]:
 
 def _page(ctx: Ctx, org: Organisation, year: int, quarter: int | None) -> dict[str, Any]:
     assert ctx.scope is not None
-    result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
+    with paused_gc():
+        result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
     period = f"quý {quarter}/{year}" if quarter else f"năm {year}"
     cell_ids = [c.id for c in result.cells]
     return {
@@ -112,7 +114,8 @@ def _export_name(org: Organisation, year: int, quarter: int | None, ext: str) ->
 def audit_csv(ctx: Ctx) -> Response:
     org = _org_for_audit(ctx)
     year, quarter = year_param(ctx), quarter_param(ctx)
-    result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
+    with paused_gc():
+        result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
     return exports.csv_response(regularity.as_rows(result), _export_name(org, year, quarter, "csv"))
 
 
@@ -120,7 +123,8 @@ def audit_csv(ctx: Ctx) -> Response:
 def audit_xlsx(ctx: Ctx) -> Response:
     org = _org_for_audit(ctx)
     year, quarter = year_param(ctx), quarter_param(ctx)
-    result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
+    with paused_gc():
+        result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
     totals: list[list[object]] = [["Tổ chức", "Số chi bộ", "Thường kỳ đúng hạn", "Muộn", "Thiếu", "Chuyên đề đã họp",
                                    "Chuyên đề thiếu", "Biên bản đã thông qua", "Tỷ lệ dự họp (%)",
                                    "Đảng viên đi làm ăn xa", "Tham gia trực tuyến (%)", "Cảnh báo", "Xem xét xóa tên"]]

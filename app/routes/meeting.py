@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from starlette.responses import Response
@@ -11,16 +12,17 @@ from starlette.routing import Route
 from meetings.foundation import audit
 from meetings.foundation.errors import DomainError, Forbidden, NotFound, ValidationError
 from meetings.foundation.text import optional_text
-from meetings.organisation import eligibility, scoping
+from meetings.organisation import eligibility
 from meetings.organisation.members import Member
 from meetings.organisation.organisations import Organisation
 from meetings.planning import absences, agenda, calendars, documents, pilot, schedules
+from meetings.planning.access import access_meeting
 from meetings.planning.agenda import ItemInput
 from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
 from meetings.planning.online import remote_decision
 from meetings.planning.schedules import DetailsInput
 
-from ..web import Ctx, view
+from ..web import Ctx, status_for, view
 from .schedule import can_audit
 
 
@@ -86,13 +88,11 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
 @view()
 def meeting_page(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     return ctx.render("meeting.html", **meeting_context(ctx, meeting))
 
 
 def _meeting_error(ctx: Ctx, meeting: Meeting, exc: DomainError, **extra: Any) -> Response:
-    from ..web import status_for
-
     return ctx.render("meeting.html", status_code=status_for(exc), error=exc.message,
                       **meeting_context(ctx, meeting, **extra))
 
@@ -100,7 +100,7 @@ def _meeting_error(ctx: Ctx, meeting: Meeting, exc: DomainError, **extra: Any) -
 @view()
 def meeting_edit(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     cell = _cell(ctx, meeting)
     context = {"meeting": meeting, "cell": cell, "approval": pilot.current_approval(ctx.db, cell.id, meeting.local_date)}
     if ctx.request.method == "GET":
@@ -121,7 +121,7 @@ def meeting_edit(ctx: Ctx) -> Response:
 @view()
 def meeting_move(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     form = {n: ctx.field(n) for n in ("date", "time", "place", "reason")}
     try:
         starts = schedules.parse_local_datetime(form["date"], form["time"], "Thời gian mới")
@@ -134,7 +134,7 @@ def meeting_move(ctx: Ctx) -> Response:
 @view()
 def meeting_cancel(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     try:
         schedules.cancel_meeting(ctx.db, ctx.actor, meeting, ctx.field("reason"), now=ctx.now)
     except DomainError as exc:
@@ -145,7 +145,7 @@ def meeting_cancel(ctx: Ctx) -> Response:
 @view()
 def meeting_actual(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     form = {n: ctx.field(n) for n in ("date", "start", "end")}
     try:
         start = schedules.parse_local_datetime(form["date"], form["start"], "Bắt đầu")
@@ -162,7 +162,7 @@ def meeting_actual(ctx: Ctx) -> Response:
 @view()
 def agenda_page(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     context = {"meeting": meeting, "cell": _cell(ctx, meeting)}
     if ctx.request.method == "GET":
         return ctx.render("agenda_form.html", items=agenda.items_of(ctx.db, meeting.id), **context)
@@ -198,7 +198,7 @@ def _documents_root(ctx: Ctx):  # type: ignore[no-untyped-def]
 @view()
 def document_upload(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     upload = ctx.file("file")
     settings = ctx.request.app.state.settings
     try:
@@ -223,12 +223,11 @@ def document_open(ctx: Ctx) -> Response:
     doc = ctx.db.get(documents.MeetingDocument, ctx.path_int("document_id"))
     if doc is None:
         raise NotFound()
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, doc.meeting_id)
+    meeting = access_meeting(ctx.db, ctx.scope, doc.meeting_id)
     doc, data = documents.open_document(
         ctx.db, doc.id, meeting=meeting, account_id=ctx.account.id, member_id=ctx.scope.member_id,
         remote_only=_remote_only(ctx, meeting), root=_documents_root(ctx), now=ctx.now,
     )
-    from urllib.parse import quote
 
     disposition = "inline" if doc.kind in ("pdf", "png", "jpeg") else "attachment"
     return Response(data, media_type=doc.content_type, headers={
@@ -243,7 +242,7 @@ def document_remove(ctx: Ctx) -> Response:
     doc = ctx.db.get(documents.MeetingDocument, ctx.path_int("document_id"))
     if doc is None:
         raise NotFound()
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, doc.meeting_id, manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, doc.meeting_id, manage=True)
     documents.remove_document(ctx.db, ctx.actor, doc, meeting, ctx.now)
     return ctx.redirect(f"/meetings/{meeting.id}", f"Đã gỡ tài liệu “{doc.filename}”.")
 
@@ -252,7 +251,7 @@ def document_remove(ctx: Ctx) -> Response:
 def remote_list(ctx: Ctx) -> Response:
     """The secretary adds a member to (or removes one from) the meeting's remote list."""
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     raw = ctx.field("member_id")
     try:
         if not raw.isdigit():
@@ -291,7 +290,7 @@ def absence_file(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     meeting_id = ctx.path_int("meeting_id")
     try:
-        meeting = scoping.access_meeting(ctx.db, ctx.scope, meeting_id)
+        meeting = access_meeting(ctx.db, ctx.scope, meeting_id)
     except NotFound:
         raise NotFound("Không tìm thấy cuộc họp này trong chi bộ của bạn. Chỉ xin vắng được cuộc họp của "
                        "chi bộ mình sinh hoạt.") from None
@@ -310,7 +309,7 @@ def absence_file(ctx: Ctx) -> Response:
 def absence_decide(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     request = absences.get_request(ctx.db, ctx.path_int("absence_id"))
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, request.meeting_id, manage=True)
+    meeting = access_meeting(ctx.db, ctx.scope, request.meeting_id, manage=True)
     decision = ctx.field("decision")
     try:
         if decision not in ("approve", "reject"):
@@ -325,7 +324,7 @@ def absence_decide(ctx: Ctx) -> Response:
 @view()
 def meeting_ics(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
+    meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     body = calendars.meeting_ics(meeting, _cell(ctx, meeting), str(ctx.request.app.state.settings.PUBLIC_URL), ctx.now)
     return Response(body, media_type="text/calendar; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="cuoc-hop-{meeting.id}.ics"'})

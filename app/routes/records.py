@@ -12,10 +12,12 @@ from meetings.evaluation import records, reviews, three_month
 from meetings.evaluation.reviews import Grade, YearReview
 from meetings.evaluation.three_month import Level, Rule, level_for
 from meetings.foundation.errors import Forbidden
+from meetings.foundation.text import name_sort_key
 from meetings.organisation import organisations, scoping
 from meetings.organisation.members import Member
 from meetings.organisation.organisations import Organisation, OrgKind
 
+from ..tuning import paused_gc
 from ..web import Ctx, view
 from .access import can_audit, member_record_access, year_param
 
@@ -56,7 +58,8 @@ def _rows_for_cells(ctx: Ctx, cell_ids: list[int], year: int) -> list[dict[str, 
     pairs = records.members_of_cells(ctx.db, cell_ids, year)
     ids = [m for m, _ in pairs]
     people = {m.id: m for m in ctx.db.scalars(select(Member).where(Member.id.in_(ids)))} if ids else {}
-    recs = records.records_for(ctx.db, ids, year)
+    with paused_gc():
+        recs = records.records_for(ctx.db, ids, year)
     revs = reviews.reviews_of(ctx.db, ids, year)
     allowed = reviews.eligibilities(ctx.db, list(people.values()), year)
     rows = []
@@ -67,14 +70,8 @@ def _rows_for_cells(ctx: Ctx, cell_ids: list[int], year: int) -> list[dict[str, 
             "eligibility": allowed[member_id],
             "absence": level_for(len(record.absence_months)), "dues": level_for(len(record.dues_months)),
         })
-    rows.sort(key=lambda r: (r["cell_id"], records_sort_key(r["member"].full_name)))
+    rows.sort(key=lambda r: (r["cell_id"], name_sort_key(r["member"].full_name)))
     return rows
-
-
-def records_sort_key(name: str) -> tuple[str, str]:
-    from meetings.organisation.eligibility import _sort_key
-
-    return _sort_key(name)
 
 
 @view()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import or_, select
 from starlette.responses import Response
@@ -167,8 +168,6 @@ def confirmation(ctx: Ctx) -> Response:
 
 
 def _download(name: str, content_type: str, data: bytes) -> Response:
-    from urllib.parse import quote
-
     return Response(data, media_type=content_type, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
         "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})

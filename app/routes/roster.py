@@ -11,6 +11,7 @@ from starlette.routing import Route
 from meetings.foundation import audit
 from meetings.foundation.base import LOCAL_TZ
 from meetings.foundation.errors import DomainError, Forbidden, ValidationError
+from meetings.foundation.text import parse_date
 from meetings.organisation import (
     accounts,
     eligibility,
@@ -118,8 +119,6 @@ def attached_new(ctx: Ctx) -> Response:
         return ctx.render("attached_form.html", cell=cell, values={"status": "official"})
     values = {name: ctx.field(name) for name in (*MEMBER_FORM_FIELDS, "home_org_name", "start_on", "end_on")}
     try:
-        from meetings.foundation.text import parse_date
-
         start = parse_date(ctx.field("start_on"), label="Sinh hoạt tạm thời từ ngày")
         end = parse_date(ctx.field("end_on"), label="Đến ngày", required=False)
         assert start is not None

@@ -5,3 +5,5 @@ meeting regularity (``regularity``) and the committees' evaluation settings (``p
 Stands on every other part of the domain; nothing below imports it. It subscribes to the
 events that lower parts publish (a period change, an attendance decision) in ``three_month``.
 """
+
+from . import three_month  # noqa: F401  (subscribes the handlers of upward events)

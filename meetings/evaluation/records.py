@@ -36,7 +36,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from ..foundation.base import LOCAL_TZ, paused_gc
+from ..foundation.base import LOCAL_TZ
 from ..foundation.sqltime import local_date, unindexed
 from ..organisation.eligibility import STANDING_LABELS, Standing
 from ..organisation.members import Member, MemberPeriod, Membership, PeriodKind
@@ -207,11 +207,6 @@ def _outcome(status: AttendanceStatus, mode: AttendanceMode | None, excused: boo
 
 def records_for(session: Session, member_ids: Sequence[int], year: int) -> dict[int, YearRecord]:
     """The yearly records of many members: seven queries whatever their number."""
-    with paused_gc():
-        return _records_for(session, member_ids, year)
-
-
-def _records_for(session: Session, member_ids: Sequence[int], year: int) -> dict[int, YearRecord]:
     ids = list(dict.fromkeys(member_ids))
     if not ids:
         return {}

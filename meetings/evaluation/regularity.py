@@ -26,7 +26,7 @@ Cost: a province of 3,000 cells is seven queries — the cells, their meetings a
 overrides (compliance), one aggregate over the roster lines grouped by meeting (answered from
 a covering index), one over the minutes, one over flags, one over away periods — read as the
 driver's tuples, and a pass over ~40,000 meetings with the garbage collector paused
-(``meetings.base.paused_gc``). :func:`statements` returns the aggregate queries so that the
+(``app.tuning.paused_gc``, around the call). :func:`statements` returns the aggregate queries so that the
 benchmark can time them bare.
 """
 
@@ -41,7 +41,7 @@ from sqlalchemy import and_, distinct, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from ..foundation.base import LOCAL_TZ, paused_gc
+from ..foundation.base import LOCAL_TZ
 from ..foundation.sqltime import minutes_between, plain_rows
 from ..organisation.members import MemberPeriod, Membership, PeriodKind
 from ..organisation.organisations import Organisation, OrgKind, subtree_filter
@@ -291,11 +291,6 @@ def _month_mark(month: int, cell: compliance.Cell) -> MonthMark:
 
 def audit(session: Session, org: Organisation, year: int, quarter: int | None, now: dt.datetime) -> Audit:
     """The audit of ``org``'s subtree (see the module docstring)."""
-    with paused_gc():
-        return _audit(session, org, year, quarter, now)
-
-
-def _audit(session: Session, org: Organisation, year: int, quarter: int | None, now: dt.datetime) -> Audit:
     months = period_months(quarter)
     quarters = [quarter] if quarter else [1, 2, 3, 4]
     cells = compliance.subtree_cells(session, org)

@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ..foundation import events
 from ..foundation.base import Base, JSONType, UTCDateTime, local_today, utcnow
-from ..organisation.members import Member
+from ..organisation.members import Member, PeriodChanged
 from ..organisation.organisations import Organisation
 from ..planning.notices import SITE, EmailStatus, Notice, cell_leader_ids
-from .records import YearRecord, records_for
+from ..proceedings.attendance import AbsenceCountChanged
+from .records import YearRecord, members_of_cells, records_for
 
 WARNING_MONTHS = 2
 FLAG_MONTHS = 3
@@ -164,8 +166,6 @@ def _host_cell(record: YearRecord) -> int | None:
 def recheck_cells(session: Session, cell_ids: Sequence[int], year: int, now: dt.datetime | None = None, *,
                   notify: bool = True, batch: int = 2000) -> list[Change]:
     """Recheck everyone who belonged to the cells during the year (a policy change, a repair)."""
-    from .records import members_of_cells
-
     member_ids = [m for m, _ in members_of_cells(session, cell_ids, year)]
     changes: list[Change] = []
     for i in range(0, len(member_ids), batch):
@@ -200,6 +200,18 @@ def after_period_change(session: Session, member_id: int, start_on: dt.date, end
     recent = range(max(start_on.year, today.year - 1), last + 1)
     for year in sorted(set(recent) | {y for y in known if start_on.year <= y <= last}):
         recheck(session, [member_id], year)
+
+
+@events.subscribe(AbsenceCountChanged)
+def _on_absence_count_changed(session: Session, event: AbsenceCountChanged) -> None:
+    """A mark or a dues record can make a member's second or third month: raise the flag now,
+    in the same transaction."""
+    recheck(session, [event.member_id], event.year, event.now)
+
+
+@events.subscribe(PeriodChanged)
+def _on_period_changed(session: Session, event: PeriodChanged) -> None:
+    after_period_change(session, event.member_id, event.start_on, event.end_on)
 
 
 # --------------------------------------------------------------------------- notices

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import gc
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -99,32 +95,3 @@ def _json_default(value: Any) -> Any:
         return value.value
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
-
-_gc_lock = threading.Lock()
-_gc_holders = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Suspend the cyclic garbage collector while a bulk computation runs.
-
-    A province's roll-up builds a couple of hundred thousand small objects that all stay
-    alive until the page is written; the collector, triggered again and again by those
-    allocations, finds no garbage among them but rescans them all — a quarter of the page's
-    time. Reference counting still frees everything as usual. Several threads may hold the
-    pause at once; the last one out restores the collector as it was.
-    """
-    global _gc_holders, _gc_was_enabled
-    with _gc_lock:
-        if _gc_holders == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_holders += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_holders -= 1
-            if _gc_holders == 0 and _gc_was_enabled:
-                gc.enable()

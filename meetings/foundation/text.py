@@ -82,3 +82,9 @@ def fold(value: str) -> str:
     """Accent- and case-insensitive key, for search and for matching CSV headers."""
     decomposed = unicodedata.normalize("NFD", value.replace("đ", "d").replace("Đ", "D"))
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").lower().strip()
+
+
+def name_sort_key(full_name: str) -> tuple[str, str]:
+    """Vietnamese rosters sort by given name (the last word), then the whole name."""
+    parts = full_name.split()
+    return (fold(parts[-1]) if parts else "", fold(full_name))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..foundation.text import name_sort_key
 from .members import Member, MemberPeriod, Membership, MemberStatus, PeriodKind
 from .organisations import Organisation
 
@@ -240,13 +241,6 @@ def electorate(session: Session, cell_id: int, on: dt.date) -> Electorate:
                 elsewhere=host,
             )
         )
-    entries.sort(key=lambda e: (_sort_key(e.full_name), e.member_id))
+    entries.sort(key=lambda e: (name_sort_key(e.full_name), e.member_id))
     return Electorate(cell_id, on, tuple(entries))
 
-
-def _sort_key(full_name: str) -> tuple[str, str]:
-    """Vietnamese rosters sort by given name (the last word), then the whole name."""
-    from ..foundation.text import fold
-
-    parts = full_name.split()
-    return (fold(parts[-1]) if parts else "", fold(full_name))

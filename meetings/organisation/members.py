@@ -17,12 +17,13 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation import audit
+from ..foundation import audit, events
 from ..foundation.actors import Actor
 from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
 from ..foundation.errors import Conflict, NotFound, ValidationError
 from ..foundation.text import (
     clean_text,
+    fold,
     format_date,
     optional_text,
     parse_card_number,
@@ -32,6 +33,15 @@ from ..foundation.text import (
 )
 from .organisations import Organisation, OrgKind
 
+
+@dataclass(frozen=True)
+class PeriodChanged:
+    """An exemption, transfer or suspension of the member was added, changed or removed over
+    these days: the months it touches may count differently toward the three-month rule."""
+
+    member_id: int
+    start_on: dt.date
+    end_on: dt.date | None
 
 class MemberStatus(enum.StrEnum):
     OFFICIAL = "official"
@@ -253,7 +263,6 @@ class MemberInput:
 def parse_status(value: str | MemberStatus | None) -> MemberStatus:
     if isinstance(value, MemberStatus):
         return value
-    from ..foundation.text import fold
 
     key = fold(value or "")
     if key in {"chinh thuc", "official", "ct"}:
@@ -503,12 +512,10 @@ def add_period(
 def _periods_changed(session: Session, period: MemberPeriod, member_id: int, start_on: dt.date,
                      end_on: dt.date | None) -> None:
     """An exemption, transfer or suspension changes which months count toward the
-    three-month rule (meetings.three_month; imported here to keep the modules acyclic)."""
+    three-month rule: published for ``evaluation.three_month``."""
     if period.kind == PeriodKind.AWAY:
         return
-    from ..evaluation.three_month import after_period_change
-
-    after_period_change(session, member_id, start_on, end_on)
+    events.publish(session, PeriodChanged(member_id, start_on, end_on))
 
 
 def update_period(session: Session, actor: Actor, period: MemberPeriod, data: PeriodInput) -> MemberPeriod:

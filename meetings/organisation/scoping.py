@@ -22,7 +22,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..foundation.errors import Forbidden, NotFound
-from ..planning.meetings import Meeting
 from .accounts import Account, Role, RoleGrant
 from .members import Member, MemberPeriod, PeriodKind
 from .organisations import Organisation, OrgKind
@@ -189,16 +188,6 @@ def top_organisations(session: Session, scope: Scope) -> list[Organisation]:
         if not any(org.path.startswith(t.path) and org.id != t.id for t in tops):
             tops.append(org)
     return tops
-
-
-def access_meeting(session: Session, scope: Scope, meeting_id: int, *, manage: bool = False) -> Meeting:
-    """A meeting is as visible as its cell: members read, the secretary manages."""
-    meeting = session.get(Meeting, meeting_id)
-    if meeting is None or not scope.can_read(meeting.cell_id):
-        raise NotFound()
-    if manage and not scope.can_manage(meeting.cell_id):
-        raise Forbidden()
-    return meeting
 
 
 def can_approve_for(session: Session, scope: Scope, cell: Organisation) -> bool:

@@ -142,12 +142,8 @@ def save_items(session: Session, actor: Actor, meeting: Meeting, rows: list[Item
         item.position, item.title, item.detail, item.in_person_only = position, row.title, row.detail, row.in_person_only
         kept.append(item)
     for gone in existing.values():
-        # Documents attached to a removed item stay with the meeting.
-        from .documents import MeetingDocument
-
-        for doc in session.scalars(select(MeetingDocument).where(MeetingDocument.agenda_item_id == gone.id)):
-            doc.agenda_item_id = None
-        session.flush()
+        # Documents attached to a removed item stay with the meeting (``documents`` maps the
+        # link so that deleting the item sets their item to none).
         session.delete(gone)
     session.flush()
     after = _snapshot(kept)

@@ -18,13 +18,14 @@ import zipfile
 from pathlib import Path
 
 from sqlalchemy import ForeignKey, Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..foundation import audit
 from ..foundation.actors import Actor
 from ..foundation.base import Base, UTCDateTime, utcnow
 from ..foundation.errors import Forbidden, NotFound, ValidationError
 from ..foundation.text import clean_text
+from ..organisation.accounts import Account
 from ..organisation.members import Member
 from .agenda import AgendaItem
 from .meetings import Meeting, MeetingStatus
@@ -46,6 +47,10 @@ class MeetingDocument(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
     agenda_item_id: Mapped[int | None] = mapped_column(ForeignKey("agenda_items.id"), index=True)
+    #: Deleting an agenda item sets this to None (the ORM's default for a relationship without
+    #: a delete cascade): the document stays with the meeting, and ``agenda`` need not know
+    #: about documents.
+    agenda_item: Mapped[AgendaItem | None] = relationship(backref="documents")
     filename: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(10))
     size: Mapped[int] = mapped_column(Integer)
@@ -209,8 +214,6 @@ def open_document(session: Session, doc_id: int, *, meeting: Meeting, account_id
 
 def readers(session: Session, meeting_id: int) -> dict[int, list[tuple[str, dt.datetime]]]:
     """For each document of the meeting: who opened it (member name or account), first opening."""
-    from ..organisation.accounts import Account
-
     rows = session.execute(
         select(DocumentAccess.document_id, Member.full_name, Account.display_name, DocumentAccess.at)
         .join(MeetingDocument, MeetingDocument.id == DocumentAccess.document_id)

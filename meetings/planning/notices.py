@@ -39,6 +39,7 @@ from ..organisation.organisations import Organisation
 from .agenda import items_of
 from .meetings import Meeting, MeetingKind, MeetingStatus
 from .online import remote_decision
+from .schedules import extend_all
 
 log = logging.getLogger("chibo.notices")
 
@@ -331,8 +332,6 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
     report = RunReport()
     with _unit(sessions) as session:
         if extend:
-            from .schedules import extend_all
-
             extend_all(session, now)
         stale = session.execute(
             update(Notice).where(Notice.email_status == EmailStatus.SENDING, Notice.email_claimed_at < now - STALE_CLAIM)

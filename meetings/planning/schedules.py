@@ -44,7 +44,8 @@ from ..foundation.text import clean_text, optional_text, parse_date
 from ..organisation.organisations import Organisation
 from . import agenda
 from . import meetings as mt
-from .meetings import Meeting, MeetingKind, MeetingStatus
+from .absences import AbsenceRequest
+from .meetings import Meeting, MeetingKind, MeetingStatus, pilot_approval
 
 MONTHS_AHEAD = 12
 #: Hướng dẫn 42-HD/BTCTW (28/10/2025): a regular meeting lasts at least 90 minutes, one that
@@ -490,8 +491,6 @@ def _follow(session: Session, actor: Actor, meeting: Meeting, planned: Planned) 
 
 def _remove_generated(session: Session, actor: Actor, meeting: Meeting, now: dt.datetime) -> None:
     """A generated meeting the rules no longer want: deleted if nobody was told, else cancelled."""
-    from .absences import AbsenceRequest
-
     has_requests = session.scalar(
         select(func.count()).select_from(AbsenceRequest).where(AbsenceRequest.meeting_id == meeting.id)
     )
@@ -584,8 +583,6 @@ class DetailsInput:
 
 
 def update_details(session: Session, actor: Actor, meeting: Meeting, data: DetailsInput, *, now: dt.datetime) -> None:
-    from .meetings import pilot_approval
-
     if meeting.status in (MeetingStatus.CLOSED, MeetingStatus.CANCELLED):
         raise ValidationError(f"Cuộc họp “{meeting.status.label}”, không sửa được nữa.")
     title = clean_text(data.title)

@@ -28,13 +28,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation import audit
+from ..foundation import audit, events
 from ..foundation.actors import Actor
 from ..foundation.base import Base, JSONType, UTCDateTime, json_safe, utcnow, value_enum
 from ..foundation.errors import NotFound, ValidationError
-from ..foundation.text import clean_text
+from ..foundation.text import clean_text, name_sort_key
 from ..organisation.eligibility import Standing, agree_votes_needed, electorate
 from ..organisation.members import MemberStatus
+from ..planning.absences import AbsenceRequest, AbsenceStatus
 from ..planning.meetings import Meeting, MeetingStatus
 from .presence import PresenceInterval
 
@@ -42,6 +43,16 @@ from .presence import PresenceInterval
 RECONNECT_GAP = dt.timedelta(minutes=2)
 
 
+
+
+@dataclass(frozen=True)
+class AbsenceCountChanged:
+    """A mark or a dues record made or unmade an absence (or an unpaid month) of the member
+    in ``year``: the three-month count may have changed (``evaluation.three_month``)."""
+
+    member_id: int
+    year: int
+    now: dt.datetime
 
 class AttendanceStatus(enum.StrEnum):
     UNMARKED = "unmarked"
@@ -186,8 +197,6 @@ def roster(session: Session, meeting: Meeting) -> list[AttendanceRecord]:
 
 
 def _apply_absence_requests(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> None:
-    from ..planning.absences import AbsenceRequest, AbsenceStatus
-
     approved = {r.member_id: r for r in session.scalars(
         select(AbsenceRequest).where(AbsenceRequest.meeting_id == meeting.id,
                                      AbsenceRequest.status == AbsenceStatus.APPROVED))}
@@ -222,9 +231,7 @@ def _create_missing(session: Session, meeting: Meeting, records: list[Attendance
 
 
 def _sorted(records: list[AttendanceRecord]) -> list[AttendanceRecord]:
-    from ..organisation.eligibility import _sort_key
-
-    return sorted(records, key=lambda r: (_sort_key(r.full_name), r.member_id))
+    return sorted(records, key=lambda r: (name_sort_key(r.full_name), r.member_id))
 
 
 def record_of(session: Session, meeting: Meeting, member_id: int) -> AttendanceRecord:
@@ -413,16 +420,8 @@ def mark(session: Session, actor: Actor, meeting: Meeting, member_id: int, data:
                  organisation_id=meeting.cell_id, note=reason or None)
     if AttendanceStatus.ABSENT.value in (before["status"], after["status"]):
         # Only an absence, made or unmade, can change the three-month count.
-        _recheck_flags(session, member_id, meeting.local_date.year, now)
+        events.publish(session, AbsenceCountChanged(member_id, meeting.local_date.year, now))
     return record
-
-
-def _recheck_flags(session: Session, member_id: int, year: int, now: dt.datetime) -> None:
-    """A mark or a dues record can make a member's second or third month: raise the flag now,
-    in this transaction (meetings.three_month; imported here to keep the modules acyclic)."""
-    from ..evaluation.three_month import recheck
-
-    recheck(session, [member_id], year, now)
 
 
 def amendments(session: Session, meeting_id: int) -> list[AttendanceAmendment]:
@@ -572,7 +571,7 @@ def record_dues(session: Session, actor: Actor, meeting: Meeting, member_id: int
         audit.record(session, actor, "dues.record", dues, before, {"status": status.value, "month": month.isoformat()},
                      organisation_id=meeting.cell_id)
         if DuesStatus.UNPAID.value in ((before or {}).get("status"), status.value):
-            _recheck_flags(session, member_id, month.year, now)
+            events.publish(session, AbsenceCountChanged(member_id, month.year, now))
     return dues
 
 

@@ -26,6 +26,7 @@ from ..foundation.base import LOCAL_TZ, Base, JSONType, UTCDateTime, json_safe, 
 from ..foundation.errors import Conflict, NotFound, ValidationError
 from ..foundation.text import clean_text
 from ..organisation.organisations import Organisation, ancestors
+from ..planning import agenda, documents
 from ..planning.meetings import Meeting, MeetingStatus
 from .attendance import counts, refresh_online
 from .votes import MotionStatus, motions_of
@@ -91,8 +92,6 @@ def draft(session: Session, meeting: Meeting) -> Minutes:
 
 def _default_items(session: Session, meeting: Meeting) -> list[dict[str, Any]]:
     """The minutes follow the meeting's agenda: one section per item, in its order."""
-    from ..planning import agenda, documents
-
     titles = [item.title for item in agenda.items_of(session, meeting.id)] or agenda.template_for(
         meeting.kind, combined_thematic=meeting.combined_thematic)
     names = ", ".join(d.filename for d in documents.documents_of(session, meeting.id))

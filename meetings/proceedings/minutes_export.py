@@ -20,6 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import font_roboto
+from docx import Document
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.shared import Cm, Pt
+from fontTools.ttLib import TTFont
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
 from .minutes import MinutesVersion
 
 VOTE_KIND = {"open": "biểu quyết công khai", "secret": "bỏ phiếu kín"}
@@ -144,11 +153,6 @@ def footer(version: MinutesVersion) -> str:
 
 
 def to_docx(version: MinutesVersion) -> bytes:
-    from docx import Document
-    from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Cm, Pt
-
     content = version.content
     head = header(content)
     doc = Document()
@@ -226,8 +230,6 @@ VIETNAMESE_LETTERS = "ĐđĂăÂâÊêÔôƠơƯư" + "ẢẠẤẦẨẪẬẮ�
 
 
 def _covers_vietnamese(path: str) -> bool:
-    from fontTools.ttLib import TTFont
-
     with TTFont(path, lazy=True) as font:
         cmap = font.getBestCmap()
         return all(ord(ch) in cmap for ch in VIETNAMESE_LETTERS)
@@ -235,8 +237,6 @@ def _covers_vietnamese(path: str) -> bool:
 
 @functools.cache
 def pdf_fonts() -> tuple[str, str, str]:
-    import font_roboto
-
     directory = Path(font_roboto.font_directory)
     roboto = (str(directory / "Roboto-Regular.ttf"), str(directory / "Roboto-Bold.ttf"),
               str(directory / "Roboto-Italic.ttf"))
@@ -247,9 +247,6 @@ def pdf_fonts() -> tuple[str, str, str]:
 
 
 def to_pdf(version: MinutesVersion) -> bytes:
-    from fpdf import FPDF
-    from fpdf.enums import XPos, YPos
-
     content = version.content
     head = header(content)
     regular, bold, italic = pdf_fonts()

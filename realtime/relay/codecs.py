@@ -11,6 +11,8 @@ from aiortc import RTCRtpSender, RTCRtpTransceiver
 
 VIDEO_CODEC = "video/VP8"
 AUDIO_CODEC = "audio/opus"
+#: aiortc.codecs.vpx.PACKET_MAX: payload descriptor + data per RTP packet.
+VP8_PACKET_MAX = 1300
 
 
 def codec_for(kind: str) -> str:

@@ -34,7 +34,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import internals
-from .codecs import codec_for, is_keyframe
+from .codecs import VP8_PACKET_MAX, codec_for, is_keyframe
 
 log = logging.getLogger("chibo.relay")
 
@@ -52,7 +52,6 @@ class SourceStats:
     codec_mismatch_drops: int = 0
 
 
-VP8_PACKET_MAX = 1300  # aiortc.codecs.vpx.PACKET_MAX: payload descriptor + data per RTP packet
 
 
 class RelayFrame:

@@ -34,7 +34,14 @@ from collections.abc import Callable
 from typing import Any
 
 import aiortc
+from aioice.ice import Connection, StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import vpx
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcicetransport import RTCIceTransport
+
+from .codecs import VP8_PACKET_MAX
 
 #: The version these names were read from (pyproject.toml pins it).
 AIORTC_VERSION = "1.16.0"
@@ -92,8 +99,6 @@ def check_aiortc_internals() -> None:
 
 def _lean_rtp_problems() -> list[str]:
     """What lean_sender.lean_run_rtp relies on, beyond the names above."""
-    from aiortc.rtcdtlstransport import RTCDtlsTransport
-
     problems = []
     run_rtp = getattr(RTCRtpSender, SENDER_RUN_RTP, None)
     if not inspect.iscoroutinefunction(run_rtp):
@@ -124,14 +129,10 @@ def _lean_rtp_problems() -> list[str]:
                      "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets"):
             if name not in names:
                 problems.append(f"RTCDtlsTransport._send_rtp no longer uses {name}")
-    from aiortc.codecs import vpx
 
-    from .forwarding import VP8_PACKET_MAX
 
     if getattr(vpx, "PACKET_MAX", None) != VP8_PACKET_MAX:
         problems.append("aiortc.codecs.vpx.PACKET_MAX changed: the lean loop's VP8 packets would differ")
-    from aioice.ice import Connection, StunProtocol
-    from aiortc.rtcicetransport import RTCIceTransport
 
     if "self._send = self._connection.send" not in inspect.getsource(RTCIceTransport.__init__):
         problems.append("RTCIceTransport._send is no longer its aioice Connection's send")
@@ -188,8 +189,6 @@ def install_encoded_tap(receiver: RTCRtpReceiver, on_frame: Callable[[Any, Any],
 def replace_audio_jitter_buffer(receiver: RTCRtpReceiver, prefetch: int) -> None:
     """aiortc's audio jitter buffer holds 4 frames (80 ms) before releasing one: useful in
     front of a decoder, pure latency (and audio/video skew) in a relay."""
-    from aiortc.jitterbuffer import JitterBuffer
-
     current = getattr(receiver, RECEIVER_JITTER_BUFFER, None)
     if not isinstance(current, JitterBuffer):
         raise IncompatibleAiortc(f"RTCRtpReceiver.{RECEIVER_JITTER_BUFFER} not found")
