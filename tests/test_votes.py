@@ -30,9 +30,15 @@ def hall(session):
 def test_secret_ballot_stores_no_link_between_voter_and_choice(session, hall):
     meeting, officials, trainee = hall
     motion = votes.open_motion(session, ACTOR, meeting, "Đề nghị công nhận đảng viên chính thức", "secret", at(20, 0))
-    choices = {officials[0].id: "agree", officials[1].id: "disagree", officials[2].id: "agree"}
+    box = votes.BallotBox(motion.id)
+    choices = {officials[2].id: "agree", officials[0].id: "disagree", officials[1].id: "agree"}
     for member_id, choice in choices.items():
-        votes.cast(session, meeting, motion, member_id, choice, now=at(20, 1))
+        votes.cast(session, meeting, motion, member_id, choice, now=at(20, 1), box=box)
+    # While the vote runs the database knows only how many ballots the room's box holds.
+    assert motion.ballots_in_box == 3 and votes.tally(session, motion).voted == 3
+    for table in ("ballots_cast", "secret_tallies", "open_votes"):
+        assert session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0
+    votes.close_motion(session, ACTOR, meeting, motion, at(20, 5), box=box)
     # Who voted is known; what each chose is not stored anywhere.
     assert set(session.scalars(select(BallotCast.member_id).where(BallotCast.motion_id == motion.id))) == set(choices)
     cast_columns = {c["name"] for c in inspect(session.get_bind()).get_columns("ballots_cast")}
@@ -41,25 +47,26 @@ def test_secret_ballot_stores_no_link_between_voter_and_choice(session, hall):
     assert tally_columns == {"motion_id", "choice", "count"}
     assert {t.choice: t.count for t in session.scalars(select(SecretTally))} == {
         Choice.AGREE: 2, Choice.DISAGREE: 1, Choice.ABSTAIN: 0}
+    assert (motion.agree, motion.disagree, motion.abstain) == (2, 1, 0)
     assert votes.named_votes(session, motion) == []
-    for table in ("open_votes",):
-        assert session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0
+    assert session.execute(text("SELECT COUNT(*) FROM open_votes")).scalar() == 0
 
 
 def test_second_vote_probationary_vote_and_late_vote_are_refused(session, hall):
     meeting, officials, trainee = hall
     motion = votes.open_motion(session, ACTOR, meeting, "Bỏ phiếu kín", "secret", at(20, 0))
-    votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1))
+    box = votes.BallotBox(motion.id)
+    votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1), box=box)
     with pytest.raises(ValidationError, match="chỉ biểu quyết một lần"):
-        votes.cast(session, meeting, motion, officials[0].id, "disagree", now=at(20, 2))
+        votes.cast(session, meeting, motion, officials[0].id, "disagree", now=at(20, 2), box=box)
     with pytest.raises(ValidationError, match="dự bị không có quyền biểu quyết"):
-        votes.cast(session, meeting, motion, trainee.id, "agree", now=at(20, 2))
+        votes.cast(session, meeting, motion, trainee.id, "agree", now=at(20, 2), box=box)
     votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=2, disagree=0, abstain=1)
-    closed = votes.close_motion(session, ACTOR, meeting, motion, at(20, 10))
+    closed = votes.close_motion(session, ACTOR, meeting, motion, at(20, 10), box=box)
     # 3 agree of D = 6 is not more than half: the resolution does not pass.
     assert (closed.agree, closed.disagree, closed.abstain, closed.denominator, closed.passed) == (3, 0, 1, 6, False)
     with pytest.raises(ValidationError, match="đã kết thúc"):
-        votes.cast(session, meeting, motion, officials[1].id, "agree", now=at(20, 11))
+        votes.cast(session, meeting, motion, officials[1].id, "agree", now=at(20, 11), box=box)
 
 
 def test_in_person_counts_cannot_exceed_the_voters_in_the_hall(session, hall):
@@ -76,8 +83,9 @@ def test_in_person_counts_cannot_exceed_the_voters_in_the_hall(session, hall):
 def test_a_closed_vote_cannot_be_changed_in_the_database(database, session, hall):
     meeting, officials, _ = hall
     motion = votes.open_motion(session, ACTOR, meeting, "Đã chốt", "secret", at(20, 0))
-    votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1))
-    votes.close_motion(session, ACTOR, meeting, motion, at(20, 5))
+    box = votes.BallotBox(motion.id)
+    votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1), box=box)
+    votes.close_motion(session, ACTOR, meeting, motion, at(20, 5), box=box)
     session.commit()
     for statement in (f"UPDATE motions SET agree = 99 WHERE id = {motion.id}",
                       f"DELETE FROM motions WHERE id = {motion.id}",
