@@ -142,6 +142,9 @@ class Room:
         self.ballot_lock = asyncio.Lock()
         #: Whether this room has looked for a ballot box lost by an earlier room of the meeting.
         self._box_checked = False
+        #: What the room said when it voided a ballot and opened it again (told to newcomers
+        #: while the new ballot runs).
+        self.void_notice: p.Vote | None = None
         self._seen_task = asyncio.create_task(self._refresh_seen())
         #: Topology switches and the server relay; the room only reports events to it.
         self.media = MediaPlane(self, relay_after=settings.relay_after, relay_factory=settings.relay_factory)
@@ -212,6 +215,8 @@ class Room:
     async def _enter(self, part: Participant, resumed: bool) -> None:
         """Persist presence, then tell everyone (called with the lock held)."""
         identity = part.identity
+        if not self._box_checked:
+            await self._recover_lost_ballot()
         now = self.clock()
         interval = await self.db.run(
             lambda s: presence.record_join(s, self.meeting_id, identity.member_id, identity.account_id,
@@ -220,8 +225,6 @@ class Room:
         part.interval_id = interval
         self.waiting.pop(part.id, None)
         self.participants[part.id] = part
-        if not self._box_checked:
-            await self._recover_lost_ballot()
         history = await self.db.run(lambda s: [self._chat_entry(m) for m in chat_store.history(s, self.meeting_id)])
         vote, voted = await self.db.run(lambda s: self._current_vote(s, identity.member_id))
         voted = voted or self._in_box(vote, identity.member_id)
@@ -241,6 +244,11 @@ class Room:
                 relay_session=self.media.relay_session,
             ).encode()
         )
+        if self.void_notice is not None and vote is not None and vote.id == self.void_notice.motion.id \
+                and vote.status == "open":
+            # A ballot voided because an earlier room lost its box, run again now: whoever
+            # arrives (everyone does, after a crash) is told why they vote again.
+            part.conn.send(self.void_notice.encode())
         self._schedule_ice_refresh(part)
         # Newcomer or a new session of someone known: either way peers connect afresh
         # (aiortc peers cannot restart ICE, so a new session means a new peer connection).
@@ -708,12 +716,14 @@ class Room:
         told = await self.db.run(run)
         if self.box is not None and self.box.motion_id == motion_id:
             self.box = None
-        if told is not None:
-            info, entry, notice = told
-            log.warning("secret ballot voided: its ballot box was lost",
-                        extra={"fields": {"meeting": self.meeting_id, "motion": motion_id}})
-            self.broadcast(p.ChatMessage(message=entry))
-            self.broadcast(p.Vote(motion=info, notice=notice))
+        if told is None:
+            return
+        info, entry, notice = told
+        log.warning("secret ballot voided: its ballot box was lost",
+                    extra={"fields": {"meeting": self.meeting_id, "motion": motion_id}})
+        self.void_notice = p.Vote(motion=info, notice=notice)
+        self.broadcast(p.ChatMessage(message=entry))
+        self.broadcast(self.void_notice)
 
     async def announce_vote(self) -> None:
         """Something changed outside the room (the votes page): tell everyone."""

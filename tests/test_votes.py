@@ -7,7 +7,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DatabaseError
 
 from meetings import attendance as att
-from meetings import votes
+from meetings import audit, votes
 from meetings.attendance import AttendanceMode
 from meetings.errors import ValidationError
 from meetings.votes import BallotCast, Choice, SecretTally
@@ -111,3 +111,87 @@ def test_absent_members_cannot_vote(session, hall):
     motion = votes.open_motion(session, ACTOR, meeting, "Nội dung", "open", at(20, 0))
     with pytest.raises(ValidationError, match="có mặt"):
         votes.cast(session, meeting, motion, officials[5].id, "agree", now=at(20, 1))
+
+
+def test_a_secret_ballot_is_never_recorded_by_name_in_the_hall(session, hall):
+    meeting, officials, _ = hall
+    motion = votes.open_motion(session, ACTOR, meeting, "Bỏ phiếu kín", "secret", at(20, 0))
+    with pytest.raises(ValidationError, match="chỉ bỏ trong phòng họp"):
+        votes.cast(session, meeting, motion, officials[4].id, "agree", channel="in_person", now=at(20, 1))
+    assert motion.ballots_in_box == 0
+
+
+def test_a_lost_ballot_box_voids_the_ballot_and_runs_it_again(database, session, hall):
+    meeting, officials, _ = hall
+    motion = votes.open_motion(session, ACTOR, meeting, "Đề nghị kết nạp", "secret", at(20, 0))
+    lost_box = votes.BallotBox(motion.id)
+    for member in officials[:2]:
+        votes.cast(session, meeting, motion, member.id, "agree", now=at(20, 1), box=lost_box)
+    session.commit()
+    # The process holding the box died: a new room has a new, empty box.
+    new_box = votes.BallotBox(motion.id)
+    assert votes.lost_ballot(session, meeting.id, new_box) is motion
+    assert votes.lost_ballot(session, meeting.id, lost_box) is None
+    with pytest.raises(votes.BallotsLost):
+        votes.cast(session, meeting, motion, officials[2].id, "agree", now=at(20, 2), box=new_box)
+    session.rollback()
+    with pytest.raises(votes.BallotsLost):
+        votes.close_motion(session, ACTOR, meeting, motion, at(20, 3), box=new_box)
+    session.rollback()
+    assert (motion.status, motion.ballots_in_box, motion.agree) == (votes.MotionStatus.OPEN, 2, None)
+
+    voided = votes.void_ballot(session, ACTOR, meeting, motion, at(20, 4))
+    session.commit()
+    assert voided is not None and voided.motion.status == votes.MotionStatus.VOID
+    again = voided.reopened
+    assert again is not None and (again.title, again.kind, again.status) == (
+        motion.title, votes.VoteKind.SECRET, votes.MotionStatus.OPEN)
+    assert "2 phiếu" in voided.notice.text and "bỏ phiếu lại" in voided.notice.text
+    assert voided.notice.participant == "system"
+    entry = session.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "vote.void"))
+    assert entry.entity_id == str(motion.id) and entry.after == {"ballots_lost": 2}
+    # Voiding twice does nothing; the voided motion can never change.
+    assert votes.void_ballot(session, ACTOR, meeting, motion, at(20, 5)) is None
+    session.commit()
+    with pytest.raises(DatabaseError, match="can no longer change"), database.session() as other:
+        other.execute(text(f"UPDATE motions SET status = 'open' WHERE id = {motion.id}"))
+    # Everyone votes again; the new ballot counts exactly.
+    box = votes.BallotBox(again.id)
+    for member, choice in zip(officials[:3], ("agree", "agree", "disagree"), strict=True):
+        votes.cast(session, meeting, again, member.id, choice, now=at(20, 6), box=box)
+    closed = votes.close_motion(session, ACTOR, meeting, again, at(20, 7), box=box)
+    assert (closed.agree, closed.disagree, closed.abstain) == (2, 1, 0)
+    assert session.execute(text(f"SELECT COUNT(*) FROM ballots_cast WHERE motion_id = {motion.id}")).scalar() == 0
+
+
+def test_two_boxes_never_take_ballots_for_one_ballot(session, hall):
+    """Two processes that both think they run the room (one was cut off from Redis): only
+    the box that took the first ballot counts, and once the ballot is voided neither does."""
+    meeting, officials, _ = hall
+    motion = votes.open_motion(session, ACTOR, meeting, "Nội dung", "secret", at(20, 0))
+    first, second = votes.BallotBox(motion.id), votes.BallotBox(motion.id)
+    votes.cast(session, meeting, motion, officials[0].id, "abstain", now=at(20, 1), box=first)
+    session.commit()
+    with pytest.raises(votes.BallotsLost):
+        votes.cast(session, meeting, motion, officials[1].id, "agree", now=at(20, 2), box=second)
+    session.rollback()
+    votes.void_ballot(session, ACTOR, meeting, motion, at(20, 3))
+    with pytest.raises(ValidationError, match="đã kết thúc"):
+        votes.cast(session, meeting, motion, officials[2].id, "agree", now=at(20, 4), box=first)
+
+
+def test_hall_voters_who_also_voted_online_are_not_counted_twice(session, hall):
+    meeting, officials, _ = hall
+    motion = votes.open_motion(session, ACTOR, meeting, "Bỏ phiếu kín", "secret", at(20, 0))
+    box = votes.BallotBox(motion.id)
+    # officials[3] sits in the hall and votes from a phone as well.
+    votes.cast(session, meeting, motion, officials[3].id, "disagree", now=at(20, 1), box=box)
+    votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=3, disagree=0, abstain=0)
+    session.commit()
+    with pytest.raises(ValidationError, match=r"\(3\) vượt số đảng viên có quyền biểu quyết có mặt trực tiếp \(2\)"):
+        votes.close_motion(session, ACTOR, meeting, motion, at(20, 2), box=box)
+    session.rollback()
+    assert motion.status == votes.MotionStatus.OPEN and len(box) == 1
+    votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=2, disagree=0, abstain=0)
+    closed = votes.close_motion(session, ACTOR, meeting, motion, at(20, 3), box=box)
+    assert (closed.agree, closed.disagree, closed.abstain, closed.denominator) == (2, 1, 0, 6)
