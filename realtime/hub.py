@@ -266,8 +266,10 @@ class RoomHub:
     async def _wait_closed(self, motion_id: int) -> None:
         deadline = asyncio.get_running_loop().time() + CLOSE_WAIT_SECONDS
         while True:
-            motion = await self.db.run(lambda s: vote_store.get_motion(s, motion_id).status)
-            if motion != vote_store.MotionStatus.OPEN:
+            status = await self.db.run(lambda s: vote_store.get_motion(s, motion_id).status)
+            if status == vote_store.MotionStatus.VOID:
+                raise vote_store.BallotsLost()
+            if status != vote_store.MotionStatus.OPEN:
                 return
             if asyncio.get_running_loop().time() > deadline:
                 raise ValidationError("Phòng họp chưa chốt được kết quả bỏ phiếu kín (có thể số phiếu tại hội "

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -211,8 +212,9 @@ def _redis_observations(traffic: list[tuple[str, str]], prefix: str) -> list[ins
 async def test_secret_ballot_crosses_redis_sealed_and_is_run_again_when_its_owner_dies(
         cluster, room_world, sqlite_database, redis_url):
     """The owner holds the ballot box; the voters are on the other process. Nothing on Redis
-    pairs a voter with a choice. Then the owner is killed (-9) with six ballots in its box:
-    the survivor voids that ballot, opens it again and tells everyone; the new one counts."""
+    pairs a voter with a choice, and the votes page on the other process closes it. Then the
+    owner is killed (-9) with six ballots of a second ballot in its box: the survivor voids
+    that ballot, opens it again and tells everyone; the new one counts."""
     (a, b), prefix = cluster
     meeting = room_world.meeting_id
     with sqlite_database.session() as s:
@@ -250,11 +252,26 @@ async def test_secret_ballot_crosses_redis_sealed_and_is_run_again_when_its_owne
         seen = _redis_observations(traffic, prefix)
         assert any(o.voters for o in seen)
         assert inspector.accuracy(inspector.link(seen), truth, result) <= inspector.chance(truth, result)
+        # The secretary closes it from the votes page served by B: A, which holds the box, counts.
+        page = RoomClient(b.base, "sec_a", PASSWORD, meeting, media=False)
+        everyone.append(page)
+        await page.login()
+        form = await page.http.get(f"/meetings/{meeting}/votes")
+        token = re.search(r'name="csrf-token" content="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        r = await page.http.post(f"/meetings/{meeting}/votes/{first}/close", data={"csrf_token": token})
+        assert r.status_code == 303
+        closed = await chair.wait_until(lambda m: m["type"] == "vote" and m["motion"]["status"] == "closed")
+        assert {c: closed["motion"]["result"][c] for c in CHOICES} == result
 
-        a.kill()  # the owner dies, six ballots in its box
+        # A second ballot, and the owner dies with six ballots in its box.
+        await chair.send({"type": "open_vote", "title": "Bầu chi ủy viên (vòng 2)", "kind": "secret"})
+        second = (await chair.wait_until(lambda m: m["type"] == "vote" and m["motion"]["id"] != first))["motion"]["id"]
+        truth, order = _ballot(rng, list(voters))
+        await _cast_all(clients, second, truth, order)
+        a.kill()
         for client in clients.values():
             told = await client.wait_until(lambda m: m["type"] == "vote" and m.get("notice"), timeout=30)
-            assert told["motion"]["status"] == "open" and told["motion"]["id"] != first
+            assert told["motion"]["status"] == "open" and told["motion"]["id"] not in (first, second)
             assert "6 phiếu" in told["notice"] and "bỏ phiếu lại" in told["notice"]
         again = told["motion"]["id"]
         truth, order = _ballot(rng, list(voters))
@@ -266,7 +283,7 @@ async def test_secret_ballot_crosses_redis_sealed_and_is_run_again_when_its_owne
         closed = await back.wait_until(lambda m: m["type"] == "vote" and m["motion"]["status"] == "closed")
         assert {c: closed["motion"]["result"][c] for c in CHOICES} == dict(Counter(truth.values()))
         with sqlite_database.session() as s:
-            voided = s.get(votes.Motion, first)
+            voided = s.get(votes.Motion, second)
             assert (voided.status, voided.ballots_in_box, voided.agree) == (votes.MotionStatus.VOID, 6, None)
             assert votes.voter_ids(s, voided) == set()
             assert s.scalar(select(AuditEntry.note).where(AuditEntry.action == "vote.void")) == told["notice"]
