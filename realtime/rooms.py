@@ -3,12 +3,12 @@ hands and speaking order, moderation, lobby, reconnection grace.
 
 One ``Room`` per open meeting, in this process (``RoomHub``). Every change that must
 survive a restart — presence, chat — is written through the domain (``meetings.presence``,
-``meetings.chat``) *before* anyone is told about it. The one exception by design: a secret
+``meetings.chat``) *before* anyone is told about it. The one exception, by design: a secret
 ballot's online choices stay in the room's ballot box (``meetings.votes.BallotBox``) until
 the vote closes, so that nothing stored links a voter to a choice; if the box is lost with
-the process, the ballot is voided and run again, and everyone is told. Handlers run on the event loop; database
-work goes to a worker thread through ``db.run``. State changes between awaits are atomic;
-join and leave are serialised by the room's lock.
+the process, the ballot is voided and run again, and everyone is told (docs/votes.md).
+Handlers run on the event loop; database work goes to a worker thread through ``db.run``.
+State changes between awaits are atomic; join and leave are serialised by the room's lock.
 """
 
 from __future__ import annotations
