@@ -28,7 +28,7 @@ from meetings import audit, presence
 from meetings import chat as chat_store
 from meetings import votes as vote_store
 from meetings.actors import Actor
-from meetings.errors import DomainError
+from meetings.errors import DomainError, ValidationError
 from meetings.meetings import Meeting
 from meetings.presence import PresenceEventKind
 
@@ -676,18 +676,23 @@ class Room:
                                       now: dt.datetime) -> None:
         """No room holds a box (the votes page, nobody in the room): close with the hall's
         count, or void a ballot whose box was lost."""
-        def run(session: Session) -> None:
+        def run(session: Session) -> bool:
             meeting = session.get(Meeting, meeting_id)
             motion = vote_store.get_motion(session, motion_id)
             assert meeting is not None and motion.meeting_id == meeting_id
-            vote_store.close_motion(session, actor, meeting, motion, now)
+            if motion.status == vote_store.MotionStatus.OPEN and motion.ballots_in_box:
+                return False  # ballots in a box no room holds any more
+            try:
+                vote_store.close_motion(session, actor, meeting, motion, now)
+            except vote_store.BallotsLost:
+                # A room started meanwhile and took a ballot: that box is alive.
+                raise ValidationError("Phòng họp vừa nhận phiếu kín; hãy kết thúc biểu quyết lại.") from None
+            return True
 
-        try:
-            await db.run(run)
-        except vote_store.BallotsLost:
+        if not await db.run(run):
             await db.run(lambda s: vote_store.void_ballot(
                 s, Actor.system(ROOM_ACTOR), s.get(Meeting, meeting_id), vote_store.get_motion(s, motion_id), now))
-            raise
+            raise vote_store.BallotsLost()
 
     async def _recover_lost_ballot(self) -> None:
         """A new room (after a crash, or a move to another process) finds the secret ballot
