@@ -71,7 +71,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 proxy_headers=args.proxy_headers,
                 # Above the protocol's own 64 KiB limit, so oversized frames get a typed error
                 # frame from the app instead of a bare close from the server.
-                ws_max_size=1024 * 1024)
+                ws_max_size=1024 * 1024,
+                # No permessage-deflate: a compressed frame's length depends on its content,
+                # and the length of a (TLS-encrypted) cast frame must not tell the choice
+                # (docs/votes.md).
+                ws_per_message_deflate=False)
     return 0
 
 

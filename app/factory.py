@@ -61,7 +61,7 @@ def create_app(
         # Credentials in a participant's hands always have at least half their lifetime left.
         ice_refresh_seconds=max(settings.TURN_TTL / 2, 1.0) if turn else None,
         relay_after=settings.RELAY_VIDEO_SENDERS,
-    ), broker=broker)
+    ), broker=broker, site_secret=settings.secret_key)
     signalling = SignallingEndpoint(
         hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins), clock
     )

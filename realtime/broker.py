@@ -33,6 +33,8 @@ LEASE_MS = 10_000
 RENEW_SECONDS = 2.0
 #: At most this many envelopes per Redis pipeline.
 PUBLISH_BATCH = 256
+#: How long a process's published ballot key lives without being refreshed (every renewal).
+KEY_TTL_MS = 60_000
 
 
 class Broker(Protocol):
@@ -57,6 +59,14 @@ class Broker(Protocol):
         ...
 
     async def release(self, meeting_id: int) -> None: ...
+
+    async def publish_key(self, record: str) -> None:
+        """Publish this process's ballot key record (realtime/sealing.py)."""
+        ...
+
+    async def key_of(self, process_id: str) -> str | None:
+        """Another process's ballot key record, if it is alive."""
+        ...
 
 
 class LocalBroker:
@@ -83,6 +93,12 @@ class LocalBroker:
         return []
 
     async def release(self, meeting_id: int) -> None:
+        return None
+
+    async def publish_key(self, record: str) -> None:
+        return None
+
+    async def key_of(self, process_id: str) -> str | None:
         return None
 
 
@@ -123,6 +139,9 @@ class RedisBroker:
 
     def _lease(self, meeting_id: int) -> str:
         return f"{self.prefix}:room:{meeting_id}:owner"
+
+    def _key(self, process_id: str) -> str:
+        return f"{self.prefix}:proc:{process_id}:ballot-key"
 
     async def start(self, handler: Handler) -> None:
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -213,3 +232,10 @@ class RedisBroker:
 
     async def release(self, meeting_id: int) -> None:
         await self._release(keys=[self._lease(meeting_id)], args=[self.process_id])
+
+    async def publish_key(self, record: str) -> None:
+        await self.redis.set(self._key(self.process_id), record, px=KEY_TTL_MS)
+
+    async def key_of(self, process_id: str) -> str | None:
+        value = await self.redis.get(self._key(process_id))
+        return None if value is None else str(value)

@@ -11,11 +11,13 @@ participants when an owner's lease runs out, and claims the room itself if nobod
 Envelopes (JSON objects between processes, field ``op``):
 
     join     front → owner   meeting, identity, proc, conn: a participant connected
-    msg      front → owner   meeting_id, proc, conn, pid, frame: one client frame
+    msg      front → owner   meeting_id, proc, conn, pid, frame | sealed: one client frame
+                             (a ``cast`` travels only sealed for the owner: realtime/sealing.py)
     gone     front → owner   meeting_id, proc, conn, pid: the socket closed
     send     owner → front   conns, frame: deliver a frame to these local sockets
     close    owner → front   conn, code, reason: close a local socket
-    command  any → owner     meeting_id, name ("close_room" | "announce_vote"), message
+    command  any → owner     meeting_id, name ("close_room" | "announce_vote" | "close_vote"),
+                             message, and for close_vote: motion_id, actor
 """
 
 from __future__ import annotations
@@ -25,14 +27,22 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from meetings.foundation.actors import Actor
+from meetings.foundation.errors import DomainError, ValidationError
+from meetings.proceedings import votes as vote_store
 
 from . import protocol as p
 from .broker import RENEW_SECONDS, Broker, LocalBroker
 from .connection import Connection
 from .rooms import Database, Identity, Room, RoomSettings
+from .sealing import BallotSealer, SealError
 from .topology import Mesh, Topology
 
 log = logging.getLogger("chibo.realtime")
@@ -71,6 +81,11 @@ class LocalHandle:
         self.room.disconnected(identity.participant_id, conn)
 
 
+CHOICES = frozenset(c.value for c in vote_store.Choice)
+#: How long a page waits for the room's owner to close a secret ballot.
+CLOSE_WAIT_SECONDS = 5.0
+
+
 class RemoteHandle:
     def __init__(self, hub: RoomHub, owner: str, meeting: dict[str, Any]) -> None:
         self.hub = hub
@@ -86,6 +101,15 @@ class RemoteHandle:
                                                            identity=dataclasses.asdict(identity)))
 
     async def handle(self, identity: Identity, message: p.Message, conn: Connection) -> None:
+        if isinstance(message, p.Cast):
+            # A choice never crosses Redis next to its voter in clear: sealed for the owner.
+            if message.choice not in CHOICES:
+                raise p.ProtocolError("not_allowed", "Lựa chọn không hợp lệ.", ref="cast")
+            key = await self.hub.owner_key(self.owner)
+            sealed = self.hub.sealer.seal(key, self.meeting["id"], identity.participant_id, message.motion_id,
+                                          message.choice)
+            self.hub.broker.publish(self.owner, self._envelope("msg", identity, conn, sealed=sealed))
+            return
         self.hub.broker.publish(self.owner, self._envelope("msg", identity, conn, frame=message.encode()))
 
     def disconnected(self, identity: Identity, conn: Connection) -> None:
@@ -110,7 +134,8 @@ class _Inbox:
 
 class RoomHub:
     def __init__(self, db: Database, clock: Callable[[], dt.datetime], settings: RoomSettings,
-                 topology_factory: Callable[[], Topology] = Mesh, broker: Broker | None = None) -> None:
+                 topology_factory: Callable[[], Topology] = Mesh, broker: Broker | None = None,
+                 site_secret: str = "") -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
@@ -123,6 +148,10 @@ class RoomHub:
         self._inboxes: dict[int, _Inbox] = {}
         self._create_lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+        #: Seals ballots for other processes and opens those sealed for this one. Without the
+        #: site's secret (one process) the key directory is never used.
+        self.sealer = BallotSealer(site_secret or secrets.token_hex(32))
+        self._owner_keys: dict[str, X25519PublicKey] = {}
 
     @property
     def distributed(self) -> bool:
@@ -131,7 +160,24 @@ class RoomHub:
     async def start(self) -> None:
         await self.broker.start(self._on_envelope)
         if self.distributed:
+            await self.broker.publish_key(self.sealer.key_record(self.broker.process_id))
             self._watch = asyncio.create_task(self._watch_leases())
+
+    async def owner_key(self, owner: str) -> X25519PublicKey:
+        """The room owner's ballot key, verified; a cast is refused rather than sent in clear."""
+        key = self._owner_keys.get(owner)
+        if key is None:
+            record = await self.broker.key_of(owner)
+            try:
+                if record is None:
+                    raise SealError("no key published")
+                key = self.sealer.public_key(owner, record)
+            except SealError:
+                log.warning("no valid ballot key for a room owner", extra={"fields": {"owner": owner}})
+                raise p.ProtocolError("not_allowed", "Chưa gửi được phiếu tới phòng họp; xin bỏ phiếu lại sau giây lát.",
+                                      ref="cast") from None
+            self._owner_keys[owner] = key
+        return key
 
     # ------------------------------------------------------------------ local rooms
 
@@ -184,13 +230,51 @@ class RoomHub:
                 self.broker.publish(owner, {"op": "command", "meeting_id": meeting_id, "name": name,
                                             "message": message})
 
-    async def _run_command(self, meeting_id: int, name: str, message: str) -> None:
+    async def _run_command(self, meeting_id: int, name: str, message: str, extra: dict[str, Any] | None = None) -> None:
         if name == "close_room":
             await self.close_room(meeting_id, message or "Cuộc họp đã kết thúc.")
         elif name == "announce_vote":
             room = self.rooms.get(meeting_id)
             if room is not None:
                 await room.announce_vote()
+        elif name == "close_vote" and extra is not None:
+            room = self.rooms.get(meeting_id)
+            if room is not None:
+                actor = Actor(extra["actor"][0], str(extra["actor"][1]))
+                with contextlib.suppress(DomainError):  # the page that asked tells its user
+                    await room.close_vote(actor, int(extra["motion_id"]))
+
+    async def close_secret_ballot(self, meeting_id: int, motion_id: int, actor: Actor) -> None:
+        """Close a secret ballot where its ballot box is: in the room, on whichever process
+        owns it. With no room anywhere nobody holds a box: the ballot closes with the hall's
+        count alone, or — when ballots were taken by a box that is gone — it is voided and
+        run again (``meetings.votes.void_ballot``). Raises DomainError."""
+        room = self.rooms.get(meeting_id)
+        if room is not None and not room.closed:
+            await room.close_vote(actor, motion_id)
+            return
+        if self.distributed:
+            owner = await self.broker.owner(meeting_id)
+            if owner is not None and owner != self.broker.process_id:
+                self.broker.publish(owner, {"op": "command", "meeting_id": meeting_id, "name": "close_vote",
+                                            "message": "", "motion_id": motion_id,
+                                            "actor": [actor.account_id, actor.label]})
+                await self._wait_closed(motion_id)
+                return
+        await Room.close_vote_without_room(self.db, meeting_id, motion_id, actor, self.clock())
+
+    async def _wait_closed(self, motion_id: int) -> None:
+        deadline = asyncio.get_running_loop().time() + CLOSE_WAIT_SECONDS
+        while True:
+            status = await self.db.run(lambda s: vote_store.get_motion(s, motion_id).status)
+            if status == vote_store.MotionStatus.VOID:
+                raise vote_store.BallotsLost()
+            if status != vote_store.MotionStatus.OPEN:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise ValidationError("Phòng họp chưa chốt được kết quả bỏ phiếu kín (có thể số phiếu tại hội "
+                                      "trường vượt số người chưa bỏ phiếu trực tuyến). Hãy kiểm tra rồi thử lại.")
+            await asyncio.sleep(0.1)
 
     async def close_room(self, meeting_id: int, message: str = "Cuộc họp đã kết thúc.") -> None:
         room = self.rooms.pop(meeting_id, None)
@@ -234,7 +318,7 @@ class RoomHub:
         op = envelope["op"]
         meeting_id = int(envelope["meeting_id"])
         if op == "command":
-            await self._run_command(meeting_id, envelope["name"], envelope.get("message", ""))
+            await self._run_command(meeting_id, envelope["name"], envelope.get("message", ""), envelope)
             return
         key = (str(envelope["proc"]), int(envelope["conn"]))
         if op == "join":
@@ -252,17 +336,29 @@ class RoomHub:
             room.disconnected(envelope["pid"], endpoint)
             return
         try:
-            await room.handle(envelope["pid"], p.decode(envelope["frame"]))
+            await room.handle(envelope["pid"], self._client_message(meeting_id, envelope))
         except p.ProtocolError as exc:
             endpoint.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())
             if exc.fatal:
                 endpoint.close_soon(4400, exc.code)
+
+    def _client_message(self, meeting_id: int, envelope: dict[str, Any]) -> p.Message:
+        if "sealed" not in envelope:
+            return p.decode(envelope["frame"])
+        try:
+            motion_id, choice = self.sealer.open(str(envelope["sealed"]), meeting_id, str(envelope["pid"]))
+        except SealError:
+            raise p.ProtocolError("bad_message", "Không mở được phiếu đã niêm phong; xin bỏ phiếu lại.",
+                                  ref="cast") from None
+        return p.Cast(motion_id=motion_id, choice=choice)
 
     # ------------------------------------------------------------------ leases and failover
 
     async def _watch_leases(self) -> None:
         while True:
             await asyncio.sleep(RENEW_SECONDS)
+            with contextlib.suppress(Exception):
+                await self.broker.publish_key(self.sealer.key_record(self.broker.process_id))
             with contextlib.suppress(Exception):
                 await self._check_leases()
 

@@ -216,11 +216,14 @@ class Admit(Message):
 
 @dataclass(frozen=True)
 class Cast(Message):
-    """A vote on the open motion: "agree", "disagree" or "abstain"."""
+    """A vote on the open motion: "agree", "disagree" or "abstain". ``pad`` (spaces, ignored)
+    makes every cast frame as long as the longest choice, so that the length of an encrypted
+    frame on the network does not tell the choice."""
 
     TYPE: ClassVar[str] = "cast"
     motion_id: int
     choice: str
+    pad: str = ""
 
 
 @dataclass(frozen=True)
@@ -495,10 +498,12 @@ class Replaced(Message):
 
 @dataclass(frozen=True)
 class Vote(Message):
-    """A motion opened, progressed or closed."""
+    """A motion opened, progressed, closed or (a secret ballot whose box was lost) was voided
+    and opened again — then ``notice`` says so."""
 
     TYPE: ClassVar[str] = "vote"
     motion: MotionInfo
+    notice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -547,7 +552,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
 
 _LIMITS = {"sdp": MAX_SDP_CHARS, "text": MAX_CHAT_CHARS, "reason": MAX_REASON_CHARS, "token": 2048,
            "to": 64, "to_session": 64, "participant": 64, "level": 16, "device": 16, "title": 500, "kind": 16,
-           "choice": 16}
+           "choice": 16, "pad": 16}
 
 
 def decode(frame: str | bytes) -> Message:

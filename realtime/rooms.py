@@ -3,9 +3,12 @@ hands and speaking order, moderation, lobby, reconnection grace.
 
 One ``Room`` per open meeting, in this process (``RoomHub``). Every change that must
 survive a restart — presence, chat — is written through the domain (``meetings.presence``,
-``meetings.chat``) *before* anyone is told about it. Handlers run on the event loop; database
-work goes to a worker thread through ``db.run``. State changes between awaits are atomic;
-join and leave are serialised by the room's lock.
+``meetings.chat``) *before* anyone is told about it. The one exception, by design: a secret
+ballot's online choices stay in the room's ballot box (``meetings.votes.BallotBox``) until
+the vote closes, so that nothing stored links a voter to a choice; if the box is lost with
+the process, the ballot is voided and run again, and everyone is told (docs/votes.md).
+Handlers run on the event loop; database work goes to a worker thread through ``db.run``.
+State changes between awaits are atomic; join and leave are serialised by the room's lock.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from meetings.foundation import audit
 from meetings.foundation.actors import Actor
-from meetings.foundation.errors import DomainError
+from meetings.foundation.errors import DomainError, ValidationError
 from meetings.planning.meetings import Meeting
 from meetings.proceedings import chat as chat_store
 from meetings.proceedings import presence
@@ -37,6 +40,8 @@ from .topology import RELAY_ID, Mesh, Topology, polite
 
 log = logging.getLogger("chibo.realtime")
 T = TypeVar("T")
+#: Who the audit log names when the room itself voids a ballot.
+ROOM_ACTOR = "phòng họp (hệ thống)"
 
 
 class Database(Protocol):
@@ -132,6 +137,15 @@ class Room:
         self.banned: set[str] = set()
         self.lock = asyncio.Lock()
         self.closed = False
+        #: The running secret ballot's online ballots (only here, in memory, until it closes).
+        self.box: vote_store.BallotBox | None = None
+        #: Serialises casting into and emptying the box.
+        self.ballot_lock = asyncio.Lock()
+        #: Whether this room has looked for a ballot box lost by an earlier room of the meeting.
+        self._box_checked = False
+        #: What the room said when it voided a ballot and opened it again (told to newcomers
+        #: while the new ballot runs).
+        self.void_notice: p.Vote | None = None
         self._seen_task = asyncio.create_task(self._refresh_seen())
         #: Topology switches and the server relay; the room only reports events to it.
         self.media = MediaPlane(self, relay_after=settings.relay_after, relay_factory=settings.relay_factory)
@@ -202,6 +216,8 @@ class Room:
     async def _enter(self, part: Participant, resumed: bool) -> None:
         """Persist presence, then tell everyone (called with the lock held)."""
         identity = part.identity
+        if not self._box_checked:
+            await self._recover_lost_ballot()
         now = self.clock()
         interval = await self.db.run(
             lambda s: presence.record_join(s, self.meeting_id, identity.member_id, identity.account_id,
@@ -212,6 +228,7 @@ class Room:
         self.participants[part.id] = part
         history = await self.db.run(lambda s: [self._chat_entry(m) for m in chat_store.history(s, self.meeting_id)])
         vote, voted = await self.db.run(lambda s: self._current_vote(s, identity.member_id))
+        voted = voted or self._in_box(vote, identity.member_id)
         await self.media.evaluate(exclude=part.id)
         present = self.present()
         peers = self.topology.peers(part.id, present)
@@ -228,6 +245,11 @@ class Room:
                 relay_session=self.media.relay_session,
             ).encode()
         )
+        if self.void_notice is not None and vote is not None and vote.id == self.void_notice.motion.id \
+                and vote.status == "open":
+            # A ballot voided because an earlier room lost its box, run again now: whoever
+            # arrives (everyone does, after a crash) is told why they vote again.
+            part.conn.send(self.void_notice.encode())
         self._schedule_ice_refresh(part)
         # Newcomer or a new session of someone known: either way peers connect afresh
         # (aiortc peers cannot restart ICE, so a new session means a new peer connection).
@@ -312,6 +334,11 @@ class Room:
     async def close(self, message: str = "Cuộc họp đã kết thúc.") -> None:
         """The meeting ended: persist everyone's leave, tell them, close the sockets."""
         async with self.lock:
+            if self.box is not None and len(self.box):
+                # The meeting ended with a secret ballot still running: its ballots cannot be
+                # kept past the room, so it is void (and says so) rather than lost in silence.
+                async with self.ballot_lock:
+                    await self._void(self.box.motion_id)
             self.closed = True
             now = self.clock()
             self.broadcast(p.MeetingState(status="closed", message=message))
@@ -427,8 +454,10 @@ class Room:
             case p.OpenVote(title=title, kind=kind):
                 await self._vote_action(part, lambda s, a, m, now: vote_store.open_motion(s, a, m, title, kind, now))
             case p.CloseVote(motion_id=motion_id):
-                await self._vote_action(part, lambda s, a, m, now: vote_store.close_motion(
-                    s, a, m, self._motion_of(s, motion_id), now))
+                try:
+                    await self.close_vote(Actor(part.identity.account_id, part.identity.name), motion_id)
+                except DomainError as exc:
+                    raise p.ProtocolError("not_allowed", exc.message, ref="vote") from None
             case p.Hello():
                 raise p.ProtocolError("bad_message", "Đã chào hỏi rồi.", ref=message.TYPE)
             case _:
@@ -543,9 +572,11 @@ class Room:
                       "denominator": motion.denominator, "votes_needed": motion.votes_needed,
                       "passed": motion.passed}
         return p.MotionInfo(id=motion.id, title=motion.title, kind=motion.kind.value, status=motion.status.value,
-                            voted=len(vote_store.voter_ids(session, motion)), result=result)
+                            voted=vote_store.online_voted(session, motion), result=result)
 
     def _current_vote(self, session: Session, member_id: int | None) -> tuple[p.MotionInfo | None, bool]:
+        """The latest motion and whether ``member_id`` voted on it by name (a running secret
+        ballot's voters are in the box: ``_in_box``)."""
         motions = vote_store.motions_of(session, self.meeting_id)
         if not motions:
             return None, False
@@ -554,6 +585,10 @@ class Room:
         if member_id is not None and motion.status == vote_store.MotionStatus.OPEN:
             voted = member_id in vote_store.voter_ids(session, motion)
         return self.motion_info(session, motion), voted
+
+    def _in_box(self, vote: p.MotionInfo | None, member_id: int | None) -> bool:
+        return (vote is not None and vote.status == "open" and self.box is not None
+                and self.box.motion_id == vote.id and member_id in self.box)
 
     def _motion_of(self, session: Session, motion_id: int) -> vote_store.Motion:
         motion = session.get(vote_store.Motion, motion_id)
@@ -580,21 +615,121 @@ class Room:
         member_id = part.identity.member_id
         if member_id is None:
             raise p.ProtocolError("not_allowed", "Thiết bị hội trường không biểu quyết.", ref="cast")
-        now = self.clock()
-
-        def run(session: Session) -> p.MotionInfo:
-            meeting = session.get(Meeting, self.meeting_id)
-            assert meeting is not None
-            motion = self._motion_of(session, motion_id)
-            vote_store.cast(session, meeting, motion, member_id, choice, channel="online", now=now)
-            return self.motion_info(session, motion)
-
         try:
-            info = await self.db.run(run)
-        except DomainError as exc:
-            raise p.ProtocolError("not_allowed", exc.message, ref="cast") from None
+            parsed = vote_store.Choice(choice)
+        except ValueError:
+            raise p.ProtocolError("not_allowed", "Lựa chọn không hợp lệ.", ref="cast") from None
+        now = self.clock()
+        async with self.ballot_lock:
+            box = self.box if self.box is not None and self.box.motion_id == motion_id \
+                else vote_store.BallotBox(motion_id)
+
+            def run(session: Session) -> p.MotionInfo:
+                meeting = session.get(Meeting, self.meeting_id)
+                assert meeting is not None
+                motion = self._motion_of(session, motion_id)
+                if motion.kind == vote_store.VoteKind.SECRET:
+                    vote_store.accept_ballot(session, meeting, motion, box, member_id)
+                else:
+                    vote_store.cast(session, meeting, motion, member_id, parsed, channel="online", now=now)
+                return self.motion_info(session, motion)
+
+            try:
+                info = await self.db.run(run)
+            except vote_store.BallotsLost as exc:
+                await self._void(motion_id)
+                raise p.ProtocolError("not_allowed", exc.message, ref="cast") from None
+            except DomainError as exc:
+                raise p.ProtocolError("not_allowed", exc.message, ref="cast") from None
+            if info.kind == "secret":
+                # Counted in the database (committed): now the choice goes into the box.
+                self.box = box
+                box.put(member_id, parsed)
         self.send_to(part.id, p.VoteCast(motion_id=motion_id, choice=None if info.kind == "secret" else choice))
         self.broadcast(p.Vote(motion=info))
+
+    async def close_vote(self, actor: Actor, motion_id: int) -> p.MotionInfo:
+        """Close a motion; a secret ballot is emptied from this room's box in one transaction.
+        Raises DomainError (``BallotsLost`` after voiding the ballot and running it again)."""
+        now = self.clock()
+        async with self.ballot_lock:
+            box = self.box if self.box is not None and self.box.motion_id == motion_id else None
+
+            def run(session: Session) -> p.MotionInfo:
+                meeting = session.get(Meeting, self.meeting_id)
+                assert meeting is not None
+                motion = vote_store.close_motion(session, actor, meeting, self._motion_of(session, motion_id), now,
+                                                 box=box)
+                return self.motion_info(session, motion)
+
+            try:
+                info = await self.db.run(run)
+            except vote_store.BallotsLost:
+                await self._void(motion_id)
+                raise
+            if box is not None:
+                self.box = None
+        self.broadcast(p.Vote(motion=info))
+        return info
+
+    @staticmethod
+    async def close_vote_without_room(db: Database, meeting_id: int, motion_id: int, actor: Actor,
+                                      now: dt.datetime) -> None:
+        """No room holds a box (the votes page, nobody in the room): close with the hall's
+        count, or void a ballot whose box was lost."""
+        def run(session: Session) -> bool:
+            meeting = session.get(Meeting, meeting_id)
+            motion = vote_store.get_motion(session, motion_id)
+            assert meeting is not None and motion.meeting_id == meeting_id
+            if motion.status == vote_store.MotionStatus.OPEN and motion.ballots_in_box:
+                return False  # ballots in a box no room holds any more
+            try:
+                vote_store.close_motion(session, actor, meeting, motion, now)
+            except vote_store.BallotsLost:
+                # A room started meanwhile and took a ballot: that box is alive.
+                raise ValidationError("Phòng họp vừa nhận phiếu kín; hãy kết thúc biểu quyết lại.") from None
+            return True
+
+        if not await db.run(run):
+            await db.run(lambda s: vote_store.void_ballot(
+                s, Actor.system(ROOM_ACTOR), s.get(Meeting, meeting_id), vote_store.get_motion(s, motion_id), now))
+            raise vote_store.BallotsLost()
+
+    async def _recover_lost_ballot(self) -> None:
+        """A new room (after a crash, or a move to another process) finds the secret ballot
+        whose box an earlier room held, with ballots in it: void it and run it again."""
+        async with self.ballot_lock:
+            lost = await self.db.run(lambda s: getattr(vote_store.lost_ballot(s, self.meeting_id, self.box), "id", None))
+            if lost is not None:
+                await self._void(lost)
+            self._box_checked = True
+
+    async def _void(self, motion_id: int) -> None:
+        """Void the secret ballot ``motion_id`` (its box is lost) and tell everyone in the room;
+        called with the ballot lock held."""
+        now = self.clock()
+
+        def run(session: Session) -> tuple[p.MotionInfo, p.ChatEntry, str] | None:
+            meeting = session.get(Meeting, self.meeting_id)
+            motion = session.get(vote_store.Motion, motion_id)
+            assert meeting is not None and motion is not None
+            voided = vote_store.void_ballot(session, Actor.system(ROOM_ACTOR), meeting, motion, now)
+            if voided is None:
+                return None
+            shown = voided.reopened or voided.motion
+            return self.motion_info(session, shown), self._chat_entry(voided.notice), voided.notice.text
+
+        told = await self.db.run(run)
+        if self.box is not None and self.box.motion_id == motion_id:
+            self.box = None
+        if told is None:
+            return
+        info, entry, notice = told
+        log.warning("secret ballot voided: its ballot box was lost",
+                    extra={"fields": {"meeting": self.meeting_id, "motion": motion_id}})
+        self.void_notice = p.Vote(motion=info, notice=notice)
+        self.broadcast(p.ChatMessage(message=entry))
+        self.broadcast(self.void_notice)
 
     async def announce_vote(self) -> None:
         """Something changed outside the room (the votes page): tell everyone."""

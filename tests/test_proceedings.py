@@ -7,6 +7,7 @@ import re
 
 import pytest
 from docx import Document
+from sqlalchemy import select
 
 from meetings.foundation.actors import Actor
 from meetings.planning.meetings import Meeting, MeetingStatus, change_status
@@ -84,6 +85,37 @@ def test_votes_page_opens_counts_and_closes_a_motion(world, client_as, opened):
     assert r.status_code == 400 and "đã kết thúc" in r.text
     mem = client_as("mem_a")
     assert post(mem, f"/meetings/{opened}/votes/new", {"title": "X", "kind": "open"}).status_code == 403
+
+
+def test_votes_page_closes_a_secret_ballot_and_voids_one_whose_box_was_lost(world, client_as, opened, database):
+    from meetings.proceedings import votes
+
+    sec = client_as("sec_a")
+    for key in ("a1", "a2", "a4"):
+        post(sec, f"/meetings/{opened}/attendance/{world.id(key)}", {"mark": "in_person"})
+    # Nobody voted online (no room): the hall's paper count alone decides.
+    post(sec, f"/meetings/{opened}/votes/new", {"title": "Bỏ phiếu kín lần 1", "kind": "secret"})
+    motion = int(re.search(r'id="motion-(\d+)"', sec.get(f"/meetings/{opened}/votes").text).group(1))
+    assert post(sec, f"/meetings/{opened}/votes/{motion}/counts", {"agree": "2", "disagree": "1"}).status_code == 303
+    assert post(sec, f"/meetings/{opened}/votes/{motion}/close").status_code == 303
+    assert "Tán thành <strong>2</strong>/3" in sec.get(f"/meetings/{opened}/votes").text
+
+    # A ballot taken into a room's box, and the room's process gone with it.
+    post(sec, f"/meetings/{opened}/votes/new", {"title": "Bỏ phiếu kín lần 2", "kind": "secret"})
+    with database.session() as s:
+        lost = s.scalar(select(votes.Motion).where(votes.Motion.status == votes.MotionStatus.OPEN))
+        votes.accept_ballot(s, s.get(Meeting, opened), lost, votes.BallotBox(lost.id), world.id("a2"))
+        lost_id = lost.id
+    r = post(sec, f"/meetings/{opened}/close")
+    assert r.status_code == 400 and "đang diễn ra" in r.text
+    r = post(sec, f"/meetings/{opened}/votes/{lost_id}/close")
+    assert r.status_code == 400 and "bị hủy và được tổ chức lại" in r.text
+    assert "hòm phiếu trực tuyến (1 phiếu) bị mất" in r.text
+    with database.session() as s:
+        assert s.get(votes.Motion, lost_id).status == votes.MotionStatus.VOID
+        again = s.scalar(select(votes.Motion).where(votes.Motion.status == votes.MotionStatus.OPEN))
+        assert again.title == "Bỏ phiếu kín lần 2" and again.id != lost_id
+        assert s.get(Meeting, opened).status == MeetingStatus.OPEN
 
 
 def test_minutes_autosave_confirm_adopt_and_export(world, client_as, opened, app):

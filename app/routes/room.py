@@ -6,12 +6,12 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meetings.foundation.errors import Forbidden
+from meetings.foundation.errors import Forbidden, ValidationError
 from meetings.organisation.organisations import Organisation
 from meetings.planning import meetings as mt
 from meetings.planning.meetings import Meeting, MeetingStatus
 from meetings.planning.online import RemoteDecision, remote_decision
-from meetings.proceedings import presence
+from meetings.proceedings import presence, votes
 from realtime import protocol
 from realtime.tokens import JoinGrant, issue_join_token
 
@@ -83,6 +83,12 @@ def meeting_open(ctx: Ctx) -> Response:
 @view()
 def meeting_close(ctx: Ctx) -> Response:
     meeting = _chair_meeting(ctx)
+    running = votes.running_secret_ballot(ctx.db, meeting.id)
+    if running is not None:
+        # Its online ballots live only in the room's ballot box: ending the room now would
+        # void them.
+        raise ValidationError(f"Cuộc bỏ phiếu kín “{running.title}” đang diễn ra: hãy kết thúc biểu quyết "
+                              "(kiểm phiếu) trước khi kết thúc cuộc họp.")
     mt.change_status(ctx.db, ctx.actor, meeting, MeetingStatus.CLOSED, now=ctx.now)
     response = ctx.redirect(f"/meetings/{meeting.id}/room", "Cuộc họp đã kết thúc.")
     hub = ctx.request.app.state.rooms

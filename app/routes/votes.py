@@ -3,6 +3,7 @@ close and see results. Members vote in the room; the room hears of changes made 
 
 from __future__ import annotations
 
+import anyio.from_thread
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.routing import Route
@@ -105,7 +106,20 @@ def motion_record(ctx: Ctx) -> Response:
 
 @view()
 def motion_close(ctx: Ctx) -> Response:
-    return _act(ctx, lambda m: votes.close_motion(ctx.db, ctx.actor, m, _motion(ctx, m), ctx.now))
+    meeting = meeting_for(ctx, manage=True)
+    motion = votes.get_motion(ctx.db, ctx.path_int("motion_id"))
+    if motion.meeting_id != meeting.id or motion.kind != votes.VoteKind.SECRET:
+        return _act(ctx, lambda m: votes.close_motion(ctx.db, ctx.actor, m, _motion(ctx, m), ctx.now))
+    # A secret ballot's online ballots are in the room's ballot box, in whichever process
+    # runs the room: the room closes it (in its own transaction, so this one ends first).
+    meeting_id, motion_id, actor = meeting.id, motion.id, ctx.actor
+    ctx.db.rollback()
+    hub = ctx.request.app.state.rooms
+    try:
+        anyio.from_thread.run(hub.close_secret_ballot, meeting_id, motion_id, actor)
+    except DomainError as exc:
+        return _render(ctx, meeting, status_code=400, error=exc.message)
+    return ctx.redirect(f"/meetings/{meeting_id}/votes", "Đã chốt kết quả bỏ phiếu kín.")
 
 
 routes = [

@@ -7,15 +7,23 @@ votes). When the vote closes the tally, the denominator D and pass/fail are fixe
 (decision 7: agree > D / 2) and the motion can no longer change (a database trigger refuses
 updates to a closed motion).
 
-A secret ballot keeps *who has voted* (``BallotCast``) apart from *what was chosen*
-(``SecretTally``, counters only): no row links a voter to a choice, and no per-ballot row
-exists whose order or timestamp could be matched against the voters.
+A secret ballot (bỏ phiếu kín) must stay secret from whoever holds the database, its backups
+and logs (docs/votes.md has the threat model). So an online choice is never written while the
+vote runs: the room holds the choices in memory in a ``BallotBox`` (counts only, no order)
+and, per ballot, the database learns only that one more ballot is in the box
+(``Motion.ballots_in_box``) — not from whom, not which choice. When the vote closes, one
+transaction writes the counts (``SecretTally``) and who voted (``BallotCast``, in member-id
+order, no ids or times), so no row, row version, transaction id or log line links a voter
+to a choice. If the box is lost before that (the server process died), the ballot is void:
+it is reopened at once, everyone is told, and the loss is in the audit log
+(``void_ballot``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -25,6 +33,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     UniqueConstraint,
+    or_,
     select,
     update,
 )
@@ -37,7 +46,15 @@ from ..foundation.errors import NotFound, ValidationError
 from ..foundation.text import clean_text
 from ..organisation.eligibility import Standing, passes
 from ..planning.meetings import Meeting, MeetingStatus
-from .attendance import AttendanceStatus, counts, record_of, refresh_online, roster
+from . import chat as chat_log
+from .attendance import (
+    AttendanceRecord,
+    AttendanceStatus,
+    counts,
+    record_of,
+    refresh_online,
+    roster,
+)
 from .presence import PresenceInterval
 
 
@@ -63,6 +80,8 @@ class Choice(enum.StrEnum):
 class MotionStatus(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+    #: A secret ballot whose ballot box was lost before it closed (see ``void_ballot``).
+    VOID = "void"
 
 
 class Motion(Base):
@@ -88,6 +107,11 @@ class Motion(Base):
     abstain: Mapped[int | None] = mapped_column(Integer)
     voters_present: Mapped[int | None] = mapped_column(Integer)
     passed: Mapped[bool | None] = mapped_column(Boolean)
+    # Secret ballots: the random token of the ballot box that holds the online choices while
+    # the vote runs (the room's, in one server process's memory), and how many ballots it has
+    # taken — never who cast them or what they chose.
+    ballot_box: Mapped[str | None] = mapped_column(String(32))
+    ballots_in_box: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def votes_needed(self) -> int | None:
@@ -110,7 +134,8 @@ class OpenVote(Base):
 
 
 class BallotCast(Base):
-    """Who has voted in a secret ballot — and nothing about what they chose, or when."""
+    """Who voted in a secret ballot — and nothing about what they chose, or when: written
+    all at once when the vote closes, in member-id order."""
 
     __tablename__ = "ballots_cast"
     __table_args__ = (PrimaryKeyConstraint("motion_id", "member_id"),)
@@ -120,7 +145,7 @@ class BallotCast(Base):
 
 
 class SecretTally(Base):
-    """The running count of one choice in a secret ballot."""
+    """The count of one choice among a secret ballot's online ballots, written when it closes."""
 
     __tablename__ = "secret_tallies"
     __table_args__ = (PrimaryKeyConstraint("motion_id", "choice"),)
@@ -128,6 +153,57 @@ class SecretTally(Base):
     motion_id: Mapped[int] = mapped_column(ForeignKey("motions.id"))
     choice: Mapped[Choice] = mapped_column(value_enum(Choice))
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --------------------------------------------------------------------------- the ballot box
+
+
+class BallotBox:
+    """The online ballots of one secret ballot while it runs, held in memory by the room.
+
+    It keeps who has voted (to refuse a second ballot) and a count per choice — no list, so
+    not even this process's memory keeps the order in which choices came. Nothing here is
+    written until ``close_motion``; losing the box (the process died) voids the ballot.
+    """
+
+    def __init__(self, motion_id: int) -> None:
+        self.motion_id = motion_id
+        #: Names this box in ``Motion.ballot_box``: ballots are counted in the database only
+        #: while the motion names this box.
+        self.token = secrets.token_hex(16)
+        self._voters: set[int] = set()
+        self._counts: dict[Choice, int] = {c: 0 for c in Choice}
+
+    def __contains__(self, member_id: object) -> bool:
+        return member_id in self._voters
+
+    def __len__(self) -> int:
+        return len(self._voters)
+
+    def put(self, member_id: int, choice: Choice) -> None:
+        if member_id in self._voters:
+            raise ValidationError(ALREADY_VOTED)
+        self._voters.add(member_id)
+        self._counts[choice] += 1
+
+    def voters(self) -> list[int]:
+        """Who voted, in member-id order (the order ballots came in is not kept)."""
+        return sorted(self._voters)
+
+    def counts(self) -> dict[Choice, int]:
+        return dict(self._counts)
+
+
+class BallotsLost(ValidationError):
+    """The secret ballot's box is gone (its server process died or lost the room) while it held
+    ballots: they cannot be counted, so the ballot must be voided and run again."""
+
+    def __init__(self) -> None:
+        super().__init__("Hòm phiếu kín trực tuyến bị mất do sự cố máy chủ: cuộc bỏ phiếu này bị hủy và "
+                         "được tổ chức lại, xin các đồng chí bỏ phiếu lại.")
+
+
+ALREADY_VOTED = "Đồng chí đã biểu quyết nội dung này; mỗi người chỉ biểu quyết một lần."
 
 
 # --------------------------------------------------------------------------- operations
@@ -145,7 +221,7 @@ def motions_of(session: Session, meeting_id: int) -> list[Motion]:
 
 
 def open_motion(session: Session, actor: Actor, meeting: Meeting, title: str, kind: VoteKind | str,
-                now: dt.datetime) -> Motion:
+                now: dt.datetime, *, reopens: Motion | None = None) -> Motion:
     if meeting.status != MeetingStatus.OPEN:
         raise ValidationError("Chỉ biểu quyết khi cuộc họp đang diễn ra.")
     text = clean_text(title)
@@ -157,14 +233,14 @@ def open_motion(session: Session, actor: Actor, meeting: Meeting, title: str, ki
         raise ValidationError("Hình thức biểu quyết không hợp lệ.") from None
     if session.scalar(select(Motion.id).where(Motion.meeting_id == meeting.id, Motion.status == MotionStatus.OPEN)):
         raise ValidationError("Đang có một nội dung biểu quyết chưa kết thúc.")
-    motion = Motion(meeting_id=meeting.id, title=text[:500], kind=kind, opened_at=now, opened_by_id=actor.account_id)
+    motion = Motion(meeting_id=meeting.id, title=text[:500], kind=kind, opened_at=now, opened_by_id=actor.account_id,
+                    ballots_in_box=0)
     session.add(motion)
     session.flush()
-    if kind == VoteKind.SECRET:
-        for choice in Choice:
-            session.add(SecretTally(motion_id=motion.id, choice=choice, count=0))
-    audit.record(session, actor, "vote.open", motion, None, {"title": motion.title, "kind": kind.value},
-                 organisation_id=meeting.cell_id)
+    after = {"title": motion.title, "kind": kind.value}
+    if reopens is not None:
+        after["reopens"] = reopens.id
+    audit.record(session, actor, "vote.open", motion, None, after, organisation_id=meeting.cell_id)
     session.flush()
     return motion
 
@@ -180,8 +256,10 @@ def _present(session: Session, meeting: Meeting, member_id: int, status: Attenda
     ) is not None
 
 
-def check_voter(session: Session, meeting: Meeting, motion: Motion, member_id: int) -> None:
-    """Raise ValidationError with the reason a member may not vote on ``motion`` now."""
+def check_voter(session: Session, meeting: Meeting, motion: Motion, member_id: int,
+                box: BallotBox | None = None) -> None:
+    """Raise ValidationError with the reason a member may not vote on ``motion`` now. For a
+    running secret ballot, who has voted is known only to its ``box``."""
     if motion.status != MotionStatus.OPEN:
         raise ValidationError("Cuộc biểu quyết này đã kết thúc.")
     record = record_of(session, meeting, member_id)
@@ -194,49 +272,94 @@ def check_voter(session: Session, meeting: Meeting, motion: Motion, member_id: i
     if not _present(session, meeting, member_id, record.status):
         raise ValidationError("Chỉ đảng viên có mặt (trực tiếp hoặc trực tuyến) mới biểu quyết.")
     voted = (
-        session.scalar(select(BallotCast.member_id).where(BallotCast.motion_id == motion.id,
-                                                          BallotCast.member_id == member_id))
+        box is not None and member_id in box
         if motion.kind == VoteKind.SECRET
-        else session.scalar(select(OpenVote.id).where(OpenVote.motion_id == motion.id, OpenVote.member_id == member_id))
+        else session.scalar(select(OpenVote.id).where(OpenVote.motion_id == motion.id,
+                                                      OpenVote.member_id == member_id)) is not None
     )
-    if voted is not None:
-        raise ValidationError("Đồng chí đã biểu quyết nội dung này; mỗi người chỉ biểu quyết một lần.")
+    if voted:
+        raise ValidationError(ALREADY_VOTED)
+
+
+def _parse_choice(choice: Choice | str) -> Choice:
+    try:
+        return Choice(choice)
+    except ValueError:
+        raise ValidationError("Lựa chọn không hợp lệ.") from None
+
+
+def accept_ballot(session: Session, meeting: Meeting, motion: Motion, box: BallotBox, member_id: int) -> None:
+    """Check the voter and count one more ballot in ``box`` — durably, but without the voter
+    or the choice: the database learns only that the box holds one more ballot.
+
+    The caller puts the choice in the box once this transaction has committed. The box must
+    be the motion's: the first ballot makes it so when the motion has no box, or an empty
+    one (its room was lost before anyone voted); otherwise the motion's ballots are in a
+    box that is gone, and ``BallotsLost`` says so.
+    """
+    if motion.kind != VoteKind.SECRET or box.motion_id != motion.id:
+        raise ValidationError("Hòm phiếu không thuộc cuộc bỏ phiếu kín này.")
+    check_voter(session, meeting, motion, member_id, box)
+    if motion.ballot_box != box.token:
+        taken = session.execute(
+            update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN,
+                                 or_(Motion.ballot_box.is_(None), Motion.ballots_in_box == 0))
+            .values(ballot_box=box.token).execution_options(synchronize_session=False))
+        if taken.rowcount != 1:
+            raise BallotsLost()
+    counted = session.execute(
+        update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN,
+                             Motion.ballot_box == box.token, Motion.ballots_in_box == len(box))
+        .values(ballots_in_box=Motion.ballots_in_box + 1).execution_options(synchronize_session=False))
+    if counted.rowcount != 1:
+        raise BallotsLost()
+    session.refresh(motion)
 
 
 def cast(session: Session, meeting: Meeting, motion: Motion, member_id: int, choice: Choice | str,
-         *, channel: str = "online", now: dt.datetime) -> None:
-    try:
-        choice = Choice(choice)
-    except ValueError:
-        raise ValidationError("Lựa chọn không hợp lệ.") from None
+         *, channel: str = "online", now: dt.datetime, box: BallotBox | None = None) -> None:
+    """Record a vote. Open votes are stored by name. Secret ballots are only ever cast online,
+    into the room's ``box`` (``accept_ballot``); here the choice goes into the box at once,
+    before the caller commits (the room itself waits for the commit)."""
+    choice = _parse_choice(choice)
     if motion.meeting_id != meeting.id:
         raise NotFound("Không tìm thấy nội dung biểu quyết.")
-    check_voter(session, meeting, motion, member_id)
     if motion.kind == VoteKind.SECRET:
-        session.add(BallotCast(motion_id=motion.id, member_id=member_id))
-        session.execute(update(SecretTally).where(SecretTally.motion_id == motion.id, SecretTally.choice == choice)
-                        .values(count=SecretTally.count + 1))
-    else:
-        session.add(OpenVote(motion_id=motion.id, member_id=member_id, choice=choice, channel=channel, at=now))
+        if box is None:
+            raise ValidationError("Phiếu kín chỉ bỏ trong phòng họp trực tuyến; phiếu tại hội trường được kiểm "
+                                  "và nhập tổng số.")
+        accept_ballot(session, meeting, motion, box, member_id)
+        box.put(member_id, choice)
+        return
+    check_voter(session, meeting, motion, member_id)
+    session.add(OpenVote(motion_id=motion.id, member_id=member_id, choice=choice, channel=channel, at=now))
     session.flush()
 
 
-def set_in_person_counts(session: Session, actor: Actor, meeting: Meeting, motion: Motion, *, agree: int,
-                         disagree: int, abstain: int) -> None:
-    """The count of votes taken in the hall (hands raised, or paper ballots counted)."""
-    if motion.status != MotionStatus.OPEN:
-        raise ValidationError("Cuộc biểu quyết này đã kết thúc.")
-    if min(agree, disagree, abstain) < 0:
-        raise ValidationError("Số phiếu không được âm.")
-    records = roster(session, meeting)
-    online_voters = voter_ids(session, motion)
-    in_hall = [r for r in records if r.may_vote and r.status == AttendanceStatus.PRESENT
-               and r.mode is not None and r.mode.value == "in_person" and r.member_id not in online_voters]
-    total = agree + disagree + abstain
+def _in_hall(session: Session, meeting: Meeting, online_voters: set[int]) -> list[AttendanceRecord]:
+    """Members who may vote, marked present in the hall, and did not vote online."""
+    return [r for r in roster(session, meeting) if r.may_vote and r.status == AttendanceStatus.PRESENT
+            and r.mode is not None and r.mode.value == "in_person" and r.member_id not in online_voters]
+
+
+def _check_hall_count(total: int, in_hall: list[AttendanceRecord]) -> None:
     if total > len(in_hall):
         raise ValidationError(
             f"Tổng số phiếu tại hội trường ({total}) vượt số đảng viên có quyền biểu quyết có mặt trực tiếp "
             f"({len(in_hall)}).")
+
+
+def set_in_person_counts(session: Session, actor: Actor, meeting: Meeting, motion: Motion, *, agree: int,
+                         disagree: int, abstain: int) -> None:
+    """The count of votes taken in the hall (hands raised, or paper ballots counted). While a
+    secret ballot runs, who voted online is known only to the room, so members of the hall
+    who also voted online are taken out when the vote closes (``close_motion``)."""
+    if motion.status != MotionStatus.OPEN:
+        raise ValidationError("Cuộc biểu quyết này đã kết thúc.")
+    if min(agree, disagree, abstain) < 0:
+        raise ValidationError("Số phiếu không được âm.")
+    total = agree + disagree + abstain
+    _check_hall_count(total, _in_hall(session, meeting, voter_ids(session, motion)))
     before = {"agree": motion.in_person_agree, "disagree": motion.in_person_disagree,
               "abstain": motion.in_person_abstain}
     motion.in_person_agree, motion.in_person_disagree, motion.in_person_abstain = agree, disagree, abstain
@@ -247,9 +370,18 @@ def set_in_person_counts(session: Session, actor: Actor, meeting: Meeting, motio
 
 
 def voter_ids(session: Session, motion: Motion) -> set[int]:
+    """Who voted online (or by name in the hall). Empty for a secret ballot that is still
+    running: only its ballot box knows."""
     if motion.kind == VoteKind.SECRET:
         return set(session.scalars(select(BallotCast.member_id).where(BallotCast.motion_id == motion.id)))
     return set(session.scalars(select(OpenVote.member_id).where(OpenVote.motion_id == motion.id)))
+
+
+def online_voted(session: Session, motion: Motion) -> int:
+    """How many have voted online (for a running secret ballot: the ballots in its box)."""
+    if motion.kind == VoteKind.SECRET and motion.status == MotionStatus.OPEN:
+        return motion.ballots_in_box
+    return len(voter_ids(session, motion))
 
 
 @dataclass(frozen=True)
@@ -265,27 +397,59 @@ class Tally:
 
 
 def tally(session: Session, motion: Motion) -> Tally:
+    """Online and in-person votes together. A running secret ballot's online choices are in
+    its box, not here: until it closes only the hall's count shows."""
     if motion.kind == VoteKind.SECRET:
         found = {t.choice: t.count for t in session.scalars(select(SecretTally).where(SecretTally.motion_id == motion.id))}
-        voted = len(voter_ids(session, motion))
     else:
         found = {c: 0 for c in Choice}
-        votes = list(session.scalars(select(OpenVote).where(OpenVote.motion_id == motion.id)))
-        for vote in votes:
+        for vote in session.scalars(select(OpenVote).where(OpenVote.motion_id == motion.id)):
             found[vote.choice] = found.get(vote.choice, 0) + 1
-        voted = len(votes)
     return Tally(
         agree=found.get(Choice.AGREE, 0) + motion.in_person_agree,
         disagree=found.get(Choice.DISAGREE, 0) + motion.in_person_disagree,
         abstain=found.get(Choice.ABSTAIN, 0) + motion.in_person_abstain,
-        voted=voted + motion.in_person_voters,
+        voted=online_voted(session, motion) + motion.in_person_voters,
     )
 
 
-def close_motion(session: Session, actor: Actor, meeting: Meeting, motion: Motion, now: dt.datetime) -> Motion:
-    """Fix the tally, D and the result. After this the motion never changes."""
+def _empty_the_box(session: Session, meeting: Meeting, motion: Motion, box: BallotBox | None) -> None:
+    """Write a secret ballot's online ballots: the counts and who voted, in one go.
+
+    The motion is claimed first with a compare-and-set on the number of ballots the box
+    holds, so a ballot counted elsewhere (a box this process does not hold) is never
+    silently left out: ``BallotsLost``.
+    """
+    held = box if box is not None and box.motion_id == motion.id else None
+    taken = len(held) if held is not None else 0
+    claim = update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN,
+                                 Motion.ballots_in_box == taken)
+    if taken:
+        assert held is not None
+        claim = claim.where(Motion.ballot_box == held.token)
+    if session.execute(claim.values(ballot_box=None).execution_options(synchronize_session=False)).rowcount != 1:
+        session.refresh(motion)
+        if motion.status != MotionStatus.OPEN:
+            raise ValidationError("Cuộc biểu quyết này đã kết thúc.")
+        raise BallotsLost()
+    session.refresh(motion)
+    voters = held.voters() if held is not None else []
+    counts = held.counts() if held is not None else {c: 0 for c in Choice}
+    _check_hall_count(motion.in_person_voters, _in_hall(session, meeting, set(voters)))
+    session.add_all([BallotCast(motion_id=motion.id, member_id=member_id) for member_id in voters])
+    session.add_all([SecretTally(motion_id=motion.id, choice=choice, count=counts[choice]) for choice in Choice])
+    session.flush()
+
+
+def close_motion(session: Session, actor: Actor, meeting: Meeting, motion: Motion, now: dt.datetime,
+                 *, box: BallotBox | None = None) -> Motion:
+    """Fix the tally, D and the result. After this the motion never changes. A secret ballot
+    is closed with the ballot box that holds its online ballots (none when nobody voted
+    online); raises ``BallotsLost`` when ballots were taken by a box that is gone."""
     if motion.status != MotionStatus.OPEN:
         raise ValidationError("Cuộc biểu quyết này đã kết thúc.")
+    if motion.kind == VoteKind.SECRET:
+        _empty_the_box(session, meeting, motion, box)
     result = tally(session, motion)
     c = counts(refresh_online(session, meeting, now))
     motion.agree, motion.disagree, motion.abstain = result.agree, result.disagree, result.abstain
@@ -298,6 +462,65 @@ def close_motion(session: Session, actor: Actor, meeting: Meeting, motion: Motio
     audit.record(session, actor, "vote.close", motion, None,
                  {"agree": motion.agree, "disagree": motion.disagree, "abstain": motion.abstain,
                   "denominator": motion.denominator, "passed": motion.passed}, organisation_id=meeting.cell_id)
+    return motion
+
+
+VOID_NOTICE = ("Sự cố máy chủ làm mất hòm phiếu kín trực tuyến của nội dung “{title}” ({lost} phiếu đã bỏ). "
+               "Cuộc bỏ phiếu đó bị hủy{again}.")
+
+
+@dataclass(frozen=True)
+class Voided:
+    motion: Motion
+    #: The same question opened again (None when the meeting is over).
+    reopened: Motion | None
+    #: What everyone is told, as it stands in the meeting's chat.
+    notice: chat_log.ChatMessage
+
+
+def void_ballot(session: Session, actor: Actor, meeting: Meeting, motion: Motion, now: dt.datetime) -> Voided | None:
+    """Void a secret ballot whose box was lost with ballots in it, and run it again.
+
+    Its online choices are gone (they were never written, by design), so it cannot be
+    counted; a ballot lost in silence would be worse. The voided motion stays, marked void,
+    with how many ballots were lost, in the audit log and in the meeting's chat; while the
+    meeting is open the same question is opened again at once. None when someone else
+    already closed or voided it.
+    """
+    session.refresh(motion)
+    lost = motion.ballots_in_box
+    voided = session.execute(
+        update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN)
+        .values(status=MotionStatus.VOID, closed_at=now, ballot_box=None)
+        .execution_options(synchronize_session=False))
+    session.refresh(motion)
+    if voided.rowcount != 1:
+        return None
+    again = meeting.status == MeetingStatus.OPEN
+    text = VOID_NOTICE.format(title=motion.title, lost=lost,
+                              again=", nội dung được bỏ phiếu lại ngay, xin các đồng chí bỏ phiếu lại" if again
+                              else " (cuộc họp đã kết thúc)")
+    audit.record(session, actor, "vote.void", motion, None, {"ballots_lost": lost}, organisation_id=meeting.cell_id,
+                 note=text)
+    notice = chat_log.post(session, meeting.id, account_id=None, member_id=None, participant="system",
+                           author_name="Hệ thống", text=text, at=now)
+    reopened = open_motion(session, actor, meeting, motion.title, motion.kind, now, reopens=motion) if again else None
+    return Voided(motion=motion, reopened=reopened, notice=notice)
+
+
+def running_secret_ballot(session: Session, meeting_id: int) -> Motion | None:
+    """The meeting's secret ballot that has online ballots in a box and is not closed yet."""
+    return session.scalar(select(Motion).where(Motion.meeting_id == meeting_id, Motion.status == MotionStatus.OPEN,
+                                               Motion.kind == VoteKind.SECRET, Motion.ballots_in_box > 0))
+
+
+def lost_ballot(session: Session, meeting_id: int, box: BallotBox | None) -> Motion | None:
+    """The meeting's running secret ballot when its ballots are in a box other than ``box``."""
+    motion = running_secret_ballot(session, meeting_id)
+    if motion is None:
+        return None
+    if box is not None and box.motion_id == motion.id and motion.ballot_box == box.token:
+        return None
     return motion
 
 

@@ -96,8 +96,12 @@ class Room {
       case "vote":
         if (!this.vote || this.vote.id !== msg.motion.id) this.voted = false;
         this.vote = msg.motion;
+        if (msg.notice) this.view.toast(msg.notice, "error");   // a secret ballot voided and run again
         return this.view.renderVote();
-      case "vote_cast": this.voted = true; this.view.toast("Đã ghi nhận biểu quyết của bạn."); return this.view.renderVote();
+      case "vote_cast":
+        this.voted = true;
+        this.view.toast(msg.choice === null ? "Phiếu kín của bạn đã vào hòm phiếu; phiếu được kiểm khi kết thúc biểu quyết." : "Đã ghi nhận biểu quyết của bạn.");
+        return this.view.renderVote();
       case "error": return this.view.toast(msg.message, "error");
       default: return;
     }
@@ -264,7 +268,10 @@ class Room {
 
   raiseHand(raised) { this.send({ type: "hand", raised }); }
 
-  cast(choice) { if (this.vote) this.send({ type: "cast", motion_id: this.vote.id, choice }); }
+  cast(choice) {
+    // Padded to the longest choice: an encrypted frame's length must not tell the choice.
+    if (this.vote) this.send({ type: "cast", motion_id: this.vote.id, choice, pad: " ".repeat(8 - choice.length) });
+  }
 
   async refreshCounts() {
     const r = await fetch(`/meetings/${cfg.meetingId}/attendance.json`, { credentials: "same-origin", cache: "no-store" }).catch(() => null);

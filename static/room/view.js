@@ -244,6 +244,8 @@ export class RoomView {
     if (v.status === "closed") {
       const r = v.result;
       text = `Kết quả: tán thành ${r.agree}/${r.denominator}, không tán thành ${r.disagree}, không biểu quyết ${r.abstain} — ${r.passed ? "THÔNG QUA" : "KHÔNG THÔNG QUA"} (cần ≥ ${r.votes_needed}).`;
+    } else if (v.status === "void") {
+      text = "Cuộc bỏ phiếu này đã bị hủy do sự cố máy chủ.";
     } else if (this.room.voted) {
       text = `Bạn đã biểu quyết. Đã có ${v.voted} người biểu quyết trực tuyến.`;
     } else if (me && !me.voter) {

@@ -1,5 +1,6 @@
 """Two server processes serve one room over Redis: shared presence, chat, hands and votes,
-and the room moves to the surviving process when its owner dies.
+and the room moves to the surviving process when its owner dies. Secret ballots cross Redis
+sealed, and a ballot whose box dies with its process (kill -9) is run again.
 
 Needs Redis (REDIS_URL; CI sets it and starts Redis) — skipped without it, which fails in CI.
 """
@@ -7,20 +8,30 @@ Needs Redis (REDIS_URL; CI sets it and starts Redis) — skipped without it, whi
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
 import uuid
+from collections import Counter
 
 import pytest
 import redis
+import redis.asyncio as aioredis
+from sqlalchemy import select
 
+from meetings.foundation.audit import AuditEntry
+from meetings.organisation.organisations import Organisation
 from meetings.planning.meetings import RemoteInvite
-from meetings.proceedings import presence
+from meetings.proceedings import chat, presence, votes
+from tests.support import inspector
+from tests.support.inspector import CHOICES
 from tests.support.room_fixtures import free_port
 from tests.support.rtc_client import RoomClient
-from tests.support.world import PASSWORD
+from tests.support.world import PASSWORD, add_voters
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +168,183 @@ async def test_room_moves_to_the_survivor_when_its_owner_dies(cluster, room_worl
         assert (a4, "join") in events and (a4, "reconnect") in events
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+def _ballot(rng: random.Random, voters: list[int]) -> tuple[dict[int, str], list[int]]:
+    """Random choices, as many of each, and a random order to cast them in."""
+    choices = [c for c in CHOICES for _ in range(len(voters) // len(CHOICES))]
+    rng.shuffle(choices)
+    order = list(voters)
+    rng.shuffle(order)
+    return dict(zip(voters, choices, strict=True)), order
+
+
+async def _cast_all(clients: dict[int, RoomClient], motion_id: int, truth: dict[int, str], order: list[int]) -> None:
+    for member_id in order:
+        choice = truth[member_id]
+        await clients[member_id].send({"type": "cast", "motion_id": motion_id, "choice": choice,
+                                       "pad": " " * (8 - len(choice))})
+        await clients[member_id].wait_for("vote_cast", motion_id=motion_id)
+
+
+def _redis_observations(traffic: list[tuple[str, str]], prefix: str) -> list[inspector.Observation]:
+    """What a reader of the Redis traffic can pair: each envelope, with the voters it names
+    (``pid`` of a front's message; the sockets an owner's frame goes to, known from the
+    ``join`` envelopes) and the choices written in it."""
+    sockets: dict[tuple[str, int], int] = {}
+    seen = []
+    for channel, data in traffic:
+        process = channel.removeprefix(f"{prefix}:proc:")
+        for envelope in json.loads(data):
+            if envelope["op"] == "join" and envelope["identity"]["member_id"] is not None:
+                sockets[(envelope["proc"], envelope["conn"])] = envelope["identity"]["member_id"]
+            voters = set()
+            if envelope["op"] == "msg" and envelope["pid"].startswith("m"):
+                voters = {int(envelope["pid"][1:])}
+            elif envelope["op"] == "send":
+                voters = {sockets[(process, c)] for c in envelope["conns"] if (process, c) in sockets}
+            body = json.dumps(envelope)
+            seen.append(inspector.Observation(voters=voters, delta={
+                c: body.count(f'\\"choice\\":\\"{c}\\"') + body.count(f'"choice": "{c}"') for c in CHOICES}))
+    return seen
+
+
+async def test_secret_ballot_crosses_redis_sealed_and_is_run_again_when_its_owner_dies(
+        cluster, room_world, sqlite_database, redis_url):
+    """The owner holds the ballot box; the voters are on the other process. Nothing on Redis
+    pairs a voter with a choice, and the votes page on the other process closes it. Then the
+    owner is killed (-9) with the ballots of a second ballot in its box: the survivor voids
+    that ballot, opens it again and tells everyone; the new one counts."""
+    (a, b), prefix = cluster
+    meeting = room_world.meeting_id
+    with sqlite_database.session() as s:
+        voters = add_voters(s, s.get(Organisation, room_world.world.id("A")), meeting, 3)
+    listener = aioredis.from_url(redis_url, decode_responses=True)
+    pubsub = listener.pubsub()
+    await pubsub.psubscribe(f"{prefix}:proc:*")
+    traffic: list[tuple[str, str]] = []
+
+    async def record() -> None:
+        async for message in pubsub.listen():
+            if message["type"] == "pmessage":
+                traffic.append((message["channel"], message["data"]))
+
+    recorder = asyncio.create_task(record())
+    chair = RoomClient(a.base, "sec_a", PASSWORD, meeting, media=False)
+    clients = {m: RoomClient(b.base, user, PASSWORD, meeting, media=False) for m, (user, _) in voters.items()}
+    everyone = [chair, *clients.values()]
+    try:
+        await chair.join()  # A owns the room, and so the ballot box
+        for client in clients.values():  # one by one: each login costs a full Argon2id hash there
+            await client.join()
+        rng = random.Random(14)
+        truth, order = _ballot(rng, list(voters))
+        await chair.send({"type": "open_vote", "title": "Bầu chi ủy viên", "kind": "secret"})
+        first = (await chair.wait_for("vote"))["motion"]["id"]
+        await _cast_all(clients, first, truth, order)
+        await chair.wait_until(lambda m: m["type"] == "vote" and m["motion"]["voted"] == len(voters))
+
+        # Every cast crossed Redis sealed, all of one length; no envelope pairs voter and choice.
+        envelopes = [e for _, data in traffic for e in json.loads(data)]
+        sealed = [e["sealed"] for e in envelopes if e["op"] == "msg" and "sealed" in e]
+        assert len(sealed) == len(voters) and len({len(x) for x in sealed}) == 1
+        assert not [e for e in envelopes if e["op"] == "msg" and '"cast"' in e.get("frame", "")]
+        result = dict(Counter(truth.values()))
+        seen = _redis_observations(traffic, prefix)
+        assert any(o.voters for o in seen)
+        assert inspector.accuracy(inspector.link(seen), truth, result) <= inspector.chance(truth, result)
+        # The secretary closes it from the votes page served by B: A, which holds the box, counts.
+        page = RoomClient(b.base, "sec_a", PASSWORD, meeting, media=False)
+        everyone.append(page)
+        await page.login()
+        form = await page.http.get(f"/meetings/{meeting}/votes")
+        token = re.search(r'name="csrf-token" content="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        r = await page.http.post(f"/meetings/{meeting}/votes/{first}/close", data={"csrf_token": token}, timeout=30)
+        assert r.status_code == 303
+        closed = await chair.wait_until(lambda m: m["type"] == "vote" and m["motion"]["status"] == "closed")
+        assert {c: closed["motion"]["result"][c] for c in CHOICES} == result
+
+        # A second ballot, and the owner dies with three ballots in its box.
+        await chair.send({"type": "open_vote", "title": "Bầu chi ủy viên (vòng 2)", "kind": "secret"})
+        second = (await chair.wait_until(lambda m: m["type"] == "vote" and m["motion"]["id"] != first))["motion"]["id"]
+        truth, order = _ballot(rng, list(voters))
+        await _cast_all(clients, second, truth, order)
+        a.kill()
+        for client in clients.values():
+            told = await client.wait_until(lambda m: m["type"] == "vote" and m.get("notice"), timeout=30)
+            assert told["motion"]["status"] == "open" and told["motion"]["id"] not in (first, second)
+            assert "3 phiếu" in told["notice"] and "bỏ phiếu lại" in told["notice"]
+        again = told["motion"]["id"]
+        truth, order = _ballot(rng, list(voters))
+        await _cast_all(clients, again, truth, order)
+        back = RoomClient(b.base, "sec_a", PASSWORD, meeting, media=False)
+        everyone.append(back)
+        await back.join()
+        await back.send({"type": "close_vote", "motion_id": again})
+        closed = await back.wait_until(lambda m: m["type"] == "vote" and m["motion"]["status"] == "closed")
+        assert {c: closed["motion"]["result"][c] for c in CHOICES} == dict(Counter(truth.values()))
+        with sqlite_database.session() as s:
+            voided = s.get(votes.Motion, second)
+            assert (voided.status, voided.ballots_in_box, voided.agree) == (votes.MotionStatus.VOID, 3, None)
+            assert votes.voter_ids(s, voided) == set()
+            assert s.scalar(select(AuditEntry.note).where(AuditEntry.action == "vote.void")) == told["notice"]
+            assert told["notice"] in [m.text for m in chat.history(s, meeting) if m.participant == "system"]
+    finally:
+        recorder.cancel()
+        await pubsub.aclose()
+        await listener.aclose()
+        await asyncio.gather(*(c.close() for c in everyone), return_exceptions=True)
+
+
+async def test_a_secret_ballot_in_flight_when_the_server_is_killed_is_run_again(
+        room_world, sqlite_database, tmp_path):
+    """One server process, no Redis: kill -9 with ballots in the room's box, start it again.
+    The ballot in flight is void, reopened, and everyone who comes back is told."""
+    with sqlite_database.session() as s:
+        voters = add_voters(s, s.get(Organisation, room_world.world.id("A")), room_world.meeting_id, 3)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATABASE_URL": str(sqlite_database.engine.url),
+           "DATA_DIR": str(tmp_path / "var"), "SECRET_KEY": "crash-test-secret-0123456789", "LOG_REQUESTS": "false"}
+    meeting = room_world.meeting_id
+    server = Server(env)
+    clients: list[RoomClient] = []
+    try:
+        await server.ready()
+        chair = RoomClient(server.base, "sec_a", PASSWORD, meeting, media=False)
+        voting = {m: RoomClient(server.base, user, PASSWORD, meeting, media=False) for m, (user, _) in voters.items()}
+        clients += [chair, *voting.values()]
+        for client in clients:
+            await client.join()
+        await chair.send({"type": "open_vote", "title": "Đề nghị kỷ luật", "kind": "secret"})
+        first = (await chair.wait_for("vote"))["motion"]["id"]
+        truth, order = _ballot(random.Random(9), list(voters))
+        await _cast_all(voting, first, dict(truth), order[:2])
+        server.kill()
+        server.stop()
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+        server = Server(env)
+        await server.ready()
+        comeback = {m: RoomClient(server.base, user, PASSWORD, meeting, media=False) for m, (user, _) in voters.items()}
+        clients = list(comeback.values())
+        for client in clients:
+            await client.join()
+            welcome = await client.wait_for("welcome")
+            assert welcome["vote"]["id"] != first and welcome["vote"]["status"] == "open"
+            assert welcome["voted"] is False
+            told = await client.wait_until(lambda m: m["type"] == "vote" and m.get("notice"))
+            assert "2 phiếu" in told["notice"]
+            assert any(m["sender"] == "system" and m["text"] == told["notice"] for m in welcome["chat"])
+        again = welcome["vote"]["id"]
+        await _cast_all(comeback, again, truth, order)
+        chair = RoomClient(server.base, "sec_a", PASSWORD, meeting, media=False)
+        clients.append(chair)
+        await chair.join()
+        await chair.send({"type": "close_vote", "motion_id": again})
+        closed = await chair.wait_until(lambda m: m["type"] == "vote" and m["motion"]["status"] == "closed")
+        assert {c: closed["motion"]["result"][c] for c in CHOICES} == dict(Counter(truth.values()))
+        with sqlite_database.session() as s:
+            assert s.get(votes.Motion, first).status == votes.MotionStatus.VOID
+            assert votes.voter_ids(s, s.get(votes.Motion, again)) == set(voters)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        server.stop()

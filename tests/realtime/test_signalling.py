@@ -478,3 +478,30 @@ async def test_votes_in_the_room(participant, room_world, sqlite_database):
     await late.join()
     welcome = await late.wait_for("welcome")
     assert welcome["vote"]["status"] == "closed" and welcome["voted"] is False
+
+
+async def test_a_secret_ballot_held_by_the_room_survives_reconnection_and_closes_from_the_votes_page(
+        participant, room_world):
+    import re
+
+    chair, away = participant("sec_a"), participant("away_a")
+    for client in (chair, away):
+        await client.join()
+    await chair.send({"type": "open_vote", "title": "Bỏ phiếu kín", "kind": "secret"})
+    motion = (await away.wait_for("vote"))["motion"]["id"]
+    await away.send({"type": "cast", "motion_id": motion, "choice": "disagree", "pad": ""})
+    await away.wait_for("vote_cast")
+    # Another connection of the same member (a reload, a second phone): the box knows they voted.
+    again = participant("away_a")
+    await again.join()
+    welcome = await again.wait_for("welcome")
+    assert welcome["voted"] is True and welcome["vote"]["voted"] == 1
+    await again.send({"type": "cast", "motion_id": motion, "choice": "agree"})
+    assert "một lần" in (await again.wait_for("error", code="not_allowed"))["message"]
+    # The secretary closes it from the votes page: the room empties its box.
+    page = await chair.http.get(f"/meetings/{room_world.meeting_id}/votes")
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    r = await chair.http.post(f"/meetings/{room_world.meeting_id}/votes/{motion}/close", data={"csrf_token": token})
+    assert r.status_code == 303
+    closed = await again.wait_until(lambda m: m["type"] == "vote" and m["motion"]["status"] == "closed")
+    assert (closed["motion"]["result"]["agree"], closed["motion"]["result"]["disagree"]) == (0, 1)

@@ -122,6 +122,25 @@ def build_world(session: Session) -> World:
     return w
 
 
+def add_voters(session: Session, cell: Organisation, meeting_id: int, count: int) -> dict[int, tuple[str, str]]:
+    """``count`` official members of ``cell`` with accounts, invited to join ``meeting_id``
+    remotely; member id → (username, full name)."""
+    from meetings.planning.meetings import RemoteInvite
+
+    actor = Actor.system("test")
+    voters = {}
+    for i in range(count):
+        member = add_member(session, cell, f"Cử Tri Số {i + 1:02d}")
+        username = f"cutri{i:02d}"
+        account = accounts.create_account(session, actor, username=username, password=PASSWORD,
+                                          display_name=member.full_name, member=member, must_change_password=False)
+        accounts.grant_role(session, actor, account, Role.MEMBER, cell)
+        session.add(RemoteInvite(meeting_id=meeting_id, member_id=member.id))
+        voters[member.id] = (username, member.full_name)
+    session.flush()
+    return voters
+
+
 def hold_meeting(session: Session, meeting_id: int) -> dict[str, int]:
     """Hold a meeting: open it, mark everyone expected present in person, take and close one
     vote, and adopt minutes (version 1)."""
