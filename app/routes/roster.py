@@ -10,7 +10,6 @@ from starlette.routing import Route
 
 from meetings import (
     accounts,
-    audit,
     eligibility,
     member_import,
     members,
@@ -26,7 +25,8 @@ from meetings.organisations import Organisation
 
 from ..web import Ctx, view
 from . import schedule
-from .audit import chain_status
+from .audit import log_page
+from .records import records_sort_key
 
 MEMBER_FORM_FIELDS = (
     "full_name", "birth_date", "card_number", "admitted_on", "status",
@@ -164,8 +164,9 @@ def cell_log(ctx: Ctx) -> Response:
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
     if not _can_audit(ctx, cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem nhật ký thay đổi.")
-    entries = audit.entries_for(ctx.db, [cell.id])
-    return ctx.render("audit_log.html", cell=cell, org=None, entries=entries, chain=chain_status(ctx))
+    roll = eligibility.electorate(ctx.db, cell.id, ctx.today)
+    members = sorted(((e.member_id, e.full_name) for e in roll), key=lambda m: records_sort_key(m[1]))
+    return log_page(ctx, [cell.id], cell=cell, members=members)
 
 
 # --------------------------------------------------------------------------- members
