@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from meetings import notices, organisations, schedules, scoping
-from meetings.meetings import Meeting, MeetingStatus
+from meetings.meetings import Meeting, MeetingKind, MeetingStatus
 from meetings.members import Member, MemberPeriod, Membership, PeriodKind
 from meetings.online import remote_decision
 from meetings.organisations import Organisation, OrgKind
@@ -23,8 +23,9 @@ def _cell_meetings(ctx: Ctx, cell: Organisation | None, member: Member | None) -
     if cell is None or member is None:
         return {"live": None, "live_join": False, "next_meeting": None}
     assert ctx.scope is not None
+    # The cell's own meetings; the chi ủy's are on the schedule page for those who sit on it.
     coming = [m for m in schedules.upcoming(ctx.db, cell.id, ctx.now, past_days=1)
-              if m.status != MeetingStatus.CANCELLED]
+              if m.status != MeetingStatus.CANCELLED and m.kind != MeetingKind.COMMITTEE]
     live: Meeting | None = next((m for m in coming if m.status == MeetingStatus.OPEN), None)
     join = False
     if live is not None:
