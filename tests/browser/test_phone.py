@@ -16,38 +16,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import pytest
-from sqlalchemy import select
-
-from app.config import Settings
-from app.demo import DEMO_PASSWORD, load_demo
-from app.factory import create_app
-from meetings.accounts import Account
-from meetings.meetings import Meeting, MeetingKind
-from meetings.organisations import Organisation
+from app.demo import DEMO_PASSWORD
 from scripts.screenshots import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS
 from tests.browser.test_screenshots import ARTIFACTS
-from tests.support.live import live_server
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def demo(sqlite_database, tmp_path, clock):  # type: ignore[no-untyped-def]
-    with sqlite_database.session() as s:
-        load_demo(s, clock.today)
-        cell = s.scalar(select(Organisation).where(Organisation.code == "QT-CL-ANMY"))
-        meeting = s.scalar(select(Meeting).where(Meeting.cell_id == cell.id, Meeting.remote_open.is_(True),
-                                                 Meeting.kind == MeetingKind.REGULAR).order_by(Meeting.starts_at))
-        divang = s.scalar(select(Account).where(Account.username == "divang"))
-        ids = {"cell": cell.id, "commune": cell.parent_id, "meeting": meeting.id, "divang": divang.member_id,
-               "title": meeting.title}
-    settings = Settings.from_env({}, DATA_DIR=str(tmp_path), SECRET_KEY="k" * 32, LOG_REQUESTS=False,
-                                 NOTICE_INTERVAL=0)
-    app = create_app(settings, database=sqlite_database, clock=clock)
-    with live_server(app) as base:
-        yield base, ids
 
 
 def _cp1258(text: str) -> bytes:
