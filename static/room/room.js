@@ -321,7 +321,8 @@ class Room {
 
   end(message, kind = "left") {
     if (this.signalling) this.signalling.stop();
-    forget(cfg.meetingId, cfg.device);
+    // Another tab of this browser took our place: it keeps the memory for itself.
+    if (kind !== "replaced") forget(cfg.meetingId, cfg.device);
     clearInterval(this.rememberTimer);
     clearInterval(this.qualityTimer);
     clearInterval(this.countsTimer);
