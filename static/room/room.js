@@ -49,7 +49,11 @@ class Room {
                                        audio: this.media.micOn, video: !!this.media.videoTrack });
     this.signalling.onmessage = (msg) => this.handle(msg);
     this.signalling.onstate = (state, detail, code) => {
-      if (state === "closed") return this.end(detail || "Đã ngắt kết nối.", this.closedKind(code));
+      // After the frames already received (a "removed" or "meeting" frame says why better).
+      if (state === "closed") {
+        this.signalling.chain.then(() => { if (!this.over) this.end(detail || "Đã ngắt kết nối.", this.closedKind(code)); });
+        return undefined;
+      }
       return this.view.connection(state, detail);
     };
     this.signalling.connect();
@@ -320,6 +324,7 @@ class Room {
   }
 
   end(message, kind = "left") {
+    this.over = true;
     if (this.signalling) this.signalling.stop();
     // Another tab of this browser took our place: it keeps the memory for itself.
     if (kind !== "replaced") forget(cfg.meetingId, cfg.device);

@@ -72,7 +72,7 @@ def test_pages_around_the_room_on_a_phone_and_a_desktop(demo):
         bithu.get_by_role("link", name="Tham gia trực tuyến").click()
         bithu.get_by_role("button", name="Bắt đầu cuộc họp").click()
         bithu.get_by_role("button", name="Vào phòng với camera").click()
-        bithu.wait_for_function("() => window.chiboRoom && window.chiboRoom.me")
+        bithu.wait_for_function("() => window.chiboRoom && window.chiboRoom.me", timeout=60000)
         bithu.get_by_role("button", name="Rời phòng").click()
 
         # The away member: the banner on her start page takes her in.
@@ -82,7 +82,7 @@ def test_pages_around_the_room_on_a_phone_and_a_desktop(demo):
         shot(divang, "home-meeting-in-progress")
         banner.get_by_role("link", name="Tham gia").click()
         divang.get_by_role("button", name="Vào phòng với camera").click()
-        divang.wait_for_function("() => window.chiboRoom && window.chiboRoom.me")
+        divang.wait_for_function("() => window.chiboRoom && window.chiboRoom.me", timeout=60000)
         divang.get_by_role("button", name="Rời phòng").click()
         # Next year's record is one tap away.
         divang.goto(f"{base}/members/{ids['divang']}/record?year=2026")
@@ -111,7 +111,7 @@ def test_pages_around_the_room_on_a_phone_and_a_desktop(demo):
         # The change log: sentences with links, its own integrity check, pages and filters.
         for page in (bithu, kiemtra):
             page.goto(f"{base}/cells/{ids['cell']}/log")
-            page.locator("#toan-ven .flash-success").wait_for(timeout=20000)
+            page.locator("#toan-ven .flash-success").wait_for(timeout=60000)
             check = page.inner_text("#toan-ven")
             assert "✓ Chuỗi mã băm toàn vẹn:" in check and "python -m app" not in check
             rows = page.locator(".log-sentence").all_inner_texts()

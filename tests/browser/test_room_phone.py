@@ -182,6 +182,14 @@ async def test_five_in_the_room_on_phones_and_desktops(browser, server, room_wor
                                    timeout=10000)
     names = await member.eval_on_selector_all(".controls button", "bs => bs.map(b => b.innerText.trim())")
     assert names == ["Tắt mic", "Bật camera", "Chỉ âm thanh", "Hạ tay", "Trò chuyện", "Người dự", "Rời phòng"], names
+    # Text at 200 % on the desktop: nothing cut off sideways, every control still whole.
+    await chair.evaluate("document.documentElement.style.fontSize = '200%'")
+    assert await chair.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+    clipped = await chair.eval_on_selector_all(
+        ".controls button", "bs => bs.filter(b => b.scrollWidth > b.clientWidth + 1).map(b => b.innerText)")
+    assert clipped == [], clipped
+    await chair.screenshot(path=str(shots / "room-desktop-text-200.png"))
+    await chair.evaluate("document.documentElement.style.fontSize = ''")
     for page, label in ((member, "phone"), (chair, "desktop")):
         problems = await audit_async(page)
         assert not problems, f"room ({label}):\n" + "\n".join(problems)
