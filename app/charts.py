@@ -56,7 +56,8 @@ def _short(label: str, limit: int = 19) -> str:
 def month_grid(rows: Sequence[GridRow], months: Sequence[int], *, caption: str) -> Markup:
     width = LABEL_WIDTH + len(months) * ROW + 4
     height = 16 + len(rows) * ROW + 4
-    out = [f'<svg class="chart grid" viewBox="0 0 {width} {height}" width="100%" role="img" '
+    # A group, not an image: its cells' row labels are links to each cell's audit.
+    out = [f'<svg class="chart grid" viewBox="0 0 {width} {height}" width="100%" role="group" '
            f'aria-label="{escape(caption)}" xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif">',
            f"<title>{escape(caption)}</title>"]
     for i, month in enumerate(months):

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from meetings.evaluation import three_month
 from meetings.foundation import audit
@@ -48,6 +49,16 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    if args.reset:
+        url = make_url(settings.database_url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            print("--reset only starts over an SQLite demo database; drop and recreate a PostgreSQL "
+                  "database with its own tools.", file=sys.stderr)
+            return 2
+        path = Path(url.database)
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        print(f"Removed {path}: starting the demo over.")
     db = _database(settings)
     migrate(db.engine)
     with db.session() as session:
@@ -222,7 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="create or upgrade the database schema (idempotent)").set_defaults(func=cmd_migrate)
-    sub.add_parser("demo", help="load the demo organisation (Quảng Trị) and print its accounts").set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="load the demo organisation (Quảng Trị) and print its accounts")
+    demo.add_argument("--reset", action="store_true",
+                      help="delete the SQLite database first, so the demo starts over as new")
+    demo.set_defaults(func=cmd_demo)
 
     create = sub.add_parser("create-account", help="create a login account, optionally linked to a member and a role")
     create.add_argument("--username", required=True)

@@ -68,6 +68,28 @@ def test_migrate_is_idempotent_and_demo_loads_once(env):
     assert verified.returncode == 0 and "Audit log intact:" in verified.stdout, verified.stdout + verified.stderr
 
 
+def test_demo_reset_starts_the_demo_over(env, backend):
+    """`python -m app demo --reset` (what `scripts/demo --reset` runs) throws away what was
+    changed since and loads the demo as new; on PostgreSQL it refuses and changes nothing."""
+    from sqlalchemy import create_engine, text
+
+    assert run("demo", env=env).returncode == 0
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET display_name = 'Đã sửa' WHERE username = 'bithu'"))
+    engine.dispose()  # a pooled SQLite connection would keep reading the deleted file
+    reset = run("demo", "--reset", env=env)
+    with engine.connect() as conn:
+        name = conn.execute(text("SELECT display_name FROM accounts WHERE username = 'bithu'")).scalar_one()
+    engine.dispose()
+    if backend == "sqlite":
+        assert reset.returncode == 0 and "Demo organisation loaded." in reset.stdout, reset.stderr
+        assert name != "Đã sửa"
+    else:
+        assert reset.returncode == 2 and "only starts over an SQLite" in reset.stderr
+        assert name == "Đã sửa"
+
+
 def test_notices_job_once(env):
     run("demo", env=env)
     done = run("notices", env=env)

@@ -134,3 +134,26 @@ def test_import_members_command(tmp_path, backend, database, world, postgres_sch
     done = subprocess.run([sys.executable, "-m", "app", "import-members", "--cell", "T-B", str(path)],
                           env=env, capture_output=True, text=True)
     assert done.returncode == 2 and "dòng 2" in done.stderr
+
+
+def test_a_file_not_in_utf8_gets_one_clear_message_and_nothing_is_imported(world, client_as, database):
+    """Saved from old Excel as Windows-1258: one message that says what to do, not a header line
+    of "missing columns" with garbled names, nor an error per line."""
+    sec = client_as("sec_b")
+    token = client_token(sec)
+    before = count(database)
+    legacy = to_cp1258(HEADER + "Võ Thị Sáu,01/01/1960,48900041,01/01/1990,chính thức,,\n"
+                       + "Lê Văn Tám,01/01/1961,48900042,01/01/1991,chính thức,,\n")
+    r = sec.post(f"/cells/{world.id('B')}/import", data={"csrf_token": token},
+                 files={"file": ("ds.csv", legacy, "text/csv")}, follow_redirects=False)
+    assert r.status_code == 400
+    assert "không được lưu bằng mã UTF-8" in r.text and "CSV UTF-8" in r.text
+    assert "thiếu cột" not in r.text and "\ufffd" not in r.text and "Dòng 1:" not in r.text
+    assert count(database) == before
+
+
+def test_a_utf16_file_from_excel_is_read(database, world):
+    """Excel's "Unicode Text" is UTF-16 with a byte-order mark, tab-separated."""
+    text = (HEADER + "Võ Thị Sáu,01/01/1960,48900051,01/01/1990,chính thức,,\n").replace(",", "\t")
+    valid, errors = validate(database, text.encode("utf-16"))
+    assert errors == [] and [row.full_name for _, row in valid] == ["Võ Thị Sáu"]

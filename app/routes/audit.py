@@ -4,6 +4,7 @@ policy, and the change log with its hash-chain check."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -15,7 +16,7 @@ from meetings.foundation.errors import Forbidden
 from meetings.organisation import organisations, scoping
 from meetings.organisation.organisations import Organisation, OrgKind
 
-from .. import charts, exports
+from .. import changelog, charts, exports
 from ..tuning import paused_gc
 from ..web import Ctx, view
 from .access import can_audit, quarter_param, year_param
@@ -153,25 +154,56 @@ def evaluation_policy(ctx: Ctx) -> Response:
     return ctx.redirect(target, "Đã lưu thiết lập đánh giá; cảnh báo của năm nay đã được tính lại.")
 
 
+def _anchors(ctx: Ctx) -> tuple[list[tuple[int, str]], str | None]:
+    """The "seq:hash" pair the reader wrote down earlier and typed in to compare (?anchor=)."""
+    raw = ctx.request.query_params.get("anchor", "").strip()
+    if not raw:
+        return [], None
+    seq, _, digest = raw.partition(":")
+    digest = digest.strip().lower()
+    if not seq.strip().lstrip("#").isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return [], "Mã đối chiếu phải có dạng số mục:mã băm (ví dụ 1234:9f86d0…, mã băm gồm 64 ký tự 0–9, a–f)."
+    return [(int(seq.strip().lstrip("#")), digest)], None
+
+
 def chain_status(ctx: Ctx) -> dict[str, Any] | None:
-    """The hash chain's check, when asked for (``?verify=1``): it reads the whole log. Breaks
-    in entries outside the viewer's organisations are listed without their details."""
+    """The hash chain's check, when asked for (``?verify=1``; the page's script asks for it as
+    soon as the page is shown): it reads the whole log. Breaks in entries outside the viewer's
+    organisations are listed without their details."""
     assert ctx.scope is not None
     if ctx.request.query_params.get("verify") != "1":
         return None
-    report = audit.verify(ctx.db)
-    return {"report": report, "visible": {b.seq for b in report.breaks if ctx.scope.can_read(b.organisation_id)}}
+    anchors, anchor_error = _anchors(ctx)
+    report = audit.verify(ctx.db, anchors=anchors)
+    return {"report": report, "visible": {b.seq for b in report.breaks if ctx.scope.can_read(b.organisation_id)},
+            "anchored": [seq for seq, _ in anchors], "anchor_error": anchor_error,
+            "anchor": ctx.request.query_params.get("anchor", "")}
+
+
+def log_page(ctx: Ctx, organisation_ids: list[int], *, cell: Organisation | None = None,
+             org: Organisation | None = None, members: list[tuple[int, str]] | None = None) -> Response:
+    """A change log: a page of sentences, filtered by kind of change and (in a cell) by member."""
+    params = ctx.request.query_params
+    kind = params.get("kind") if params.get("kind") in changelog.KINDS else None
+    member_raw = params.get("member", "")
+    member_id = int(member_raw) if member_raw.isdigit() and members and int(member_raw) in dict(members) else None
+    page_raw = params.get("page", "1")
+    page = changelog.page_of(ctx.db, organisation_ids, page=int(page_raw) if page_raw.isdigit() else 1,
+                             kind=kind, member_id=member_id)
+    filters = {k: v for k, v in (("kind", kind), ("member", str(member_id) if member_id else None)) if v}
+    return ctx.render("audit_log.html", cell=cell, org=org, log=page, chain=chain_status(ctx),
+                      kinds=changelog.KINDS, kind=kind, members=members or [], member_id=member_id,
+                      filters=filters, query=urlencode(filters))
 
 
 @view()
 def org_log(ctx: Ctx) -> Response:
     org = _org_for_audit(ctx)
     if org.kind == OrgKind.CELL:
-        verify = "?verify=1" if ctx.request.query_params.get("verify") == "1" else ""
-        return RedirectResponse(f"/cells/{org.id}/log{verify}", status_code=303)
+        return RedirectResponse(f"/cells/{org.id}/log" + (f"?{ctx.request.url.query}" if ctx.request.url.query
+                                                          else ""), status_code=303)
     ids = [o.id for o in organisations.subtree(ctx.db, org)]
-    return ctx.render("audit_log.html", org=org, cell=None, entries=audit.entries_for(ctx.db, ids),
-                      chain=chain_status(ctx))
+    return log_page(ctx, ids, org=org)
 
 
 routes = [

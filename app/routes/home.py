@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, or_, select
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -9,9 +11,28 @@ from starlette.routing import Route
 from meetings.organisation import organisations, scoping
 from meetings.organisation.members import Member, MemberPeriod, Membership, PeriodKind
 from meetings.organisation.organisations import Organisation, OrgKind
-from meetings.planning import notices
+from meetings.planning import notices, schedules
+from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus
+from meetings.planning.online import remote_decision
 
 from ..web import Ctx, view
+
+
+def _cell_meetings(ctx: Ctx, cell: Organisation | None, member: Member | None) -> dict[str, Any]:
+    """The home cell's meeting in progress (with whether this account may join it from afar)
+    and its next meeting: what a member opens the site for on a meeting day."""
+    if cell is None or member is None:
+        return {"live": None, "live_join": False, "next_meeting": None}
+    assert ctx.scope is not None
+    # The cell's own meetings; the chi ủy's are on the schedule page for those who sit on it.
+    coming = [m for m in schedules.upcoming(ctx.db, cell.id, ctx.now, past_days=1)
+              if m.status != MeetingStatus.CANCELLED and m.kind != MeetingKind.COMMITTEE]
+    live: Meeting | None = next((m for m in coming if m.status == MeetingStatus.OPEN), None)
+    join = False
+    if live is not None:
+        join = remote_decision(ctx.db, live, member.id, is_secretary=ctx.scope.chairs(cell.id)).allowed
+    following = next((m for m in coming if m.status == MeetingStatus.SCHEDULED and m.starts_at >= ctx.now), None)
+    return {"live": live, "live_join": join, "next_meeting": following}
 
 
 @view()
@@ -30,6 +51,7 @@ def home(ctx: Ctx) -> Response:
         notices=notices.notices_for_member(ctx.db, member.id, limit=8) if member else [],
         member=member,
         home_cell=home_cell,
+        **_cell_meetings(ctx, home_cell, member),
         managed=[c for c in managed if c is not None],
         audited=[o for o in audited if o is not None],
         tops=scoping.top_organisations(ctx.db, ctx.scope) if ctx.scope.readable is None else [],

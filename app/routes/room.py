@@ -12,6 +12,7 @@ from meetings.planning import meetings as mt
 from meetings.planning.meetings import Meeting, MeetingStatus
 from meetings.planning.online import RemoteDecision, remote_decision
 from meetings.proceedings import presence, votes
+from meetings.proceedings.presence import PresenceEventKind
 from realtime import protocol
 from realtime.tokens import JoinGrant, issue_join_token
 
@@ -29,6 +30,20 @@ def _meeting_for(ctx: Ctx) -> tuple[Meeting, bool, RemoteDecision]:
     return meeting, chair, decision
 
 
+def was_removed(ctx: Ctx, meeting: Meeting, device: str) -> bool:
+    """The chair removed this member from the room (a persisted presence event): the room
+    would refuse them, so the page offers no way back in."""
+    assert ctx.account is not None
+    member_id = ctx.account.member_id
+    if member_id is None or device != "member":
+        return False
+    return any(e.kind == PresenceEventKind.REMOVED and e.member_id == member_id and e.device == device
+               for e in presence.events(ctx.db, meeting.id))
+
+
+REMOVED_MESSAGE = "Bạn đã được mời ra khỏi phòng họp này."
+
+
 def _token(ctx: Ctx, meeting: Meeting, device: str) -> str:
     assert ctx.account is not None
     grant = JoinGrant(meeting_id=meeting.id, account_id=ctx.account.id, member_id=ctx.account.member_id,
@@ -41,8 +56,11 @@ def room_page(ctx: Ctx) -> Response:
     meeting, chair, decision = _meeting_for(ctx)
     device = "hall" if ctx.request.query_params.get("device") == "hall" and chair else "member"
     cell = ctx.db.get(Organisation, meeting.cell_id)
+    assert ctx.scope is not None
     return ctx.render(
         "room.html",
+        removed=was_removed(ctx, meeting, device),
+        can_see_attendance=ctx.scope.can_manage(meeting.cell_id) or ctx.scope.is_auditor,
         meeting=meeting,
         cell=cell,
         chair=chair,
@@ -62,6 +80,8 @@ def room_token(ctx: Ctx) -> Response:
         return JSONResponse({"error": "not_allowed", "message": "Thiết bị không hợp lệ."}, status_code=403)
     if not decision.allowed:
         return JSONResponse({"error": "not_allowed", "message": decision.reason}, status_code=403)
+    if was_removed(ctx, meeting, device):
+        return JSONResponse({"error": "removed", "message": REMOVED_MESSAGE}, status_code=403)
     return JSONResponse({"token": _token(ctx, meeting, device), "status": meeting.status.value},
                         headers={"Cache-Control": "no-store"})
 

@@ -8,10 +8,9 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetings.foundation import audit
 from meetings.foundation.base import LOCAL_TZ
 from meetings.foundation.errors import DomainError, Forbidden, ValidationError
-from meetings.foundation.text import parse_date
+from meetings.foundation.text import name_sort_key, parse_date
 from meetings.organisation import (
     accounts,
     eligibility,
@@ -34,7 +33,7 @@ from meetings.planning import notices
 
 from ..web import Ctx, view
 from . import schedule
-from .audit import chain_status
+from .audit import log_page
 
 MEMBER_FORM_FIELDS = (
     "full_name", "birth_date", "card_number", "admitted_on", "status",
@@ -170,8 +169,9 @@ def cell_log(ctx: Ctx) -> Response:
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
     if not _can_audit(ctx, cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem nhật ký thay đổi.")
-    entries = audit.entries_for(ctx.db, [cell.id])
-    return ctx.render("audit_log.html", cell=cell, org=None, entries=entries, chain=chain_status(ctx))
+    roll = eligibility.electorate(ctx.db, cell.id, ctx.today)
+    members = sorted(((e.member_id, e.full_name) for e in roll), key=lambda m: name_sort_key(m[1]))
+    return log_page(ctx, [cell.id], cell=cell, members=members)
 
 
 # --------------------------------------------------------------------------- members

@@ -71,10 +71,21 @@ def _looks_mojibake(line: str) -> bool:
     return repaired != line
 
 
+NOT_UTF8 = ("Tệp không được lưu bằng mã UTF-8 (có thể là Windows-1258, TCVN3 hay VNI của Excel cũ), nên "
+            "không đọc được tên cột và chữ tiếng Việt. Trong Excel, chọn Lưu thành → “CSV UTF-8 (phân cách "
+            "bằng dấu phẩy)” rồi gửi lại tệp. Chưa nhập đảng viên nào.")
+
+
 def _decode(data: bytes) -> tuple[str, list[LineError]]:
     errors: list[LineError] = []
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # Excel's "Unicode Text": UTF-16 with a byte-order mark.
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(NOT_UTF8) from None
     lines = data.split(b"\n")
     for number, raw in enumerate(lines, start=1):
         try:
@@ -102,6 +113,10 @@ def parse(data: bytes) -> tuple[list[tuple[int, MemberInput]], list[LineError]]:
     if not data.strip():
         raise ValidationError("Tệp trống.")
     text, errors = _decode(data)
+    if any(e.line == 1 for e in errors):
+        # The header itself is not UTF-8: the whole file was saved in another encoding, and a
+        # list of "missing" columns with garbled names would only mislead.
+        raise ValidationError(NOT_UTF8)
     first_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)

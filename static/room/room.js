@@ -7,8 +7,10 @@ import { LocalMedia } from "./media.js";
 import { PeerLink } from "./peers.js";
 import { RelayLink } from "./relay.js";
 
-const RELAY = "relay";
+import { forget, rejoinChoice, remember } from "./rejoin.js";
 import { RoomView } from "./view.js";
+
+const RELAY = "relay";
 
 const root = document.getElementById("room");
 const cfg = {
@@ -46,12 +48,32 @@ class Room {
     this.signalling = new Signalling({ meetingId: cfg.meetingId, device: cfg.device,
                                        audio: this.media.micOn, video: !!this.media.videoTrack });
     this.signalling.onmessage = (msg) => this.handle(msg);
-    this.signalling.onstate = (state, detail) => this.view.connection(state, detail);
+    this.signalling.onstate = (state, detail, code) => {
+      // After the frames already received (a "removed" or "meeting" frame says why better).
+      if (state === "closed") {
+        this.signalling.chain.then(() => { if (!this.over) this.end(detail || "Đã ngắt kết nối.", this.closedKind(code)); });
+        return undefined;
+      }
+      return this.view.connection(state, detail);
+    };
     this.signalling.connect();
+    this.remember();
+    this.rememberTimer = setInterval(() => this.remember(), 30000);
     this.qualityTimer = setInterval(() => this.measure(), 5000);
     this.refreshCounts();
     this.countsTimer = setInterval(() => this.refreshCounts(), 15000);
-    window.addEventListener("pagehide", () => this.signalling.stop());
+    window.addEventListener("pagehide", () => { if (this.signalling && !this.signalling.stopped) this.remember(); this.signalling.stop(); });
+  }
+
+  // In the room as of now, and how: a reload within a few minutes joins again (rejoin.js).
+  remember() { remember(cfg.meetingId, cfg.device, { video: !this.audioOnly && !!(this.media && this.media.videoTrack) }); }
+
+  // Why a final close came: the server's last error frame says "removed" when the chair
+  // removed us; 4000 is another tab or device taking our place.
+  closedKind(code) {
+    const last = this.signalling && this.signalling.lastError;
+    if (last && last.code === "removed") return "removed";
+    return code === 4000 ? "replaced" : "refused";
   }
 
   send(msg) { return this.signalling && this.signalling.send(msg); }
@@ -86,11 +108,11 @@ class Room {
       case "floor": this.floor = msg.participant; return this.view.renderFloor();
       case "mute_request": return this.view.askToMute();
       case "muted": this.setMic(false, { announce: false }); return this.view.toast("Người chủ trì đã tắt micro của bạn.");
-      case "removed": this.end(msg.reason); return;
+      case "removed": this.end(msg.reason, "removed"); return;
       case "waiting": return this.view.waiting(msg.message);
       case "lobby": return this.view.renderLobby(msg.waiting);
-      case "meeting": if (msg.status === "closed") this.end(msg.message || "Cuộc họp đã kết thúc."); return;
-      case "replaced": this.end(msg.message); return;
+      case "meeting": if (msg.status === "closed") this.end(msg.message || "Cuộc họp đã kết thúc.", "closed"); return;
+      case "replaced": this.end(msg.message, "replaced"); return;
       case "ice_servers": this.iceServers = msg.ice_servers; return;   // fresh TURN credentials for new links
       case "pong": this.view.serverRtt(performance.now() - msg.t); return;
       case "vote":
@@ -102,7 +124,10 @@ class Room {
         this.voted = true;
         this.view.toast(msg.choice === null ? "Phiếu kín của bạn đã vào hòm phiếu; phiếu được kiểm khi kết thúc biểu quyết." : "Đã ghi nhận biểu quyết của bạn.");
         return this.view.renderVote();
-      case "error": return this.view.toast(msg.message, "error");
+      case "error":
+        // "Not started yet" and "removed" are states the page shows, not failures to pop up.
+        if (msg.code === "meeting_not_open" || msg.code === "removed") return;
+        return this.view.toast(msg.message, "error");
       default: return;
     }
   }
@@ -255,6 +280,7 @@ class Room {
     for (const link of this.links.values()) link.setTracks(this.media);
     this.view.setLocal(this.media);
     this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly, audio_only: this.audioOnly });
+    this.remember();
   }
 
   async setAudioOnly(on) {
@@ -264,6 +290,7 @@ class Room {
     for (const link of this.links.values()) { link.setTracks(this.media); link.setAudioOnly(on); }
     this.view.setLocal(this.media);
     this.send({ type: "media", audio: this.media.micOn, video: !on && !!this.media.videoTrack, audio_only: on });
+    this.remember();
   }
 
   raiseHand(raised) { this.send({ type: "hand", raised }); }
@@ -303,16 +330,25 @@ class Room {
     this.end("Bạn đã rời phòng họp.");
   }
 
-  end(message) {
+  end(message, kind = "left") {
+    this.over = true;
     if (this.signalling) this.signalling.stop();
+    // Another tab of this browser took our place: it keeps the memory for itself.
+    if (kind !== "replaced") forget(cfg.meetingId, cfg.device);
+    clearInterval(this.rememberTimer);
     clearInterval(this.qualityTimer);
     clearInterval(this.countsTimer);
     for (const id of [...this.links.keys()]) this.dropLink(id);
     if (this.media) this.media.stop();
-    this.view.ended(message);
+    this.view.ended(message, kind);
   }
 }
 
 const room = new Room();
 window.chiboRoom = room;   // for tests and debugging
-room.view.prejoin((options) => room.start(options));
+const closeForm = document.getElementById("close-meeting");
+if (closeForm) closeForm.addEventListener("submit", (event) => {
+  if (!confirm("Kết thúc cuộc họp? Mọi người sẽ rời phòng.")) event.preventDefault();
+  else forget(cfg.meetingId, cfg.device);
+});
+rejoinChoice(cfg.meetingId, cfg.device).then((auto) => room.view.prejoin((options) => room.start(options), auto));

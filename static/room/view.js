@@ -1,4 +1,7 @@
 // Everything the room shows. User text only ever goes through textContent.
+// Where the video tiles go (speaker view or grid) is decided by layout.js.
+
+import { StageLayout } from "./layout.js";
 
 const $ = (sel, el = document) => el.querySelector(sel);
 
@@ -28,9 +31,14 @@ export class RoomView {
     this.cfg = cfg;
     this.tiles = new Map();
     this.chatIds = new Set();
+    this.waitingForStart = false;
+    this.layout = new StageLayout({ speaker: $("#speaker"), strip: $("#strip"), selfView: $("#self-view"),
+                                    stage: $("#stage") });
+    this.layout.onchange = () => this.arrange();
   }
 
-  prejoin(start) {
+  // The choice before joining; `auto` ({ video }) joins again by itself (rejoin.js).
+  prejoin(start, auto) {
     const go = (video) => {
       $("#prejoin").hidden = true;
       start({ video });
@@ -39,10 +47,28 @@ export class RoomView {
     const audioOnly = $("#join-audio");
     if (withVideo) withVideo.addEventListener("click", () => go(true));
     if (audioOnly) audioOnly.addEventListener("click", () => go(false));
+    if (auto && withVideo) {
+      $("#rejoining").hidden = false;
+      go(auto.video);
+    }
   }
 
   showStage() {
     $("#stage").hidden = false;
+    document.body.classList.add("in-room");
+    const floorEnd = $("#floor-end");
+    if (floorEnd) floorEnd.addEventListener("click", () => this.room.send({ type: "give_floor", participant: null }));
+    $("#vote-dismiss").addEventListener("click", () => { this.room.voteDismissed = this.room.vote && this.room.vote.id; this.renderVote(); });
+    $("#btn-layout").addEventListener("click", () => this.layout.toggle());
+    $("#panel").addEventListener("keydown", (event) => { if (event.key === "Escape") this.closePanel(); });
+    const tabs = [...document.querySelectorAll("[role=tab][data-tab]")];
+    tabs.forEach((tab, i) => tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1, Home: -i, End: tabs.length - 1 - i }[event.key];
+      if (step === undefined) return;
+      event.preventDefault();
+      const next = tabs[(i + step + tabs.length) % tabs.length];
+      this.openPanel(next.dataset.tab, { focusTab: true });
+    }));
     $("#btn-mic").addEventListener("click", () => this.room.setMic(!this.room.media.micOn));
     $("#btn-cam").addEventListener("click", () => this.room.setCamera(!this.room.media.videoTrack));
     $("#btn-audio-only").addEventListener("click", () => this.room.setAudioOnly(!this.room.audioOnly).then(() => this.controls()));
@@ -54,7 +80,7 @@ export class RoomView {
     $("#btn-people").addEventListener("click", () => this.openPanel("people"));
     $("#btn-leave").addEventListener("click", () => this.room.leave());
     $("#btn-saver").addEventListener("click", () => this.room.setDataSaver(!this.room.dataSaver));
-    $("#panel-close").addEventListener("click", () => { $("#panel").hidden = true; });
+    $("#panel-close").addEventListener("click", () => this.closePanel());
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.addEventListener("click", () => this.openPanel(tab.dataset.tab));
     }
@@ -84,11 +110,32 @@ export class RoomView {
     this.controls();
   }
 
-  openPanel(tab) {
+  // The chat, people, hands and counts as a sheet: below the speaker on a phone, beside the
+  // videos on a wide screen; the speaker stays in sight either way.
+  openPanel(tab, { focusTab = false } = {}) {
+    if ($("#panel").hidden) this.opener = document.activeElement;
     $("#panel").hidden = false;
+    $("#stage").dataset.panel = "open";
     for (const section of document.querySelectorAll("#panel [data-section]")) section.hidden = section.dataset.section !== tab;
-    for (const t of document.querySelectorAll("[data-tab]")) t.setAttribute("aria-selected", t.dataset.tab === tab ? "true" : "false");
-    if (tab === "chat") { this.room.unread = 0; this.badge(); $("#chat-input").focus(); }
+    for (const t of document.querySelectorAll("[data-tab]")) {
+      t.setAttribute("aria-selected", t.dataset.tab === tab ? "true" : "false");
+      t.tabIndex = t.dataset.tab === tab ? 0 : -1;
+    }
+    $("#btn-chat").setAttribute("aria-expanded", tab === "chat" ? "true" : "false");
+    $("#btn-people").setAttribute("aria-expanded", tab === "people" ? "true" : "false");
+    if (focusTab) $(`[data-tab="${tab}"]`).focus();
+    else if (tab === "chat") $("#chat-input").focus();
+    else $(`[data-tab="${tab}"]`).focus();
+    if (tab === "chat") { this.room.unread = 0; this.badge(); }
+  }
+
+  closePanel() {
+    $("#panel").hidden = true;
+    $("#stage").dataset.panel = "closed";
+    $("#btn-chat").setAttribute("aria-expanded", "false");
+    $("#btn-people").setAttribute("aria-expanded", "false");
+    const back = this.opener && this.opener.isConnected ? this.opener : $("#btn-chat");
+    back.focus();
   }
 
   controls() {
@@ -116,19 +163,33 @@ export class RoomView {
   tile(id, stream, { self = false } = {}) {
     let tile = this.tiles.get(id);
     if (!tile) {
-      const video = el("video", { autoplay: true, playsinline: true });
+      const video = el("video", { autoplay: true, playsinline: true, "aria-hidden": "true" });
       if (self) video.muted = true;
       tile = el("div", { class: "tile" + (self ? " tile-self" : ""), "data-id": id },
-        el("div", { class: "avatar", "aria-hidden": "true" }), video,
+        el("div", { class: "avatar", "aria-hidden": "true" }, el("span", { class: "initials" }), el("span", { class: "ring" })), video,
         el("div", { class: "tile-bar" }, el("span", { class: "tile-name" }), el("span", { class: "tile-flags" })));
+      if (!self) {
+        // The whole tile is the button that shows this person large (or lets go of them).
+        tile.append(el("button", { type: "button", class: "tile-pin", "aria-pressed": "false",
+                                   onclick: () => this.layout.pin(id) }));
+      }
       this.tiles.set(id, tile);
-      const grid = $("#tiles");
-      if (self) grid.prepend(tile); else grid.append(tile);
+      $("#strip").append(tile);
     }
     const video = $("video", tile);
     if (video.srcObject !== stream) video.srcObject = stream;
     video.play().catch(() => {});
     this.decorate(id);
+    this.arrange();
+  }
+
+  // Puts the tiles where the layout says; the large one gets every remote video's full size.
+  arrange() {
+    this.mainId = this.layout.place(this.tiles, this.room.floor);
+    const grid = this.layout.grid;
+    const toggle = $("#btn-layout");
+    toggle.textContent = grid ? "Xem người nói lớn" : "Xem dạng lưới";
+    toggle.setAttribute("aria-pressed", grid ? "true" : "false");
   }
 
   decorate(id) {
@@ -138,8 +199,14 @@ export class RoomView {
     const p = this.room.participants.get(pid);
     const name = id === "self" ? "Bạn" : (p ? p.name : "…");
     $(".tile-name", tile).textContent = name + (p && ROLE[p.role] ? ` · ${ROLE[p.role]}` : "");
-    $(".avatar", tile).textContent = initials(p ? p.name : name);
+    $(".initials", tile).textContent = initials(p ? p.name : name);
+    const floor = !!(p && this.room.floor === p.id);
+    const speaking = !!(p && p.speaking && p.audio);
+    if (speaking) this.layout.heard(id);
     const flags = [];
+    // Said in words too: colour is never the only sign (WCAG 1.4.1).
+    if (floor) flags.push("đang phát biểu");
+    else if (speaking) flags.push("đang nói");
     if (p && !p.audio) flags.push("mic tắt");
     if (p && p.hand) flags.push("giơ tay");
     if (p && p.status === "reconnecting") flags.push("đang kết nối lại…");
@@ -150,14 +217,22 @@ export class RoomView {
     const video = $("video", tile);
     const hasVideo = video.srcObject && video.srcObject.getVideoTracks().length > 0 && !(p && (p.audio_only || !p.video)) && !paused;
     tile.classList.toggle("no-video", !hasVideo);
-    tile.classList.toggle("speaking", !!(p && p.speaking));
+    tile.classList.toggle("speaking", speaking);
     tile.classList.toggle("reconnecting", !!(p && p.status === "reconnecting"));
-    tile.classList.toggle("has-floor", !!(p && this.room.floor === p.id));
+    tile.classList.toggle("has-floor", floor);
+    const pin = $(".tile-pin", tile);
+    if (pin) {
+      const pinned = this.layout.pinned === id;
+      pin.setAttribute("aria-pressed", pinned ? "true" : "false");
+      pin.setAttribute("aria-label", `${pinned ? "Thôi ghim" : "Xem lớn"}: ${p ? p.name : "người dự"}${flags.length ? ` (${flags.join(", ")})` : ""}`);
+    }
   }
 
   removeTile(id) {
     const tile = this.tiles.get(id);
     if (tile) { tile.remove(); this.tiles.delete(id); }
+    if (this.layout.pinned === id) this.layout.pinned = null;
+    this.arrange();
   }
 
   linkState(id, state) {
@@ -183,39 +258,46 @@ export class RoomView {
 
   renderPeople() {
     for (const id of this.tiles.keys()) this.decorate(id);
+    this.arrange();
     this.controls();
-    const list = $("#people-list");
-    list.replaceChildren();
-    const chair = this.cfg.chair;
-    for (const p of this.room.participants.values()) {
-      const row = el("li", { class: "person", "data-id": p.id },
-        el("span", { class: "person-name", text: p.name + (p.id === this.room.me ? " (bạn)" : "") }),
-        el("span", { class: "person-meta", text: [ROLE[p.role], p.audio ? "" : "mic tắt", p.voter ? "" : (p.role === "member" ? "không biểu quyết" : ""), p.status === "reconnecting" ? "đang kết nối lại" : ""].filter(Boolean).join(" · ") }));
-      if (chair && p.id !== this.room.me) {
-        row.append(el("span", { class: "person-actions" },
-          el("button", { type: "button", class: "small", text: "Đề nghị tắt mic", onclick: () => this.room.send({ type: "ask_mute", participant: p.id }) }),
-          el("button", { type: "button", class: "small", text: "Tắt mic", onclick: () => this.room.send({ type: "mute", participant: p.id }) }),
-          el("button", { type: "button", class: "small danger", text: "Mời ra", onclick: () => {
-            const reason = prompt(`Mời ${p.name} ra khỏi phòng họp. Lý do:`);
-            if (reason !== null) this.room.send({ type: "remove", participant: p.id, reason });
-          } })));
-      }
-      list.append(row);
-    }
-    $("#people-count").textContent = String(this.room.participants.size);
-    const hands = $("#hands-list");
-    hands.replaceChildren();
-    this.room.hands.forEach((id, index) => {
-      const p = this.room.participants.get(id);
-      const row = el("li", { class: "hand-row", "data-id": id }, el("span", { text: `${index + 1}. ${p ? p.name : id}` }));
-      if (chair) {
-        row.append(el("button", { type: "button", class: "small primary", text: "Cho phát biểu", onclick: () => this.room.send({ type: "give_floor", participant: id }) }),
-                   el("button", { type: "button", class: "small", text: "Hạ tay", onclick: () => this.room.send({ type: "lower_hand", participant: id }) }));
-      }
-      hands.append(row);
-    });
+    this.renderLists();
     $("#hands-empty").hidden = this.room.hands.length > 0;
     $("#hands-count").textContent = this.room.hands.length ? String(this.room.hands.length) : "";
+  }
+
+  // The people and hands lists are rebuilt only when what they show changes: a speaking
+  // indicator flickering elsewhere must not pull a button away from under the chair's finger.
+  renderLists() {
+    const chair = this.cfg.chair;
+    const people = [...this.room.participants.values()].map((p) => [p.id, p.name + (p.id === this.room.me ? " (bạn)" : ""),
+      [ROLE[p.role], p.audio ? "" : "mic tắt", p.voter ? "" : (p.role === "member" ? "không biểu quyết" : ""), p.status === "reconnecting" ? "đang kết nối lại" : ""].filter(Boolean).join(" · "), p.name]);
+    const hands = this.room.hands.map((id) => { const p = this.room.participants.get(id); return [id, p ? p.name : id]; });
+    const shown = JSON.stringify([people, hands]);
+    if (shown === this.listsShown) return;
+    this.listsShown = shown;
+    $("#people-list").replaceChildren(...people.map(([id, label, meta, name]) => {
+      const row = el("li", { class: "person", "data-id": id },
+        el("span", { class: "person-name", text: label }), el("span", { class: "person-meta", text: meta }));
+      if (chair && id !== this.room.me) {
+        row.append(el("span", { class: "person-actions" },
+          el("button", { type: "button", class: "small", text: "Đề nghị tắt mic", "aria-label": `Đề nghị ${name} tắt mic`, onclick: () => this.room.send({ type: "ask_mute", participant: id }) }),
+          el("button", { type: "button", class: "small", text: "Tắt mic", "aria-label": `Tắt mic của ${name}`, onclick: () => this.room.send({ type: "mute", participant: id }) }),
+          el("button", { type: "button", class: "small danger", text: "Mời ra", "aria-label": `Mời ${name} ra khỏi phòng`, onclick: () => {
+            const reason = prompt(`Mời ${name} ra khỏi phòng họp. Lý do:`);
+            if (reason !== null) this.room.send({ type: "remove", participant: id, reason });
+          } })));
+      }
+      return row;
+    }));
+    $("#people-count").textContent = String(people.length);
+    $("#hands-list").replaceChildren(...hands.map(([id, who], index) => {
+      const row = el("li", { class: "hand-row", "data-id": id }, el("span", { text: `${index + 1}. ${who}` }));
+      if (chair) {
+        row.append(el("button", { type: "button", class: "small primary", text: "Cho phát biểu", "aria-label": `Cho ${who} phát biểu`, onclick: () => this.room.send({ type: "give_floor", participant: id }) }),
+                   el("button", { type: "button", class: "small", text: "Hạ tay", "aria-label": `Hạ tay của ${who}`, onclick: () => this.room.send({ type: "lower_hand", participant: id }) }));
+      }
+      return row;
+    }));
   }
 
   renderFloor() {
@@ -226,13 +308,19 @@ export class RoomView {
     const end = $("#floor-end");
     if (end) end.hidden = !(p && this.cfg.chair);
     for (const id of this.tiles.keys()) this.decorate(id);
+    this.arrange();
   }
 
+  // An open vote is a card above the videos; a closed one shrinks to its result line, which
+  // the user can close (and which is not shown at all to someone joining after it closed).
   renderVote() {
     const box = $("#vote");
     const v = this.room.vote;
-    if (!v) { box.hidden = true; return; }
+    const ended = v && (v.status === "closed" || v.status === "void");
+    if (!v || (ended && this.room.voteDismissed === v.id)) { box.hidden = true; return; }
     box.hidden = false;
+    box.classList.toggle("closed", ended);
+    $("#vote-dismiss").hidden = !ended;
     $("#vote-title").textContent = v.title;
     $("#vote-kind").textContent = v.kind === "secret" ? "· bỏ phiếu kín" : "· biểu quyết công khai";
     const me = this.room.participants.get(this.room.me);
@@ -243,7 +331,7 @@ export class RoomView {
     let text;
     if (v.status === "closed") {
       const r = v.result;
-      text = `Kết quả: tán thành ${r.agree}/${r.denominator}, không tán thành ${r.disagree}, không biểu quyết ${r.abstain} — ${r.passed ? "THÔNG QUA" : "KHÔNG THÔNG QUA"} (cần ≥ ${r.votes_needed}).`;
+      text = `Đã kết thúc. Kết quả: tán thành ${r.agree}/${r.denominator}, không tán thành ${r.disagree}, không biểu quyết ${r.abstain} — ${r.passed ? "THÔNG QUA" : "KHÔNG THÔNG QUA"} (cần ≥ ${r.votes_needed}).`;
     } else if (v.status === "void") {
       text = "Cuộc bỏ phiếu này đã bị hủy do sự cố máy chủ.";
     } else if (this.room.voted) {
@@ -275,13 +363,13 @@ export class RoomView {
       el("div", { class: "chat-meta" }, el("strong", { text: entry.name }), el("span", { text: ` · ${time}` })),
       el("div", { class: "chat-text", text: entry.text }));
     if (this.cfg.chair) {
-      item.append(el("button", { type: "button", class: "linkish small chat-delete", text: "Xóa",
+      item.append(el("button", { type: "button", class: "linkish small chat-delete", text: "Xóa", "aria-label": `Xóa tin nhắn của ${entry.name}`,
         onclick: () => { if (confirm("Xóa tin nhắn này? Thao tác được ghi vào nhật ký.")) this.room.send({ type: "delete_chat", message_id: entry.id }); } }));
     }
     const list = $("#chat-list");
     list.append(item);
     list.scrollTop = list.scrollHeight;
-    if (!quiet && $("#panel").hidden) { this.room.unread += 1; this.badge(); }
+    if (!quiet && ($("#panel").hidden || $("#section-chat").hidden)) { this.room.unread += 1; this.badge(); }
   }
 
   removeChat(id) {
@@ -290,19 +378,22 @@ export class RoomView {
   }
 
   badge() {
-    $("#chat-badge").textContent = this.room.unread ? String(this.room.unread) : "";
+    const badge = $("#chat-badge");
+    badge.textContent = this.room.unread ? String(this.room.unread) : "";
+    $("#btn-chat").setAttribute("aria-label", this.room.unread ? `Trò chuyện, ${this.room.unread} tin nhắn mới` : "Trò chuyện");
   }
 
   askToMute() {
     const bar = $("#mute-request");
     bar.hidden = false;
+    $("#mute-accept").focus();
     $("#mute-accept").onclick = () => { this.room.setMic(false); bar.hidden = true; };
     $("#mute-dismiss").onclick = () => { bar.hidden = true; };
   }
 
   waiting(message) {
     $("#waiting").hidden = false;
-    $("#waiting-text").textContent = message;
+    $("#waiting-text").textContent = message || "Cuộc họp chưa bắt đầu. Trang sẽ tự vào phòng khi bí thư bắt đầu cuộc họp.";
   }
 
   renderLobby(waiting) {
@@ -316,14 +407,19 @@ export class RoomView {
       el("button", { type: "button", class: "small", text: "Từ chối", onclick: () => this.room.send({ type: "admit", participant: w.id, accept: false }) }))));
   }
 
-  connection(state, detail) {
+  // Waiting for the meeting to start is a normal state, not a failure: once the server said
+  // "not open yet" (4409), the retries that follow read as waiting until the room lets us in.
+  connection(state, detail, kind) {
+    if (state === "waiting") this.waitingForStart = true;
+    if (state === "open") { this.waitingForStart = false; $("#waiting").hidden = true; }
+    const shown = this.waitingForStart && (state === "connecting" || state === "reconnecting") ? "waiting" : state;
     const box = $("#conn");
     const labels = { connecting: "Đang kết nối…", open: "Đã kết nối", reconnecting: "Đang kết nối lại…",
-                     waiting: "Chờ bí thư bắt đầu cuộc họp…", closed: "Đã ngắt kết nối" };
-    box.dataset.state = state;
-    $("#conn-text").textContent = labels[state] || state;
-    if (state === "waiting" && detail) this.waiting(detail);
-    if (state === "closed" && detail) this.ended(detail);
+                     waiting: "Chờ bí thư bắt đầu cuộc họp", closed: "Đã ngắt kết nối" };
+    box.dataset.state = shown;
+    $("#conn-text").textContent = labels[shown] || shown;
+    if (state === "waiting") this.waiting(detail);
+    if (state === "closed" && detail) this.ended(detail, kind || "refused");
   }
 
   quality(level) {
@@ -341,11 +437,19 @@ export class RoomView {
     setTimeout(() => box.remove(), 6000);
   }
 
-  ended(message) {
+  // Why the user is out of the room decides the way on: "left" and "replaced" may come back,
+  // "removed" and "refused" may not, "closed" leads to the roster and the minutes.
+  ended(message, kind = "left") {
+    const titles = { left: "Đã rời phòng họp", replaced: "Đã rời phòng họp", closed: "Cuộc họp đã kết thúc",
+                     removed: "Bạn đã được mời ra khỏi phòng họp", refused: "Không thể vào phòng họp" };
+    document.body.classList.remove("in-room");
     $("#stage").hidden = true;
     $("#prejoin").hidden = true;
     $("#waiting").hidden = true;
     $("#ended").hidden = false;
+    $("#ended-title").textContent = titles[kind] || titles.left;
     $("#ended-text").textContent = message;
+    for (const link of document.querySelectorAll("#ended [data-ended]")) link.hidden = !link.dataset.ended.split(" ").includes(kind);
+    $("#ended-title").focus();
   }
 }

@@ -277,14 +277,18 @@ async def test_chair_asks_to_mute_mutes_and_removes(participant, room_world):
     await away.wait_for("muted")
     update = await chair.wait_for("participant")
     assert update["participant"]["id"] == target and update["participant"]["audio"] is False
+    again = participant("away_a")
+    await again.login()
+    earlier_token = await again.join_token()  # taken before the removal: the room refuses it
     await chair.send({"type": "remove", "participant": target, "reason": "Không giữ trật tự"})
     assert (await away.wait_for("removed"))["reason"] == "Không giữ trật tự"
     assert await away.wait_closed() == 4403
     assert (await chair.wait_for("left"))["reason"] == "removed"
-    again = participant("away_a")
-    await again.login()
-    await again.connect()
+    await again.connect(earlier_token)
     assert (await again.wait_for("error"))["code"] == "removed"
+    # And no new join token either (the page then offers no way back in).
+    refused = await again.http.get(f"/meetings/{room_world.meeting_id}/room/token", params={"device": "member"})
+    assert refused.status_code == 403 and refused.json()["error"] == "removed"
 
 
 async def test_reconnection_resumes_the_same_participant(participant, room_world, sqlite_database):

@@ -11,7 +11,8 @@ PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 #: Routes anyone may use without an account, or that only touch the caller's own session.
 #: The calendar feed is public by design: its secret token is the access check
 #: (tests/test_calendars.py covers it).
-PUBLIC = {"/login", "/logout", "/healthz", "/password", "/", "/calendar/{token}.ics"}
+PUBLIC = {"/login", "/logout", "/healthz", "/password", "/", "/calendar/{token}.ics", "/favicon.ico",
+          "/manifest.webmanifest"}
 
 
 def concrete(app, params: dict[str, int | str], *, methods: Iterable[str] = ("GET", "POST")) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
