@@ -258,6 +258,8 @@ class OnlineSummary:
     last_leave: dt.datetime
     #: Merged connection spans (reconnections within 2 minutes joined).
     spans: tuple[tuple[dt.datetime, dt.datetime], ...]
+    #: Connected right now (an interval still open), while the meeting is open.
+    connected: bool = False
 
 
 def merge_intervals(spans: list[tuple[dt.datetime, dt.datetime]], gap: dt.timedelta = RECONNECT_GAP
@@ -281,26 +283,36 @@ def meeting_window(meeting: Meeting, now: dt.datetime) -> tuple[dt.datetime, dt.
 def online_presence(session: Session, meeting: Meeting, now: dt.datetime) -> dict[int, OnlineSummary]:
     """Connected time per member within the meeting, from the room's presence intervals."""
     start, end = meeting_window(meeting, now)
+    live = meeting.status == MeetingStatus.OPEN
     spans: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+    connected: set[int] = set()
     for interval in session.scalars(
         select(PresenceInterval).where(PresenceInterval.meeting_id == meeting.id, PresenceInterval.member_id.is_not(None),
                                        PresenceInterval.device == "member")
     ):
+        if live and interval.left_at is None:
+            connected.add(interval.member_id)  # type: ignore[arg-type]
         left = interval.left_at or (now if meeting.closed_at is None else interval.last_seen_at)
         a, b = max(interval.joined_at, start), min(left, end)
-        if b > a:
-            spans.setdefault(interval.member_id, []).append((a, b))  # type: ignore[arg-type]
+        if b > a or (live and interval.left_at is None):
+            spans.setdefault(interval.member_id, []).append((a, max(a, b)))  # type: ignore[arg-type]
     result: dict[int, OnlineSummary] = {}
     for member_id, member_spans in spans.items():
         merged = merge_intervals(member_spans)
         seconds = sum((b - a).total_seconds() for a, b in merged)
         result[member_id] = OnlineSummary(minutes=int(seconds // 60), seconds=seconds, first_join=merged[0][0],
-                                          last_leave=merged[-1][1], spans=tuple(merged))
+                                          last_leave=merged[-1][1], spans=tuple(merged),
+                                          connected=member_id in connected)
     return result
 
 
 def suggestion_for(summary: OnlineSummary, meeting: Meeting, now: dt.datetime) -> str:
-    """Present when connected for at least half of the meeting; partial otherwise."""
+    """Present when connected for at least half of the meeting; partial otherwise. While the
+    meeting is open, a member connected right now is present from the moment they join: the
+    live counts (D, the votes a resolution needs, decisions 5–8) must include them. Once it
+    has closed, only the half-the-meeting rule decides (decision 6)."""
+    if summary.connected:
+        return "present"
     start, end = meeting_window(meeting, now)
     length = max((end - start).total_seconds() / 60, 1)
     return "present" if summary.minutes * 2 >= length else "partial"
