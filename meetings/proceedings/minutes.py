@@ -28,7 +28,7 @@ from ..foundation.text import clean_text
 from ..organisation.organisations import Organisation, ancestors
 from ..planning import agenda, documents
 from ..planning.meetings import Meeting, MeetingStatus
-from .attendance import counts, refresh_online
+from .attendance import counts, current_roster
 from .votes import MotionStatus, motions_of
 
 MAX_TEXT = 20_000
@@ -204,7 +204,7 @@ def content_of(session: Session, meeting: Meeting, minutes: Minutes, now: dt.dat
     cell = session.get(Organisation, meeting.cell_id)
     supervisor = session.get(Organisation, meeting.supervisor_id) if meeting.supervisor_id else None
     lineage = [o.name for o in ancestors(session, cell)] if cell else []
-    roll = counts(refresh_online(session, meeting, now))
+    roll = counts(current_roster(session, meeting, now))
     motions = []
     for motion in motions_of(session, meeting.id):
         if motion.status != MotionStatus.CLOSED:
@@ -268,6 +268,37 @@ def adopt(session: Session, actor: Actor, meeting: Meeting, now: dt.datetime, re
                  {"version": version.version, "hash": version.content_hash}, organisation_id=meeting.cell_id,
                  note=reason_text or None)
     return version
+
+
+#: The adopted figures compared with the roster (``figures_drift``), with their labels.
+DRIFT_FIGURES = (("total", "Tổng số đảng viên"), ("present", "Có mặt"), ("present_in_person", "Dự trực tiếp"),
+                 ("present_online", "Dự trực tuyến"), ("absent_excused", "Vắng có lý do"),
+                 ("absent_unexcused", "Vắng không có lý do"), ("denominator", "Mẫu số D"))
+
+
+def _names(value: Any) -> list[str]:
+    return sorted(v[0] if isinstance(v, list | tuple) else str(v) for v in value)
+
+
+def figures_drift(session: Session, meeting: Meeting, version: MinutesVersion, now: dt.datetime) -> list[str]:
+    """How the roster differs now from the figures ``version`` adopted (a late absence
+    decision, an amendment), one line per figure; empty when they agree."""
+    adopted = version.content.get("attendance") or {}
+    current = counts(current_roster(session, meeting, now)).as_dict()
+    lines = []
+    for key, label in DRIFT_FIGURES:
+        was, now_ = adopted.get(key), current.get(key)
+        if isinstance(now_, list):
+            before, after = _names(was or []), _names(now_)
+            if before != after:
+                added = [n for n in after if n not in before]
+                gone = [n for n in before if n not in after]
+                detail = "; ".join(part for part in (f"thêm {', '.join(added)}" if added else "",
+                                                     f"bớt {', '.join(gone)}" if gone else "") if part)
+                lines.append(f"{label}: {len(before)} → {len(after)} ({detail})")
+        elif was != now_:
+            lines.append(f"{label}: {was} → {now_}")
+    return lines
 
 
 def verify(version: MinutesVersion) -> bool:
