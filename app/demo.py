@@ -40,7 +40,7 @@ class DemoAccount:
 
 DEMO_ACCOUNTS = (
     DemoAccount("bithu", DEMO_PASSWORD, "Bí thư Chi bộ thôn An Mỹ", "secretary"),
-    DemoAccount("dangvien", DEMO_PASSWORD, "Đảng viên Chi bộ thôn An Mỹ", "member"),
+    DemoAccount("dangvien", DEMO_PASSWORD, "Đảng viên Chi bộ thôn An Mỹ, thư ký (ghi biên bản) các cuộc họp", "member"),
     DemoAccount("divang", DEMO_PASSWORD, "Đảng viên đi làm ăn xa, Chi bộ thôn An Mỹ", "away member"),
     DemoAccount("kiemtra", DEMO_PASSWORD, "Cấp ủy cấp trên: Đảng ủy xã Cam Lộ", "auditor"),
     DemoAccount("quantri", DEMO_PASSWORD, "Quản trị hệ thống (toàn tỉnh)", "admin"),
@@ -177,9 +177,39 @@ def load_demo(session: Session, today: dt.date) -> bool:
         accounts.grant_role(session, actor, account, role, org)
         if member is not None and role != Role.MEMBER:
             accounts.grant_role(session, actor, account, Role.MEMBER, org)
+    # The chair (the secretary) and the minute-taker of every cell's meetings, each with an
+    # account: they confirm and adopt the minutes from their own accounts (decision 13).
+    signers = {cells[0].id: (_signer(session, anmy[0]), _signer(session, anmy[-4]))}
+    for row, cell in zip(CELLS[1:], cells[1:], strict=True):
+        code, away = row[0], row[4]
+        people = first_members[code]
+        slug = code.rsplit("-", 1)[1].lower()
+        chair = _demo_account(session, actor, f"bithu-{slug}", people[0], Role.SECRETARY, cell)
+        taker = _demo_account(session, actor, f"thuky-{slug}", people[1 + away], Role.MEMBER, cell)
+        signers[cell.id] = (chair, taker)
     session.flush()
-    _demo_schedules(session, actor, cells, communes, first_members["QT-CL-ANMY"], today)
+    _demo_schedules(session, actor, cells, communes, first_members["QT-CL-ANMY"], today, signers)
     return True
+
+
+#: A meeting's chair and minute-taker: who acts, and the member they are.
+Signer = tuple[Actor, members.Member]
+
+
+def _signer(session: Session, member: members.Member) -> Signer:
+    account = session.scalar(select(accounts.Account).where(accounts.Account.member_id == member.id))
+    assert account is not None
+    return Actor(account.id, member.full_name), member
+
+
+def _demo_account(session: Session, actor: Actor, username: str, member: members.Member, role: Role,
+                  cell: Organisation) -> Signer:
+    account = accounts.create_account(session, actor, username=username, password=DEMO_PASSWORD,
+                                      display_name=member.full_name, member=member, must_change_password=False)
+    accounts.grant_role(session, actor, account, role, cell)
+    if role != Role.MEMBER:
+        accounts.grant_role(session, actor, account, Role.MEMBER, cell)
+    return Actor(account.id, member.full_name), member
 
 
 # (regular rule, thematic plan) per cell, in the order of CELLS.
@@ -198,7 +228,7 @@ DEMO_RULES = [
 
 
 def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], communes: list[Organisation],
-                    anmy: list[members.Member], today: dt.date) -> None:
+                    anmy: list[members.Member], today: dt.date, signers: dict[int, tuple[Signer, Signer]]) -> None:
     """Rules for every cell, the online pilot for An Mỹ, and An Mỹ's last three months held."""
     now = dt.datetime.combine(today, dt.time(10, 0), tzinfo=LOCAL_TZ)
     for cell, (regular, thematic) in zip(cells, DEMO_RULES, strict=True):
@@ -243,7 +273,7 @@ def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], c
     absences.file_request(session, actor, todays, anmy[5].id, "Đi viện thăm mẹ ốm ở Huế", now=now)
     session.flush()
 
-    demo_year(session, actor, cells, held, anmy, now)
+    demo_year(session, actor, cells, held, anmy, now, signers)
 
 
 #: Why the demo's meeting of this month is held today rather than on the rule's day.

@@ -15,7 +15,13 @@ from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation.organisations import Organisation
 from meetings.planning import compliance, schedules
 from meetings.planning.compliance import Mark
-from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus, change_status, create_meeting
+from meetings.planning.meetings import (
+    Meeting,
+    MeetingKind,
+    MeetingStatus,
+    change_status,
+    create_meeting,
+)
 from meetings.planning.notices import Notice
 from meetings.proceedings import attendance
 from tests.support.web import post

@@ -17,7 +17,13 @@ from meetings.foundation.actors import Actor
 from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation.organisations import Organisation
 from meetings.planning import absences
-from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus, change_status, create_meeting
+from meetings.planning.meetings import (
+    Meeting,
+    MeetingKind,
+    MeetingStatus,
+    change_status,
+    create_meeting,
+)
 from meetings.planning.notices import Notice
 from meetings.proceedings import attendance, presence
 from meetings.proceedings.attendance import AttendanceAmendment, AttendanceStatus, Mark

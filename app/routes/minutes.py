@@ -47,6 +47,9 @@ def _editor(ctx: Ctx, meeting: Meeting, *, status_code: int = 200, error: str | 
     return ctx.render(
         "minutes_edit.html", status_code=status_code, draft=draft, data=data, counts=att.counts(records),
         records=records, motions=votes.motions_of(ctx.db, meeting.id), chair=ctx.scope.chairs(meeting.cell_id),
+        is_taker=ctx.scope.member_id is not None and draft.taker_member_id == ctx.scope.member_id,
+        is_chair=ctx.scope.member_id is not None and draft.chair_member_id == ctx.scope.member_id
+        and ctx.scope.chairs(meeting.cell_id),
         taker_confirmed=draft.taker_confirmed_revision == draft.revision and draft.taker_confirmed_at is not None,
         **context,
     )
@@ -117,7 +120,7 @@ def version_page(ctx: Ctx) -> Response:
     meeting, version = _version(ctx)
     return ctx.render("minutes_version.html", meeting=meeting, cell=ctx.db.get(Organisation, meeting.cell_id),
                       version=version, head=header(version.content), paragraphs=body(version.content),
-                      intact=mn.verify(version), latest=mn.latest_version(ctx.db, meeting.id))
+                      problems=mn.check(ctx.db, version), latest=mn.latest_version(ctx.db, meeting.id))
 
 
 def _download(data: bytes, media_type: str, name: str) -> Response:
