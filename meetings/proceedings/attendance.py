@@ -324,8 +324,8 @@ def suggestion_for(summary: OnlineSummary, meeting: Meeting, now: dt.datetime) -
     if summary.connected:
         return "present"
     start, end = meeting_window(meeting, now)
-    length = max((end - start).total_seconds() / 60, 1)
-    return "present" if summary.minutes * 2 >= length else "partial"
+    length = max((end - start).total_seconds(), 1.0)
+    return "present" if summary.seconds * 2 >= length else "partial"
 
 
 def refresh_online(session: Session, meeting: Meeting, now: dt.datetime) -> list[AttendanceRecord]:
