@@ -19,7 +19,9 @@ from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import accounts, organisations
 from meetings.organisation.accounts import Role
 from meetings.organisation.organisations import Organisation
-from tests.support.world import PASSWORD
+from meetings.planning.meetings import MeetingKind, MeetingStatus, change_status, create_meeting
+from meetings.proceedings.minutes_export import header
+from tests.support.world import PASSWORD, adopt_minutes
 from tests.support.year import hold
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=LOCAL_TZ)
@@ -105,3 +107,19 @@ def test_exports_and_auditors_follow_the_organisation_of_the_time(world, client_
     # The cell's own secretary reads its whole history.
     secretary = client_as("sec_a")
     assert all(secretary.get(f"/meetings/{moved[m]}").status_code == 200 for m in (3, 9))
+
+
+def test_minutes_are_headed_by_the_committee_of_the_meetings_day(database, world):
+    """A meeting scheduled before the move and held after it: its minutes name the new commune."""
+    with database.session() as s:
+        a = s.get(Organisation, world.id("A"))
+        august = create_meeting(s, ACTOR, a, kind=MeetingKind.REGULAR,
+                                starts_at=dt.datetime(2026, 8, 5, 19, 30, tzinfo=LOCAL_TZ))
+        assert august.supervisor_id == world.id("X")  # as scheduled, in spring
+        organisations.move_organisation(s, ACTOR, a, s.get(Organisation, world.id("Y")), dt.date(2026, 7, 1))
+        change_status(s, ACTOR, august, MeetingStatus.OPEN, now=august.starts_at)
+        change_status(s, ACTOR, august, MeetingStatus.CLOSED, now=august.starts_at + dt.timedelta(minutes=100))
+        version = adopt_minutes(s, august, august.starts_at + dt.timedelta(minutes=105))
+    head = header(version.content)
+    assert head["superior"] == "ĐẢNG BỘ XÃ YÊN BÌNH" and head["date_line"].startswith("Yên Bình, ngày 05 tháng 08")
+    assert version.content["organisation"]["lineage"] == ["Tỉnh ủy Thử Nghiệm", "Đảng ủy xã Yên Bình"]

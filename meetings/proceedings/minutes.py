@@ -40,7 +40,7 @@ from ..foundation.base import LOCAL_TZ, Base, JSONType, UTCDateTime, json_safe, 
 from ..foundation.errors import Conflict, NotFound, ValidationError
 from ..foundation.text import clean_text
 from ..organisation.accounts import Account
-from ..organisation.organisations import Organisation, ancestors
+from ..organisation.organisations import Organisation, lineage_on
 from ..planning import agenda, documents
 from ..planning.meetings import Meeting, MeetingStatus
 from .attendance import counts, current_roster, record_of
@@ -244,8 +244,13 @@ def _check_complete(minutes: Minutes) -> None:
 def content_of(session: Session, meeting: Meeting, minutes: Minutes, now: dt.datetime) -> dict[str, Any]:
     """Everything the adopted minutes state, as one JSON document (hashed on adoption)."""
     cell = session.get(Organisation, meeting.cell_id)
-    supervisor = session.get(Organisation, meeting.supervisor_id) if meeting.supervisor_id else None
-    lineage = [o.name for o in ancestors(session, cell)] if cell else []
+    # The committees as they stood on the meeting's day (decision 11): a cell moved since, or
+    # a meeting scheduled before a restructure, is headed by the committee of its time.
+    above = lineage_on(session, meeting.cell_id, meeting.local_date)[1:]
+    orgs = {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(above)))} if above else {}
+    supervisor = orgs.get(above[0]) if above else (
+        session.get(Organisation, meeting.supervisor_id) if meeting.supervisor_id else None)
+    lineage = [orgs[i].name for i in reversed(above) if i in orgs]
     roll = counts(current_roster(session, meeting, now))
     motions = []
     for motion in motions_of(session, meeting.id):
