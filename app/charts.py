@@ -18,7 +18,8 @@ from html import escape
 from markupsafe import Markup
 
 #: Colours of the audit's month marks (the same as the page's badges).
-COLOURS = {"on_time": "#1b7f3b", "late": "#d9a400", "missing": "#b3261e", "not_due": "#e2e4e8"}
+COLOURS = {"on_time": "#1b7f3b", "late": "#d9a400", "missing": "#b3261e", "not_due": "#e2e4e8",
+           "outside": "#f4f5f7"}
 LABEL_WIDTH = 112
 CELL = 18
 GAP = 2

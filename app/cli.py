@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from meetings.evaluation import three_month
@@ -25,6 +25,7 @@ from meetings.organisation import accounts, member_import
 from meetings.organisation.accounts import Role
 from meetings.organisation.members import Member
 from meetings.organisation.organisations import Organisation, OrgKind
+from meetings.proceedings import minutes
 
 from .config import SETTINGS, Setting, Settings
 from .db import Database, make_engine
@@ -175,6 +176,8 @@ def cmd_verify_audit(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with db.session() as session:
             report = audit.verify(session, anchors=anchors)
+            versions = session.scalar(select(func.count()).select_from(minutes.MinutesVersion)) or 0
+            altered = [(v.meeting_id, v.version, problems) for v, problems in minutes.check_all(session)]
     finally:
         db.dispose()
     for b in report.breaks:
@@ -183,7 +186,13 @@ def cmd_verify_audit(settings: Settings, args: argparse.Namespace) -> int:
         print(f"BROKEN {b.kind}: {where}: {b.message}")
     status = "intact" if report.intact else f"BROKEN at {len(report.breaks)} place(s)"
     print(f"Audit log {status}: {report.entries} entries; head #{report.head_seq} {report.head_hash}")
-    return 0 if report.intact else 1
+    # Each adopted version of the minutes against its seal and the hash the log kept at adoption.
+    for meeting_id, number, problems in altered:
+        for problem in problems:
+            print(f"BROKEN minutes: meeting {meeting_id} version {number}: {problem}")
+    print(f"Adopted minutes {'intact' if not altered else f'ALTERED in {len(altered)} version(s)'}: "
+          f"{versions} version(s) checked")
+    return 0 if report.intact and not altered else 1
 
 
 def cmd_flags(settings: Settings, args: argparse.Namespace) -> int:

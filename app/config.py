@@ -109,6 +109,9 @@ SETTINGS: tuple[Setting, ...] = (
             "relay when more participants than this send video (0: relay from the first camera).", int),
     Setting("ROOM_GRACE_SECONDS", 20.0, "How long a dropped participant stays in the room, "
             "shown as reconnecting, before counting as gone.", float),
+    Setting("ROOM_HEARTBEAT_SECONDS", 10.0, "How often the room records that its connected participants are "
+            "still there; after a crash their presence ends at the last record, so the time the server was "
+            "down is never counted as attendance.", float),
     Setting("SMTP_HOST", "", "SMTP server for notice e-mails. Empty: no e-mail is sent (in-app notices only)."),
     Setting("SMTP_PORT", 25, "SMTP server port.", int),
     Setting("SMTP_USERNAME", "", "SMTP login (empty: no authentication)."),

@@ -20,7 +20,7 @@ from meetings.organisation import accounts, members, organisations
 from meetings.organisation.accounts import Role
 from meetings.organisation.members import ExemptKind, MemberInput, PeriodInput, PeriodKind
 from meetings.organisation.organisations import Organisation, OrgKind
-from meetings.planning import absences, agenda, pilot, schedules
+from meetings.planning import absences, agenda, dates, pilot, schedules
 from meetings.planning import meetings as mt
 from meetings.planning.meetings import MeetingKind
 from meetings.planning.schedules import RuleInput, ThematicInput
@@ -40,7 +40,7 @@ class DemoAccount:
 
 DEMO_ACCOUNTS = (
     DemoAccount("bithu", DEMO_PASSWORD, "Bí thư Chi bộ thôn An Mỹ", "secretary"),
-    DemoAccount("dangvien", DEMO_PASSWORD, "Đảng viên Chi bộ thôn An Mỹ", "member"),
+    DemoAccount("dangvien", DEMO_PASSWORD, "Đảng viên Chi bộ thôn An Mỹ, thư ký (ghi biên bản) các cuộc họp", "member"),
     DemoAccount("divang", DEMO_PASSWORD, "Đảng viên đi làm ăn xa, Chi bộ thôn An Mỹ", "away member"),
     DemoAccount("kiemtra", DEMO_PASSWORD, "Cấp ủy cấp trên: Đảng ủy xã Cam Lộ", "auditor"),
     DemoAccount("quantri", DEMO_PASSWORD, "Quản trị hệ thống (toàn tỉnh)", "admin"),
@@ -177,9 +177,39 @@ def load_demo(session: Session, today: dt.date) -> bool:
         accounts.grant_role(session, actor, account, role, org)
         if member is not None and role != Role.MEMBER:
             accounts.grant_role(session, actor, account, Role.MEMBER, org)
+    # The chair (the secretary) and the minute-taker of every cell's meetings, each with an
+    # account: they confirm and adopt the minutes from their own accounts (decision 13).
+    signers = {cells[0].id: (_signer(session, anmy[0]), _signer(session, anmy[-4]))}
+    for row, cell in zip(CELLS[1:], cells[1:], strict=True):
+        code, away = row[0], row[4]
+        people = first_members[code]
+        slug = code.rsplit("-", 1)[1].lower()
+        chair = _demo_account(session, actor, f"bithu-{slug}", people[0], Role.SECRETARY, cell)
+        taker = _demo_account(session, actor, f"thuky-{slug}", people[1 + away], Role.MEMBER, cell)
+        signers[cell.id] = (chair, taker)
     session.flush()
-    _demo_schedules(session, actor, cells, communes, first_members["QT-CL-ANMY"], today)
+    _demo_schedules(session, actor, cells, communes, first_members["QT-CL-ANMY"], today, signers)
     return True
+
+
+#: A meeting's chair and minute-taker: who acts, and the member they are.
+Signer = tuple[Actor, members.Member]
+
+
+def _signer(session: Session, member: members.Member) -> Signer:
+    account = session.scalar(select(accounts.Account).where(accounts.Account.member_id == member.id))
+    assert account is not None
+    return Actor(account.id, member.full_name), member
+
+
+def _demo_account(session: Session, actor: Actor, username: str, member: members.Member, role: Role,
+                  cell: Organisation) -> Signer:
+    account = accounts.create_account(session, actor, username=username, password=DEMO_PASSWORD,
+                                      display_name=member.full_name, member=member, must_change_password=False)
+    accounts.grant_role(session, actor, account, role, cell)
+    if role != Role.MEMBER:
+        accounts.grant_role(session, actor, account, Role.MEMBER, cell)
+    return Actor(account.id, member.full_name), member
 
 
 # (regular rule, thematic plan) per cell, in the order of CELLS.
@@ -198,7 +228,7 @@ DEMO_RULES = [
 
 
 def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], communes: list[Organisation],
-                    anmy: list[members.Member], today: dt.date) -> None:
+                    anmy: list[members.Member], today: dt.date, signers: dict[int, tuple[Signer, Signer]]) -> None:
     """Rules for every cell, the online pilot for An Mỹ, and An Mỹ's last three months held."""
     now = dt.datetime.combine(today, dt.time(10, 0), tzinfo=LOCAL_TZ)
     for cell, (regular, thematic) in zip(cells, DEMO_RULES, strict=True):
@@ -209,12 +239,8 @@ def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], c
                           decided_on=today - relativedelta(months=2), approving_body=communes[0].name,
                           approving_org_id=communes[0].id, valid_from=today - relativedelta(months=2), valid_to=None,
                           note="Trên một nửa đảng viên đi làm ăn xa (Hướng dẫn 03-HD/TW)")
-    upcoming = [m for m in schedules.upcoming(session, anmy_cell.id, now, past_days=0)
-                if m.kind == MeetingKind.REGULAR][:3]
-    for meeting in upcoming:
-        meeting.remote_open = True
-    # An Mỹ's year so far: every month held (August's two weeks late), one meeting too short
-    # (HD 42 warning), the second quarter's thematic session forgotten (case C6).
+    # An Mỹ's year so far: every earlier month held (August's two weeks late), one meeting too
+    # short (HD 42 warning), the second quarter's thematic session forgotten (case C6).
     held: list[tuple[mt.Meeting, int]] = []
     for back in range(12, -1, -1):
         planned = (today.replace(day=1) - relativedelta(months=back)).replace(day=5)
@@ -227,6 +253,8 @@ def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], c
             (MeetingKind.COMMITTEE, start - dt.timedelta(days=3), 60),
             (MeetingKind.REGULAR, start, 75 if back == 2 else (125 if combined else 105)),
         ):
+            if back == 0 and kind == MeetingKind.REGULAR:
+                continue  # this month's meeting is today's (below)
             meeting = mt.create_meeting(session, actor, anmy_cell, kind=kind, starts_at=when,
                                         place=anmy_cell.address, combined_thematic=combined,
                                         topic=DEMO_RULES[0][1].topic if combined and kind == MeetingKind.REGULAR
@@ -234,12 +262,43 @@ def _demo_schedules(session: Session, actor: Actor, cells: list[Organisation], c
                                         expected_minutes=120)
             meeting.occurrence_on = planned
             agenda.apply_template(session, meeting)
-            schedules.record_actual_times(session, actor, meeting, when, when + dt.timedelta(minutes=minutes),
-                                          now=now)
+            dates.record_actual_times(session, actor, meeting, when, when + dt.timedelta(minutes=minutes), now=now)
             if kind == MeetingKind.REGULAR:
                 held.append((meeting, minutes))
-    if upcoming:
-        absences.file_request(session, actor, upcoming[0], anmy[5].id, "Đi viện thăm mẹ ốm ở Huế", now=now)
+    todays = _todays_meeting(session, actor, anmy_cell, today, now)
+    upcoming = [m for m in schedules.upcoming(session, anmy_cell.id, now, past_days=0)
+                if m.kind == MeetingKind.REGULAR][:3]
+    for meeting in upcoming:
+        meeting.remote_open = True
+    absences.file_request(session, actor, todays, anmy[5].id, "Đi viện thăm mẹ ốm ở Huế", now=now)
     session.flush()
 
-    demo_year(session, actor, cells, held, anmy, now)
+    demo_year(session, actor, cells, held, anmy, now, signers)
+
+
+#: Why the demo's meeting of this month is held today rather than on the rule's day.
+TODAY_REASON = "Đổi ngày để đồng chí Đảng ủy viên phụ trách thôn dự sinh hoạt cùng chi bộ."
+
+
+def _todays_meeting(session: Session, actor: Actor, cell: Organisation, today: dt.date,
+                    now: dt.datetime) -> mt.Meeting:
+    """This month's regular meeting of An Mỹ, held tonight: a newcomer opens it today, on
+    its day, as the README's walk-through does. When the rule's day (the 5th) is another day,
+    the meeting is moved here with a reason, as a secretary would (``planning.dates``)."""
+    tonight = dt.datetime.combine(today, dt.time(19, 30), tzinfo=LOCAL_TZ)
+    rule_day = today.replace(day=5)
+    month_start = dt.datetime.combine(today.replace(day=1), dt.time.min, tzinfo=LOCAL_TZ)
+    meeting = session.scalar(select(mt.Meeting).where(
+        mt.Meeting.cell_id == cell.id, mt.Meeting.kind == MeetingKind.REGULAR, mt.Meeting.starts_at >= month_start,
+        mt.Meeting.starts_at < month_start + relativedelta(months=1)))
+    if meeting is None:  # the rule's day has passed: the schedule left the month to the secretary
+        meeting = mt.create_meeting(session, actor, cell, kind=MeetingKind.REGULAR,
+                                    starts_at=dt.datetime.combine(rule_day, dt.time(19, 30), tzinfo=LOCAL_TZ),
+                                    place=cell.address, title=f"Sinh hoạt thường kỳ tháng {today.month}/{today.year}",
+                                    combined_thematic=today.month in (3, 6, 9, 12),
+                                    topic=DEMO_RULES[0][1].topic if today.month in (3, 6, 9, 12) else None)
+        meeting.occurrence_on = rule_day
+        agenda.apply_template(session, meeting)
+    if meeting.local_date != today:
+        dates.move_meeting(session, actor, meeting, tonight, TODAY_REASON, now=now)
+    return meeting

@@ -39,17 +39,25 @@ AWAY = Mark(status="absent", excused=True, reason_category="away", reason_text="
 ILL = Mark(status="absent", excused=True, reason_category="illness", reason_text="Ốm, đang điều trị")
 
 
+#: A meeting's chair and minute-taker: who acts (their own account), and the member they are.
+Signer = tuple[Actor, Member]
+
+
 def _hold(session: Session, actor: Actor, meeting: mt.Meeting, length: int, choose, dues_for, adopt_after,  # type: ignore[no-untyped-def]
-          now: dt.datetime) -> None:
-    """Open the meeting, mark everyone expected (``choose(record) → Mark``), record the month's
-    dues, close it and adopt the minutes ``adopt_after`` later (None: not adopted)."""
+          now: dt.datetime, signers: tuple[Signer, Signer]) -> None:
+    """Open the meeting, mark everyone expected (``choose(record) → Mark``; the chair and the
+    minute-taker are there), record the month's dues, close it and adopt the minutes
+    ``adopt_after`` later (None: not adopted): the minute-taker confirms, the chair adopts."""
+    (chair, chair_member), (taker, taker_member) = signers
+    present = {chair_member.id, taker_member.id}
     start = meeting.starts_at
     end = start + dt.timedelta(minutes=length)
     if meeting.status == MeetingStatus.SCHEDULED:  # recording its actual times may have closed it
         mt.change_status(session, actor, meeting, MeetingStatus.OPEN, now=start)
     for record in attendance.roster(session, meeting):
         if record.expected:
-            attendance.mark(session, actor, meeting, record.member_id, choose(record), now=start)
+            mark = IN_PERSON if record.member_id in present else choose(record)
+            attendance.mark(session, actor, meeting, record.member_id, mark, now=start)
         if record.in_roll and record.expected and meeting.kind == MeetingKind.REGULAR:
             attendance.record_dues(session, actor, meeting, record.member_id, dues_for(record), start)
     for record in attendance.roster(session, meeting):
@@ -59,14 +67,14 @@ def _hold(session: Session, actor: Actor, meeting: mt.Meeting, length: int, choo
         mt.change_status(session, actor, meeting, MeetingStatus.CLOSED, now=end)
     if adopt_after is not None and end + adopt_after < now:
         when = end + adopt_after
-        minutes.save_draft(session, actor, meeting, {
-            "chair_name": "Bí thư chi bộ", "taker_name": "Phó bí thư chi bộ",
+        minutes.save_draft(session, chair, meeting, {
+            "chair_member_id": chair_member.id, "taker_member_id": taker_member.id,
             "items": [{"title": "Đánh giá kết quả tháng trước, triển khai nhiệm vụ tháng này",
                        "summary": "Chi bộ thống nhất các nhiệm vụ trọng tâm của tháng.", "opinions": [],
                        "conclusion": "Thống nhất."}],
             "resolution": "Chi bộ thống nhất nghị quyết tháng."}, base_revision=0, now=when)
-        minutes.confirm_as_taker(session, actor, meeting, when)
-        minutes.adopt(session, actor, meeting, when)
+        minutes.confirm_as_taker(session, taker, meeting, when)
+        minutes.adopt(session, chair, meeting, when)
 
 
 def _new_meeting(session: Session, actor: Actor, cell: Organisation, day: dt.date, planned: dt.date | None, *,
@@ -87,7 +95,7 @@ def _first_saturday(year: int, month: int) -> dt.date:
 
 
 def demo_year(session: Session, actor: Actor, cells: Sequence[Organisation], anmy_held: Sequence[tuple[mt.Meeting, int]],
-              anmy: Sequence[Member], now: dt.datetime) -> None:
+              anmy: Sequence[Member], now: dt.datetime, signers: dict[int, tuple[Signer, Signer]]) -> None:
     rng = random.Random(2026)
     today = now.astimezone(LOCAL_TZ).date()
     pilot_from = today - relativedelta(months=2)
@@ -111,7 +119,8 @@ def demo_year(session: Session, actor: Actor, cells: Sequence[Organisation], anm
     for meeting, length in anmy_held:
         day = meeting.local_date
         delay = {2: dt.timedelta(days=3), 6: dt.timedelta(days=12), 10: None}.get(day.month, dt.timedelta(minutes=15))
-        _hold(session, actor, meeting, length, anmy_mark(day.month, day), anmy_dues(day.month), delay, now)
+        _hold(session, actor, meeting, length, anmy_mark(day.month, day), anmy_dues(day.month), delay, now,
+              signers[meeting.cell_id])
         if day.month == 7:
             july = meeting
     if july is not None:  # the chi ủy accepted the reason afterwards
@@ -135,25 +144,25 @@ def demo_year(session: Session, actor: Actor, cells: Sequence[Organisation], anm
             continue
         day = planned + dt.timedelta(days=15) if month == 4 else planned
         _hold(session, actor, _new_meeting(session, actor, phu_hau, day, planned), 110, plain, paid,
-              dt.timedelta(days=rng.randint(2, 6)), now)
+              dt.timedelta(days=rng.randint(2, 6)), now, signers[phu_hau.id])
         if month in (2, 8):
             thematic = _new_meeting(session, actor, phu_hau, dt.date(today.year, month, 20), None,
                                     kind=MeetingKind.THEMATIC)
-            _hold(session, actor, thematic, 120, plain, paid, dt.timedelta(minutes=20), now)
+            _hold(session, actor, thematic, 120, plain, paid, dt.timedelta(minutes=20), now, signers[phu_hau.id])
     for month in range(1, 13):
         planned = dt.date(today.year, month, 10)
         if dt.datetime.combine(planned, dt.time(22, 0), tzinfo=LOCAL_TZ) >= now:
             continue
         _hold(session, actor, _new_meeting(session, actor, tan_dinh, planned, planned, combined=month in (3, 6, 9)),
               130 if month in (3, 6, 9) else 100, plain, paid,
-              None if month in (5, 8, 10) else dt.timedelta(minutes=10), now)
+              None if month in (5, 8, 10) else dt.timedelta(minutes=10), now, signers[tan_dinh.id])
     for month in range(1, 7):
         planned = dt.date(today.year, month, 1) + relativedelta(day=31)
         planned -= dt.timedelta(days=(planned.weekday() + 1) % 7)  # last Sunday
         if dt.datetime.combine(planned, dt.time(22, 0), tzinfo=LOCAL_TZ) >= now:
             continue
         _hold(session, actor, _new_meeting(session, actor, kp3, planned, planned, combined=month in (3, 6)),
-              100, plain, paid, None, now)
+              100, plain, paid, None, now, signers[kp3.id])
 
     # Two self-assessments for the year: a member with a clean record, and the flagged one.
     year = today.year

@@ -56,7 +56,8 @@ def create_app(
                       else LocalBroker())
     turn = any(url.startswith(("turn:", "turns:")) for url in settings.ICE_SERVERS) and settings.TURN_SECRET
     hub = RoomHub(db, clock, RoomSettings(
-        grace_seconds=settings.ROOM_GRACE_SECONDS, ice_servers=ice_servers,
+        grace_seconds=settings.ROOM_GRACE_SECONDS, seen_interval_seconds=settings.ROOM_HEARTBEAT_SECONDS,
+        ice_servers=ice_servers,
         ice_transport_policy=settings.ICE_TRANSPORT_POLICY,
         # Credentials in a participant's hands always have at least half their lifetime left.
         ice_refresh_seconds=max(settings.TURN_TTL / 2, 1.0) if turn else None,

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTasks
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -28,6 +29,8 @@ from meetings.foundation.base import LOCAL_TZ
 from meetings.foundation.errors import Conflict, DomainError, Forbidden, NotFound
 from meetings.organisation.accounts import Account
 from meetings.organisation.scoping import Scope, scope_for
+
+from .room_closing import end_rooms, take_ended
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_FIELD = "csrf_token"
@@ -210,8 +213,9 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
                 return error_page(request, 413 if "size" in str(exc).lower() else 400,
                                   "Dữ liệu gửi lên không hợp lệ hoặc quá lớn.")
             try:
-                return await anyio.to_thread.run_sync(_run, fn, request, form, body, login,
-                                                      allow_password_change_pending)
+                response = await anyio.to_thread.run_sync(_run, fn, request, form, body, login,
+                                                          allow_password_change_pending)
+                return _after_commit(request, response)
             except DomainError as exc:
                 return error_page(request, status_for(exc), exc.message)
             finally:
@@ -224,6 +228,16 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
         return endpoint
 
     return decorate
+
+
+def _after_commit(request: Request, response: Response) -> Response:
+    """Work that must follow a committed transaction: rooms of meetings it closed end."""
+    ended = getattr(request.state, "ended_meetings", None)
+    if ended:
+        tasks = BackgroundTasks([response.background] if response.background is not None else [])
+        tasks.add_task(end_rooms, request.app.state, ended)
+        response.background = tasks
+    return response
 
 
 def _run(fn: Callable[[Ctx], Response], request: Request, form: FormData | None, body: Any, login: bool,
@@ -246,8 +260,10 @@ def _run(fn: Callable[[Ctx], Response], request: Request, form: FormData | None,
         response = fn(ctx)
         if response.status_code < 400:
             db.commit()
+            request.state.ended_meetings = take_ended(db)
         else:
             db.rollback()
+            take_ended(db)
         return response
     except BaseException:
         db.rollback()

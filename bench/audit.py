@@ -365,17 +365,20 @@ def bare_sql(engine: Engine, p: Province) -> Callable[[], object]:
     """The province page's queries as plain SQL through the driver: rows fetched, no ORM, no
     type conversion, no Python evaluation — the floor the page stands on."""
     from meetings.evaluation import regularity
+    from meetings.organisation import organisations
     from meetings.organisation.organisations import Organisation
     from meetings.planning import compliance
 
     with Database(engine).session() as s:
         province = s.get(Organisation, p.province_id)
         assert province is not None
-        statements = [compliance.subtree_statement(province, YEAR, NOW, committee=False),
-                      *regularity.statements(province, YEAR, None).values()]
+        cells = sorted(regularity.cells_of_period(s, province, YEAR, None))
+        statements = [organisations.descent_statement(province.id, dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)),
+                      compliance.cells_statement(cells, YEAR, NOW, committee=False),
+                      *regularity.statements(cells, YEAR, None).values()]
     sql = [str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})) for stmt in statements]
-    # The cells of the subtree (compliance's first query) and the overrides are tiny; included
-    # so that the comparison is like for like.
+    # The cells' own columns (and their kinds) and the overrides are tiny; included so that the
+    # comparison is like for like.
     sql.append(f"SELECT id, name, code, path, created_on, has_committee FROM organisations "
                f"WHERE path LIKE '/{p.province_id}/%' AND kind = 'cell' ORDER BY path")
 

@@ -20,4 +20,4 @@ those handlers, so no event is ever published before its handlers exist.
 Nothing in this package may import ``app`` or ``realtime`` (``tests/test_layering.py``).
 """
 
-from . import evaluation  # noqa: F401  (imported for its event handlers)
+from . import evaluation, proceedings  # noqa: F401  (imported for their event handlers)

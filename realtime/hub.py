@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from sqlalchemy.orm import Session
 
 from meetings.foundation.actors import Actor
 from meetings.foundation.errors import DomainError, ValidationError
+from meetings.proceedings import presence
 from meetings.proceedings import votes as vote_store
 
 from . import protocol as p
@@ -185,9 +187,18 @@ class RoomHub:
         async with self._create_lock:
             room = self.rooms.get(meeting["id"])
             if room is None or room.closed:
-                room = Room(meeting, self.db, self.clock, self.settings, self.topology_factory())
+                banned = await self.db.run(lambda s: self._start_afresh(s, meeting["id"]))
+                room = Room(meeting, self.db, self.clock, self.settings, self.topology_factory(), banned=banned)
                 self.rooms[meeting["id"]] = room
             return room
+
+    @staticmethod
+    def _start_afresh(session: Session, meeting_id: int) -> set[str]:
+        """A room starting in this process: whatever a dead process left open ends at its last
+        heartbeat, and whoever was removed from the meeting stays out."""
+        presence.close_orphaned(session, meeting_id)
+        return {"hall" if device == "hall" else f"m{member_id}"
+                for member_id, device in presence.removed_from(session, meeting_id) if member_id or device == "hall"}
 
     def get(self, meeting_id: int) -> Room | None:
         return self.rooms.get(meeting_id)
@@ -404,6 +415,8 @@ class RoomHub:
                 inbox.task.cancel()
         for room in list(self.rooms.values()):
             room._seen_task.cancel()
+            with contextlib.suppress(Exception):
+                await room.heartbeat()  # the participants were here until now
             with contextlib.suppress(Exception):
                 await room.media.close()
             for part in room.participants.values():

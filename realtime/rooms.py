@@ -104,7 +104,9 @@ def _no_remote(process: str, conns: list[int], frame: str) -> None:
 @dataclass
 class RoomSettings:
     grace_seconds: float = 20.0
-    seen_interval_seconds: float = 30.0
+    #: How often connected participants' presence is confirmed in the database: after a crash
+    #: their intervals end at the last confirmation (``meetings.proceedings.presence``).
+    seen_interval_seconds: float = 10.0
     ice_servers: Callable[[Identity], list[dict[str, Any]]] = field(default=lambda _: [])
     #: Delivers a frame to connections on another process (set by the hub's broker).
     send_remote: Callable[[str, list[int], str], None] = _no_remote
@@ -121,7 +123,7 @@ class RoomSettings:
 
 class Room:
     def __init__(self, meeting: dict[str, Any], db: Database, clock: Callable[[], dt.datetime],
-                 settings: RoomSettings, topology: Topology | None = None) -> None:
+                 settings: RoomSettings, topology: Topology | None = None, banned: set[str] | None = None) -> None:
         self.meeting = meeting
         self.meeting_id: int = meeting["id"]
         self.cell_id: int = meeting["cell_id"]
@@ -134,7 +136,8 @@ class Room:
         self.waiting: dict[str, Participant] = {}
         self.hands: list[str] = []
         self.floor: str | None = None
-        self.banned: set[str] = set()
+        #: Removed from the meeting: kept in the database, read back when a room starts afresh.
+        self.banned: set[str] = set(banned or ())
         self.lock = asyncio.Lock()
         self.closed = False
         #: The running secret ballot's online ballots (only here, in memory, until it closes).
@@ -312,12 +315,14 @@ class Room:
             if conn is not None:
                 conn.close_soon(1000, "left")
 
-    async def _remove(self, part: Participant, at: dt.datetime, kind: PresenceEventKind, reason: str) -> None:
+    async def _remove(self, part: Participant, at: dt.datetime, kind: PresenceEventKind, reason: str, *,
+                      persisted: bool = False) -> None:
         identity = part.identity
-        await self.db.run(
-            lambda s: presence.record_leave(s, self.meeting_id, identity.member_id, identity.account_id,
-                                            identity.device, at, kind)
-        )
+        if not persisted:
+            await self.db.run(
+                lambda s: presence.record_leave(s, self.meeting_id, identity.member_id, identity.account_id,
+                                                identity.device, at, kind)
+            )
         self.participants.pop(part.id, None)
         if part.ice_refresh is not None:
             part.ice_refresh.cancel()
@@ -367,11 +372,15 @@ class Room:
     async def _refresh_seen(self) -> None:
         while True:
             await asyncio.sleep(self.settings.seen_interval_seconds)
-            ids = [x.interval_id for x in self.participants.values() if x.conn is not None and x.interval_id]
-            if ids:
-                now = self.clock()
-                with contextlib.suppress(Exception):
-                    await self.db.run(lambda s, i=ids, t=now: presence.record_seen(s, i, t))  # type: ignore[misc]
+            with contextlib.suppress(Exception):
+                await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        """Persist that every connected participant is here now (also on a clean shutdown)."""
+        ids = [x.interval_id for x in self.participants.values() if x.conn is not None and x.interval_id]
+        if ids:
+            now = self.clock()
+            await self.db.run(lambda s: presence.record_seen(s, ids, now))
 
     # ------------------------------------------------------------------ messages
 
@@ -533,16 +542,23 @@ class Room:
         if victim.id == chair.id:
             raise p.ProtocolError("bad_target", "Không thể tự mời mình ra khỏi phòng.", ref="remove")
         actor = Actor(chair.identity.account_id, chair.identity.name)
-        await self.db.run(lambda s: audit.record(
-            s, actor, "room.remove", self.meeting_id, None,
-            {"participant": victim.id, "member_id": victim.identity.member_id, "reason": reason},
-            organisation_id=self.cell_id, note=reason or None, entity_type="Meeting"))
+        identity, at = victim.identity, self.clock()
+
+        def persist(s: Session) -> None:
+            # One transaction: the removal is kept (and survives a restart) before anyone is told.
+            audit.record(s, actor, "room.remove", self.meeting_id, None,
+                         {"participant": victim.id, "member_id": identity.member_id, "reason": reason},
+                         organisation_id=self.cell_id, note=reason or None, entity_type="Meeting")
+            presence.record_leave(s, self.meeting_id, identity.member_id, identity.account_id, identity.device, at,
+                                  PresenceEventKind.REMOVED)
+
+        await self.db.run(persist)
         self.banned.add(victim.id)
         conn = victim.conn
         if conn is not None:
             conn.send(p.Removed(reason=reason or "Người chủ trì đã mời bạn ra khỏi phòng họp.").encode())
         async with self.lock:
-            await self._remove(victim, self.clock(), PresenceEventKind.REMOVED, "removed")
+            await self._remove(victim, at, PresenceEventKind.REMOVED, "removed", persisted=True)
         if conn is not None:
             conn.close_soon(4403, "removed")
 

@@ -58,7 +58,7 @@ function itemBox(item = {}) {
 
 function collect() {
   const data = {};
-  for (const name of ["chair_name", "taker_name", "place", "guests", "resolution", "other"]) data[name] = form.elements[name].value;
+  for (const name of ["chair_member_id", "taker_member_id", "place", "guests", "resolution", "other"]) data[name] = form.elements[name].value;
   data.items = [...itemsBox.querySelectorAll(".minutes-item")].map((box) => {
     const get = (name) => box.querySelector(`:scope > label > [data-name="${name}"]`).value;
     return {
@@ -71,7 +71,7 @@ function collect() {
 }
 
 function fill(data) {
-  for (const name of ["chair_name", "taker_name", "place", "guests", "resolution", "other"]) form.elements[name].value = data[name] || "";
+  for (const name of ["chair_member_id", "taker_member_id", "place", "guests", "resolution", "other"]) form.elements[name].value = data[name] == null ? "" : String(data[name]);
   itemsBox.replaceChildren(...(data.items || []).map(itemBox));
 }
 

@@ -9,7 +9,7 @@ from meetings.foundation.actors import Actor
 from meetings.foundation.audit import AuditEntry
 from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation.organisations import Organisation
-from meetings.planning import absences, schedules
+from meetings.planning import absences, dates, schedules
 from meetings.planning.absences import AbsenceRequest, AbsenceStatus
 from meetings.planning.meetings import Meeting, MeetingKind
 from tests.support.web import post
@@ -80,7 +80,7 @@ def test_bad_requests_are_refused_with_a_clear_message_and_nothing_stored(databa
     assert other.status_code == 404 and "Chỉ xin vắng được cuộc họp của chi bộ mình" in other.text
     # The meeting took place and the secretary recorded it: too late to ask.
     with database.session() as s:
-        schedules.record_actual_times(s, ACTOR, s.get(Meeting, meetings_ab["A"]), at(2026, 12, 5, 19, 30),
+        dates.record_actual_times(s, ACTOR, s.get(Meeting, meetings_ab["A"]), at(2026, 12, 5, 19, 30),
                                       at(2026, 12, 5, 21, 30), now=at(2026, 12, 5, 22, 0))
     clock.set_local(2026, 12, 6, 8, 0)
     closed = post(mem, f"/meetings/{meetings_ab['A']}/absence", {"reason": "Quên mất"})

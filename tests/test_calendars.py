@@ -17,7 +17,7 @@ from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import members
 from meetings.organisation.members import Member, PeriodInput, PeriodKind
 from meetings.organisation.organisations import Organisation
-from meetings.planning import calendars, schedules
+from meetings.planning import calendars, dates, schedules
 from meetings.planning.meetings import Meeting, MeetingKind
 from tests.support.web import post
 
@@ -53,7 +53,7 @@ def test_meeting_ics_round_trip_uid_sequence_and_cancel(session, world):
     assert strict.dtstart.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") == "2026-12-05 19:30"
     assert strict.dtstart.utcoffset() == dt.timedelta(hours=7)
 
-    schedules.move_meeting(session, ACTOR, meeting, dt.datetime(2026, 12, 6, 8, 0, tzinfo=LOCAL_TZ), "Trùng lịch",
+    dates.move_meeting(session, ACTOR, meeting, dt.datetime(2026, 12, 6, 8, 0, tzinfo=LOCAL_TZ), "Trùng lịch",
                            now=NOW)
     first, second = both(calendars.meeting_ics(meeting, cell, "https://chibo.example.vn", NOW))
     event = event_of(first)

@@ -7,7 +7,7 @@ from sqlalchemy import event
 from meetings.foundation.actors import Actor
 from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation.organisations import Organisation
-from meetings.planning import compliance, schedules
+from meetings.planning import compliance, dates, schedules
 from meetings.planning.compliance import Mark
 from meetings.planning.meetings import MeetingKind
 
@@ -21,7 +21,7 @@ def at(*args):
 def hold(session, cell, kind, start, minutes, **kw):
     meeting = schedules.create_adhoc(session, ACTOR, cell, kind=kind, starts_at=start, now=start - dt.timedelta(days=1),
                                      **kw)
-    schedules.record_actual_times(session, ACTOR, meeting, start, start + dt.timedelta(minutes=minutes),
+    dates.record_actual_times(session, ACTOR, meeting, start, start + dt.timedelta(minutes=minutes),
                                   now=start + dt.timedelta(hours=5))
     return meeting
 

@@ -2,12 +2,14 @@
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from app.demo import DEMO_ACCOUNTS, load_demo
 from meetings.organisation import eligibility
 from meetings.organisation.organisations import Organisation, OrgKind
+from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus
 from tests.support.web import csrf_of
 
 
@@ -46,3 +48,21 @@ def test_demo_accounts_log_in(app, database):
                 assert "Chi bộ thôn An Mỹ" in r.text
             if demo.who == "auditor":
                 assert "Đảng ủy xã Cam Lộ" in r.text and "Hiếu Giang" not in r.text
+
+
+@pytest.mark.parametrize("today", [dt.date(2026, 11, 27), dt.date(2027, 3, 2)])
+def test_the_demo_leaves_a_meeting_a_newcomer_opens_today(database, today):
+    """Issue 13: the README's walk-through starts this month's meeting on its day, whatever
+    day the demo is loaded (after the rule's 5th, or before it)."""
+    with database.session() as s:
+        assert load_demo(s, today)
+        cell = s.scalar(select(Organisation).where(Organisation.code == "QT-CL-ANMY"))
+        todays = s.scalars(select(Meeting).where(Meeting.cell_id == cell.id, Meeting.kind == MeetingKind.REGULAR,
+                                                 Meeting.status == MeetingStatus.SCHEDULED)
+                           .order_by(Meeting.starts_at)).first()
+        assert todays.local_date == today and todays.remote_open
+        assert todays.occurrence_on == today.replace(day=5) and todays.moved_reason
+        assert todays.title.startswith("Sinh hoạt thường kỳ") and todays.title.endswith(f"tháng {today.month}/{today.year}")
+        held = s.scalars(select(Meeting).where(Meeting.cell_id == cell.id, Meeting.kind == MeetingKind.REGULAR,
+                                               Meeting.status == MeetingStatus.CLOSED)).all()
+        assert held and all(m.local_date < today.replace(day=1) for m in held)

@@ -36,7 +36,7 @@ def test_meeting_keeps_its_cell_and_supervisor(session, world):
 def test_status_transitions_are_explicit(session, world):
     m = meeting(session, world)
     now = START.astimezone(dt.UTC)
-    with pytest.raises(ValidationError, match="“Đã lên lịch” sang “Đã kết thúc”"):
+    with pytest.raises(ValidationError, match="ghi thời gian họp thực tế"):
         mt.change_status(session, ACTOR, m, MeetingStatus.CLOSED, now=now)
     mt.change_status(session, ACTOR, m, MeetingStatus.OPEN, now=now)
     mt.change_status(session, ACTOR, m, MeetingStatus.CLOSED, now=now + dt.timedelta(minutes=75))

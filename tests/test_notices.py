@@ -14,7 +14,7 @@ from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import members
 from meetings.organisation.members import Member, PeriodInput, PeriodKind
 from meetings.organisation.organisations import Organisation
-from meetings.planning import agenda, schedules
+from meetings.planning import agenda, dates, schedules
 from meetings.planning.meetings import Meeting, MeetingKind, PilotApproval
 from meetings.planning.notices import EmailStatus, Notice, NoticeOptions, run_due_notices
 
@@ -141,7 +141,7 @@ def test_reminders_moves_and_cancellation(database, world, setup, smtp, inbox):
     inbox.messages.clear()
     # Moved, with its reason; then members hear of it once.
     with database.session() as s:
-        schedules.move_meeting(s, ACTOR, s.get(Meeting, setup), at(2026, 12, 6, 8, 0), "Trùng lịch bầu cử",
+        dates.move_meeting(s, ACTOR, s.get(Meeting, setup), at(2026, 12, 6, 8, 0), "Trùng lịch bầu cử",
                                now=at(2026, 12, 3, 9, 0))
     run(database, at(2026, 12, 3, 9, 1), send)
     run(database, at(2026, 12, 3, 9, 2), send)

@@ -121,9 +121,9 @@ def test_votes_page_closes_a_secret_ballot_and_voids_one_whose_box_was_lost(worl
 def test_minutes_autosave_confirm_adopt_and_export(world, client_as, opened, app):
     sec = client_as("sec_a")
     page = sec.get(f"/meetings/{opened}/minutes")
-    assert page.status_code == 200 and "Chủ trì thông qua biên bản" in page.text
+    assert page.status_code == 200 and "Đọc lại và thông qua" in page.text
     token = client_token(sec)
-    draft = {"chair_name": "Nguyễn Văn Ấn", "taker_name": "Trần Thị Bích Ngọc", "place": "Nhà văn hóa",
+    draft = {"chair_member_id": world.id("a1"), "taker_member_id": world.id("a2"), "place": "Nhà văn hóa",
              "items": [{"title": "Đánh giá tháng 11", "summary": "Hoàn thành chỉ tiêu", "opinions": [
                  {"speaker": "Phạm Thị Hường", "text": "Đồng ý"}], "conclusion": "Thống nhất"}]}
     r = sec.post(f"/meetings/{opened}/minutes/draft", json={"revision": 0, "data": draft},
@@ -137,15 +137,16 @@ def test_minutes_autosave_confirm_adopt_and_export(world, client_as, opened, app
     assert bad.status_code == 400 and bad.json()["message"]
     no_token = sec.post(f"/meetings/{opened}/minutes/draft", json={"revision": 1, "data": draft})
     assert no_token.status_code == 403
+    assert "Chủ trì thông qua biên bản" in sec.get(f"/meetings/{opened}/minutes").text
     r = post(sec, f"/meetings/{opened}/minutes/adopt")
     assert r.status_code == 400 and "Thư ký chưa xác nhận" in r.text
-    assert post(sec, f"/meetings/{opened}/minutes/confirm").status_code == 303
+    mem = client_as("mem_a")  # Trần Thị Bích Ngọc, the minute-taker, from her own account
+    assert post(mem, f"/meetings/{opened}/minutes/confirm").status_code == 303
     r = post(sec, f"/meetings/{opened}/minutes/adopt")
     assert r.status_code == 303 and r.headers["location"] == f"/meetings/{opened}/minutes/v/1"
     version = sec.get(f"/meetings/{opened}/minutes/v/1").text
     assert "BIÊN BẢN" in version and "ĐẢNG CỘNG SẢN VIỆT NAM" in version and "Đồng chí Phạm Thị Hường: Đồng ý" in version
 
-    mem = client_as("mem_a")
     assert "Phiên bản 1" in mem.get(f"/meetings/{opened}/minutes").text
     assert "Sinh hoạt thường kỳ tháng 12/2026" in mem.get(f"/cells/{world.id('A')}/minutes").text
     docx = mem.get(f"/meetings/{opened}/minutes/v/1.docx")
@@ -159,7 +160,7 @@ def test_minutes_autosave_confirm_adopt_and_export(world, client_as, opened, app
     r = sec.post(f"/meetings/{opened}/minutes/draft", json={"revision": 1, "data": {**draft, "resolution": "Bổ sung"}},
                  headers={"X-CSRF-Token": token})
     assert r.status_code == 200
-    post(sec, f"/meetings/{opened}/minutes/confirm")
+    post(mem, f"/meetings/{opened}/minutes/confirm")
     r = post(sec, f"/meetings/{opened}/minutes/adopt")
     assert r.status_code == 400 and "phải ghi lý do" in r.text
     assert post(sec, f"/meetings/{opened}/minutes/adopt", {"reason": "Bổ sung nghị quyết"}).status_code == 303

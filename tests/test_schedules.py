@@ -10,7 +10,7 @@ from meetings.foundation.audit import AuditEntry
 from meetings.foundation.base import LOCAL_TZ
 from meetings.foundation.errors import ValidationError
 from meetings.organisation.organisations import Organisation
-from meetings.planning import agenda, schedules
+from meetings.planning import agenda, dates, schedules
 from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus
 from meetings.planning.schedules import RuleInput, ThematicInput
 
@@ -85,7 +85,7 @@ def test_rule_change_moves_only_untouched_future_meetings(session, world):
     schedules.set_rules(session, ACTOR, cell, day5(), None, now=at(2026, 11, 27, 10, 0), valid_from="2026-12-01")
     by_month = {m.local_date.strftime("%Y-%m"): m for m in regular_of(session, cell.id)}
     # The secretary moves February's meeting by hand (touched), with a reason.
-    schedules.move_meeting(session, ACTOR, by_month["2027-02"], at(2027, 2, 9, 19, 30), "Trùng Tết Nguyên đán",
+    dates.move_meeting(session, ACTOR, by_month["2027-02"], at(2027, 2, 9, 19, 30), "Trùng Tết Nguyên đán",
                            now=at(2026, 11, 27, 10, 0))
     ids = {k: m.id for k, m in by_month.items()}
     # In January 2027 (December's and January's meetings are past) the cell switches to the
@@ -121,18 +121,18 @@ def test_moving_needs_a_reason_and_is_logged(session, world):
     meeting = regular_of(session, cell.id)[0]
     for reason in ("", "   ", None):
         with pytest.raises(ValidationError, match="phải ghi rõ lý do"):
-            schedules.move_meeting(session, ACTOR, meeting, at(2026, 12, 6, 19, 30), reason,
+            dates.move_meeting(session, ACTOR, meeting, at(2026, 12, 6, 19, 30), reason,
                                    now=at(2026, 11, 27, 10, 0))
     assert meeting.local_date == dt.date(2026, 12, 5) and meeting.sequence == 0 and not meeting.touched
     with pytest.raises(ValidationError, match="phải ghi rõ lý do"):
         schedules.cancel_meeting(session, ACTOR, meeting, " ", now=at(2026, 11, 27, 10, 0))
-    schedules.move_meeting(session, ACTOR, meeting, at(2026, 12, 6, 19, 30), "Trùng lịch bầu cử",
+    dates.move_meeting(session, ACTOR, meeting, at(2026, 12, 6, 19, 30), "Trùng lịch bầu cử",
                            now=at(2026, 11, 27, 10, 0))
     assert meeting.sequence == 1 and meeting.touched and meeting.moved_reason == "Trùng lịch bầu cử"
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "meeting.move")).one()
     assert entry.note == "Trùng lịch bầu cử" and entry.before["starts_at"].startswith("2026-12-05")
     with pytest.raises(ValidationError, match="tương lai"):
-        schedules.move_meeting(session, ACTOR, meeting, at(2026, 11, 1, 19, 30), "Lý do",
+        dates.move_meeting(session, ACTOR, meeting, at(2026, 11, 1, 19, 30), "Lý do",
                                now=at(2026, 11, 27, 10, 0))
 
 
@@ -178,16 +178,16 @@ def test_duration_warnings_follow_hd42_and_the_cell_override(session, world):
     cell = world.orgs["A"]
     meeting = schedules.create_adhoc(session, ACTOR, cell, kind=MeetingKind.REGULAR, starts_at=at(2026, 12, 5, 19, 30),
                                      now=at(2026, 11, 27, 10, 0))
-    schedules.record_actual_times(session, ACTOR, meeting, at(2026, 12, 5, 19, 30), at(2026, 12, 5, 20, 45),
+    dates.record_actual_times(session, ACTOR, meeting, at(2026, 12, 5, 19, 30), at(2026, 12, 5, 20, 45),
                                   now=at(2026, 12, 5, 21, 0))
     assert meeting.duration_minutes == 75
     assert "dưới 90 phút" in schedules.meeting_duration_warning(session, meeting)
     meeting.combined_thematic = True
-    schedules.record_actual_times(session, ACTOR, meeting, at(2026, 12, 5, 19, 30), at(2026, 12, 5, 21, 10),
+    dates.record_actual_times(session, ACTOR, meeting, at(2026, 12, 5, 19, 30), at(2026, 12, 5, 21, 10),
                                   now=at(2026, 12, 5, 21, 30))
     assert "dưới 120 phút" in schedules.meeting_duration_warning(session, meeting)  # 100 minutes
     schedules.set_minimums(session, ACTOR, cell, 60, 90, "Quyết định 15-QĐ/ĐU ngày 01/11/2026")
     assert schedules.meeting_duration_warning(session, meeting) is None
     with pytest.raises(ValidationError, match="sau giờ bắt đầu"):
-        schedules.record_actual_times(session, ACTOR, meeting, at(2026, 12, 5, 21, 0), at(2026, 12, 5, 20, 0),
+        dates.record_actual_times(session, ACTOR, meeting, at(2026, 12, 5, 21, 0), at(2026, 12, 5, 20, 0),
                                       now=at(2026, 12, 5, 22, 0))

@@ -55,8 +55,7 @@ def roster_page(ctx: Ctx) -> Response:
 
 def _render_roster(ctx: Ctx, meeting: Meeting, *, status_code: int = 200, error: str | None = None) -> Response:
     assert ctx.scope is not None
-    records = (att.roster(ctx.db, meeting) if meeting.status in (MeetingStatus.SCHEDULED, MeetingStatus.CANCELLED)
-               else att.refresh_online(ctx.db, meeting, ctx.now))
+    records = att.current_roster(ctx.db, meeting, ctx.now)
     dues = att.dues_for_month(ctx.db, meeting.cell_id, meeting.local_date)
     return ctx.render(
         "attendance.html",
@@ -73,8 +72,11 @@ def _render_roster(ctx: Ctx, meeting: Meeting, *, status_code: int = 200, error:
         allowed_marks=allowed_marks,
         reasons=list(ReasonCategory),
         dues_statuses=list(DuesStatus),
-        amendments=att.amendments(ctx.db, meeting.id),
+        amendments=att.amendment_lines(ctx.db, meeting.id),
         closed=meeting.status == MeetingStatus.CLOSED,
+        decided=att.decided,
+        suggested=[r for r in records if r.source == "online" and not r.confirmed
+                   and r.status == AttendanceStatus.PRESENT],
     )
 
 
@@ -101,12 +103,24 @@ def mark_member(ctx: Ctx) -> Response:
 
 
 @view()
+def confirm_online(ctx: Ctx) -> Response:
+    """Confirm every "present online" suggestion of the room in one action (no reason: a
+    first decision, not a correction)."""
+    meeting = meeting_for(ctx, manage=True)
+    try:
+        names = att.confirm_suggestions(ctx.db, ctx.actor, meeting, ctx.now)
+    except DomainError as exc:
+        ctx.db.rollback()
+        return _render_roster(ctx, meeting, status_code=400, error=exc.message)
+    return ctx.redirect(f"/meetings/{meeting.id}/attendance",
+                        f"Đã xác nhận có mặt trực tuyến: {', '.join(names)}.")
+
+
+@view()
 def roster_json(ctx: Ctx) -> Response:
     """Live counts for the room: anyone who may read the cell sees them."""
     meeting = meeting_for(ctx)
-    records = att.refresh_online(ctx.db, meeting, ctx.now) if meeting.status != MeetingStatus.SCHEDULED \
-        else att.roster(ctx.db, meeting)
-    counts = att.counts(records)
+    counts = att.counts(att.current_roster(ctx.db, meeting, ctx.now))
     return JSONResponse({"meeting": meeting.id, "status": meeting.status.value, "counts": counts.as_dict()},
                         headers={"Cache-Control": "no-store"})
 
@@ -114,7 +128,7 @@ def roster_json(ctx: Ctx) -> Response:
 @view()
 def roster_csv(ctx: Ctx) -> Response:
     meeting = meeting_for(ctx, audit=True)
-    records = att.roster(ctx.db, meeting)
+    records = att.current_roster(ctx.db, meeting, ctx.now)
     dues = att.dues_for_month(ctx.db, meeting.cell_id, meeting.local_date)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -148,6 +162,8 @@ def member_history(ctx: Ctx) -> Response:
 routes = [
     Route("/meetings/{meeting_id:int}/attendance", roster_page, name="attendance"),
     Route("/meetings/{meeting_id:int}/attendance/{member_id:int}", mark_member, methods=["POST"], name="mark"),
+    Route("/meetings/{meeting_id:int}/attendance/confirm-online", confirm_online, methods=["POST"],
+          name="attendance_confirm_online"),
     Route("/meetings/{meeting_id:int}/attendance.json", roster_json, name="attendance_json"),
     Route("/meetings/{meeting_id:int}/attendance.csv", roster_csv, name="attendance_csv"),
     Route("/members/{member_id:int}/attendance", member_history, name="member_attendance"),

@@ -12,8 +12,9 @@ from starlette.routing import Route
 from meetings.evaluation import policies, regularity, three_month
 from meetings.evaluation.regularity import Regular
 from meetings.foundation import audit
-from meetings.foundation.errors import Forbidden
+from meetings.foundation.errors import Forbidden, NotFound
 from meetings.organisation import organisations, scoping
+from meetings.organisation.accounts import Role
 from meetings.organisation.organisations import Organisation, OrgKind
 
 from .. import changelog, charts, exports
@@ -35,52 +36,66 @@ def _org_for_audit(ctx: Ctx) -> Organisation:
 
 def _grid_rows(result: regularity.Audit) -> list[charts.GridRow]:
     """Cells when the audited committee's children are cells; otherwise one row per child
-    committee, coloured by the share of its cells that held each month's meeting."""
+    committee, coloured by the share of the cells under it that month that held the month's
+    meeting (a cell that moved counts under the committee it stood under that month)."""
     rows = []
-    by_child: dict[int, list[regularity.CellAudit]] = {}
+    cells = {c.id: c for c in result.cells}
+    due: dict[tuple[int, int], int] = {}
+    held: dict[tuple[int, int], int] = {}
     for cell in result.cells:
-        by_child.setdefault(cell.child_id, []).append(cell)
+        for i, mm in enumerate(cell.months):
+            if mm.child_id is None or mm.status in (Regular.NOT_DUE, Regular.OUTSIDE):
+                continue
+            key = (mm.child_id, i)
+            due[key] = due.get(key, 0) + 1
+            if mm.status in (Regular.ON_TIME, Regular.LATE):
+                held[key] = held.get(key, 0) + 1
     for child, _tally in result.children:
-        cells = by_child.get(child.id, [])
-        if child.kind == OrgKind.CELL and cells:
-            cell = cells[0]
+        if child.kind == OrgKind.CELL and child.id in cells:
+            cell = cells[child.id]
             rows.append(charts.GridRow(
-                child.name, f"/cells/{child.id}/audit?year={result.year}",
+                child.name, f"/cells/{child.id}/audit?year={result.year}&via={result.org.id}",
                 [mm.status.value for mm in cell.months],
-                [f"{child.name}, tháng {mm.month}: {mm.status.label}"
+                [f"{child.name}, tháng {mm.month}: "
+                 + (mm.status.label if mm.status != Regular.OUTSIDE else "thuộc cấp ủy khác")
                  + (f" ({mm.late_days} ngày sau ngày dự kiến)" if mm.late_days else "") for mm in cell.months]))
             continue
         values: list[str | float | None] = []
         titles = []
         for i, month in enumerate(result.months):
-            due = sum(1 for c in cells if c.months[i].status != Regular.NOT_DUE)
-            held = sum(1 for c in cells if c.months[i].status in (Regular.ON_TIME, Regular.LATE))
-            values.append(None if due == 0 else held / due)
-            titles.append(f"{child.name}, tháng {month}: {held}/{due} chi bộ đã họp" if due else
+            n, k = due.get((child.id, i), 0), held.get((child.id, i), 0)
+            values.append(None if n == 0 else k / n)
+            titles.append(f"{child.name}, tháng {month}: {k}/{n} chi bộ đã họp" if n else
                           f"{child.name}, tháng {month}: chưa đến hạn")
         rows.append(charts.GridRow(child.name, f"/orgs/{child.id}/audit?year={result.year}", values, titles))
     return rows
 
 
-def _page(ctx: Ctx, org: Organisation, year: int, quarter: int | None) -> dict[str, Any]:
+def _page(ctx: Ctx, org: Organisation, year: int, quarter: int | None, *, subject: Organisation | None = None,
+          only_cell: int | None = None) -> dict[str, Any]:
+    """The audit of ``org`` (the committee it is seen from); ``subject`` is the page's own
+    organisation (a cell's page seen from a committee: only that cell, ``only_cell``)."""
     assert ctx.scope is not None
+    subject = subject or org
     with paused_gc():
-        result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
+        result = regularity.audit(ctx.db, org, year, quarter, ctx.now, only_cell=only_cell)
     period = f"quý {quarter}/{year}" if quarter else f"năm {year}"
     cell_ids = [c.id for c in result.cells]
     return {
-        "org": org, "year": year, "quarter": quarter, "result": result, "period": period,
+        "org": subject, "year": year, "quarter": quarter, "result": result, "period": period,
         "grid": charts.month_grid(_grid_rows(result), result.months,
                                   caption=f"Sinh hoạt thường kỳ theo tháng, {period}"),
         "trend": charts.trend([(t.month, t.attendance_rate, t.away_online_rate) for t in result.trend],
                               caption=f"Tỷ lệ dự họp theo tháng, {period}"),
-        "attention": regularity.cells_with_gaps(result) if org.kind != OrgKind.CELL else [],
+        "attention": regularity.cells_with_gaps(result) if subject.kind != OrgKind.CELL else [],
         "flagged": three_month.raised_in(ctx.db, cell_ids, year) if len(cell_ids) <= MAX_CELLS_NAMED else None,
-        "policy": policies.policy_for(ctx.db, org.id),
-        "can_set_policy": ctx.scope.is_admin and ctx.scope.can_manage(org.id),
-        "breadcrumb": [o for o in organisations.ancestors(ctx.db, org) if ctx.scope.can_read(o.id)],
+        "policy": policies.policy_for(ctx.db, subject.id),
+        "can_set_policy": ctx.scope.is_admin and ctx.scope.can_manage(subject.id),
+        "breadcrumb": [o for o in organisations.ancestors(ctx.db, subject) if ctx.scope.can_read(o.id)],
         "Regular": Regular,
         "late_after": regularity.LATE_AFTER_DAYS,
+        # Cells that stand elsewhere today: their pages are reached as seen from this committee.
+        "moved_away": {c.id for c in result.cells if not c.path.startswith(org.path)},
     }
 
 
@@ -94,17 +109,48 @@ def org_audit(ctx: Ctx) -> Response:
     return ctx.render("audit.html", **_page(ctx, org, year, quarter))
 
 
+def _vantage(ctx: Ctx, cell: Organisation, year: int, quarter: int | None) -> Organisation:
+    """The committee a cell's audit page is seen from. ``?via=`` names it (the page reached
+    from a committee's audit, also for a cell that has moved away since); otherwise the cell
+    itself for its secretary (and the admins above, who manage it), and for an auditor the
+    nearest committee above the cell that they audit — so that each sees the months the cell
+    stood under them (decision 11), never another committee's."""
+    assert ctx.scope is not None
+    via = ctx.request.query_params.get("via", "")
+    if via:
+        if not via.isdigit():
+            raise NotFound()
+        org = scoping.access_organisation(ctx.db, ctx.scope, int(via))
+        if not can_audit(ctx, org.id):
+            raise Forbidden("Chỉ cấp ủy cấp trên (và bí thư đối với chi bộ mình) xem được trang kiểm tra nền nếp.")
+        if cell.id not in regularity.cells_of_period(ctx.db, org, year, quarter):
+            raise NotFound()
+        return org
+    if not (ctx.scope.can_read(cell.id) and can_audit(ctx, cell.id)):
+        raise NotFound() if not ctx.scope.can_read(cell.id) else Forbidden(
+            "Chỉ bí thư chi bộ và cấp ủy cấp trên xem được trang kiểm tra nền nếp.")
+    if ctx.scope.can_manage(cell.id):
+        return cell
+    for org in reversed(organisations.ancestors(ctx.db, cell)):
+        if ctx.scope.has_role(Role.AUDITOR, org.id):
+            return org
+    return cell
+
+
 @view()
 def cell_audit(ctx: Ctx) -> Response:
     assert ctx.scope is not None
-    cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
-    if not can_audit(ctx, cell.id):
-        raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên xem được trang kiểm tra nền nếp.")
+    cell = ctx.db.get(Organisation, ctx.path_int("cell_id"))
+    if cell is None or cell.kind != OrgKind.CELL:
+        raise NotFound()
     year, quarter = year_param(ctx), quarter_param(ctx)
-    context = _page(ctx, cell, year, quarter)
-    meetings, figures, adopted = regularity.meeting_figures(ctx.db, cell, year, quarter)
+    vantage = _vantage(ctx, cell, year, quarter)
+    context = _page(ctx, vantage, year, quarter, subject=cell, only_cell=cell.id)
+    cell_audit = context["result"].cells[0] if context["result"].cells else None
+    meetings, figures, adopted = regularity.meeting_figures(ctx.db, cell, year, quarter,
+                                                            cell_audit.spans if cell_audit else [])
     return ctx.render("audit_cell.html", cell=cell, meetings=meetings, figures=figures, adopted=adopted,
-                      cell_audit=context["result"].cells[0] if context["result"].cells else None, **context)
+                      cell_audit=cell_audit, vantage=vantage, **context)
 
 
 def _export_name(org: Organisation, year: int, quarter: int | None, ext: str) -> str:

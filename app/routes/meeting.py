@@ -15,7 +15,7 @@ from meetings.foundation.text import optional_text
 from meetings.organisation import eligibility
 from meetings.organisation.members import Member
 from meetings.organisation.organisations import Organisation
-from meetings.planning import absences, agenda, calendars, documents, pilot, schedules
+from meetings.planning import absences, agenda, calendars, dates, documents, pilot, schedules
 from meetings.planning.access import access_meeting
 from meetings.planning.agenda import ItemInput
 from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
@@ -80,7 +80,8 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
         "requests": requests, "names": names,
         "duration_warning": schedules.duration_warning(meeting, meeting.duration_minutes, min_regular, min_combined),
         "can_manage": manage, "can_audit": can_audit(ctx, cell.id),
-        "editable": meeting.status == MeetingStatus.SCHEDULED and meeting.starts_at > ctx.now,
+        # A meeting not held yet can be moved or cancelled, also once its planned time passed.
+        "movable": meeting.status == MeetingStatus.SCHEDULED,
         **extra,
     }
 
@@ -125,7 +126,7 @@ def meeting_move(ctx: Ctx) -> Response:
     form = {n: ctx.field(n) for n in ("date", "time", "place", "reason")}
     try:
         starts = schedules.parse_local_datetime(form["date"], form["time"], "Thời gian mới")
-        schedules.move_meeting(ctx.db, ctx.actor, meeting, starts, form["reason"], now=ctx.now, place=form["place"])
+        dates.move_meeting(ctx.db, ctx.actor, meeting, starts, form["reason"], now=ctx.now, place=form["place"])
     except DomainError as exc:
         return _meeting_error(ctx, meeting, exc, move_form=form)
     return ctx.redirect(f"/meetings/{meeting.id}", "Đã dời lịch họp; đảng viên sẽ được thông báo kèm lý do.")
@@ -146,11 +147,11 @@ def meeting_cancel(ctx: Ctx) -> Response:
 def meeting_actual(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
-    form = {n: ctx.field(n) for n in ("date", "start", "end")}
+    form = {n: ctx.field(n) for n in ("date", "start", "end", "reason")}
     try:
         start = schedules.parse_local_datetime(form["date"], form["start"], "Bắt đầu")
         end = schedules.parse_local_datetime(form["date"], form["end"], "Kết thúc")
-        schedules.record_actual_times(ctx.db, ctx.actor, meeting, start, end, now=ctx.now)
+        dates.record_actual_times(ctx.db, ctx.actor, meeting, start, end, now=ctx.now, reason=form["reason"] or None)
     except DomainError as exc:
         return _meeting_error(ctx, meeting, exc, actual_form=form)
     warning = schedules.meeting_duration_warning(ctx.db, meeting)

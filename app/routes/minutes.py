@@ -36,17 +36,20 @@ def _editor(ctx: Ctx, meeting: Meeting, *, status_code: int = 200, error: str | 
     existing = ctx.db.scalar(select(mn.Minutes).where(mn.Minutes.meeting_id == meeting.id))
     can_edit = _can_edit(ctx, meeting, existing)
     versions = mn.versions(ctx.db, meeting.id)
+    drift = mn.figures_drift(ctx.db, meeting, versions[-1], ctx.now) if versions else []
     context: dict[str, Any] = {"meeting": meeting, "cell": ctx.db.get(Organisation, meeting.cell_id),
-                               "versions": versions, "error": error, "can_edit": can_edit}
+                               "versions": versions, "error": error, "can_edit": can_edit, "drift": drift}
     if not can_edit:
         return ctx.render("minutes_list.html", status_code=status_code, **context)
     draft = mn.draft(ctx.db, meeting)
-    records = (att.refresh_online(ctx.db, meeting, ctx.now) if meeting.status != MeetingStatus.SCHEDULED
-               else att.roster(ctx.db, meeting))
+    records = att.current_roster(ctx.db, meeting, ctx.now)
     data = {k: getattr(draft, k) for k in mn.DRAFT_FIELDS}
     return ctx.render(
         "minutes_edit.html", status_code=status_code, draft=draft, data=data, counts=att.counts(records),
         records=records, motions=votes.motions_of(ctx.db, meeting.id), chair=ctx.scope.chairs(meeting.cell_id),
+        is_taker=ctx.scope.member_id is not None and draft.taker_member_id == ctx.scope.member_id,
+        is_chair=ctx.scope.member_id is not None and draft.chair_member_id == ctx.scope.member_id
+        and ctx.scope.chairs(meeting.cell_id),
         taker_confirmed=draft.taker_confirmed_revision == draft.revision and draft.taker_confirmed_at is not None,
         **context,
     )
@@ -117,7 +120,7 @@ def version_page(ctx: Ctx) -> Response:
     meeting, version = _version(ctx)
     return ctx.render("minutes_version.html", meeting=meeting, cell=ctx.db.get(Organisation, meeting.cell_id),
                       version=version, head=header(version.content), paragraphs=body(version.content),
-                      intact=mn.verify(version), latest=mn.latest_version(ctx.db, meeting.id))
+                      problems=mn.check(ctx.db, version), latest=mn.latest_version(ctx.db, meeting.id))
 
 
 def _download(data: bytes, media_type: str, name: str) -> Response:

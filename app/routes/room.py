@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meetings.foundation.errors import Forbidden, ValidationError
+from meetings.foundation.errors import Forbidden
 from meetings.organisation.organisations import Organisation
+from meetings.planning import dates
 from meetings.planning import meetings as mt
 from meetings.planning.meetings import Meeting, MeetingStatus
 from meetings.planning.online import RemoteDecision, remote_decision
-from meetings.proceedings import presence, votes
+from meetings.proceedings import presence
 from meetings.proceedings.presence import PresenceEventKind
 from realtime import protocol
 from realtime.tokens import JoinGrant, issue_join_token
@@ -95,34 +95,28 @@ def _chair_meeting(ctx: Ctx) -> Meeting:
 
 @view()
 def meeting_open(ctx: Ctx) -> Response:
+    """Start the meeting. On another day than planned the secretary first sees what the move
+    means and confirms it with a reason (``planning.dates``); nothing changes until then."""
     meeting = _chair_meeting(ctx)
-    mt.change_status(ctx.db, ctx.actor, meeting, MeetingStatus.OPEN, now=ctx.now)
+    try:
+        moved = dates.start_meeting(ctx.db, ctx.actor, meeting, now=ctx.now, reason=ctx.field("reason") or None)
+    except dates.MoveNeedsConfirmation as ask:
+        ctx.db.rollback()
+        return ctx.render("meeting_start_confirm.html", status_code=409, meeting=meeting, preview=ask.preview,
+                          cell=ctx.db.get(Organisation, meeting.cell_id))
+    if moved is not None:
+        return ctx.redirect(f"/meetings/{meeting.id}/room",
+                            f"Đã dời cuộc họp sang hôm nay ({moved.to_day:%d/%m/%Y}) và bắt đầu; "
+                            "đảng viên được thông báo kèm lý do.")
     return ctx.redirect(f"/meetings/{meeting.id}/room", "Cuộc họp đã bắt đầu. Đảng viên có thể vào phòng họp.")
 
 
 @view()
 def meeting_close(ctx: Ctx) -> Response:
+    """End the meeting: the one transition, which also ends its room (``app.room_closing``)."""
     meeting = _chair_meeting(ctx)
-    running = votes.running_secret_ballot(ctx.db, meeting.id)
-    if running is not None:
-        # Its online ballots live only in the room's ballot box: ending the room now would
-        # void them.
-        raise ValidationError(f"Cuộc bỏ phiếu kín “{running.title}” đang diễn ra: hãy kết thúc biểu quyết "
-                              "(kiểm phiếu) trước khi kết thúc cuộc họp.")
     mt.change_status(ctx.db, ctx.actor, meeting, MeetingStatus.CLOSED, now=ctx.now)
-    response = ctx.redirect(f"/meetings/{meeting.id}/room", "Cuộc họp đã kết thúc.")
-    hub = ctx.request.app.state.rooms
-    db = ctx.request.app.state.db
-    meeting_id = meeting.id
-
-    async def close_room() -> None:
-        # After the commit: the room (wherever it lives) writes everyone's leave, then any
-        # interval still open is closed at the time its member was last seen.
-        await hub.close_room(meeting_id)
-        await db.run(lambda s: presence.close_stale(s, meeting_id))
-
-    response.background = BackgroundTask(close_room)
-    return response
+    return ctx.redirect(f"/meetings/{meeting.id}/room", "Cuộc họp đã kết thúc.")
 
 
 routes = [

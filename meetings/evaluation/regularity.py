@@ -22,8 +22,19 @@ For a committee's subtree and a year (or one quarter of it), per cell:
 Totals are the sums over the cells below each child of the audited committee, and over the
 whole subtree (rates are recomputed from the sums, never averaged).
 
-Cost: a province of 3,000 cells is seven queries — the cells, their meetings and duration
-overrides (compliance), one aggregate over the roster lines grouped by meeting (answered from
+**History** (decision 11; ARCHITECTURE.md: history resolves as of its time). The cells are
+those that stood under the committee on some day of the period, from the dated parent links
+(``organisations.descendants_during``), never today's tree; each month, quarter and meeting
+counts for the committee — and for the child of it — the cell stood under on the day that
+decides it: the day the meeting was held, else the period's last day (today for a period not
+over). A cell moved from commune X to commune Y on 1 July is X's until June and Y's from July,
+in both communes' audits, their exports and the province's totals; the months that belonged
+elsewhere show as "—". The year's flags and away members count once, for the committee that
+had the cell last in the period. Each child's row sums what fell to it, so a cell that moved
+counts in two children's "cells" and once in the total.
+
+Cost: a province of 3,000 cells is eight queries — the dated links below it (one recursive
+query), the cells, their meetings and duration overrides (compliance), one aggregate over the roster lines grouped by meeting (answered from
 a covering index), one over the minutes, one over flags, one over away periods — read as the
 driver's tuples, and a pass over ~40,000 meetings with the garbage collector paused
 (``app.tuning.paused_gc``, around the call). :func:`statements` returns the aggregate queries so that the
@@ -43,8 +54,9 @@ from sqlalchemy.sql import Select
 
 from ..foundation.base import LOCAL_TZ
 from ..foundation.sqltime import minutes_between, plain_rows
+from ..organisation import organisations
 from ..organisation.members import MemberPeriod, Membership, PeriodKind
-from ..organisation.organisations import Organisation, OrgKind, subtree_filter
+from ..organisation.organisations import Organisation, OrgKind, Span
 from ..planning import compliance
 from ..planning.compliance import Mark
 from ..planning.meetings import Meeting, MeetingKind, MeetingStatus
@@ -64,10 +76,13 @@ class Regular(enum.StrEnum):
     LATE = "late"
     MISSING = "missing"
     NOT_DUE = "not_due"
+    #: The cell stood under another committee then (a restructure): not this audit's month.
+    OUTSIDE = "outside"
 
     @property
     def label(self) -> str:
-        return {"on_time": "Đúng hạn", "late": "Muộn", "missing": "Thiếu", "not_due": "Chưa đến hạn"}[self.value]
+        return {"on_time": "Đúng hạn", "late": "Muộn", "missing": "Thiếu", "not_due": "Chưa đến hạn",
+                "outside": "—"}[self.value]
 
 
 @dataclass(slots=True)
@@ -149,6 +164,8 @@ class MonthMark:
     cell: compliance.Cell
     #: Days after the planned day (late meetings), else None.
     late_days: int | None = None
+    #: The child of the audited committee the cell stood under for this month (None: outside).
+    child_id: int | None = None
 
 
 @dataclass
@@ -157,11 +174,16 @@ class CellAudit:
     name: str
     code: str
     path: str
-    #: The child of the audited committee this cell falls under (itself for a direct child).
+    #: The child of the audited committee the cell stood under last in the period (itself for
+    #: a direct child).
     child_id: int
     months: list[MonthMark] = field(default_factory=list)
     quarters: list[tuple[int, Mark, compliance.Cell]] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
+    #: When the cell stood under the audited committee in the period, and through which child.
+    spans: list[Span] = field(default_factory=list)
+    #: What fell to each child the cell stood under (one entry unless it moved).
+    by_child: dict[int, Tally] = field(default_factory=dict)
 
 
 @dataclass
@@ -228,11 +250,10 @@ def bounds(year: int, quarter: int | None) -> tuple[dt.datetime, dt.datetime]:
     return lo, hi
 
 
-def _held(org: Organisation, year: int, quarter: int | None):  # type: ignore[no-untyped-def]
-    """The subtree's held regular and thematic meetings in the period (a WHERE clause)."""
+def _held(cell_ids: Sequence[int], year: int, quarter: int | None):  # type: ignore[no-untyped-def]
+    """The cells' held regular and thematic meetings in the period (a WHERE clause)."""
     lo, hi = bounds(year, quarter)
-    subtree = select(Organisation.id).where(subtree_filter(org)).scalar_subquery()
-    return and_(Meeting.cell_id.in_(subtree), Meeting.starts_at >= lo, Meeting.starts_at < hi,
+    return and_(Meeting.cell_id.in_(list(cell_ids)), Meeting.starts_at >= lo, Meeting.starts_at < hi,
                 Meeting.kind.in_([MeetingKind.REGULAR, MeetingKind.THEMATIC]), held_condition())
 
 
@@ -242,10 +263,12 @@ def _counts(*conditions) -> list[object]:  # type: ignore[no-untyped-def]
     return [func.count().filter(c) for c in conditions]
 
 
-def statements(org: Organisation, year: int, quarter: int | None) -> dict[str, Select]:  # type: ignore[type-arg]
-    """The aggregate queries of an audit beyond compliance's (also timed bare by bench/audit.py)."""
+def statements(cell_ids: Sequence[int], year: int, quarter: int | None) -> dict[str, Select]:  # type: ignore[type-arg]
+    """The aggregate queries of an audit beyond compliance's, over the cells the audited
+    committee had in the period (also timed bare by bench/audit.py)."""
     lo, hi = bounds(year, quarter)
-    held = select(Meeting.id).where(_held(org, year, quarter))
+    ids = list(cell_ids)
+    held = select(Meeting.id).where(_held(ids, year, quarter))
     a = AttendanceRecord
     present = a.status == AttendanceStatus.PRESENT
     online = and_(present, a.mode == AttendanceMode.ONLINE)
@@ -261,15 +284,14 @@ def statements(org: Organisation, year: int, quarter: int | None) -> dict[str, S
     first = (select(func.min(MinutesVersion.adopted_at)).where(MinutesVersion.meeting_id == Meeting.id)
              .correlate(Meeting).scalar_subquery())
     ended = func.coalesce(Meeting.actual_end_at, Meeting.closed_at, Meeting.starts_at)
-    minutes = select(Meeting.id, minutes_between(ended, first)).where(_held(org, year, quarter))
-    subtree = select(Organisation.id).where(subtree_filter(org)).scalar_subquery()
+    minutes = select(Meeting.id, minutes_between(ended, first)).where(_held(ids, year, quarter))
     flags = (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level))
-             .where(MemberFlag.cell_id.in_(subtree), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
+             .where(MemberFlag.cell_id.in_(ids), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
              .group_by(MemberFlag.cell_id, MemberFlag.member_id))
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
     away = (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)))
             .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
-            .where(Membership.cell_id.in_(subtree), Membership.start_on <= last_day,
+            .where(Membership.cell_id.in_(ids), Membership.start_on <= last_day,
                    or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
                    MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
                    or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
@@ -289,146 +311,186 @@ def _month_mark(month: int, cell: compliance.Cell) -> MonthMark:
     return MonthMark(month, Regular.NOT_DUE, cell)
 
 
-def audit(session: Session, org: Organisation, year: int, quarter: int | None, now: dt.datetime) -> Audit:
-    """The audit of ``org``'s subtree (see the module docstring)."""
+def cells_of_period(session: Session, org: Organisation, year: int, quarter: int | None) -> dict[int, list[Span]]:
+    """The cells that stood under ``org`` in the period, with when and through which child
+    (a cell audits itself for the whole period)."""
+    lo, hi = bounds(year, quarter)
+    first, last = lo.date(), (hi - dt.timedelta(days=1)).date()
+    if org.kind == OrgKind.CELL:
+        return {org.id: [Span(first, last, org.id)]}
+    found = organisations.descendants_during(session, org, first, last)
+    kinds = dict(session.execute(select(Organisation.id, Organisation.kind).where(Organisation.id.in_(list(found)))
+                                 ).all()) if found else {}
+    return {i: spans for i, spans in found.items() if kinds.get(i) == OrgKind.CELL}
+
+
+def _child_on(spans: Sequence[Span], day: dt.date) -> int | None:
+    for span in spans:
+        if span.covers(day):
+            return span.child_id
+    return None
+
+
+def _deciding_day(cell: compliance.Cell, period_end: dt.date, today: dt.date) -> dt.date:
+    """The day that decides whose a month or quarter is: the day its meeting was held, else
+    the period's last day (today, while the period runs)."""
+    return cell.held_on or min(period_end, max(today, period_end.replace(day=1)))
+
+
+def audit(session: Session, org: Organisation, year: int, quarter: int | None, now: dt.datetime, *,
+          only_cell: int | None = None) -> Audit:
+    """The audit of ``org``'s cells of the period (see the module docstring); ``only_cell``
+    restricts it to one of them (the cell's page as seen from ``org``)."""
     months = period_months(quarter)
     quarters = [quarter] if quarter else [1, 2, 3, 4]
-    cells = compliance.subtree_cells(session, org)
-    rows = compliance.subtree_rows(session, org, year, now, committee=False)
-    reports = compliance.evaluate_subtree(session, org, cells, rows, year, now, committee=False)
-    # Where each meeting belongs, and the meetings of the period that took place, per cell
-    # (closed, end recorded, or still open: records.held_condition, as the aggregates count).
-    placed: dict[int, tuple[int, int]] = {}
-    held_in_period: dict[int, int] = {}
+    spans_of = cells_of_period(session, org, year, quarter)
+    if only_cell is not None:
+        spans_of = {only_cell: spans_of[only_cell]} if only_cell in spans_of else {}
+    cells = compliance.cells_info(session, list(spans_of))
+    ids = [c[0] for c in cells]
+    rows = compliance._rows(session, compliance.cells_statement(ids, year, now, committee=False)) if ids else []
+    reports = compliance.evaluate_cells(session, cells, rows, year, now, committee=False)
+    today = now.astimezone(LOCAL_TZ).date()
+    month_end = {m: (dt.date(year + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)) for m in range(1, 13)}
+    # Where each meeting belongs: its cell, month, and the child the cell stood under that day
+    # (None: under another committee then); and the meetings of the period that took place.
+    placed: dict[int, tuple[int, int, int | None]] = {}
+    held_in_period: dict[tuple[int, int], int] = {}
     in_period = set(months)
     OPEN = MeetingStatus.OPEN  # noqa: N806
     for r in rows:
         month = r.local_date.month
-        placed[r.id] = (r.cell_id, month)
-        if (r.held or r.status is OPEN) and month in in_period and r.local_date.year == year:
-            held_in_period[r.cell_id] = held_in_period.get(r.cell_id, 0) + 1
-    results = {name: plain_rows(session, stmt) for name, stmt in statements(org, year, quarter).items()}
-    figures = results["attendance"]
-    flagged = results["flags"]
+        child = _child_on(spans_of[r.cell_id], r.local_date)
+        placed[r.id] = (r.cell_id, month, child)
+        if child is not None and (r.held or r.status is OPEN) and month in in_period and r.local_date.year == year:
+            key = (r.cell_id, child)
+            held_in_period[key] = held_in_period.get(key, 0) + 1
+    results = {name: plain_rows(session, stmt) for name, stmt in statements(ids, year, quarter).items()} if ids \
+        else {"attendance": [], "minutes": [], "flags": [], "away": []}
     away = dict(results["away"])
 
-    depth = len([p for p in org.path.split("/") if p])
     audits: dict[int, CellAudit] = {}
     for cell_id, name, code, path, _created, _committee in cells:
-        parts = path.strip("/").split("/")
-        audits[cell_id] = CellAudit(cell_id, name, code, path, int(parts[depth]) if len(parts) > depth else cell_id)
+        spans = spans_of[cell_id]
+        audits[cell_id] = CellAudit(cell_id, name, code, path, spans[-1].child_id, spans=spans)
+
+    def tally_of(ca: CellAudit, child: int) -> Tally:
+        t = ca.by_child.get(child)
+        if t is None:
+            ca.by_child[child] = t = Tally(cells=1)
+        return t
+
     trend = {m: MonthTrend(m) for m in months}
-    due_by_month = dict.fromkeys(months, 0)
-    held_by_month = dict.fromkeys(months, 0)
-    LATE, MISSING, NOT_DUE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE  # noqa: N806
+    LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
     for cell_id, report in reports.items():
         ca = audits[cell_id]
-        t = ca.tally
-        marks = ca.months
-        due = on_time = late = missing = too_short = 0
+        for span in ca.spans:
+            tally_of(ca, span.child_id)
         for m in months:
             cell = report.months[m - 1].regular
-            mark = _month_mark(m, cell)
-            marks.append(mark)
+            child = _child_on(ca.spans, _deciding_day(cell, month_end[m], today))
+            mark = _month_mark(m, cell) if child is not None else MonthMark(m, OUTSIDE, cell)
+            mark.child_id = child
+            ca.months.append(mark)
             status = mark.status
-            if status is NOT_DUE:
+            if status is NOT_DUE or status is OUTSIDE:
                 continue
-            due += 1
-            due_by_month[m] += 1
+            t = tally_of(ca, child)  # type: ignore[arg-type]
+            t.months_due += 1
+            trend[m].due += 1
             if status is MISSING:
-                missing += 1
+                t.missing += 1
                 continue
-            held_by_month[m] += 1
+            trend[m].held += 1
             if status is LATE:
-                late += 1
+                t.late += 1
             else:
-                on_time += 1
+                t.on_time += 1
             if cell.mark is TOO_SHORT:
-                too_short += 1
-        t.cells, t.months_due, t.on_time, t.late, t.missing, t.too_short = 1, due, on_time, late, missing, too_short
-        t.away_members = away.get(cell_id, 0)
+                t.too_short += 1
         for q in quarters:
             thematic = report.quarters[q - 1].thematic
+            child = _child_on(ca.spans, _deciding_day(thematic, month_end[q * 3], today))
+            if child is None:
+                ca.quarters.append((q, Mark.NOT_APPLICABLE, thematic))
+                continue
             ca.quarters.append((q, thematic.mark, thematic))
             if thematic.mark is HELD or thematic.mark is TOO_SHORT:
+                t = tally_of(ca, child)
                 t.quarters_due += 1
                 t.thematic_held += 1
             elif thematic.mark is Mark.MISSING or thematic.mark is UNRECORDED:
+                t = tally_of(ca, child)
                 t.quarters_due += 1
                 t.thematic_missing += 1
-    for m in months:
-        trend[m].due, trend[m].held = due_by_month[m], held_by_month[m]
-    # Roster figures: summed per cell in plain lists, then written to the tallies once.
-    sums: dict[int, list[int]] = {}
-    by_month = {m: [0, 0, 0, 0] for m in months}
-    for meeting_id, expected, present, online, away_expected, away_online in figures:
-        cell_id, month = placed[meeting_id]
-        acc = sums.get(cell_id)
-        if acc is None:
-            sums[cell_id] = acc = [0, 0, 0, 0, 0, 0]
-        acc[0] += expected
-        acc[1] += present
-        acc[2] += online
-        acc[3] += away_expected
-        acc[4] += away_online
-        acc[5] += 1  # meetings with a roster
-        point = by_month.get(month)
-        if point is not None:
-            point[0] += expected
-            point[1] += present
-            point[2] += away_expected
-            point[3] += away_online
-    for cell_id, held in held_in_period.items():
-        audits[cell_id].tally.held = audits[cell_id].tally.no_roster = held
-    for cell_id, (expected, present, online, away_expected, away_online, rostered) in sums.items():
-        t = audits[cell_id].tally
-        t.expected, t.present, t.present_online, t.away_expected, t.away_online = (
-            expected, present, online, away_expected, away_online)
-        t.no_roster -= rostered
-    for m, (expected, present, away_expected, away_online) in by_month.items():
-        point = trend[m]
-        point.expected, point.present, point.away_expected, point.away_online = (
-            expected, present, away_expected, away_online)
-    for meeting_id, delay in results["minutes"]:
-        if delay is None:
+        # The year's figures of the cell as a whole count once, for the child that had it last.
+        tally_of(ca, ca.child_id).away_members = away.get(cell_id, 0)
+    for (cell_id, child), held in held_in_period.items():
+        t = tally_of(audits[cell_id], child)
+        t.held = t.no_roster = held
+    for meeting_id, expected, present, online, away_expected, away_online in results["attendance"]:
+        cell_id, month, child = placed[meeting_id]
+        if child is None:
             continue
-        t = audits[placed[meeting_id][0]].tally
+        t = tally_of(audits[cell_id], child)
+        t.expected += expected
+        t.present += present
+        t.present_online += online
+        t.away_expected += away_expected
+        t.away_online += away_online
+        t.no_roster -= 1  # a meeting with a roster
+        point = trend.get(month)
+        if point is not None:
+            point.expected += expected
+            point.present += present
+            point.away_expected += away_expected
+            point.away_online += away_online
+    for meeting_id, delay in results["minutes"]:
+        cell_id, _month, child = placed[meeting_id]
+        if delay is None or child is None:
+            continue
+        t = tally_of(audits[cell_id], child)
         days = max(0, delay) // 1440
         t.minutes_adopted += 1
         t.minutes_days += days
         if days <= PROMPT_MINUTES_DAYS:
             t.minutes_prompt += 1
-    for cell_id, _member_id, level in flagged:
-        t = audits[cell_id].tally
+    for cell_id, _member_id, level in results["flags"]:
+        ca = audits[cell_id]
+        t = tally_of(ca, ca.child_id)
         if level >= Level.REMOVAL_REVIEW:
             t.removal_reviews += 1
         else:
             t.warnings += 1
 
     by_child: dict[int, Tally] = {}
-    for ca in audits.values():
-        child = by_child.get(ca.child_id)
-        if child is None:
-            by_child[ca.child_id] = child = Tally()
-        child.add(ca.tally)
     total = Tally()
-    for child in by_child.values():
-        total.add(child)
+    for ca in audits.values():
+        for child, t in ca.by_child.items():
+            ca.tally.add(t)
+            if child not in by_child:
+                by_child[child] = Tally()
+            by_child[child].add(t)
+        ca.tally.cells = 1
+        total.add(ca.tally)
     child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(
         select(Organisation).where(Organisation.id.in_(list(by_child))).order_by(Organisation.name)))
-    return Audit(org, year, quarter, months, list(audits.values()), [(c, by_child[c.id]) for c in child_orgs], total,
+    ordered = sorted(audits.values(), key=lambda ca: ca.path)
+    return Audit(org, year, quarter, months, ordered, [(c, by_child[c.id]) for c in child_orgs], total,
                  [trend[m] for m in months])
 
 
-def meeting_figures(session: Session, cell: Organisation, year: int, quarter: int | None
-                    ) -> tuple[list[Meeting], dict[int, MeetingFigures], dict[int, int]]:
+def meeting_figures(session: Session, cell: Organisation, year: int, quarter: int | None,
+                    spans: Sequence[Span] | None = None) -> tuple[list[Meeting], dict[int, MeetingFigures], dict[int, int]]:
     """A cell's meetings of the period (every kind but chi ủy) with their roster figures and
-    the minutes' delay in minutes: the cell's drill-down page."""
+    the minutes' delay in minutes: the cell's drill-down page. With ``spans``, only those held
+    while the cell stood under the committee the page is seen from."""
     lo, hi = bounds(year, quarter)
-    meetings = list(session.scalars(select(Meeting).where(
+    meetings = [m for m in session.scalars(select(Meeting).where(
         Meeting.cell_id == cell.id, Meeting.starts_at >= lo, Meeting.starts_at < hi,
-        Meeting.kind != MeetingKind.COMMITTEE).order_by(Meeting.starts_at)))
+        Meeting.kind != MeetingKind.COMMITTEE).order_by(Meeting.starts_at))
+        if spans is None or _child_on(spans, m.local_date) is not None]
     ids = [m.id for m in meetings]
     a = AttendanceRecord
     present = a.status == AttendanceStatus.PRESENT
@@ -466,7 +528,7 @@ def as_rows(result: Audit) -> list[list[object]]:
     for ca in result.cells:
         t = ca.tally
         rows.append([
-            names.get(ca.child_id, ""), ca.code, ca.name, *[mm.status.label for mm in ca.months],
+            _under(ca, names), ca.code, ca.name, *[mm.status.label for mm in ca.months],
             t.on_time, t.late, t.missing, t.too_short, *[mark.label for _, mark, _ in ca.quarters],
             t.held, t.no_roster, t.minutes_adopted, t.minutes_prompt,
             None if t.minutes_average_days is None else round(t.minutes_average_days, 1),
@@ -474,6 +536,14 @@ def as_rows(result: Audit) -> list[list[object]]:
             t.warnings, t.removal_reviews,
         ])
     return rows
+
+
+def _under(ca: CellAudit, names: dict[int, str]) -> str:
+    """The child committee a cell stood under, with the dates when it moved in the period."""
+    children = list(dict.fromkeys(span.child_id for span in ca.spans))
+    if len(children) == 1:
+        return names.get(children[0], "")
+    return " → ".join(f"{names.get(span.child_id, '')} ({span.start:%d/%m}–{span.end:%d/%m})" for span in ca.spans)
 
 
 def _percent(rate: float | None) -> float | None:

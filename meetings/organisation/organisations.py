@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import (
     Boolean,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    or_,
     select,
     update,
 )
@@ -226,6 +228,60 @@ def lineage_on(session: Session, org_id: int, on: dt.date) -> list[int]:
         chain.append(current)
         seen.add(current)
     return chain
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Days ``start``–``end`` (inclusive) during which an organisation stood under a
+    committee, reached through ``child_id``: the committee's child on the way down (the
+    organisation itself when it was a direct child)."""
+
+    start: dt.date
+    end: dt.date
+    child_id: int
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+
+def descent_statement(org_id: int, start: dt.date, end: dt.date):  # type: ignore[no-untyped-def]
+    """The dated links below ``org_id`` that overlap ``start``–``end``, at any depth (one
+    recursive query; bench/audit.py times it bare)."""
+    link = OrgParentLink
+
+    def overlapping(stmt):  # type: ignore[no-untyped-def]
+        return stmt.where(link.valid_from <= end, or_(link.valid_to.is_(None), link.valid_to >= start))
+
+    columns = (link.organisation_id, link.parent_id, link.valid_from, link.valid_to)
+    tree = overlapping(select(*columns).where(link.parent_id == org_id)).cte("descent", recursive=True)
+    tree = tree.union(overlapping(select(*columns).join(tree, link.parent_id == tree.c.organisation_id)))
+    return select(tree.c.organisation_id, tree.c.parent_id, tree.c.valid_from, tree.c.valid_to)
+
+
+def descendants_during(session: Session, org: Organisation, start: dt.date, end: dt.date) -> dict[int, list[Span]]:
+    """Every organisation that stood under ``org`` (at any depth) on some day of ``start``–
+    ``end``, with those days and the child of ``org`` it stood under — from the dated links,
+    never today's tree (decision 11). A cell moved from one commune to another on 1 July has
+    a span under each for the year."""
+    below: dict[int, list[tuple[int, dt.date, dt.date | None]]] = {}
+    for organisation_id, parent_id, valid_from, valid_to in session.execute(descent_statement(org.id, start, end)):
+        below.setdefault(parent_id, []).append((organisation_id, valid_from, valid_to))
+    found: dict[int, list[Span]] = {}
+
+    def walk(parent: int, lo: dt.date, hi: dt.date, child: int | None, depth: int) -> None:
+        for organisation_id, valid_from, valid_to in below.get(parent, ()):
+            first, last = max(lo, valid_from), min(hi, valid_to or hi)
+            if first > last:
+                continue
+            through = child if child is not None else organisation_id
+            found.setdefault(organisation_id, []).append(Span(first, last, through))
+            if depth < 32:  # the tree is a few levels deep; a cycle in bad data must not hang
+                walk(organisation_id, first, last, through, depth + 1)
+
+    walk(org.id, start, end, None, 0)
+    for spans in found.values():
+        spans.sort(key=lambda span: span.start)
+    return found
 
 
 def move_organisation(

@@ -35,6 +35,9 @@ class Scope:
     readable: frozenset[int] | None
     manageable: frozenset[int] | None
     roles: frozenset[tuple[Role, int | None]] = field(default_factory=frozenset)
+    #: Cells read as their own people (member, secretary, deputy; home and host cell), not
+    #: through a committee's subtree: they read the cell's whole history.
+    own_cells: frozenset[int] = field(default_factory=frozenset)
 
     def can_read(self, org_id: int | None) -> bool:
         return org_id is not None and (self.readable is None or org_id in self.readable)
@@ -60,6 +63,21 @@ class Scope:
         )
 
     @property
+    def committees(self) -> frozenset[int]:
+        """The organisations granted to this account as an auditor or an admin."""
+        return frozenset(o for r, o in self.roles if r in (Role.AUDITOR, Role.ADMIN) and o is not None)
+
+    def reads_as_of(self, cell_id: int, lineage: list[int]) -> bool:
+        """Whether a record of ``cell_id`` dated on a day when the cell's line up the tree was
+        ``lineage`` (the cell first, ``organisations.lineage_on``) is readable: the cell's own
+        people read its whole history; a committee's auditors and admins read what happened
+        while the cell stood under that committee — as of its time, never through today's
+        tree (decision 11)."""
+        if self.readable is None or cell_id in self.own_cells:
+            return True
+        return any(org in self.committees for org in lineage)
+
+    @property
     def managed_cells(self) -> frozenset[int]:
         return frozenset(o for r, o in self.roles if r in (Role.SECRETARY, Role.DEPUTY) and o is not None)
 
@@ -74,6 +92,7 @@ def _subtree_ids(session: Session, org_id: int) -> set[int]:
 def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
     readable: set[int] = set()
     manageable: set[int] = set()
+    own: set[int] = set()
     everything = False
     roles: set[tuple[Role, int | None]] = set()
     for grant in session.scalars(select(RoleGrant).where(RoleGrant.account_id == account.id)):
@@ -90,13 +109,16 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
         elif grant.role in (Role.SECRETARY, Role.DEPUTY) and grant.organisation_id is not None:
             readable.add(grant.organisation_id)
             manageable.add(grant.organisation_id)
+            own.add(grant.organisation_id)
         elif grant.role == Role.MEMBER and grant.organisation_id is not None:
             readable.add(grant.organisation_id)
+            own.add(grant.organisation_id)
     if account.member_id is not None:
         member = session.get(Member, account.member_id)
         if member is not None and member.home_cell_id is not None:
             readable.add(member.home_cell_id)
-        readable |= set(
+            own.add(member.home_cell_id)
+        hosts = set(
             session.scalars(
                 select(MemberPeriod.host_cell_id).where(
                     MemberPeriod.member_id == account.member_id,
@@ -107,12 +129,15 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
                 )
             )
         )
+        readable |= hosts
+        own |= hosts
     return Scope(
         account_id=account.id,
         member_id=account.member_id,
         readable=None if everything else frozenset(readable),
         manageable=None if everything else frozenset(manageable),
         roles=frozenset(roles),
+        own_cells=frozenset(own),
     )
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import dataclass
 
 from sqlalchemy import Boolean, ForeignKey, Integer, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation import audit
+from ..foundation import audit, events
 from ..foundation.actors import Actor
 from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
 from ..foundation.errors import Conflict, NotFound, ValidationError
@@ -94,6 +95,19 @@ def file_request(session: Session, actor: Actor, meeting: Meeting, member_id: in
     return request
 
 
+@dataclass(frozen=True)
+class AbsenceDecided:
+    """The secretary decided an absence request: a roster that already exists (the meeting
+    has begun or closed) takes the decision in (``proceedings.attendance``)."""
+
+    meeting_id: int
+    member_id: int
+    approved: bool
+    reason: str
+    actor: Actor
+    at: dt.datetime
+
+
 def decide(session: Session, actor: Actor, request: AbsenceRequest, meeting: Meeting, *, approve: bool,
            note: str | None, now: dt.datetime) -> None:
     note_text = optional_text(note)
@@ -107,6 +121,7 @@ def decide(session: Session, actor: Actor, request: AbsenceRequest, meeting: Mee
     session.flush()
     audit.record(session, actor, f"absence.{'approve' if approve else 'reject'}", request, before,
                  audit.snapshot(request, FIELDS), organisation_id=meeting.cell_id, note=note_text)
+    events.publish(session, AbsenceDecided(meeting.id, request.member_id, approve, request.reason, actor, now))
 
 
 def get_request(session: Session, request_id: int) -> AbsenceRequest:

@@ -276,6 +276,34 @@ def _evaluate_all(session: Session, cells: Sequence[tuple[int, dt.date, bool]], 
     }
 
 
+CellInfo = tuple[int, str, str, str, dt.date, bool]
+
+
+def cells_info(session: Session, cell_ids: Sequence[int]) -> list[CellInfo]:
+    """(id, name, code, path, created_on, has_committee) of the given cells, by path."""
+    if not cell_ids:
+        return []
+    return [tuple(r) for r in session.connection().execute(  # type: ignore[misc]
+        select(Organisation.id, Organisation.name, Organisation.code, Organisation.path, Organisation.created_on,
+               Organisation.has_committee)
+        .where(Organisation.id.in_(list(cell_ids)), Organisation.kind == OrgKind.CELL).order_by(Organisation.path))]
+
+
+def cells_statement(cell_ids: Sequence[int], year: int, now: dt.datetime, *, committee: bool = True):  # type: ignore[no-untyped-def]
+    """The meetings query for the given cells (the audit's, over the cells a committee had in
+    the period — ``organisations.descendants_during``)."""
+    lo, hi = _year_bounds(year)
+    kinds = [MeetingKind.REGULAR, MeetingKind.THEMATIC] + ([MeetingKind.COMMITTEE] if committee else [])
+    return select(*_row_columns(now)).where(
+        Meeting.cell_id.in_(list(cell_ids)), Meeting.starts_at >= lo, Meeting.starts_at < hi, Meeting.kind.in_(kinds))
+
+
+def evaluate_cells(session: Session, cells: Sequence[CellInfo], rows: list[Row], year: int, now: dt.datetime, *,
+                   committee: bool = True) -> dict[int, Report]:
+    """Reports from rows already fetched by :func:`cells_statement` (the audit keeps the rows)."""
+    return _evaluate_all(session, [(c[0], c[4], c[5] and committee) for c in cells], rows, year, now)
+
+
 def subtree_cells(session: Session, org: Organisation) -> list[tuple[int, str, str, str, dt.date, bool]]:
     """(id, name, code, path, created_on, has_committee) of every cell under ``org``, by path."""
     return [tuple(r) for r in session.connection().execute(  # type: ignore[misc]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import (
     Boolean,
@@ -25,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation import audit
+from ..foundation import audit, events
 from ..foundation.actors import Actor
 from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, utcnow, value_enum
 from ..foundation.errors import NotFound, ValidationError
@@ -68,8 +69,10 @@ class MeetingStatus(enum.StrEnum):
 
 
 #: Legal status changes; anything else is a programming or user error (ValidationError).
+#: Scheduled → closed is a meeting held in the hall only, never opened in the room, whose
+#: start and end the secretary records afterwards (``planning.dates.record_actual_times``).
 TRANSITIONS = {
-    MeetingStatus.SCHEDULED: {MeetingStatus.OPEN, MeetingStatus.CANCELLED},
+    MeetingStatus.SCHEDULED: {MeetingStatus.OPEN, MeetingStatus.CLOSED, MeetingStatus.CANCELLED},
     MeetingStatus.OPEN: {MeetingStatus.CLOSED},
     MeetingStatus.CLOSED: set(),
     MeetingStatus.CANCELLED: set(),
@@ -91,6 +94,9 @@ class Meeting(Base):
     topic: Mapped[str | None] = mapped_column(Text)
     #: A regular meeting that also holds the quarter's thematic session (HD 42: ≥ 120 min).
     combined_thematic: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the meeting is held: the planned time until then; a start (or a recorded start) on
+    #: another day moves it there (``planning.dates``). Its local day is the meeting's one date,
+    #: which every record counts by (decision 12); the rule's day stays in ``occurrence_on``.
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     expected_minutes: Mapped[int] = mapped_column(Integer, default=120)
     place: Mapped[str | None] = mapped_column(String(300))
@@ -108,7 +114,9 @@ class Meeting(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # --- schedules (meetings/schedules.py, notices.py) ---
-    #: The cell's rule this meeting was generated from, and the rule's date for it.
+    #: The cell's rule this meeting was generated from, and the day it was planned for (the
+    #: rule's day, or the day first set for a meeting added by hand and moved since): the day
+    #: "on time" and "late" are judged against, and nothing else.
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_rules.id"), index=True)
     occurrence_on: Mapped[dt.date | None] = mapped_column(Date)
     #: Edited, moved or cancelled by hand: a rule change leaves it alone.
@@ -234,20 +242,39 @@ def create_meeting(
     return meeting
 
 
+@dataclass(frozen=True)
+class MeetingEnded:
+    """A meeting was closed (in the room, or by recording its end): whoever runs its room
+    ends it once the transaction commits (``app.room_closing``)."""
+
+    meeting_id: int
+    at: dt.datetime
+
+
 def change_status(session: Session, actor: Actor, meeting: Meeting, to: MeetingStatus, *, now: dt.datetime,
-                  reason: str | None = None) -> None:
-    """Open, close or cancel a meeting; an illegal transition says which it was."""
+                  reason: str | None = None, started_at: dt.datetime | None = None) -> None:
+    """Open, close or cancel a meeting — the one transition every path goes through (closing
+    also ends the meeting's room: ``MeetingEnded``); an illegal transition says which it was.
+
+    Users start a meeting through ``planning.dates.start_meeting``, which first moves a
+    meeting started on another day than planned (decision 12: the day it was held is its one
+    date). ``started_at`` is the recorded start of a meeting closed without having been
+    opened in the room (held in the hall only)."""
     if to not in TRANSITIONS[meeting.status]:
         raise ValidationError(
             f"Không thể chuyển cuộc họp từ “{meeting.status.label}” sang “{to.label}”."
         )
     if to == MeetingStatus.CANCELLED and not (reason or "").strip():
         raise ValidationError("Hủy cuộc họp phải ghi rõ lý do.", field="reason")
+    if meeting.status == MeetingStatus.SCHEDULED and to == MeetingStatus.CLOSED and started_at is None:
+        raise ValidationError("Cuộc họp chưa bắt đầu trong phòng họp: hãy ghi thời gian họp thực tế (bắt đầu và "
+                              "kết thúc) để ghi nhận cuộc họp đã họp tại hội trường.")
     before = audit.snapshot(meeting, MEETING_FIELDS)
     meeting.status = to
     if to == MeetingStatus.OPEN:
         meeting.opened_at = now
     elif to == MeetingStatus.CLOSED:
+        meeting.opened_at = meeting.opened_at or started_at
         meeting.closed_at = now
     elif to == MeetingStatus.CANCELLED:
         meeting.cancelled_reason = reason
@@ -255,6 +282,8 @@ def change_status(session: Session, actor: Actor, meeting: Meeting, to: MeetingS
     session.flush()
     audit.record(session, actor, f"meeting.{to.value}", meeting, before, audit.snapshot(meeting, MEETING_FIELDS),
                  organisation_id=meeting.cell_id, note=reason)
+    if to == MeetingStatus.CLOSED:
+        events.publish(session, MeetingEnded(meeting.id, now))
 
 
 def pilot_approval(session: Session, cell_id: int, on: dt.date) -> PilotApproval | None:

@@ -233,6 +233,19 @@ def enqueue(session: Session, meeting: Meeting, now: dt.datetime, options: Notic
     events = _pending_events(meeting, now, options)
     if not events:
         return []
+    return _create(session, meeting, events, now, options)
+
+
+def announce_change_now(session: Session, meeting: Meeting, now: dt.datetime) -> list[Notice]:
+    """Tell the expected members at once that the meeting was moved — a move made as the
+    meeting starts, which the job would never announce (it tells only of meetings still
+    ahead). The keys are the job's, so nobody is told twice; the e-mail expires (the meeting
+    has begun), the in-app notice stays."""
+    return _create(session, meeting, [(NoticeEvent.CHANGED, "changed", None)], now, NoticeOptions(public_url=SITE))
+
+
+def _create(session: Session, meeting: Meeting, events: list[tuple[NoticeEvent, str, dt.timedelta | None]],
+            now: dt.datetime, options: NoticeOptions) -> list[Notice]:
     cell = session.get(Organisation, meeting.cell_id)
     assert cell is not None
     existing = set(session.scalars(select(Notice.key).where(Notice.meeting_id == meeting.id)))

@@ -527,7 +527,7 @@ def extend_all(session: Session, now: dt.datetime) -> int:
 # --------------------------------------------------------------------------- single meetings
 
 
-def _require_reason(reason: str | None, what: str) -> str:
+def require_reason(reason: str | None, what: str) -> str:
     text = clean_text(reason)
     if not text:
         raise ValidationError(f"{what} phải ghi rõ lý do; lý do được báo cho đảng viên và lưu vào nhật ký.",
@@ -537,34 +537,8 @@ def _require_reason(reason: str | None, what: str) -> str:
     return text
 
 
-def _require_future(meeting: Meeting, now: dt.datetime, verb: str) -> None:
-    if meeting.status != MeetingStatus.SCHEDULED:
-        raise ValidationError(f"Không thể {verb} cuộc họp đang ở trạng thái “{meeting.status.label}”.")
-    if meeting.starts_at <= now:
-        raise ValidationError(f"Cuộc họp đã bắt đầu, không thể {verb}.")
-
-
-def move_meeting(session: Session, actor: Actor, meeting: Meeting, new_start: dt.datetime, reason: str | None,
-                 *, now: dt.datetime, place: str | None = None) -> Meeting:
-    text = _require_reason(reason, "Dời lịch họp")
-    _require_future(meeting, now, "dời")
-    if new_start <= now:
-        raise ValidationError("Thời gian họp mới phải ở tương lai.", field="starts_at")
-    before = audit.snapshot(meeting, mt.MEETING_FIELDS)
-    meeting.starts_at = new_start.astimezone(dt.UTC)
-    if place is not None and clean_text(place):
-        meeting.place = clean_text(place)
-    meeting.moved_reason = text
-    meeting.touched = True
-    meeting.sequence += 1
-    session.flush()
-    audit.record(session, actor, "meeting.move", meeting, before, audit.snapshot(meeting, mt.MEETING_FIELDS),
-                 note=text)
-    return meeting
-
-
 def cancel_meeting(session: Session, actor: Actor, meeting: Meeting, reason: str | None, *, now: dt.datetime) -> None:
-    text = _require_reason(reason, "Hủy cuộc họp")
+    text = require_reason(reason, "Hủy cuộc họp")
     if meeting.status != MeetingStatus.SCHEDULED:
         raise ValidationError(f"Không thể hủy cuộc họp đang ở trạng thái “{meeting.status.label}”.")
     meeting.touched = True
@@ -634,33 +608,6 @@ def create_adhoc(session: Session, actor: Actor, cell: Organisation, *, kind: Me
     session.flush()
     agenda.apply_template(session, meeting)
     return meeting
-
-
-def record_actual_times(session: Session, actor: Actor, meeting: Meeting, start: dt.datetime, end: dt.datetime,
-                        *, now: dt.datetime) -> None:
-    """The secretary records when the meeting really began and ended."""
-    if meeting.status == MeetingStatus.CANCELLED:
-        raise ValidationError("Cuộc họp đã bị hủy.")
-    if start > now:
-        raise ValidationError("Giờ bắt đầu thực tế không thể ở tương lai.", field="actual_start")
-    if end <= start:
-        raise ValidationError("Giờ kết thúc phải sau giờ bắt đầu.", field="actual_end")
-    if end > now + dt.timedelta(minutes=5):
-        raise ValidationError("Giờ kết thúc thực tế không thể ở tương lai.", field="actual_end")
-    if end - start > dt.timedelta(hours=12):
-        raise ValidationError("Một cuộc họp không kéo dài quá 12 giờ; hãy kiểm tra lại ngày giờ.",
-                              field="actual_end")
-    before = audit.snapshot(meeting, mt.MEETING_FIELDS)
-    meeting.actual_start_at, meeting.actual_end_at = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-    meeting.touched = True
-    if meeting.status in (MeetingStatus.SCHEDULED, MeetingStatus.OPEN) and end <= now:
-        # A meeting whose end is recorded has been held (also one held in the hall only, never
-        # opened in the room): it is closed, and its roster and minutes are final from here.
-        meeting.status = MeetingStatus.CLOSED
-        meeting.opened_at = meeting.opened_at or meeting.actual_start_at
-        meeting.closed_at = meeting.closed_at or meeting.actual_end_at
-    session.flush()
-    audit.record(session, actor, "meeting.actual_times", meeting, before, audit.snapshot(meeting, mt.MEETING_FIELDS))
 
 
 # --------------------------------------------------------------------------- durations (HD 42)

@@ -7,3 +7,5 @@ Stands on ``planning``, ``organisation`` and ``foundation``. An attendance decis
 recheck the three-month rule is published as an event (``attendance.AttendanceDecided``); the
 evaluation subscribes to it.
 """
+
+from . import votes  # noqa: F401  (subscribes the refusal to end a meeting during a secret ballot)

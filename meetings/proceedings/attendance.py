@@ -30,12 +30,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..foundation import audit, events
 from ..foundation.actors import Actor
-from ..foundation.base import Base, JSONType, UTCDateTime, json_safe, utcnow, value_enum
+from ..foundation.base import LOCAL_TZ, Base, JSONType, UTCDateTime, json_safe, utcnow, value_enum
 from ..foundation.errors import NotFound, ValidationError
 from ..foundation.text import clean_text, name_sort_key
+from ..organisation.accounts import Account
 from ..organisation.eligibility import Standing, agree_votes_needed, electorate
 from ..organisation.members import MemberStatus
-from ..planning.absences import AbsenceRequest, AbsenceStatus
+from ..planning.absences import AbsenceDecided, AbsenceRequest, AbsenceStatus
 from ..planning.meetings import Meeting, MeetingStatus
 from .presence import PresenceInterval
 
@@ -196,6 +197,15 @@ def roster(session: Session, meeting: Meeting) -> list[AttendanceRecord]:
     return _sorted(records)
 
 
+def current_roster(session: Session, meeting: Meeting, now: dt.datetime) -> list[AttendanceRecord]:
+    """The roster as every page, export and count shows it — the marking page, its CSV, the
+    room's live counts, the votes page and the minutes: once the meeting has begun, with the
+    room's online presence folded in, so that no view can show an older state than another."""
+    if meeting.status in (MeetingStatus.SCHEDULED, MeetingStatus.CANCELLED):
+        return roster(session, meeting)
+    return refresh_online(session, meeting, now)
+
+
 def _apply_absence_requests(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> None:
     approved = {r.member_id: r for r in session.scalars(
         select(AbsenceRequest).where(AbsenceRequest.meeting_id == meeting.id,
@@ -258,6 +268,8 @@ class OnlineSummary:
     last_leave: dt.datetime
     #: Merged connection spans (reconnections within 2 minutes joined).
     spans: tuple[tuple[dt.datetime, dt.datetime], ...]
+    #: Connected right now (an interval still open), while the meeting is open.
+    connected: bool = False
 
 
 def merge_intervals(spans: list[tuple[dt.datetime, dt.datetime]], gap: dt.timedelta = RECONNECT_GAP
@@ -281,29 +293,39 @@ def meeting_window(meeting: Meeting, now: dt.datetime) -> tuple[dt.datetime, dt.
 def online_presence(session: Session, meeting: Meeting, now: dt.datetime) -> dict[int, OnlineSummary]:
     """Connected time per member within the meeting, from the room's presence intervals."""
     start, end = meeting_window(meeting, now)
+    live = meeting.status == MeetingStatus.OPEN
     spans: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+    connected: set[int] = set()
     for interval in session.scalars(
         select(PresenceInterval).where(PresenceInterval.meeting_id == meeting.id, PresenceInterval.member_id.is_not(None),
                                        PresenceInterval.device == "member")
     ):
+        if live and interval.left_at is None:
+            connected.add(interval.member_id)  # type: ignore[arg-type]
         left = interval.left_at or (now if meeting.closed_at is None else interval.last_seen_at)
         a, b = max(interval.joined_at, start), min(left, end)
-        if b > a:
-            spans.setdefault(interval.member_id, []).append((a, b))  # type: ignore[arg-type]
+        if b > a or (live and interval.left_at is None):
+            spans.setdefault(interval.member_id, []).append((a, max(a, b)))  # type: ignore[arg-type]
     result: dict[int, OnlineSummary] = {}
     for member_id, member_spans in spans.items():
         merged = merge_intervals(member_spans)
         seconds = sum((b - a).total_seconds() for a, b in merged)
         result[member_id] = OnlineSummary(minutes=int(seconds // 60), seconds=seconds, first_join=merged[0][0],
-                                          last_leave=merged[-1][1], spans=tuple(merged))
+                                          last_leave=merged[-1][1], spans=tuple(merged),
+                                          connected=member_id in connected)
     return result
 
 
 def suggestion_for(summary: OnlineSummary, meeting: Meeting, now: dt.datetime) -> str:
-    """Present when connected for at least half of the meeting; partial otherwise."""
+    """Present when connected for at least half of the meeting; partial otherwise. While the
+    meeting is open, a member connected right now is present from the moment they join: the
+    live counts (D, the votes a resolution needs, decisions 5–8) must include them. Once it
+    has closed, only the half-the-meeting rule decides (decision 6)."""
+    if summary.connected:
+        return "present"
     start, end = meeting_window(meeting, now)
-    length = max((end - start).total_seconds() / 60, 1)
-    return "present" if summary.minutes * 2 >= length else "partial"
+    length = max((end - start).total_seconds(), 1.0)
+    return "present" if summary.seconds * 2 >= length else "partial"
 
 
 def refresh_online(session: Session, meeting: Meeting, now: dt.datetime) -> list[AttendanceRecord]:
@@ -383,25 +405,43 @@ class Mark:
         return values
 
 
+def decided(record: AttendanceRecord) -> bool:
+    """Someone has decided this line: the secretary marked or confirmed it, or an approved
+    absence request excused it. A suggestion from the room, or nothing yet, is undecided."""
+    return record.confirmed and record.status not in (AttendanceStatus.UNMARKED, AttendanceStatus.NOT_EXPECTED)
+
+
 def mark(session: Session, actor: Actor, meeting: Meeting, member_id: int, data: Mark, *, now: dt.datetime,
          amendment_reason: str | None = None, source: str = "secretary") -> AttendanceRecord:
-    """The secretary's decision on one member. Final, and audit-logged; after the meeting
-    closed it must carry a reason and is kept as an amendment."""
+    """The secretary's decision on one member. Final, and audit-logged.
+
+    Only changing an earlier decision after the meeting closed is an amendment, which needs a
+    reason and is kept with what changed. A first decision — an unmarked member, a suggestion
+    from the room confirmed as it is or decided otherwise, a "partial" presence — is never an
+    amendment, whenever it is made. Saving a decided line unchanged (the dues beside it) is
+    no decision at all."""
     if meeting.status == MeetingStatus.CANCELLED:
         raise ValidationError("Cuộc họp đã bị hủy, không điểm danh.")
     if meeting.status == MeetingStatus.SCHEDULED and data.status == AttendanceStatus.PRESENT:
         raise ValidationError("Cuộc họp chưa bắt đầu, chưa thể ghi có mặt.")
     record = record_of(session, meeting, member_id)
     values = data.validate(record)
-    # After the meeting closed, a first decision (an unmarked member, e.g. the secretary
-    # entering the paper roster, or a "partial" online presence) is not a correction; changing
-    # a mark already made is, and needs a reason.
-    closed = meeting.status == MeetingStatus.CLOSED and record.status not in (
-        AttendanceStatus.UNMARKED, AttendanceStatus.NOT_EXPECTED)
-    reason = clean_text(amendment_reason)
     changes = any(getattr(record, key) != value for key, value in values.items())
-    if closed and changes and not reason:
-        raise ValidationError("Cuộc họp đã kết thúc: sửa điểm danh phải ghi lý do điều chỉnh.")
+    if record.confirmed and not changes:
+        return record
+    amending = meeting.status == MeetingStatus.CLOSED and decided(record) and changes
+    reason = clean_text(amendment_reason)
+    if amending and not reason:
+        raise ValidationError("Cuộc họp đã kết thúc: sửa điểm danh đã ghi phải nêu lý do điều chỉnh.")
+    return _decide(session, actor, meeting, record, values, now=now, source=source,
+                   amendment=reason if amending else None)
+
+
+def _decide(session: Session, actor: Actor, meeting: Meeting, record: AttendanceRecord, values: dict[str, object],
+            *, now: dt.datetime, source: str, amendment: str | None, action: str | None = None) -> AttendanceRecord:
+    """Write a decision on one line: audit entry, amendment (with its reason) when it changes
+    an earlier decision after the meeting, and the three-month recheck when it makes or
+    unmakes an absence."""
     before = audit.snapshot(record, RECORD_FIELDS)
     for key, value in values.items():
         setattr(record, key, value)
@@ -413,20 +453,102 @@ def mark(session: Session, actor: Actor, meeting: Meeting, member_id: int, data:
     after = audit.snapshot(record, RECORD_FIELDS)
     if before == after:
         return record
-    if closed:
+    if amendment is not None:
         session.add(AttendanceAmendment(record_id=record.id, meeting_id=meeting.id, before=before, after=after,
-                                        reason=reason, by_id=actor.account_id, at=now))
-    audit.record(session, actor, "attendance.amend" if closed else "attendance.mark", record, before, after,
-                 organisation_id=meeting.cell_id, note=reason or None)
+                                        reason=amendment, by_id=actor.account_id, at=now))
+    audit.record(session, actor, action or ("attendance.amend" if amendment is not None else "attendance.mark"),
+                 record, before, after, organisation_id=meeting.cell_id, note=amendment)
     if AttendanceStatus.ABSENT.value in (before["status"], after["status"]):
         # Only an absence, made or unmade, can change the three-month count.
-        events.publish(session, AbsenceCountChanged(member_id, meeting.local_date.year, now))
+        events.publish(session, AbsenceCountChanged(record.member_id, meeting.local_date.year, now))
     return record
+
+
+def confirm_suggestions(session: Session, actor: Actor, meeting: Meeting, now: dt.datetime) -> list[str]:
+    """Confirm, in one action, every online presence the room suggested as present (decision
+    6: the secretary decides; these are first decisions, never amendments). "Partial"
+    presences are left for the secretary to decide one by one. Returns the names confirmed."""
+    if meeting.status != MeetingStatus.CLOSED:
+        raise ValidationError("Xác nhận điểm danh trực tuyến sau khi cuộc họp kết thúc (trong cuộc họp, số liệu "
+                              "còn thay đổi khi đảng viên vào, ra phòng họp).")
+    names = []
+    for record in current_roster(session, meeting, now):
+        if record.source == "online" and not record.confirmed and record.status == AttendanceStatus.PRESENT:
+            before = audit.snapshot(record, RECORD_FIELDS)
+            record.source, record.confirmed = "secretary", True
+            record.decided_by_id, record.decided_at = actor.account_id, now
+            names.append((record.member_id, record.full_name, before))
+    if not names:
+        raise ValidationError("Không có gợi ý có mặt trực tuyến nào đang chờ xác nhận.")
+    session.flush()
+    audit.record(session, actor, "attendance.confirm_online", meeting,
+                 {"suggested": [{"member_id": m, "name": n} for m, n, _ in names]},
+                 {"confirmed": [{"member_id": m, "name": n} for m, n, _ in names]},
+                 organisation_id=meeting.cell_id, entity_type="Meeting")
+    return [n for _, n, _ in names]
 
 
 def amendments(session: Session, meeting_id: int) -> list[AttendanceAmendment]:
     return list(session.scalars(select(AttendanceAmendment).where(AttendanceAmendment.meeting_id == meeting_id)
                                 .order_by(AttendanceAmendment.id)))
+
+
+def mark_label(values: dict[str, object]) -> str:
+    """A line's mark in words, from a snapshot ("Có mặt trực tuyến", "Vắng có lý do: Ốm")."""
+    status = values.get("status")
+    if status == AttendanceStatus.PRESENT.value:
+        return "Có mặt trực tuyến" if values.get("mode") == AttendanceMode.ONLINE.value else "Có mặt trực tiếp"
+    if status == AttendanceStatus.ABSENT.value:
+        if values.get("excused"):
+            return f"Vắng có lý do: {values.get('reason_text') or ''}".rstrip(": ")
+        return "Vắng không có lý do"
+    return AttendanceStatus(str(status)).label if status else "Chưa điểm danh"
+
+
+@dataclass(frozen=True)
+class AmendmentLine:
+    """An amendment as the roster page lists it: whose line, who changed it, when, what."""
+
+    member: str
+    author: str
+    at: dt.datetime
+    before: str
+    after: str
+    reason: str
+
+
+def amendment_lines(session: Session, meeting_id: int) -> list[AmendmentLine]:
+    rows = session.execute(
+        select(AttendanceAmendment, AttendanceRecord.full_name, Account.display_name)
+        .join(AttendanceRecord, AttendanceRecord.id == AttendanceAmendment.record_id)
+        .outerjoin(Account, Account.id == AttendanceAmendment.by_id)
+        .where(AttendanceAmendment.meeting_id == meeting_id).order_by(AttendanceAmendment.id)
+    ).all()
+    return [AmendmentLine(member=name, author=author or "hệ thống", at=a.at, before=mark_label(a.before),
+                          after=mark_label(a.after), reason=a.reason) for a, name, author in rows]
+
+
+@events.subscribe(AbsenceDecided)
+def _late_absence_decision(session: Session, event: AbsenceDecided) -> None:
+    """An absence request approved once the meeting's roster exists (typically after it
+    closed) reaches the roster like any decision: the member is absent with that reason
+    unless they attended; an earlier "absent without reason" is amended (kept with the
+    approver and the request's reason), and the three-month count is rechecked, which tells
+    the secretary and the committee when a level changes (decision 9)."""
+    if not event.approved:
+        return
+    record = session.scalar(select(AttendanceRecord).where(AttendanceRecord.meeting_id == event.meeting_id,
+                                                           AttendanceRecord.member_id == event.member_id))
+    meeting = session.get(Meeting, event.meeting_id)
+    if record is None or meeting is None or not record.expected or record.status == AttendanceStatus.PRESENT:
+        return  # no roster yet (it will read the approval when made), or the member attended
+    values: dict[str, object] = {"status": AttendanceStatus.ABSENT, "mode": None, "excused": True,
+                                 "reason_category": ReasonCategory.OTHER, "reason_text": event.reason[:500]}
+    amendment = None
+    if meeting.status == MeetingStatus.CLOSED and decided(record):
+        amendment = f"Đơn xin vắng được chấp thuận sau cuộc họp ({event.at.astimezone(LOCAL_TZ):%d/%m/%Y})."
+    _decide(session, event.actor, meeting, record, values, now=event.at, source="absence_request",
+            amendment=amendment, action="attendance.absence_approved")
 
 
 # --------------------------------------------------------------------------- counts

@@ -3,9 +3,16 @@
 Each stretch of connection is a ``PresenceInterval`` (opened on join, closed on leave or when
 the reconnection grace period runs out); every join, leave and reconnect is also kept as a
 ``PresenceEvent``. The room writes through these functions before it tells anyone about the
-change, so a server restart loses nothing already reported. While connected, ``last_seen_at``
-is refreshed, so an interval left open by a crash can be closed at the last time the member
-was known to be there (:func:`close_stale`).
+change, so a server restart loses nothing already reported.
+
+**Crashes.** While connected, ``last_seen_at`` is refreshed (the room's heartbeat,
+``ROOM_HEARTBEAT_SECONDS``). A process that dies leaves its intervals open; the process that
+next runs the meeting's room closes them first, at the last moment the dead one knew the
+connection alive (:func:`close_orphaned`), so the time the server was down is never credited
+as presence: a member who reconnects opens a new interval, and decision 6's two-minute rule
+decides whether the two are one stretch. A removal from the meeting is a ``removed`` event,
+written before the member is told, and read back by a room that starts afresh
+(:func:`removed_from`), so a restart does not readmit anyone.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ class PresenceEventKind(enum.StrEnum):
     LEAVE = "leave"
     TIMEOUT = "timeout"
     REMOVED = "removed"
+    #: The process serving the room died; the interval ends at the last heartbeat.
+    LOST = "lost"
 
 
 class PresenceInterval(Base):
@@ -120,6 +129,28 @@ def close_stale(session: Session, meeting_id: int | None = None) -> int:
         count += 1
     session.flush()
     return count
+
+
+def close_orphaned(session: Session, meeting_id: int) -> int:
+    """Before a room starts in this process: close the meeting's intervals a dead process
+    left open, at each one's last heartbeat, and note the loss (see the module docstring)."""
+    count = 0
+    for interval in session.scalars(select(PresenceInterval).where(PresenceInterval.meeting_id == meeting_id,
+                                                                   PresenceInterval.left_at.is_(None))):
+        interval.left_at = interval.last_seen_at
+        interval.end_reason = PresenceEventKind.LOST.value
+        session.add(PresenceEvent(meeting_id=meeting_id, member_id=interval.member_id, device=interval.device,
+                                  kind=PresenceEventKind.LOST, at=interval.last_seen_at))
+        count += 1
+    session.flush()
+    return count
+
+
+def removed_from(session: Session, meeting_id: int) -> set[tuple[int | None, str]]:
+    """(member id, device) of everyone removed from the meeting's room."""
+    return {(member_id, device) for member_id, device in session.execute(
+        select(PresenceEvent.member_id, PresenceEvent.device).where(
+            PresenceEvent.meeting_id == meeting_id, PresenceEvent.kind == PresenceEventKind.REMOVED))}
 
 
 def intervals(session: Session, meeting_id: int) -> list[PresenceInterval]:

@@ -39,13 +39,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation import audit
+from ..foundation import audit, events
 from ..foundation.actors import Actor
 from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
 from ..foundation.errors import NotFound, ValidationError
 from ..foundation.text import clean_text
 from ..organisation.eligibility import Standing, passes
-from ..planning.meetings import Meeting, MeetingStatus
+from ..planning.meetings import Meeting, MeetingEnded, MeetingStatus
 from . import chat as chat_log
 from .attendance import (
     AttendanceRecord,
@@ -512,6 +512,17 @@ def running_secret_ballot(session: Session, meeting_id: int) -> Motion | None:
     """The meeting's secret ballot that has online ballots in a box and is not closed yet."""
     return session.scalar(select(Motion).where(Motion.meeting_id == meeting_id, Motion.status == MotionStatus.OPEN,
                                                Motion.kind == VoteKind.SECRET, Motion.ballots_in_box > 0))
+
+
+@events.subscribe(MeetingEnded)
+def _refuse_to_end_during_a_secret_ballot(session: Session, event: MeetingEnded) -> None:
+    """However a meeting is closed (the room's "Kết thúc cuộc họp", or its end recorded on the
+    meeting page), not while a secret ballot holds online ballots: they live only in the
+    room's box, and ending the room would void them. Raising rolls the closing back."""
+    running = running_secret_ballot(session, event.meeting_id)
+    if running is not None:
+        raise ValidationError(f"Cuộc bỏ phiếu kín “{running.title}” đang diễn ra: hãy kết thúc biểu quyết "
+                              "(kiểm phiếu) trước khi kết thúc cuộc họp.")
 
 
 def lost_ballot(session: Session, meeting_id: int, box: BallotBox | None) -> Motion | None:

@@ -81,8 +81,9 @@ class Room {
   async handle(msg) {
     switch (msg.type) {
       case "welcome": return this.onWelcome(msg);
-      case "joined": return this.onJoined(msg.participant, msg.polite);
-      case "left": return this.onLeft(msg.participant);
+      // Someone arriving or leaving changes who is present, D's voters and the votes needed.
+      case "joined": this.refreshCountsSoon(); return this.onJoined(msg.participant, msg.polite);
+      case "left": this.refreshCountsSoon(); return this.onLeft(msg.participant);
       case "participant": this.participants.set(msg.participant.id, msg.participant); return this.view.renderPeople();
       case "offer": case "answer": {
         const link = this.linkFor(msg);
@@ -300,6 +301,11 @@ class Room {
     if (this.vote) this.send({ type: "cast", motion_id: this.vote.id, choice, pad: " ".repeat(8 - choice.length) });
   }
 
+  refreshCountsSoon() {
+    clearTimeout(this.countsSoon);
+    this.countsSoon = setTimeout(() => this.refreshCounts(), 1000);
+  }
+
   async refreshCounts() {
     const r = await fetch(`/meetings/${cfg.meetingId}/attendance.json`, { credentials: "same-origin", cache: "no-store" }).catch(() => null);
     if (r && r.ok) this.view.renderCounts((await r.json()).counts);
@@ -338,6 +344,7 @@ class Room {
     clearInterval(this.rememberTimer);
     clearInterval(this.qualityTimer);
     clearInterval(this.countsTimer);
+    clearTimeout(this.countsSoon);
     for (const id of [...this.links.keys()]) this.dropLink(id);
     if (this.media) this.media.stop();
     this.view.ended(message, kind);

@@ -10,15 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meetings.foundation.actors import Actor
 from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import accounts, members, organisations
-from meetings.organisation.accounts import Role
+from meetings.organisation.accounts import Role, RoleGrant
 from meetings.organisation.members import Member, MemberInput, PeriodInput, PeriodKind
 from meetings.organisation.organisations import Organisation, OrgKind
-from meetings.planning.meetings import MeetingKind, create_meeting
+from meetings.planning.meetings import Meeting, MeetingKind, create_meeting
 
 PASSWORD = "mat-khau-thu-nghiem"
 FOUNDED = dt.date(2025, 7, 1)
@@ -139,13 +140,50 @@ def add_voters(session: Session, cell: Organisation, meeting_id: int, count: int
         voters[member.id] = (username, member.full_name)
     session.flush()
     return voters
+def signers(session: Session, meeting: Meeting) -> tuple[tuple[Actor, Member], tuple[Actor, Member]]:
+    """The chair (the cell's secretary, else its first expected member) and a different
+    member as minute-taker, each acting from their own account (created when missing):
+    decision 13, the minute-taker confirms and the chair adopts."""
+    from meetings.proceedings import attendance
+
+    cell_accounts = {a.member_id: a for a in session.scalars(
+        select(accounts.Account).join(RoleGrant, RoleGrant.account_id == accounts.Account.id)
+        .where(RoleGrant.organisation_id == meeting.cell_id))}
+    secretaries = set(session.scalars(select(accounts.Account.member_id).join(
+        RoleGrant, RoleGrant.account_id == accounts.Account.id).where(
+        RoleGrant.organisation_id == meeting.cell_id, RoleGrant.role == Role.SECRETARY)))
+    people = [r.member_id for r in attendance.roster(session, meeting) if r.expected and r.in_roll]
+    people.sort(key=lambda m: (m not in secretaries, m not in cell_accounts))
+    chosen = []
+    for member_id in people[:2]:
+        member = session.get(Member, member_id)
+        assert member is not None
+        account = cell_accounts.get(member_id) or accounts.create_account(
+            session, Actor.system("test"), username=f"ky{member_id}", password=PASSWORD,
+            display_name=member.full_name, member=member, must_change_password=False)
+        chosen.append((Actor(account.id, member.full_name), member))
+    return chosen[0], chosen[1]
+
+
+def adopt_minutes(session: Session, meeting: Meeting, when: dt.datetime, data: dict | None = None):  # type: ignore[no-untyped-def,type-arg]
+    """Write, confirm (as the minute-taker) and adopt (as the chair) version 1 of the minutes."""
+    from meetings.proceedings import minutes
+
+    (chair, chair_member), (taker, taker_member) = signers(session, meeting)
+    draft = minutes.draft(session, meeting)
+    minutes.save_draft(session, chair, meeting, {
+        "chair_member_id": chair_member.id, "taker_member_id": taker_member.id,
+        "chair_name": chair_member.full_name, "taker_name": taker_member.full_name, "items": [], **(data or {})},
+        base_revision=draft.revision, now=when)
+    minutes.confirm_as_taker(session, taker, meeting, when)
+    return minutes.adopt(session, chair, meeting, when)
 
 
 def hold_meeting(session: Session, meeting_id: int) -> dict[str, int]:
     """Hold a meeting: open it, mark everyone expected present in person, take and close one
     vote, and adopt minutes (version 1)."""
-    from meetings.planning.meetings import Meeting, MeetingStatus, change_status
-    from meetings.proceedings import attendance, minutes, votes
+    from meetings.planning.meetings import MeetingStatus, change_status
+    from meetings.proceedings import attendance, votes
 
     actor = Actor.system("test")
     meeting = session.get(Meeting, meeting_id)
@@ -159,10 +197,7 @@ def hold_meeting(session: Session, meeting_id: int) -> dict[str, int]:
     motion = votes.open_motion(session, actor, meeting, "Thông qua nghị quyết tháng 12", "open", start)
     votes.set_in_person_counts(session, actor, meeting, motion, agree=2, disagree=0, abstain=0)
     votes.close_motion(session, actor, meeting, motion, start)
-    minutes.save_draft(session, actor, meeting, {"chair_name": "Chủ Trì", "taker_name": "Thư Ký", "items": []},
-                       base_revision=0, now=start)
-    minutes.confirm_as_taker(session, actor, meeting, start)
-    minutes.adopt(session, actor, meeting, start)
+    adopt_minutes(session, meeting, start)
     session.flush()
     return {"motion_id": motion.id, "version": 1}
 

@@ -16,8 +16,9 @@ from meetings.planning.meetings import (
     change_status,
     create_meeting,
 )
-from meetings.proceedings import attendance, minutes
+from meetings.proceedings import attendance
 from meetings.proceedings.attendance import Mark
+from tests.support.world import adopt_minutes
 
 ACTOR = Actor.system("test")
 
@@ -56,10 +57,7 @@ def hold(session: Session, cell: Organisation, day: dt.date, marks: dict[int, st
     change_status(session, ACTOR, meeting, MeetingStatus.CLOSED, now=end)
     if adopt_after is not None:
         when = end + adopt_after
-        minutes.save_draft(session, ACTOR, meeting, {"chair_name": "Chủ Trì", "taker_name": "Thư Ký", "items": []},
-                           base_revision=0, now=when)
-        minutes.confirm_as_taker(session, ACTOR, meeting, when)
-        minutes.adopt(session, ACTOR, meeting, when)
+        adopt_minutes(session, meeting, when)
     session.flush()
     return meeting
 
