@@ -138,8 +138,7 @@ def member_history(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
     cells = scoping.member_cells(ctx.db, member, ctx.today)
-    if not (ctx.scope.member_id == member.id or any(ctx.scope.can_manage(c) for c in cells)
-            or (ctx.scope.is_auditor and any(ctx.scope.can_read(c) for c in cells))):
+    if not (ctx.scope.member_id == member.id or any(ctx.scope.can_audit(c) for c in cells)):
         raise Forbidden("Chỉ đảng viên đó, bí thư chi bộ và cấp ủy cấp trên được xem lịch sử dự họp.")
     rows = [(m, r) for m, r in att.history_of(ctx.db, member.id) if ctx.scope.can_read(m.cell_id)]
     return ctx.render("attendance_history.html", member=member, rows=rows, mark_label=lambda r: MARKS[mark_key(r)][0])

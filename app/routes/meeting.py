@@ -29,7 +29,7 @@ from meetings.schedules import DetailsInput
 from meetings.text import optional_text
 
 from ..web import Ctx, view
-from .schedule import can_audit
+from .access import can_audit
 
 
 def _cell(ctx: Ctx, meeting: Meeting) -> Organisation:

@@ -26,6 +26,7 @@ from meetings.organisations import Organisation
 
 from ..web import Ctx, view
 from . import schedule
+from .access import can_audit
 from .audit import chain_status
 
 MEMBER_FORM_FIELDS = (
@@ -54,11 +55,6 @@ def _member_values(member: Member) -> dict[str, Any]:
     return values
 
 
-def _can_audit(ctx: Ctx, org_id: int) -> bool:
-    assert ctx.scope is not None
-    return ctx.scope.can_manage(org_id) or (ctx.scope.is_auditor and ctx.scope.can_read(org_id))
-
-
 # --------------------------------------------------------------------------- cell roster
 
 
@@ -82,7 +78,7 @@ def cell_page(ctx: Ctx) -> Response:
         people=people,
         with_accounts=with_accounts,
         can_manage=ctx.scope.can_manage(cell.id),
-        can_audit=_can_audit(ctx, cell.id),
+        can_audit=can_audit(ctx, cell.id),
         schedule=schedule.cell_summary(ctx, cell),
     )
 
@@ -162,7 +158,7 @@ def import_template(ctx: Ctx) -> Response:
 def cell_log(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
-    if not _can_audit(ctx, cell.id):
+    if not can_audit(ctx, cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem nhật ký thay đổi.")
     entries = audit.entries_for(ctx.db, [cell.id])
     return ctx.render("audit_log.html", cell=cell, org=None, entries=entries, chain=chain_status(ctx))
@@ -178,8 +174,7 @@ def member_page(ctx: Ctx) -> Response:
     cells = scoping.member_cells(ctx.db, member, ctx.today)
     can_manage = any(ctx.scope.can_manage(c) for c in
                      ({member.home_cell_id} if member.home_cell_id else cells))
-    private = can_manage or ctx.scope.member_id == member.id or any(
-        ctx.scope.is_auditor and ctx.scope.can_read(c) for c in cells)
+    private = can_manage or ctx.scope.member_id == member.id or any(ctx.scope.can_audit(c) for c in cells)
     home_cell = ctx.db.get(Organisation, member.home_cell_id) if member.home_cell_id else None
     periods = members.periods_of(ctx.db, member.id)
     host_cells = {p.host_cell_id: ctx.db.get(Organisation, p.host_cell_id) for p in periods if p.host_cell_id}

@@ -15,16 +15,12 @@ from meetings.schedules import RuleInput, ThematicInput
 from meetings.text import parse_email
 
 from ..web import Ctx, view
+from .access import can_audit
 
 RULE_FIELDS = ("pattern", "monthday", "ordinal", "weekday", "start_time", "duration_minutes", "place",
                "committee_days_before")
 THEMATIC_FIELDS = ("mode", "month_of_quarter", "pattern", "monthday", "ordinal", "weekday", "start_time",
                    "duration_minutes", "place", "topic")
-
-
-def can_audit(ctx: Ctx, org_id: int) -> bool:
-    assert ctx.scope is not None
-    return ctx.scope.can_manage(org_id) or (ctx.scope.is_auditor and ctx.scope.can_read(org_id))
 
 
 def cell_summary(ctx: Ctx, cell: Organisation) -> dict[str, Any]:
@@ -219,7 +215,7 @@ def organisation_email(ctx: Ctx) -> Response:
     """Where a committee receives the notices of its cells (admins of the subtree)."""
     assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"), manage=True)
-    if org.is_cell or not ctx.scope.is_admin:
+    if org.is_cell or not ctx.scope.administers(org.id):
         raise Forbidden("Chỉ quản trị cấp ủy được đặt địa chỉ nhận thông báo.")
     before = {"email": org.email}
     org.email = parse_email(ctx.field("email"))
