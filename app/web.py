@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import anyio.to_thread
 from sqlalchemy.orm import Session
@@ -46,6 +46,21 @@ def csrf_token(request: Request) -> str:
         token = secrets.token_urlsafe(32)
         request.session["csrf"] = token
     return str(token)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Where to go after a form (login, the calendar feed, ...): a path on this site, never
+    another site (security finding 12.9, open redirect). Browsers read a backslash as a
+    slash and drop tabs and newlines, so ``/<backslash>evil`` and ``/<tab>/evil`` would be
+    ``//evil``: backslashes and control characters are refused too."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 def client_address(request: Request) -> str:

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from meetings import accounts
 from meetings.errors import DomainError, ValidationError
 
-from ..web import Ctx, client_address, view
-
-
-def _safe_next(target: str) -> str:
-    """Only same-site paths: never redirect a fresh login to another site."""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
+from ..web import Ctx, client_address, safe_next, view
 
 
 @view(login=False)
 def login(ctx: Ctx) -> Response:
-    next_url = _safe_next(ctx.request.query_params.get("next", "/"))
+    next_url = safe_next(ctx.request.query_params.get("next", "/"))
     if ctx.request.method == "GET":
         if ctx.account is not None:
             return RedirectResponse(next_url, status_code=303)

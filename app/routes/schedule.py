@@ -14,7 +14,7 @@ from meetings.organisations import Organisation
 from meetings.schedules import RuleInput, ThematicInput
 from meetings.text import parse_email
 
-from ..web import Ctx, view
+from ..web import Ctx, safe_next, view
 from .access import can_audit
 
 RULE_FIELDS = ("pattern", "monthday", "ordinal", "weekday", "start_time", "duration_minutes", "place",
@@ -191,11 +191,11 @@ def calendar_feed_issue(ctx: Ctx) -> Response:
         raise Forbidden("Chỉ chính đảng viên được tạo đường dẫn lịch riêng của mình.")
     if ctx.field("action") == "revoke":
         calendars.revoke_feeds(ctx.db, member.id, ctx.now)
-        return ctx.redirect(ctx.field("next") or "/", "Đã thu hồi đường dẫn lịch; đường dẫn cũ không còn dùng được.")
+        return ctx.redirect(safe_next(ctx.field("next")), "Đã thu hồi đường dẫn lịch; đường dẫn cũ không còn dùng được.")
     token = calendars.issue_feed(ctx.db, member.id, ctx.now)
     base = str(ctx.request.app.state.settings.PUBLIC_URL).rstrip("/")
     ctx.request.session["feed_url"] = f"{base}/calendar/{token}.ics"
-    return ctx.redirect(ctx.field("next") or "/",
+    return ctx.redirect(safe_next(ctx.field("next")),
                         "Đã tạo đường dẫn lịch riêng. Hãy sao chép ngay: vì an toàn, đường dẫn chỉ hiện một lần.")
 
 
