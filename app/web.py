@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from meetings.accounts import Account
 from meetings.actors import Actor
-from meetings.base import LOCAL_TZ
+from meetings.base import LOCAL_TZ, MAX_ID
 from meetings.errors import Conflict, DomainError, Forbidden, NotFound
 from meetings.scoping import Scope, scope_for
 
@@ -46,6 +47,19 @@ def csrf_token(request: Request) -> str:
         token = secrets.token_urlsafe(32)
         request.session["csrf"] = token
     return str(token)
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def parse_id(raw: object) -> int | None:
+    """A database id as typed in a path or a form field: ASCII digits within BIGINT, or None.
+    (``str.isdigit`` also accepts "²" and other digits ``int`` refuses.)"""
+    text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -89,10 +103,14 @@ class Ctx:
         return Actor(self.account.id, self.account.display_name, client_address(self.request))
 
     def path_int(self, name: str) -> int:
-        try:
-            return int(self.request.path_params[name])
-        except (KeyError, ValueError):
-            raise NotFound() from None
+        value = parse_id(self.request.path_params.get(name))
+        if value is None:
+            raise NotFound()
+        return value
+
+    def field_id(self, name: str) -> int | None:
+        """A form field naming an object by id (a member, an agenda item); None if empty or bad."""
+        return parse_id(self.field(name).strip())
 
     def field(self, name: str, default: str = "") -> str:
         if self.form is None:
@@ -194,9 +212,27 @@ async def read_form(request: Request) -> tuple[FormData | None, Any]:
             raise ValueError("body size over the limit")
         try:
             body = json.loads(raw or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValueError("malformed JSON") from None
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise ValueError("JSON nested too deeply")
     return form, body
+
+
+#: No page's script sends JSON nested deeper than this (the minutes draft is about 5 deep).
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest, counted without recursion (finding 12.8: a
+    100,000-deep body must be a 400, not a crash)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def load_account(db: Session, request: Request) -> Account | None:

@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from meetings import scoping
 from meetings.accounts import Account
+from meetings.base import MAX_ID
 from meetings.meetings import Meeting, MeetingStatus
 from meetings.online import remote_decision
 from meetings.organisations import Organisation
@@ -199,7 +200,7 @@ class SignallingEndpoint:
             raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.", 4401)
         if account.member_id != member_id:
             raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.", 4401)
-        meeting = session.get(Meeting, meeting_id)
+        meeting = session.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
         if meeting is None:
             raise Refusal("not_found", "Không tìm thấy cuộc họp.", 4404)
         scope = scoping.scope_for(session, account, meeting.local_date)
