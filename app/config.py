@@ -193,6 +193,10 @@ class Settings:
         return key
 
     @property
+    def served_over_https(self) -> bool:
+        return bool(self.values["COOKIE_SECURE"]) or str(self.values["PUBLIC_URL"]).startswith("https://")
+
+    @property
     def allowed_origins(self) -> set[str]:
         public = str(self.values["PUBLIC_URL"]).rstrip("/")
         return {public, *self.values["ALLOWED_ORIGINS"]}

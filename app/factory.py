@@ -29,6 +29,7 @@ from realtime.signalling import RawSendMiddleware, SignallingConfig, SignallingE
 from . import logs
 from .config import Settings
 from .db import Database, make_engine
+from .headers import SecurityHeadersMiddleware
 from .mailer import notice_loop
 from .routes import all_routes
 from .templating import make_environment
@@ -101,6 +102,7 @@ def create_app(
         middleware=[
             Middleware(RawSendMiddleware),
             Middleware(logs.RequestLogMiddleware, enabled=settings.LOG_REQUESTS),
+            Middleware(SecurityHeadersMiddleware, https=settings.served_over_https),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.secret_key,

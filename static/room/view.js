@@ -55,6 +55,8 @@ export class RoomView {
     $("#btn-leave").addEventListener("click", () => this.room.leave());
     $("#btn-saver").addEventListener("click", () => this.room.setDataSaver(!this.room.dataSaver));
     $("#panel-close").addEventListener("click", () => { $("#panel").hidden = true; });
+    const floorEnd = $("#floor-end");
+    if (floorEnd) floorEnd.addEventListener("click", () => this.room.send({ type: "give_floor", participant: null }));
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.addEventListener("click", () => this.openPanel(tab.dataset.tab));
     }
