@@ -68,11 +68,14 @@ def tune_gc() -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
     from .factory import create_app
     from .migrate import migrate
 
+    os.umask(0o077)  # what the service writes (uploads, the database's WAL) is for its user only
     db = _database(settings)
     migrate(db.engine)
     db.dispose()

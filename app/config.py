@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,16 @@ def ice_url_problem(url: str) -> str | None:
     return None
 
 
+def make_private(path: Path, mode: int) -> None:
+    """Take group and other permissions off a file or directory this user owns."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(mode)
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "", "Database URL. Default: an SQLite file under DATA_DIR. "
             "Plain URLs such as sqlite:///path/app.db and postgresql://host/db are accepted."),
@@ -88,7 +99,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_URL", "http://127.0.0.1:8000", "The address users open; used in e-mails, "
             "calendar feeds and the WebSocket origin check."),
     Setting("ALLOWED_ORIGINS", [], "Extra origins allowed to open meeting WebSockets (comma-separated).", _list),
-    Setting("SESSION_MAX_AGE", 7 * 24 * 3600, "Lifetime of a login session in seconds.", int),
+    Setting("SESSION_MAX_AGE", 7 * 24 * 3600, "Absolute lifetime of a login session in seconds: after it, "
+            "the session ends however active it is.", _positive_int),
+    Setting("SESSION_IDLE_TIMEOUT", 4 * 3600, "A login session unused for this many seconds ends (an open "
+            "meeting room counts as use).", _positive_int),
     Setting("COOKIE_SECURE", False, "Send cookies over HTTPS only (turn on behind TLS).", _bool),
     Setting("LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING)."),
     Setting("LOG_REQUESTS", True, "Write one structured JSON log line per HTTP request.", _bool),
@@ -171,8 +185,11 @@ class Settings:
 
     @property
     def data_dir(self) -> Path:
+        """DATA_DIR, private to the service's user (0700): it holds the database, the secret
+        key and members' documents (finding 12.10)."""
         path = Path(self.values["DATA_DIR"])
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private(path, 0o700)
         return path
 
     @property

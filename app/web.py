@@ -24,11 +24,15 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from meetings import sessions
 from meetings.accounts import Account
 from meetings.actors import Actor
 from meetings.base import LOCAL_TZ, MAX_ID
 from meetings.errors import Conflict, DomainError, Forbidden, NotFound
 from meetings.scoping import Scope, scope_for
+from meetings.sessions import LoginRef
+
+from . import sessions as login_sessions
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_FIELD = "csrf_token"
@@ -96,6 +100,39 @@ class Ctx:
     @property
     def today(self) -> dt.date:
         return self.now.astimezone(LOCAL_TZ).date()
+
+    @property
+    def login(self) -> LoginRef | None:
+        """The login session this request came with (None when anonymous)."""
+        return login_sessions.current(self.request)
+
+    def log_in(self, account: Account) -> None:
+        """Open a new server-side session for the account; the response sets its cookie.
+        Whatever the visitor had in their anonymous session (its CSRF token) is left behind."""
+        if self.login is not None:  # someone else logs in on this browser: the old session is over
+            old = self.db.get(sessions.LoginSession, self.login.session_id)
+            if old is not None:
+                sessions.end(old, sessions.EndReason.LOGOUT, self.now)
+        row, key = sessions.start(self.db, account.id, now=self.now, address=client_address(self.request),
+                                  user_agent=self.request.headers.get("user-agent", ""))
+        self.request.session.clear()
+        login_sessions.begin(self.request, key, row.id)
+
+    def log_out(self) -> None:
+        """End this request's session everywhere (its room WebSockets too)."""
+        ref = self.login
+        if ref is not None:
+            row = self.db.get(sessions.LoginSession, ref.session_id)
+            if row is not None:
+                sessions.end(row, sessions.EndReason.LOGOUT, self.now)
+            self.sessions_ended(ref.account_id)
+        self.request.session.clear()
+        login_sessions.finish(self.request)
+
+    def sessions_ended(self, account_id: int) -> None:
+        """Some sessions of this account ended in this request: once it commits, their open
+        room WebSockets are closed, on whichever server process they are."""
+        self.request.state.ended_sessions = {*getattr(self.request.state, "ended_sessions", set()), account_id}
 
     @property
     def actor(self) -> Actor:
@@ -236,12 +273,12 @@ def json_depth(value: Any) -> int:
 
 
 def load_account(db: Session, request: Request) -> Account | None:
-    account_id = request.session.get("aid")
-    if account_id is None:
+    """The account of the request's live login session (app/sessions.py found it)."""
+    ref = login_sessions.current(request)
+    if ref is None:
         return None
-    account = db.get(Account, account_id)
-    if account is None or not account.is_active or request.session.get("ep") != account.session_epoch:
-        request.session.pop("aid", None)
+    account = db.get(Account, ref.account_id)
+    if account is None or not account.is_active:
         return None
     return account
 
@@ -261,8 +298,12 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
                 return error_page(request, 413 if "size" in str(exc).lower() else 400,
                                   "Dữ liệu gửi lên không hợp lệ hoặc quá lớn.")
             try:
-                return await anyio.to_thread.run_sync(_run, fn, request, form, body, login,
-                                                      allow_password_change_pending)
+                response = await anyio.to_thread.run_sync(_run, fn, request, form, body, login,
+                                                          allow_password_change_pending)
+                ended = getattr(request.state, "ended_sessions", None)
+                if ended and response.status_code < 400:
+                    await request.app.state.rooms.sessions_ended(sorted(ended))
+                return response
             except DomainError as exc:
                 return error_page(request, status_for(exc), exc.message)
             finally:

@@ -18,6 +18,7 @@ from .policies import EvaluationPolicy
 from .presence import PresenceEvent, PresenceInterval
 from .reviews import HostComment, YearReview
 from .schedules import CellScheduleSettings, MeetingRule
+from .sessions import JoinTokenUse, LoginSession
 from .three_month import MemberFlag
 from .votes import BallotCast, Motion, OpenVote, SecretTally
 
@@ -38,7 +39,9 @@ __all__ = [
     "DuesRecord",
     "EvaluationPolicy",
     "HostComment",
+    "JoinTokenUse",
     "LoginFailure",
+    "LoginSession",
     "Meeting",
     "MeetingDocument",
     "MeetingRule",

@@ -16,6 +16,8 @@ Envelopes (JSON objects between processes, field ``op``):
     send     owner → front   conns, frame: deliver a frame to these local sockets
     close    owner → front   conn, code, reason: close a local socket
     command  any → owner     meeting_id, name ("close_room" | "announce_vote"), message
+    sessions any → all       accounts, proc: login sessions of these accounts ended; every
+                             process closes its sockets whose session is no longer live
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from meetings import sessions
+from meetings.sessions import SessionLimits
+
 from . import protocol as p
 from .broker import RENEW_SECONDS, Broker, LocalBroker
 from .connection import Connection
@@ -36,6 +41,9 @@ from .rooms import Database, Identity, Room, RoomSettings
 from .topology import Mesh, Topology
 
 log = logging.getLogger("chibo.realtime")
+
+#: How often open sockets' login sessions are checked (idle, lifetime, a missed "sessions").
+SESSION_CHECK_SECONDS = 30.0
 
 
 class RemoteEndpoint:
@@ -110,7 +118,8 @@ class _Inbox:
 
 class RoomHub:
     def __init__(self, db: Database, clock: Callable[[], dt.datetime], settings: RoomSettings,
-                 topology_factory: Callable[[], Topology] = Mesh, broker: Broker | None = None) -> None:
+                 topology_factory: Callable[[], Topology] = Mesh, broker: Broker | None = None,
+                 session_limits: SessionLimits | None = None, session_check_seconds: float | None = None) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
@@ -123,6 +132,9 @@ class RoomHub:
         self._inboxes: dict[int, _Inbox] = {}
         self._create_lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+        self.session_limits = session_limits
+        self.session_check_seconds = session_check_seconds or SESSION_CHECK_SECONDS
+        self._session_watch: asyncio.Task[None] | None = None
 
     @property
     def distributed(self) -> bool:
@@ -132,6 +144,8 @@ class RoomHub:
         await self.broker.start(self._on_envelope)
         if self.distributed:
             self._watch = asyncio.create_task(self._watch_leases())
+        if self.session_limits is not None:
+            self._session_watch = asyncio.create_task(self._watch_sessions())
 
     # ------------------------------------------------------------------ local rooms
 
@@ -200,6 +214,44 @@ class RoomHub:
         elif self.distributed:
             await self.command(meeting_id, "close_room", message)
 
+    # ------------------------------------------------------------------ login sessions
+
+    async def sessions_ended(self, account_ids: list[int]) -> None:
+        """Login sessions of these accounts ended (logout, password change, revoke): close the
+        sockets opened with them, here at once and on every other process through the broker."""
+        if self.distributed:
+            self.broker.publish_all({"op": "sessions", "accounts": account_ids, "proc": self.broker.process_id})
+        accounts = set(account_ids)
+        await self._close_ended([a for a in self.attached.values() if a.identity.account_id in accounts])
+
+    async def _close_ended(self, candidates: list[Attached], *, touch: bool = False) -> None:
+        """Close the sockets among ``candidates`` whose login session is over. With ``touch``
+        the others' sessions count as used now (an open room is activity)."""
+        if self.session_limits is None:
+            return
+        candidates = [a for a in candidates if a.identity.login_session is not None and not a.conn.closed]
+        if not candidates:
+            return
+        ids = {int(a.identity.login_session) for a in candidates}  # type: ignore[arg-type]
+        limits, now = self.session_limits, self.clock()
+        live = await self.db.run(lambda s: sessions.live_ids(s, ids, now=now, limits=limits, touch=touch))
+        for attached in candidates:
+            if attached.identity.login_session not in live:
+                attached.conn.send(p.Error(code="session_ended",
+                                           message="Phiên đăng nhập đã kết thúc (đăng xuất, đổi mật khẩu hoặc "
+                                                   "bị thu hồi). Hãy đăng nhập lại.").encode())
+                attached.conn.close_soon(4401, "session ended")
+
+    async def _watch_sessions(self) -> None:
+        # Also catches what no event announced: a session that went idle or reached its
+        # lifetime, or an envelope Redis dropped.
+        while True:
+            await asyncio.sleep(self.session_check_seconds)
+            try:
+                await self._close_ended(list(self.attached.values()), touch=True)
+            except Exception:
+                log.exception("session check failed")
+
     # ------------------------------------------------------------------ envelopes
 
     async def _on_envelope(self, envelope: dict[str, Any]) -> None:
@@ -213,6 +265,10 @@ class RoomHub:
             attached = self.attached.get(envelope["conn"])
             if attached is not None:
                 attached.conn.close_soon(int(envelope["code"]), str(envelope["reason"]))
+        elif op == "sessions":
+            if envelope.get("proc") != self.broker.process_id:  # this process closed its own already
+                accounts = {int(a) for a in envelope.get("accounts", [])}
+                await self._close_ended([a for a in self.attached.values() if a.identity.account_id in accounts])
         elif op in ("join", "msg", "gone", "command"):
             # The owner handles each room's envelopes in order, one at a time.
             meeting_id = int(envelope["meeting_id"])
@@ -303,6 +359,8 @@ class RoomHub:
     async def shutdown(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
+        if self._session_watch is not None:
+            self._session_watch.cancel()
         for inbox in self._inboxes.values():
             if inbox.task is not None:
                 inbox.task.cancel()

@@ -31,6 +31,7 @@ from meetings.presence import PresenceEventKind
 
 from . import protocol as p
 from .connection import Endpoint
+from .limits import TokenBucket
 from .mediaplane import MediaPlane
 from .topology import RELAY_ID, Mesh, Topology, polite
 
@@ -56,6 +57,8 @@ class Identity:
     #: The microphone and camera state announced in ``hello`` (updated later by ``media``).
     audio: bool = True
     video: bool = True
+    #: The login session the socket was opened with: when it ends, the socket closes.
+    login_session: int | None = None
 
 
 @dataclass
@@ -111,6 +114,11 @@ class RoomSettings:
     relay_after: int = 4
     #: Builds a room's relay (tests and the bench pass their own); None: the default relay.
     relay_factory: Callable[..., Any] | None = None
+    #: Chat messages a participant may post per second on average, and at once. Counted per
+    #: participant in the room, so a reconnection (new socket, new token) starts no fresh
+    #: allowance; the room lives on one process, so neither does a socket on another process.
+    chat_rate: float = 1.0
+    chat_burst: float = 5.0
 
 
 class Room:
@@ -129,6 +137,8 @@ class Room:
         self.hands: list[str] = []
         self.floor: str | None = None
         self.banned: set[str] = set()
+        #: Each participant's chat allowance, kept for the room's life (finding 12.6).
+        self.chat_limits: dict[str, TokenBucket] = {}
         self.lock = asyncio.Lock()
         self.closed = False
         self._seen_task = asyncio.create_task(self._refresh_seen())
@@ -473,6 +483,9 @@ class Room:
             self._set_hand(self.participants[target], False)
 
     async def _chat(self, part: Participant, text: str) -> None:
+        bucket = self.chat_limits.setdefault(part.id, TokenBucket(self.settings.chat_rate, self.settings.chat_burst))
+        if not bucket.take():
+            raise p.ProtocolError("rate_limited", "Gửi tin nhắn quá nhanh. Vui lòng chờ giây lát.", ref="chat")
         identity = part.identity
         now = self.clock()
         try:

@@ -17,11 +17,12 @@ from . import (
     room,
     roster,
     schedule,
+    sessions,
     votes,
 )
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *auth.routes, *home.routes, *roster.routes, *schedule.routes, *meeting.routes,
+    return [*health.routes, *auth.routes, *sessions.routes, *home.routes, *roster.routes, *schedule.routes, *meeting.routes,
             *room.routes, *attendance.routes, *votes.routes, *minutes.routes, *records.routes, *reviews.routes,
             *audit.routes]

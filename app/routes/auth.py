@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from meetings import accounts
+from meetings import accounts, notices
+from meetings.base import LOCAL_TZ
 from meetings.errors import DomainError, ValidationError
 
 from ..web import Ctx, client_address, safe_next, view
@@ -23,24 +24,38 @@ def login(ctx: Ctx) -> Response:
         account = accounts.authenticate(ctx.db, username, ctx.field("password"),
                                         client_address(ctx.request), ctx.now)
     except accounts.LoginThrottled as exc:
-        # Record nothing new, but keep failures already counted (commit below).
-        ctx.db.commit()
-        return ctx.render("login.html", status_code=429, error=exc.message, next_url=next_url, username=username)
+        # The password was not even checked; nothing new is recorded.
+        page = ctx.render("login.html", status_code=429, error=exc.message, next_url=next_url, username=username)
+        page.headers["Retry-After"] = str(max(1, int(exc.retry_after.total_seconds() + 0.999)))
+        return page
     except accounts.InvalidCredentials as exc:
+        if exc.tell_owner is not None:
+            _tell_owner_of_guessing(ctx, exc.tell_owner)
         ctx.db.commit()  # the failure must be stored for throttling
         return ctx.render("login.html", status_code=401, error=exc.message, next_url=next_url, username=username)
-    session = ctx.request.session
-    session.clear()
-    session["aid"] = account.id
-    session["ep"] = account.session_epoch
+    ctx.log_in(account)
     if account.must_change_password:
         return ctx.redirect("/password", "Đây là lần đăng nhập đầu tiên: vui lòng đặt mật khẩu mới.", "info")
     return RedirectResponse(next_url, status_code=303)
 
 
+def _tell_owner_of_guessing(ctx: Ctx, account: accounts.Account) -> None:
+    """Someone keeps typing wrong passwords for this account: its owner hears of it (the
+    guesser is slowed down, the owner is not locked out)."""
+    when = ctx.now.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
+    notices.tell_account_owner(
+        ctx.db, account, event="login_failures", now=ctx.now, url="/sessions",
+        subject="Có người đăng nhập sai nhiều lần vào tài khoản của đồng chí",
+        body=(f"Đến {when}, tài khoản “{account.username}” đã bị nhập sai mật khẩu "
+              f"{accounts.ACCOUNT_BACKOFF.free} lần trong một giờ (lần gần nhất từ địa chỉ "
+              f"{client_address(ctx.request)}). Hệ thống đã làm chậm các lần thử tiếp theo; đồng chí vẫn đăng "
+              "nhập được bình thường. Nếu không phải đồng chí, hãy đổi mật khẩu và xem các phiên đăng nhập."),
+    )
+
+
 @view(login=False)
 def logout(ctx: Ctx) -> Response:
-    ctx.request.session.clear()
+    ctx.log_out()
     return ctx.redirect("/login", "Bạn đã đăng xuất.", "info")
 
 
@@ -51,14 +66,15 @@ def password(ctx: Ctx) -> Response:
         return ctx.render("password.html", forced=ctx.account.must_change_password)
     try:
         accounts.change_password(ctx.db, ctx.account, ctx.field("current"), ctx.field("password"),
-                                 ctx.field("confirm"))
+                                 ctx.field("confirm"), keep_session=ctx.login.session_id if ctx.login else None,
+                                 now=ctx.now)
     except ValidationError as exc:
         return ctx.render("password.html", status_code=400, error=exc.message,
                           forced=ctx.account.must_change_password)
     except DomainError as exc:
         return ctx.render("password.html", status_code=400, error=exc.message, forced=False)
-    # Other sessions of this account end (epoch bumped); keep this one.
-    ctx.request.session["ep"] = ctx.account.session_epoch
+    # Every other session of this account has ended (their room WebSockets close); this one stays.
+    ctx.sessions_ended(ctx.account.id)
     return ctx.redirect("/", "Đã đổi mật khẩu.")
 
 

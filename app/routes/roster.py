@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -58,6 +59,15 @@ def _member_values(member: Member) -> dict[str, Any]:
 # --------------------------------------------------------------------------- cell roster
 
 
+def phones_visible(ctx: Ctx, cell_id: int | None, people: Iterable[Member]) -> set[int]:
+    """Whose phone numbers the viewer sees: their own, everyone's when they manage the cell
+    (secretary, deputy, an admin above), and otherwise only those who agreed to share it
+    with the cell (finding 12.10)."""
+    assert ctx.scope is not None
+    manages = ctx.scope.can_manage(cell_id)
+    return {m.id for m in people if manages or m.phone_shared or m.id == ctx.scope.member_id}
+
+
 @view()
 def cell_page(ctx: Ctx) -> Response:
     assert ctx.scope is not None
@@ -77,6 +87,7 @@ def cell_page(ctx: Ctx) -> Response:
         periods=periods,
         people=people,
         with_accounts=with_accounts,
+        phones=phones_visible(ctx, cell.id, people.values()),
         can_manage=ctx.scope.can_manage(cell.id),
         can_audit=can_audit(ctx, cell.id),
         schedule=schedule.cell_summary(ctx, cell),
@@ -172,8 +183,8 @@ def member_page(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
     cells = scoping.member_cells(ctx.db, member, ctx.today)
-    can_manage = any(ctx.scope.can_manage(c) for c in
-                     ({member.home_cell_id} if member.home_cell_id else cells))
+    managing = {member.home_cell_id} if member.home_cell_id else cells
+    can_manage = any(ctx.scope.can_manage(c) for c in managing)
     private = can_manage or ctx.scope.member_id == member.id or any(ctx.scope.can_audit(c) for c in cells)
     home_cell = ctx.db.get(Organisation, member.home_cell_id) if member.home_cell_id else None
     periods = members.periods_of(ctx.db, member.id)
@@ -191,10 +202,31 @@ def member_page(ctx: Ctx) -> Response:
         can_reset=account is not None and can_manage
         and accounts.holds_all_roles_of(ctx.db, ctx.scope.account_id, account),
         can_manage=can_manage,
+        show_phone=member.phone_shared or ctx.scope.member_id == member.id
+        or any(ctx.scope.can_manage(c) for c in cells),
+        can_revoke=account is not None and account.id != ctx.scope.account_id
+        and any(role == Role.ADMIN for role, _ in ctx.scope.roles)
+        and accounts.holds_all_roles_of(ctx.db, ctx.scope.account_id, account),
         private=private,
         today=ctx.today,
         kinds=list(PeriodKind),
     )
+
+
+@view()
+def phone_sharing(ctx: Ctx) -> Response:
+    """A member agrees (or no longer agrees) that every cell-mate may see their phone number."""
+    assert ctx.scope is not None
+    member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
+    if ctx.scope.member_id != member.id:
+        raise Forbidden("Chỉ chính đảng viên đó quyết định việc chia sẻ số điện thoại của mình.")
+    shared = ctx.field("shared") == "1"
+    if member.phone_shared != shared:
+        audit.record(ctx.db, ctx.actor, "member.phone_sharing", member, {"phone_shared": member.phone_shared},
+                     {"phone_shared": shared}, organisation_id=member.home_cell_id)
+        member.phone_shared = shared
+    return ctx.redirect(f"/members/{member.id}", "Các đồng chí trong chi bộ nay thấy số điện thoại của đồng chí."
+                        if shared else "Số điện thoại của đồng chí nay chỉ bí thư, phó bí thư chi bộ thấy.")
 
 
 @view()
@@ -288,7 +320,8 @@ def member_account(ctx: Ctx) -> Response:
     cell_id = member.home_cell_id or next(iter(scoping.member_cells(ctx.db, member, ctx.today)), None)
     existing = accounts.account_for_member(ctx.db, member.id)
     if existing is not None:
-        password = accounts.reset_password(ctx.db, ctx.actor, existing, cell_id)
+        password = accounts.reset_password(ctx.db, ctx.actor, existing, cell_id, now=ctx.now)
+        ctx.sessions_ended(existing.id)
         account = existing
         when = ctx.now.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
         notices.tell_account_owner(
@@ -327,6 +360,7 @@ routes = [
     Route("/members/{member_id:int}/edit", member_edit, methods=["GET", "POST"], name="member_edit"),
     Route("/members/{member_id:int}/periods/new", period_new, methods=["GET", "POST"], name="period_new"),
     Route("/members/{member_id:int}/account", member_account, methods=["POST"], name="member_account"),
+    Route("/members/{member_id:int}/phone-sharing", phone_sharing, methods=["POST"], name="phone_sharing"),
     Route("/periods/{period_id:int}/edit", period_edit, methods=["GET", "POST"], name="period_edit"),
     Route("/periods/{period_id:int}/delete", period_delete, methods=["POST"], name="period_delete"),
 ]

@@ -72,11 +72,11 @@ def test_no_page_has_inline_script_handlers_or_style(app, world, database, setti
         # An open meeting, so that the room and the minutes editor render their scripts.
         s.get(Meeting, objects["meeting_id"]).status = MeetingStatus.OPEN
     params = {"cell_id": world.id("A"), "member_id": world.id("a2"), "org_id": world.id("X"), "period_id": 1,
-              "token": "x", **objects}
+              "token": "x", "account_id": world.accounts["mem_a"], **objects}
     pages = 0
     for username in ("sec_a", "admin"):
         client = client_as(username)
-        urls = [url for _, url in concrete(app, params, methods=["GET"])] + ["/", "/password"]
+        urls = [url for _, url in concrete(app, params, methods=["GET"])] + ["/", "/password", "/sessions"]
         for url in urls:
             r = client.get(url, follow_redirects=True)
             if not r.headers.get("content-type", "").startswith("text/html"):

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aioice.ice
 import pytest
@@ -42,6 +43,8 @@ class RoomWorld:
     world: World
     meeting_id: int
     other_meeting_id: int  # cell B, not approved for the pilot
+    #: The database the room's server uses (tests look at sessions, presence, chat).
+    db: Any = None
 
 
 @pytest.fixture
@@ -59,7 +62,7 @@ def room_world(sqlite_database) -> RoomWorld:  # type: ignore[no-untyped-def]
         b = s.get(Organisation, w.id("B"))
         other = mt.create_meeting(s, actor, b, kind=MeetingKind.REGULAR, starts_at=now, remote_open=True)
         mt.change_status(s, actor, other, MeetingStatus.OPEN, now=now)
-        return RoomWorld(world=w, meeting_id=meeting.id, other_meeting_id=other.id)
+        return RoomWorld(world=w, meeting_id=meeting.id, other_meeting_id=other.id, db=sqlite_database)
 
 
 def free_port() -> int:
