@@ -74,6 +74,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from .factory import create_app
     from .migrate import migrate
+    from .server import server_config
 
     os.umask(0o077)  # what the service writes (uploads, the database's WAL) is for its user only
     db = _database(settings)
@@ -82,11 +83,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Chi bộ trực tuyến: http://{args.host}:{args.port}/", flush=True)
     app = create_app(settings)
     tune_gc()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                proxy_headers=args.proxy_headers,
-                # Above the protocol's own 64 KiB limit, so oversized frames get a typed error
-                # frame from the app instead of a bare close from the server.
-                ws_max_size=1024 * 1024)
+    uvicorn.Server(server_config(app, settings, host=args.host, port=args.port,
+                                 proxy_headers=args.proxy_headers)).run()
     return 0
 
 

@@ -47,6 +47,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"must be a positive number: {value!r}")
+    return number
+
+
 def _ice_urls(value: str) -> list[str]:
     urls = _list(value)
     for url in urls:
@@ -135,6 +142,16 @@ SETTINGS: tuple[Setting, ...] = (
             "(then run it with `python -m app notices`).", int),
     Setting("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, "Largest uploaded file accepted (meeting documents, signed "
             "self-assessments), in bytes.", int),
+    Setting("REQUEST_MAX_BYTES", 1024 * 1024, "Largest request body of a logged-in user outside the upload "
+            "forms, in bytes; larger gets 413 before it is read.", _positive_int),
+    Setting("ANONYMOUS_MAX_BYTES", 16 * 1024, "Largest request body without a login session (the login "
+            "form), in bytes; larger gets 413 before it is read.", _positive_int),
+    Setting("REQUEST_HEADER_TIMEOUT", 10.0, "Seconds a connection may take to send a request's head "
+            "(line and headers); slower connections are closed.", _positive_float),
+    Setting("REQUEST_BODY_TIMEOUT", 15.0, "Longest silence while a request body arrives, in seconds; "
+            "also the grace before REQUEST_BODY_MIN_RATE applies. Slower bodies get 408.", _positive_float),
+    Setting("REQUEST_BODY_MIN_RATE", 1024, "After REQUEST_BODY_TIMEOUT, a request body must average at "
+            "least this many bytes a second (a weak 2G link sends ten times more).", _positive_int),
     Setting("ABSENCE_LATE_HOURS", 24, "An absence request filed later than this before the meeting is marked late.",
             int),
 )

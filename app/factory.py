@@ -30,6 +30,7 @@ from . import logs
 from .config import Settings
 from .db import Database, make_engine
 from .headers import SecurityHeadersMiddleware
+from .limits import RequestLimitsMiddleware, upload_routes
 from .mailer import notice_loop
 from .routes import all_routes
 from .sessions import ServerSessionMiddleware
@@ -97,9 +98,10 @@ def create_app(
         log.exception("unhandled error", exc_info=exc)
         return error_page(request, 500)
 
+    routes = all_routes()
     app = Starlette(
         routes=[
-            *all_routes(),
+            *routes,
             WebSocketRoute("/ws/meetings/{meeting_id:int}", signalling.handle, name="room_ws"),
             Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         ],
@@ -109,6 +111,10 @@ def create_app(
             Middleware(SecurityHeadersMiddleware, https=settings.served_over_https),
             Middleware(ServerSessionMiddleware, db=db, clock=clock, limits=session_limits,
                        secret_key=settings.secret_key, secure=settings.COOKIE_SECURE),
+            Middleware(RequestLimitsMiddleware, uploads=upload_routes(routes),
+                       anonymous_max=settings.ANONYMOUS_MAX_BYTES, request_max=settings.REQUEST_MAX_BYTES,
+                       upload_max=settings.UPLOAD_MAX_BYTES, body_timeout=settings.REQUEST_BODY_TIMEOUT,
+                       min_rate=settings.REQUEST_BODY_MIN_RATE),
         ],
         exception_handlers={HTTPException: http_error, 500: server_error},
         lifespan=lifespan,

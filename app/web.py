@@ -283,7 +283,10 @@ def load_account(db: Session, request: Request) -> Account | None:
     return account
 
 
-def view(*, login: bool = True, allow_password_change_pending: bool = False) -> Callable[[Callable[[Ctx], Response]], Callable[[Request], Any]]:
+def view(*, login: bool = True, allow_password_change_pending: bool = False,
+         upload: bool = False) -> Callable[[Callable[[Ctx], Response]], Callable[[Request], Any]]:
+    """``upload``: the form carries files, so its body may reach UPLOAD_MAX_BYTES (app/limits.py)."""
+
     def decorate(fn: Callable[[Ctx], Response]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
@@ -313,6 +316,7 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
         endpoint.view_options = {"login": login}  # type: ignore[attr-defined]
+        endpoint.takes_upload = upload  # type: ignore[attr-defined]
         return endpoint
 
     return decorate

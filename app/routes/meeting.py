@@ -203,7 +203,7 @@ def _documents_root(ctx: Ctx):  # type: ignore[no-untyped-def]
     return ctx.request.app.state.settings.data_dir
 
 
-@view()
+@view(upload=True)
 def document_upload(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     meeting = scoping.access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)

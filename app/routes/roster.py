@@ -132,7 +132,7 @@ def attached_new(ctx: Ctx) -> Response:
     return ctx.redirect(f"/members/{member.id}", f"Đã thêm {member.full_name} sinh hoạt tạm thời tại chi bộ.")
 
 
-@view()
+@view(upload=True)
 def import_page(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)

@@ -18,6 +18,7 @@ import uvicorn
 
 from app.config import Settings
 from app.factory import create_app
+from app.server import server_config
 from meetings import meetings as mt
 from meetings.actors import Actor
 from meetings.base import utcnow
@@ -83,8 +84,7 @@ async def running_server(settings: Settings, database, port: int) -> AsyncIterat
     base = f"http://127.0.0.1:{port}"
     settings.values["PUBLIC_URL"] = base
     app = create_app(settings, database=database)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            ws_max_size=1024 * 1024, timeout_graceful_shutdown=2)
+    config = server_config(app, settings, port=port, lifespan="on", timeout_graceful_shutdown=2)
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
     while not srv.started:
