@@ -29,6 +29,7 @@ from ..web import Ctx, view
 from . import schedule
 from .access import can_audit
 from .audit import chain_status
+from .sessions import may_revoke
 
 MEMBER_FORM_FIELDS = (
     "full_name", "birth_date", "card_number", "admitted_on", "status",
@@ -204,9 +205,7 @@ def member_page(ctx: Ctx) -> Response:
         can_manage=can_manage,
         show_phone=member.phone_shared or ctx.scope.member_id == member.id
         or any(ctx.scope.can_manage(c) for c in cells),
-        can_revoke=account is not None and account.id != ctx.scope.account_id
-        and any(role == Role.ADMIN for role, _ in ctx.scope.roles)
-        and accounts.holds_all_roles_of(ctx.db, ctx.scope.account_id, account),
+        can_revoke=account is not None and may_revoke(ctx, account),
         private=private,
         today=ctx.today,
         kinds=list(PeriodKind),

@@ -54,9 +54,26 @@ def end_my_other_sessions(ctx: Ctx) -> Response:
     return ctx.redirect("/sessions", f"Đã kết thúc {count} phiên đăng nhập khác.")
 
 
+def may_revoke(ctx: Ctx, target: Account) -> bool:
+    """May this admin end the target's sessions? Their admin grants must cover every
+    organisation the target holds a role on (an admin of one commune is no admin elsewhere,
+    even if they are a secretary there), and they must hold every role the target holds
+    (the rule of the password reset)."""
+    assert ctx.scope is not None
+    if ctx.account is None or target.id == ctx.account.id or not any(r == Role.ADMIN for r, _ in ctx.scope.roles):
+        return False
+    grants = accounts.grants_of(ctx.db, target.id)
+    if not grants and ctx.scope.administered is not None:
+        return False
+    for grant in grants:
+        if grant.organisation_id is None and ctx.scope.administered is not None:
+            return False
+        if grant.organisation_id is not None and not ctx.scope.administers(grant.organisation_id):
+            return False
+    return accounts.holds_all_roles_of(ctx.db, ctx.account.id, target)
+
+
 def _revocable(ctx: Ctx) -> Account:
-    """An account whose sessions this admin may end: the admin holds every role it holds,
-    over the same or a wider organisation (the rule of the password reset)."""
     assert ctx.scope is not None and ctx.account is not None
     if not any(role == Role.ADMIN for role, _ in ctx.scope.roles):
         raise Forbidden("Chỉ quản trị được xem và kết thúc phiên đăng nhập của tài khoản khác.")
@@ -65,9 +82,9 @@ def _revocable(ctx: Ctx) -> Account:
         raise NotFound()
     if target.id == ctx.account.id:
         raise NotFound("Xem các phiên đăng nhập của chính mình ở trang “Phiên đăng nhập”.")
-    if not accounts.holds_all_roles_of(ctx.db, ctx.account.id, target):
-        raise Forbidden("Tài khoản này có vai trò hoặc phạm vi rộng hơn của đồng chí: chỉ quản trị cấp trên "
-                        "được kết thúc phiên đăng nhập của tài khoản này.")
+    if not may_revoke(ctx, target):
+        raise Forbidden("Tài khoản này có vai trò hoặc phạm vi ngoài quyền quản trị của đồng chí: chỉ quản trị "
+                        "cấp trên được kết thúc phiên đăng nhập của tài khoản này.")
     return target
 
 
