@@ -10,6 +10,8 @@ import contextlib
 import datetime as dt
 import enum
 import secrets
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,13 +118,38 @@ def configure_hashing(*, time_cost: int, memory_cost: int) -> None:
     _dummy_hash = None
 
 
+#: Each Argon2id check takes 64 MiB and a core for a moment: at most this many run at once,
+#: so that a burst of logins (from many addresses, which throttling does not slow) cannot
+#: take the server's memory. A check that finds no slot within HASH_WAIT is refused (busy).
+HASH_CONCURRENCY = 2
+HASH_WAIT = 10.0
+_hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+
+
+class LoginBusy(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Máy chủ đang bận xử lý nhiều lượt đăng nhập. Vui lòng thử lại sau ít giây.")
+
+
+@contextlib.contextmanager
+def _hash_slot() -> Iterator[None]:
+    if not _hash_slots.acquire(timeout=HASH_WAIT):
+        raise LoginBusy()
+    try:
+        yield
+    finally:
+        _hash_slots.release()
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hash_slot():
+        return _hasher.hash(password)
 
 
 def verify_password(account: Account, password: str) -> bool:
     try:
-        _hasher.verify(account.password_hash, password)
+        with _hash_slot():
+            _hasher.verify(account.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return True
@@ -243,8 +270,8 @@ _dummy_hash: str | None = None
 def _safe_dummy_verify() -> None:
     global _dummy_hash
     if _dummy_hash is None:
-        _dummy_hash = _hasher.hash("dummy-password-for-timing")
-    with contextlib.suppress(VerificationError):
+        _dummy_hash = hash_password("dummy-password-for-timing")
+    with contextlib.suppress(VerificationError), _hash_slot():
         _hasher.verify(_dummy_hash, "not-the-password")
 
 

@@ -28,6 +28,10 @@ def login(ctx: Ctx) -> Response:
         page = ctx.render("login.html", status_code=429, error=exc.message, next_url=next_url, username=username)
         page.headers["Retry-After"] = str(max(1, int(exc.retry_after.total_seconds() + 0.999)))
         return page
+    except accounts.LoginBusy as exc:
+        page = ctx.render("login.html", status_code=503, error=exc.message, next_url=next_url, username=username)
+        page.headers["Retry-After"] = "5"
+        return page
     except accounts.InvalidCredentials as exc:
         if exc.tell_owner is not None:
             _tell_owner_of_guessing(ctx, exc.tell_owner)

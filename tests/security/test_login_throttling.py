@@ -82,3 +82,21 @@ def test_guesses_from_many_addresses_slow_the_account_by_a_minute_at_most(app, w
     if r.status_code == 429:
         assert int(r.headers["retry-after"]) <= accounts.ACCOUNT_BACKOFF.cap.total_seconds()
     owner.__exit__(None, None, None)
+
+
+def test_password_checks_run_two_at_a_time_and_a_flood_is_told_to_wait(app, world, monkeypatch):
+    """Each Argon2id check takes 64 MiB: a burst of logins from many addresses (which the
+    per-address backoff does not slow) must not take the server's memory."""
+    monkeypatch.setattr(accounts, "HASH_WAIT", 0.05)
+    held = [accounts._hash_slots.acquire(timeout=1) for _ in range(accounts.HASH_CONCURRENCY)]
+    try:
+        assert all(held)
+        client = browser(app, OWNER)
+        r = attempt(client, "mem_a", PASSWORD)
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert "Máy chủ đang bận" in r.text
+    finally:
+        for _ in held:
+            accounts._hash_slots.release()
+    assert attempt(client, "mem_a", PASSWORD).status_code == 303
+    client.__exit__(None, None, None)
