@@ -113,6 +113,7 @@ class Ctx:
             old = self.db.get(sessions.LoginSession, self.login.session_id)
             if old is not None:
                 sessions.end(old, sessions.EndReason.LOGOUT, self.now)
+                self.sessions_ended(old.account_id)
         row, key = sessions.start(self.db, account.id, now=self.now, address=client_address(self.request),
                                   user_agent=self.request.headers.get("user-agent", ""))
         self.request.session.clear()

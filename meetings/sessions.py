@@ -30,6 +30,9 @@ from .base import Base, JSONType, UTCDateTime, utcnow, value_enum
 
 #: A session's last use is written at most this often (not on every request).
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
+#: Ended sessions are kept this long (the owner's page, an investigation), then deleted at
+#: the account's next login.
+KEEP_ENDED = dt.timedelta(days=90)
 #: Where the web layer puts the request's login session (a :class:`LoginRef`) in the ASGI scope.
 SCOPE_KEY = "chibo.login"
 
@@ -100,6 +103,8 @@ def _hash(key: str) -> str:
 
 def start(session: Session, account_id: int, *, now: dt.datetime, address: str, user_agent: str) -> tuple[LoginSession, str]:
     """A new session for the account; returns it and the key for the cookie."""
+    session.execute(delete(LoginSession).where(LoginSession.account_id == account_id,
+                                               LoginSession.ended_at < now - KEEP_ENDED))
     key = secrets.token_urlsafe(32)
     row = LoginSession(key_hash=_hash(key), account_id=account_id, created_at=now, last_seen_at=now,
                        address=address[:64], last_address=address[:64], user_agent=user_agent[:300], data={})
