@@ -1,13 +1,16 @@
 """The WebSocket endpoint ``/ws/meetings/{meeting_id}``: handshake, authorisation, the
 read loop with limits, and hand-over to the room.
 
-A connection is accepted only from an allowed origin, with a valid session cookie, and with
-a ``hello`` carrying a join token issued to the same account for this meeting; the meeting
-must be open and the member allowed to join remotely (``meetings.online``). Refusals send an
-``error`` frame with the reason in Vietnamese, then close with a 44xx code:
+A connection is accepted only from an allowed origin, with a live login session (the web
+layer put it in the scope), and with a ``hello`` carrying a join token issued to that session
+for this meeting and not used before; the meeting must be open and the member allowed to join
+remotely (``meetings.online``). Refusals send an ``error`` frame with the reason in
+Vietnamese, then close with a 44xx code:
 
-    4400 protocol (bad hello)   4401 not logged in / bad token   4403 not allowed
-    4404 no such meeting        4409 meeting not open            1008 flooding
+    4400 protocol (bad hello)   4401 not logged in / bad or used token   4403 not allowed
+    4404 no such meeting        4409 meeting not open                    1008 flooding
+
+When the login session ends later, the hub closes the socket with 4401 (``session_ended``).
 
 Errors in later frames (malformed, unknown, oversized, too fast) get an ``error`` frame and
 the connection stays open.
