@@ -7,6 +7,7 @@ Every command reads DATABASE_URL (and the other settings) from the environment.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import urllib.parse
 from pathlib import Path
@@ -33,6 +34,7 @@ from .demo import DEMO_ACCOUNTS, load_demo
 from .factory import create_app
 from .mailer import run_once
 from .migrate import current_revision, migrate
+from .server import server_config
 from .tuning import tune_gc
 
 
@@ -73,21 +75,15 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    os.umask(0o077)  # what the service writes (uploads, the database's WAL) is for its user only
     db = _database(settings)
     migrate(db.engine)
     db.dispose()
     print(f"Chi bộ trực tuyến: http://{args.host}:{args.port}/", flush=True)
     app = create_app(settings)
     tune_gc()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                proxy_headers=args.proxy_headers,
-                # Above the protocol's own 64 KiB limit, so oversized frames get a typed error
-                # frame from the app instead of a bare close from the server.
-                ws_max_size=1024 * 1024,
-                # No permessage-deflate: a compressed frame's length depends on its content,
-                # and the length of a (TLS-encrypted) cast frame must not tell the choice
-                # (docs/votes.md).
-                ws_per_message_deflate=False)
+    uvicorn.Server(server_config(app, settings, host=args.host, port=args.port,
+                                 proxy_headers=args.proxy_headers)).run()
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"must be a positive number: {value!r}")
+    return number
+
+
 def _ice_urls(value: str) -> list[str]:
     urls = _list(value)
     for url in urls:
@@ -79,6 +87,16 @@ def ice_url_problem(url: str) -> str | None:
     return None
 
 
+def make_private(path: Path, mode: int) -> None:
+    """Take group and other permissions off a file or directory this user owns."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(mode)
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "", "Database URL. Default: an SQLite file under DATA_DIR. "
             "Plain URLs such as sqlite:///path/app.db and postgresql://host/db are accepted."),
@@ -88,7 +106,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_URL", "http://127.0.0.1:8000", "The address users open; used in e-mails, "
             "calendar feeds and the WebSocket origin check."),
     Setting("ALLOWED_ORIGINS", [], "Extra origins allowed to open meeting WebSockets (comma-separated).", _list),
-    Setting("SESSION_MAX_AGE", 7 * 24 * 3600, "Lifetime of a login session in seconds.", int),
+    Setting("SESSION_MAX_AGE", 7 * 24 * 3600, "Absolute lifetime of a login session in seconds: after it, "
+            "the session ends however active it is.", _positive_int),
+    Setting("SESSION_IDLE_TIMEOUT", 4 * 3600, "A login session unused for this many seconds ends (an open "
+            "meeting room counts as use).", _positive_int),
     Setting("COOKIE_SECURE", False, "Send cookies over HTTPS only (turn on behind TLS).", _bool),
     Setting("LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING)."),
     Setting("LOG_REQUESTS", True, "Write one structured JSON log line per HTTP request.", _bool),
@@ -124,6 +145,16 @@ SETTINGS: tuple[Setting, ...] = (
             "(then run it with `python -m app notices`).", int),
     Setting("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, "Largest uploaded file accepted (meeting documents, signed "
             "self-assessments), in bytes.", int),
+    Setting("REQUEST_MAX_BYTES", 1024 * 1024, "Largest request body of a logged-in user outside the upload "
+            "forms, in bytes; larger gets 413 before it is read.", _positive_int),
+    Setting("ANONYMOUS_MAX_BYTES", 16 * 1024, "Largest request body without a login session (the login "
+            "form), in bytes; larger gets 413 before it is read.", _positive_int),
+    Setting("REQUEST_HEADER_TIMEOUT", 10.0, "Seconds a connection may take to send a request's head "
+            "(line and headers); slower connections are closed.", _positive_float),
+    Setting("REQUEST_BODY_TIMEOUT", 15.0, "Longest silence while a request body arrives, in seconds; "
+            "also the grace before REQUEST_BODY_MIN_RATE applies. Slower bodies get 408.", _positive_float),
+    Setting("REQUEST_BODY_MIN_RATE", 1024, "After REQUEST_BODY_TIMEOUT, a request body must average at "
+            "least this many bytes a second (a weak 2G link sends ten times more).", _positive_int),
     Setting("ABSENCE_LATE_HOURS", 24, "An absence request filed later than this before the meeting is marked late.",
             int),
 )
@@ -174,8 +205,11 @@ class Settings:
 
     @property
     def data_dir(self) -> Path:
+        """DATA_DIR, private to the service's user (0700): it holds the database, the secret
+        key and members' documents (finding 12.10)."""
         path = Path(self.values["DATA_DIR"])
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private(path, 0o700)
         return path
 
     @property
@@ -194,6 +228,10 @@ class Settings:
         key = path.read_text().strip()
         self.values["SECRET_KEY"] = key
         return key
+
+    @property
+    def served_over_https(self) -> bool:
+        return bool(self.values["COOKIE_SECURE"]) or str(self.values["PUBLIC_URL"]).startswith("https://")
 
     @property
     def allowed_origins(self) -> set[str]:

@@ -13,13 +13,13 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from meetings.foundation.base import utcnow
+from meetings.organisation.sessions import SessionLimits
 from realtime import tokens
 from realtime.broker import Broker, LocalBroker, RedisBroker
 from realtime.hub import RoomHub
@@ -29,8 +29,11 @@ from realtime.signalling import RawSendMiddleware, SignallingConfig, SignallingE
 from . import logs
 from .config import Settings
 from .db import Database, make_engine
+from .headers import SecurityHeadersMiddleware
+from .limits import RequestLimitsMiddleware, upload_routes
 from .mailer import notice_loop
 from .routes import all_routes
+from .sessions import ServerSessionMiddleware
 from .templating import make_environment
 from .web import error_page
 
@@ -47,6 +50,8 @@ def create_app(
     settings = settings or Settings.from_env()
     logs.configure(settings.LOG_LEVEL)
     db = database or Database(make_engine(settings.database_url))
+    session_limits = SessionLimits(idle=dt.timedelta(seconds=settings.SESSION_IDLE_TIMEOUT),
+                                   lifetime=dt.timedelta(seconds=settings.SESSION_MAX_AGE))
 
     def ice_servers(identity: Identity) -> list[dict]:  # type: ignore[type-arg]
         return tokens.ice_servers(settings.ICE_SERVERS, settings.TURN_SECRET, identity.participant_id,
@@ -62,9 +67,10 @@ def create_app(
         # Credentials in a participant's hands always have at least half their lifetime left.
         ice_refresh_seconds=max(settings.TURN_TTL / 2, 1.0) if turn else None,
         relay_after=settings.RELAY_VIDEO_SENDERS,
-    ), broker=broker, site_secret=settings.secret_key)
+    ), broker=broker, site_secret=settings.secret_key, session_limits=session_limits)
     signalling = SignallingEndpoint(
-        hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins), clock
+        hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins,
+                                  session_limits=session_limits), clock
     )
 
     @contextlib.asynccontextmanager
@@ -93,23 +99,23 @@ def create_app(
         log.exception("unhandled error", exc_info=exc)
         return error_page(request, 500)
 
+    routes = all_routes()
     app = Starlette(
         routes=[
-            *all_routes(),
+            *routes,
             WebSocketRoute("/ws/meetings/{meeting_id:int}", signalling.handle, name="room_ws"),
             Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         ],
         middleware=[
             Middleware(RawSendMiddleware),
             Middleware(logs.RequestLogMiddleware, enabled=settings.LOG_REQUESTS),
-            Middleware(
-                SessionMiddleware,
-                secret_key=settings.secret_key,
-                session_cookie="chibo_session",
-                max_age=settings.SESSION_MAX_AGE,
-                same_site="lax",
-                https_only=settings.COOKIE_SECURE,
-            ),
+            Middleware(SecurityHeadersMiddleware, https=settings.served_over_https),
+            Middleware(ServerSessionMiddleware, db=db, clock=clock, limits=session_limits,
+                       secret_key=settings.secret_key, secure=settings.COOKIE_SECURE),
+            Middleware(RequestLimitsMiddleware, uploads=upload_routes(routes),
+                       anonymous_max=settings.ANONYMOUS_MAX_BYTES, request_max=settings.REQUEST_MAX_BYTES,
+                       upload_max=settings.UPLOAD_MAX_BYTES, body_timeout=settings.REQUEST_BODY_TIMEOUT,
+                       min_rate=settings.REQUEST_BODY_MIN_RATE),
         ],
         exception_handlers={HTTPException: http_error, 500: server_error},
         lifespan=lifespan,
@@ -118,6 +124,7 @@ def create_app(
     app.state.db = db
     app.state.templates = make_environment()
     app.state.clock = clock
+    app.state.session_limits = session_limits
     app.state.rooms = hub
     #: Set after each pass of the notice job (lets tests wait for it without sleeping).
     app.state.notice_pass = threading.Event()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import anyio.to_thread
 from sqlalchemy.orm import Session
@@ -25,11 +26,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from meetings.foundation.actors import Actor
-from meetings.foundation.base import LOCAL_TZ
+from meetings.foundation.base import LOCAL_TZ, MAX_ID
 from meetings.foundation.errors import Conflict, DomainError, Forbidden, NotFound
+from meetings.organisation import sessions
 from meetings.organisation.accounts import Account
 from meetings.organisation.scoping import Scope, scope_for
+from meetings.organisation.sessions import LoginRef
 
+from . import sessions as login_sessions
 from .room_closing import end_rooms, take_ended
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -49,6 +53,34 @@ def csrf_token(request: Request) -> str:
         token = secrets.token_urlsafe(32)
         request.session["csrf"] = token
     return str(token)
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def parse_id(raw: object) -> int | None:
+    """A database id as typed in a path or a form field: ASCII digits within BIGINT, or None.
+    (``str.isdigit`` also accepts "²" and other digits ``int`` refuses.)"""
+    text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Where to go after a form (login, the calendar feed, ...): a path on this site, never
+    another site (security finding 12.9, open redirect). Browsers read a backslash as a
+    slash and drop tabs and newlines, so ``/<backslash>evil`` and ``/<tab>/evil`` would be
+    ``//evil``: backslashes and control characters are refused too."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 def client_address(request: Request) -> str:
@@ -72,15 +104,53 @@ class Ctx:
         return self.now.astimezone(LOCAL_TZ).date()
 
     @property
+    def login(self) -> LoginRef | None:
+        """The login session this request came with (None when anonymous)."""
+        return login_sessions.current(self.request)
+
+    def log_in(self, account: Account) -> None:
+        """Open a new server-side session for the account; the response sets its cookie.
+        Whatever the visitor had in their anonymous session (its CSRF token) is left behind."""
+        if self.login is not None:  # someone else logs in on this browser: the old session is over
+            old = self.db.get(sessions.LoginSession, self.login.session_id)
+            if old is not None:
+                sessions.end(old, sessions.EndReason.LOGOUT, self.now)
+                self.sessions_ended(old.account_id)
+        row, key = sessions.start(self.db, account.id, now=self.now, address=client_address(self.request),
+                                  user_agent=self.request.headers.get("user-agent", ""))
+        self.request.session.clear()
+        login_sessions.begin(self.request, key, row.id)
+
+    def log_out(self) -> None:
+        """End this request's session everywhere (its room WebSockets too)."""
+        ref = self.login
+        if ref is not None:
+            row = self.db.get(sessions.LoginSession, ref.session_id)
+            if row is not None:
+                sessions.end(row, sessions.EndReason.LOGOUT, self.now)
+            self.sessions_ended(ref.account_id)
+        self.request.session.clear()
+        login_sessions.finish(self.request)
+
+    def sessions_ended(self, account_id: int) -> None:
+        """Some sessions of this account ended in this request: once it commits, their open
+        room WebSockets are closed, on whichever server process they are."""
+        self.request.state.ended_sessions = {*getattr(self.request.state, "ended_sessions", set()), account_id}
+
+    @property
     def actor(self) -> Actor:
         assert self.account is not None, "actor needs a logged-in account"
         return Actor(self.account.id, self.account.display_name, client_address(self.request))
 
     def path_int(self, name: str) -> int:
-        try:
-            return int(self.request.path_params[name])
-        except (KeyError, ValueError):
-            raise NotFound() from None
+        value = parse_id(self.request.path_params.get(name))
+        if value is None:
+            raise NotFound()
+        return value
+
+    def field_id(self, name: str) -> int | None:
+        """A form field naming an object by id (a member, an agenda item); None if empty or bad."""
+        return parse_id(self.field(name).strip())
 
     def field(self, name: str, default: str = "") -> str:
         if self.form is None:
@@ -182,23 +252,44 @@ async def read_form(request: Request) -> tuple[FormData | None, Any]:
             raise ValueError("body size over the limit")
         try:
             body = json.loads(raw or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValueError("malformed JSON") from None
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise ValueError("JSON nested too deeply")
     return form, body
 
 
+#: No page's script sends JSON nested deeper than this (the minutes draft is about 5 deep).
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest, counted without recursion (finding 12.8: a
+    100,000-deep body must be a 400, not a crash)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def load_account(db: Session, request: Request) -> Account | None:
-    account_id = request.session.get("aid")
-    if account_id is None:
+    """The account of the request's live login session (app/sessions.py found it)."""
+    ref = login_sessions.current(request)
+    if ref is None:
         return None
-    account = db.get(Account, account_id)
-    if account is None or not account.is_active or request.session.get("ep") != account.session_epoch:
-        request.session.pop("aid", None)
+    account = db.get(Account, ref.account_id)
+    if account is None or not account.is_active:
         return None
     return account
 
 
-def view(*, login: bool = True, allow_password_change_pending: bool = False) -> Callable[[Callable[[Ctx], Response]], Callable[[Request], Any]]:
+def view(*, login: bool = True, allow_password_change_pending: bool = False,
+         upload: bool = False) -> Callable[[Callable[[Ctx], Response]], Callable[[Request], Any]]:
+    """``upload``: the form carries files, so its body may reach UPLOAD_MAX_BYTES (app/limits.py)."""
+
     def decorate(fn: Callable[[Ctx], Response]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
@@ -215,7 +306,7 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
             try:
                 response = await anyio.to_thread.run_sync(_run, fn, request, form, body, login,
                                                           allow_password_change_pending)
-                return _after_commit(request, response)
+                return await _after_commit(request, response)
             except DomainError as exc:
                 return error_page(request, status_for(exc), exc.message)
             finally:
@@ -225,13 +316,18 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False) -> 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
         endpoint.view_options = {"login": login}  # type: ignore[attr-defined]
+        endpoint.takes_upload = upload  # type: ignore[attr-defined]
         return endpoint
 
     return decorate
 
 
-def _after_commit(request: Request, response: Response) -> Response:
-    """Work that must follow a committed transaction: rooms of meetings it closed end."""
+async def _after_commit(request: Request, response: Response) -> Response:
+    """Work that must follow a committed transaction: the room sockets of sessions it ended
+    close at once (on every server process), and rooms of meetings it closed end."""
+    sessions = getattr(request.state, "ended_sessions", None)
+    if sessions and response.status_code < 400:
+        await request.app.state.rooms.sessions_ended(sorted(sessions))
     ended = getattr(request.state, "ended_meetings", None)
     if ended:
         tasks = BackgroundTasks([response.background] if response.background is not None else [])

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import datetime as dt
 import json
@@ -86,6 +85,9 @@ class Seat:
     account_id: int
     member_id: int
     pid: str
+    #: The seat's login session (server-side) and its cookie key.
+    session_id: int = 0
+    cookie: str = ""
 
 
 def build_database(path: Path, rooms: int) -> list[Seat]:
@@ -97,7 +99,7 @@ def build_database(path: Path, rooms: int) -> list[Seat]:
     from app.migrate import migrate
     from meetings.foundation.actors import Actor
     from meetings.foundation.base import LOCAL_TZ, utcnow
-    from meetings.organisation import accounts, organisations
+    from meetings.organisation import accounts, organisations, sessions
     from meetings.organisation.accounts import Account
     from meetings.organisation.members import (
         Member,
@@ -144,24 +146,19 @@ def build_database(path: Path, rooms: int) -> list[Seat]:
                     username=f"b{r}-{i}", display_name=member.full_name, password_hash=password,
                     member_id=member.id, must_change_password=False, is_active=True, session_epoch=0,
                     created_at=now)).inserted_primary_key[0]
-                seats.append(Seat(meeting.id, int(account_id), member.id, f"m{member.id}"))
+                login, key = sessions.start(s, int(account_id), now=now, address="127.0.0.1", user_agent="bench")
+                seats.append(Seat(meeting.id, int(account_id), member.id, f"m{member.id}", login.id, key))
     db.dispose()
     _ = (today, LOCAL_TZ)
     return seats
-
-
-def session_cookie(account_id: int) -> str:
-    import itsdangerous
-
-    data = base64.b64encode(json.dumps({"aid": account_id, "ep": 0}).encode())
-    return itsdangerous.TimestampSigner(SECRET).sign(data).decode()
 
 
 def join_token(seat: Seat) -> str:
     sys.path.insert(0, str(ROOT))
     from realtime.tokens import JoinGrant, issue_join_token
 
-    return issue_join_token(SECRET, JoinGrant(seat.meeting_id, seat.account_id, seat.member_id, "member"))
+    return issue_join_token(SECRET, JoinGrant(seat.meeting_id, seat.account_id, seat.member_id, "member",
+                                              session_id=seat.session_id))
 
 
 # --------------------------------------------------------------------------- servers
@@ -256,7 +253,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------- clients
 
 
-def client_worker(urls: list[str], seats: list[tuple[int, int, int, str, str]], bare: bool,
+def client_worker(urls: list[str], seats: list[tuple[int, int, int, str, int, str]], bare: bool,
                   rates: list[float], warmup: float, duration: float, go: Any, start: Any,
                   out: mp.Queue) -> None:  # type: ignore[type-arg]
     try:
@@ -265,7 +262,7 @@ def client_worker(urls: list[str], seats: list[tuple[int, int, int, str, str]], 
         out.put(("failed", repr(exc)))
 
 
-async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str]], bare: bool,
+async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, int, str]], bare: bool,
                    rates: list[float], warmup: float, duration: float, go: Any, start: Any,
                    out: mp.Queue) -> None:  # type: ignore[type-arg]
     from websockets.asyncio.client import connect
@@ -275,15 +272,15 @@ async def _clients(urls: list[str], seats: list[tuple[int, int, int, str, str]],
     sent_at: dict[tuple[str, bool], float] = {}
     connections = []
 
-    async def open_one(index: int, seat: tuple[int, int, int, str, str]) -> None:
-        meeting, account, member, pid, cookie = seat
+    async def open_one(index: int, seat: tuple[int, int, int, str, int, str]) -> None:
+        meeting, account, member, pid, session_id, cookie = seat
         url = urls[index % len(urls)].format(meeting=meeting)
         origin = url.replace("ws://", "http://").split("/ws/")[0].split("/room/")[0]
         ws = await connect(url, origin=origin, additional_headers={"Cookie": f"chibo_session={cookie}"},  # type: ignore[arg-type]
                            max_size=2**22, compression=None, open_timeout=60)
         if not bare:
             # Signalling only: no camera, so the room stays a mesh and no media relay starts.
-            token = join_token(Seat(meeting, account, member, pid))
+            token = join_token(Seat(meeting, account, member, pid, session_id, cookie))
             await ws.send(json.dumps({"type": "hello", "version": 1, "token": token, "device": "member",
                                       "audio": True, "video": False}))
         while json.loads(await ws.recv())["type"] != "welcome":
@@ -369,7 +366,7 @@ def run_load(label: str, urls: list[str], seats: list[Seat], bare: bool, server_
              rates: list[float], duration: float, workers: int) -> list[Result]:
     # Join tokens live two minutes, as on the meeting page: the workers sign each one just
     # before connecting, since connecting thousands takes longer than that.
-    prepared = [(s.meeting_id, s.account_id, s.member_id, s.pid, session_cookie(s.account_id)) for s in seats]
+    prepared = [(s.meeting_id, s.account_id, s.member_id, s.pid, s.session_id, s.cookie) for s in seats]
     baseline = sum(rss_kb(pid) for pid in server_pids)
     queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     warmup = 2.0

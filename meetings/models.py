@@ -8,6 +8,7 @@ from .foundation.base import Base
 from .organisation.accounts import Account, LoginFailure, RoleGrant
 from .organisation.members import Member, MemberPeriod, Membership
 from .organisation.organisations import Organisation, OrgParentLink
+from .organisation.sessions import JoinTokenUse, LoginSession
 from .planning.absences import AbsenceRequest
 from .planning.agenda import AgendaItem
 from .planning.calendars import CalendarFeed
@@ -38,7 +39,9 @@ __all__ = [
     "DuesRecord",
     "EvaluationPolicy",
     "HostComment",
+    "JoinTokenUse",
     "LoginFailure",
+    "LoginSession",
     "Meeting",
     "MeetingDocument",
     "MeetingRule",

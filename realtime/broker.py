@@ -5,8 +5,10 @@ room's state, writes its presence and chat, and runs its media relay. Participan
 connected to any process; a process that is not the owner forwards their frames to the owner
 and delivers the owner's frames to them. ``LocalBroker`` is the single-process default (this
 process owns everything; nothing crosses a wire). ``RedisBroker`` uses Redis pub/sub — one
-inbox channel per process — and a lease per room (``SET NX PX``, renewed while the owner
-lives), so when an owner dies its lease runs out and another process takes the room over.
+inbox channel per process, plus one channel every process listens to for what all must hear
+at once (a login session ended: close its sockets wherever they are) — and a lease per room
+(``SET NX PX``, renewed while the owner lives), so when an owner dies its lease runs out and
+another process takes the room over.
 The envelopes are listed in docs/protocol.md ("Between server processes").
 """
 
@@ -48,6 +50,10 @@ class Broker(Protocol):
         """Queue an envelope for another process's inbox; never blocks."""
         ...
 
+    def publish_all(self, envelope: dict[str, Any]) -> None:
+        """Queue an envelope for every process (this one included); never blocks."""
+        ...
+
     async def claim(self, meeting_id: int) -> str:
         """Become the room's owner if nobody is; return the owner's process id."""
         ...
@@ -82,6 +88,9 @@ class LocalBroker:
 
     def publish(self, process_id: str, envelope: dict[str, Any]) -> None:
         raise RuntimeError("a single process has nobody to publish to")
+
+    def publish_all(self, envelope: dict[str, Any]) -> None:
+        return None  # there are no other processes
 
     async def claim(self, meeting_id: int) -> str:
         return self.process_id
@@ -137,6 +146,9 @@ class RedisBroker:
     def _inbox(self, process_id: str) -> str:
         return f"{self.prefix}:proc:{process_id}"
 
+    def _everyone(self) -> str:
+        return f"{self.prefix}:all"
+
     def _lease(self, meeting_id: int) -> str:
         return f"{self.prefix}:room:{meeting_id}:owner"
 
@@ -145,7 +157,7 @@ class RedisBroker:
 
     async def start(self, handler: Handler) -> None:
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(self._inbox(self.process_id))
+        await self._pubsub.subscribe(self._inbox(self.process_id), self._everyone())
         self._tasks = [asyncio.create_task(self._listen(handler)), asyncio.create_task(self._send())]
 
     async def stop(self) -> None:
@@ -205,6 +217,12 @@ class RedisBroker:
     def publish(self, process_id: str, envelope: dict[str, Any]) -> None:
         try:
             self._outbox.put_nowait((self._inbox(process_id), json.dumps(envelope, ensure_ascii=False)))
+        except asyncio.QueueFull:
+            log.error("broker outbox full; envelope dropped", extra={"fields": {"op": envelope.get("op")}})
+
+    def publish_all(self, envelope: dict[str, Any]) -> None:
+        try:
+            self._outbox.put_nowait((self._everyone(), json.dumps(envelope, ensure_ascii=False)))
         except asyncio.QueueFull:
             log.error("broker outbox full; envelope dropped", extra={"fields": {"op": envelope.get("op")}})
 

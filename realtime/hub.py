@@ -18,6 +18,8 @@ Envelopes (JSON objects between processes, field ``op``):
     close    owner → front   conn, code, reason: close a local socket
     command  any → owner     meeting_id, name ("close_room" | "announce_vote" | "close_vote"),
                              message, and for close_vote: motion_id, actor
+    sessions any → all       accounts, proc: login sessions of these accounts ended; every
+                             process closes its sockets whose session is no longer live
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from sqlalchemy.orm import Session
 
 from meetings.foundation.actors import Actor
 from meetings.foundation.errors import DomainError, ValidationError
+from meetings.organisation import sessions
+from meetings.organisation.sessions import SessionLimits
 from meetings.proceedings import presence
 from meetings.proceedings import votes as vote_store
 
@@ -48,6 +52,9 @@ from .sealing import BallotSealer, SealError
 from .topology import Mesh, Topology
 
 log = logging.getLogger("chibo.realtime")
+
+#: How often open sockets' login sessions are checked (idle, lifetime, a missed "sessions").
+SESSION_CHECK_SECONDS = 30.0
 
 
 class RemoteEndpoint:
@@ -137,7 +144,8 @@ class _Inbox:
 class RoomHub:
     def __init__(self, db: Database, clock: Callable[[], dt.datetime], settings: RoomSettings,
                  topology_factory: Callable[[], Topology] = Mesh, broker: Broker | None = None,
-                 site_secret: str = "") -> None:
+                 site_secret: str = "", session_limits: SessionLimits | None = None,
+                 session_check_seconds: float | None = None) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
@@ -154,6 +162,9 @@ class RoomHub:
         #: site's secret (one process) the key directory is never used.
         self.sealer = BallotSealer(site_secret or secrets.token_hex(32))
         self._owner_keys: dict[str, X25519PublicKey] = {}
+        self.session_limits = session_limits
+        self.session_check_seconds = session_check_seconds or SESSION_CHECK_SECONDS
+        self._session_watch: asyncio.Task[None] | None = None
 
     @property
     def distributed(self) -> bool:
@@ -164,6 +175,8 @@ class RoomHub:
         if self.distributed:
             await self.broker.publish_key(self.sealer.key_record(self.broker.process_id))
             self._watch = asyncio.create_task(self._watch_leases())
+        if self.session_limits is not None:
+            self._session_watch = asyncio.create_task(self._watch_sessions())
 
     async def owner_key(self, owner: str) -> X25519PublicKey:
         """The room owner's ballot key, verified; a cast is refused rather than sent in clear."""
@@ -295,6 +308,44 @@ class RoomHub:
         elif self.distributed:
             await self.command(meeting_id, "close_room", message)
 
+    # ------------------------------------------------------------------ login sessions
+
+    async def sessions_ended(self, account_ids: list[int]) -> None:
+        """Login sessions of these accounts ended (logout, password change, revoke): close the
+        sockets opened with them, here at once and on every other process through the broker."""
+        if self.distributed:
+            self.broker.publish_all({"op": "sessions", "accounts": account_ids, "proc": self.broker.process_id})
+        accounts = set(account_ids)
+        await self._close_ended([a for a in self.attached.values() if a.identity.account_id in accounts])
+
+    async def _close_ended(self, candidates: list[Attached], *, touch: bool = False) -> None:
+        """Close the sockets among ``candidates`` whose login session is over. With ``touch``
+        the others' sessions count as used now (an open room is activity)."""
+        if self.session_limits is None:
+            return
+        candidates = [a for a in candidates if a.identity.login_session is not None and not a.conn.closed]
+        if not candidates:
+            return
+        ids = {int(a.identity.login_session) for a in candidates}  # type: ignore[arg-type]
+        limits, now = self.session_limits, self.clock()
+        live = await self.db.run(lambda s: sessions.live_ids(s, ids, now=now, limits=limits, touch=touch))
+        for attached in candidates:
+            if attached.identity.login_session not in live:
+                attached.conn.send(p.Error(code="session_ended",
+                                           message="Phiên đăng nhập đã kết thúc (đăng xuất, đổi mật khẩu hoặc "
+                                                   "bị thu hồi). Hãy đăng nhập lại.").encode())
+                attached.conn.close_soon(4401, "session ended")
+
+    async def _watch_sessions(self) -> None:
+        # Also catches what no event announced: a session that went idle or reached its
+        # lifetime, or an envelope Redis dropped.
+        while True:
+            await asyncio.sleep(self.session_check_seconds)
+            try:
+                await self._close_ended(list(self.attached.values()), touch=True)
+            except Exception:
+                log.exception("session check failed")
+
     # ------------------------------------------------------------------ envelopes
 
     async def _on_envelope(self, envelope: dict[str, Any]) -> None:
@@ -308,6 +359,10 @@ class RoomHub:
             attached = self.attached.get(envelope["conn"])
             if attached is not None:
                 attached.conn.close_soon(int(envelope["code"]), str(envelope["reason"]))
+        elif op == "sessions":
+            if envelope.get("proc") != self.broker.process_id:  # this process closed its own already
+                accounts = {int(a) for a in envelope.get("accounts", [])}
+                await self._close_ended([a for a in self.attached.values() if a.identity.account_id in accounts])
         elif op in ("join", "msg", "gone", "command"):
             # The owner handles each room's envelopes in order, one at a time.
             meeting_id = int(envelope["meeting_id"])
@@ -410,6 +465,8 @@ class RoomHub:
     async def shutdown(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
+        if self._session_watch is not None:
+            self._session_watch.cancel()
         for inbox in self._inboxes.values():
             if inbox.task is not None:
                 inbox.task.cancel()

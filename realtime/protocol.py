@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ MAX_SDP_CHARS = 32 * 1024
 MAX_CANDIDATE_CHARS = 1024
 MAX_CHAT_CHARS = 1000
 MAX_REASON_CHARS = 300
+#: Integers in frames fit a signed 64-bit column (ids, counts); larger ones are malformed.
+MAX_INT = 2**63 - 1
 
 
 class ProtocolError(Exception):
@@ -621,9 +624,11 @@ def _matches(value: Any, hint: Any) -> bool:
     if hint is bool:
         return isinstance(value, bool)
     if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool) and -MAX_INT <= value <= MAX_INT
     if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, float):
+            return math.isfinite(value)  # JSON from Python may carry NaN and Infinity
+        return isinstance(value, int) and not isinstance(value, bool) and -MAX_INT <= value <= MAX_INT
     if hint is str:
         return isinstance(value, str)
     if origin is dict or hint is dict:

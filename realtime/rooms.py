@@ -35,6 +35,7 @@ from meetings.proceedings.presence import PresenceEventKind
 
 from . import protocol as p
 from .connection import Endpoint
+from .limits import TokenBucket
 from .mediaplane import MediaPlane
 from .topology import RELAY_ID, Mesh, Topology, polite
 
@@ -62,6 +63,8 @@ class Identity:
     #: The microphone and camera state announced in ``hello`` (updated later by ``media``).
     audio: bool = True
     video: bool = True
+    #: The login session the socket was opened with: when it ends, the socket closes.
+    login_session: int | None = None
 
 
 @dataclass
@@ -119,6 +122,11 @@ class RoomSettings:
     relay_after: int = 4
     #: Builds a room's relay (tests and the bench pass their own); None: the default relay.
     relay_factory: Callable[..., Any] | None = None
+    #: Chat messages a participant may post per second on average, and at once. Counted per
+    #: participant in the room, so a reconnection (new socket, new token) starts no fresh
+    #: allowance; the room lives on one process, so neither does a socket on another process.
+    chat_rate: float = 1.0
+    chat_burst: float = 5.0
 
 
 class Room:
@@ -138,6 +146,8 @@ class Room:
         self.floor: str | None = None
         #: Removed from the meeting: kept in the database, read back when a room starts afresh.
         self.banned: set[str] = set(banned or ())
+        #: Each participant's chat allowance, kept for the room's life (finding 12.6).
+        self.chat_limits: dict[str, TokenBucket] = {}
         self.lock = asyncio.Lock()
         self.closed = False
         #: The running secret ballot's online ballots (only here, in memory, until it closes).
@@ -512,6 +522,9 @@ class Room:
             self._set_hand(self.participants[target], False)
 
     async def _chat(self, part: Participant, text: str) -> None:
+        bucket = self.chat_limits.setdefault(part.id, TokenBucket(self.settings.chat_rate, self.settings.chat_burst))
+        if not bucket.take():
+            raise p.ProtocolError("rate_limited", "Gửi tin nhắn quá nhanh. Vui lòng chờ giây lát.", ref="chat")
         identity = part.identity
         now = self.clock()
         try:

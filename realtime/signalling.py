@@ -1,13 +1,16 @@
 """The WebSocket endpoint ``/ws/meetings/{meeting_id}``: handshake, authorisation, the
 read loop with limits, and hand-over to the room.
 
-A connection is accepted only from an allowed origin, with a valid session cookie, and with
-a ``hello`` carrying a join token issued to the same account for this meeting; the meeting
-must be open and the member allowed to join remotely (``meetings.online``). Refusals send an
-``error`` frame with the reason in Vietnamese, then close with a 44xx code:
+A connection is accepted only from an allowed origin, with a live login session (the web
+layer put it in the scope), and with a ``hello`` carrying a join token issued to that session
+for this meeting and not used before; the meeting must be open and the member allowed to join
+remotely (``meetings.online``). Refusals send an ``error`` frame with the reason in
+Vietnamese, then close with a 44xx code:
 
-    4400 protocol (bad hello)   4401 not logged in / bad token   4403 not allowed
-    4404 no such meeting        4409 meeting not open            1008 flooding
+    4400 protocol (bad hello)   4401 not logged in / bad or used token   4403 not allowed
+    4404 no such meeting        4409 meeting not open                    1008 flooding
+
+When the login session ends later, the hub closes the socket with 4401 (``session_ended``).
 
 Errors in later frames (malformed, unknown, oversized, too fast) get an ``error`` frame and
 the connection stays open.
@@ -27,21 +30,26 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from meetings.organisation import scoping
+from meetings.foundation.base import MAX_ID
+from meetings.organisation import scoping, sessions
 from meetings.organisation.accounts import Account
 from meetings.organisation.organisations import Organisation
+from meetings.organisation.sessions import SCOPE_KEY, LoginRef, SessionLimits
 from meetings.planning.meetings import Meeting, MeetingStatus
 from meetings.planning.online import remote_decision
 
 from . import protocol as p
 from .connection import Connection
 from .hub import RoomHub
+from .limits import TokenBucket
 from .rooms import Database, Identity
-from .tokens import TokenError, read_join_token
+from .tokens import JOIN_TOKEN_MAX_AGE, JoinGrant, TokenError, read_join_token
 
 log = logging.getLogger("chibo.realtime")
 
 HELLO_TIMEOUT = 10.0
+#: A used nonce is remembered past any token's lifetime.
+JOIN_NONCE_MEMORY = dt.timedelta(seconds=2 * JOIN_TOKEN_MAX_AGE)
 
 #: Where ``RawSendMiddleware`` keeps the server's own ``send`` in a WebSocket scope.
 RAW_SEND = "chibo.raw_send"
@@ -84,25 +92,6 @@ class Refusal(Exception):
         self.close_code = close_code
 
 
-class TokenBucket:
-    """``rate`` frames a second on average, bursts up to ``burst``."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
 @dataclass
 class SignallingConfig:
     secret_key: str
@@ -110,10 +99,11 @@ class SignallingConfig:
     #: Frames per second a client may send on average, and the burst it may send at once.
     rate: float = 30.0
     burst: float = 80.0
-    chat_rate: float = 1.0
-    chat_burst: float = 5.0
     #: Frames dropped for flooding before the connection is closed.
     flood_limit: int = 400
+    #: When a login session ends by itself (idle, too old): SESSION_IDLE_TIMEOUT, SESSION_MAX_AGE.
+    session_limits: SessionLimits = dataclasses.field(default_factory=lambda: SessionLimits(
+        idle=dt.timedelta(hours=4), lifetime=dt.timedelta(days=7)))
 
 
 class SignallingEndpoint:
@@ -181,25 +171,26 @@ class SignallingEndpoint:
             grant = read_join_token(self.config.secret_key, hello.token)
         except TokenError as exc:
             raise Refusal("auth_failed", exc.message, 4401) from None
-        session = websocket.scope.get("session") or {}
-        account_id, epoch = session.get("aid"), session.get("ep")
-        if account_id is None:
+        login = websocket.scope.get(SCOPE_KEY)
+        if not isinstance(login, LoginRef):
             raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.", 4401)
-        if grant.account_id != account_id or grant.meeting_id != meeting_id or grant.device != hello.device:
+        if (not grant.nonce or grant.account_id != login.account_id or grant.session_id != login.session_id
+                or grant.meeting_id != meeting_id or grant.device != hello.device):
             raise Refusal("auth_failed", "Mã tham gia không dành cho tài khoản hoặc cuộc họp này.", 4401)
-        today = self.clock()
-        identity, meeting = await self.db.run(lambda s: self._authorise(s, account_id, epoch, grant.member_id,
-                                                                        meeting_id, hello.device, today))
+        now = self.clock()
+        identity, meeting = await self.db.run(lambda s: self._authorise(s, login, grant, meeting_id, hello.device, now))
         return dataclasses.replace(identity, audio=hello.audio, video=hello.video), meeting
 
-    def _authorise(self, session: Session, account_id: int, epoch: Any, member_id: int | None, meeting_id: int,
+    def _authorise(self, session: Session, login: LoginRef, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
-        account = session.get(Account, account_id)
-        if account is None or not account.is_active or account.session_epoch != epoch:
+        member_id = grant.member_id
+        account = session.get(Account, login.account_id)
+        live = sessions.live_ids(session, {login.session_id}, now=now, limits=self.config.session_limits)
+        if account is None or not account.is_active or not live:
             raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.", 4401)
         if account.member_id != member_id:
             raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.", 4401)
-        meeting = session.get(Meeting, meeting_id)
+        meeting = session.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
         if meeting is None:
             raise Refusal("not_found", "Không tìm thấy cuộc họp.", 4404)
         scope = scoping.scope_for(session, account, meeting.local_date)
@@ -216,9 +207,13 @@ class SignallingEndpoint:
                           4409)
         cell = session.get(Organisation, meeting.cell_id)
         entry = decision.eligibility
+        # Last, so that a refused handshake does not spend the token: each token opens one
+        # connection (finding 12.6), also when two processes see it at the same moment.
+        if not sessions.use_join_nonce(session, grant.nonce, now=now, keep_for=JOIN_NONCE_MEMORY):
+            raise Refusal("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.", 4401)
         if device == "hall":
             identity = Identity(participant_id="hall", name="Hội trường", role="hall", account_id=account.id,
-                                member_id=None, device="hall", voter=False)
+                                member_id=None, device="hall", voter=False, login_session=login.session_id)
         else:
             pid = f"m{member_id}" if member_id is not None else f"a{account.id}"
             identity = Identity(
@@ -229,6 +224,7 @@ class SignallingEndpoint:
                 member_id=member_id,
                 device="member",
                 voter=bool(entry and entry.may_vote),
+                login_session=login.session_id,
             )
         info = {
             "id": meeting.id, "cell_id": meeting.cell_id, "title": meeting.title,
@@ -239,7 +235,6 @@ class SignallingEndpoint:
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection) -> None:
         bucket = TokenBucket(self.config.rate, self.config.burst)
-        chat_bucket = TokenBucket(self.config.chat_rate, self.config.chat_burst)
         dropped = 0
         warned_at = 0.0
         while websocket.application_state == WebSocketState.CONNECTED and not conn.closed:
@@ -258,9 +253,6 @@ class SignallingEndpoint:
             dropped = 0
             try:
                 message = p.decode(frame)
-                if isinstance(message, p.ChatSend) and not chat_bucket.take():
-                    raise p.ProtocolError("rate_limited", "Gửi tin nhắn quá nhanh. Vui lòng chờ giây lát.",
-                                          ref="chat")
                 await self.hub.dispatch(conn, message)
             except p.ProtocolError as exc:
                 conn.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())

@@ -1,7 +1,8 @@
 """Short-lived credentials: room join tokens and TURN REST credentials.
 
-A join token is issued by the room page to a logged-in account and binds member, meeting and
-device; the WebSocket accepts it only together with the same account's session cookie. TURN
+A join token is issued by the room page to a logged-in account and binds member, meeting,
+device and the login session; the WebSocket accepts it only together with that session's
+cookie, and only once (its nonce is recorded at the handshake, ``meetings.sessions``). TURN
 credentials follow the TURN REST scheme coturn implements with ``use-auth-secret``: the
 username is "<expiry unix time>:<user>", the password base64(HMAC-SHA1(secret, username)).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,10 @@ class JoinGrant:
     account_id: int
     member_id: int | None
     device: str
+    #: The login session the token was issued to (None only in old tokens).
+    session_id: int | None = None
+    #: Random; the handshake records it so that the token serves one connection only.
+    nonce: str = ""
 
 
 class TokenError(Exception):
@@ -37,7 +43,8 @@ class TokenError(Exception):
 
 def issue_join_token(secret: str, grant: JoinGrant) -> str:
     serializer = URLSafeTimedSerializer(secret, salt=JOIN_SALT)
-    return serializer.dumps({"m": grant.meeting_id, "a": grant.account_id, "b": grant.member_id, "d": grant.device})
+    return serializer.dumps({"m": grant.meeting_id, "a": grant.account_id, "b": grant.member_id, "d": grant.device,
+                             "s": grant.session_id, "n": grant.nonce or secrets.token_urlsafe(16)})
 
 
 def read_join_token(secret: str, token: str, max_age: int = JOIN_TOKEN_MAX_AGE) -> JoinGrant:
@@ -50,7 +57,8 @@ def read_join_token(secret: str, token: str, max_age: int = JOIN_TOKEN_MAX_AGE) 
         raise TokenError("Mã tham gia không hợp lệ.") from None
     try:
         return JoinGrant(meeting_id=int(data["m"]), account_id=int(data["a"]),
-                         member_id=None if data["b"] is None else int(data["b"]), device=str(data["d"]))
+                         member_id=None if data["b"] is None else int(data["b"]), device=str(data["d"]),
+                         session_id=None if data.get("s") is None else int(data["s"]), nonce=str(data.get("n", "")))
     except (KeyError, TypeError, ValueError):
         raise TokenError("Mã tham gia không hợp lệ.") from None
 

@@ -133,5 +133,6 @@ if (stored && stored.revision === boot.revision) {
 }
 document.getElementById("add-item").addEventListener("click", () => { itemsBox.append(itemBox()); changed(); });
 form.addEventListener("input", changed);
+form.addEventListener("submit", (event) => event.preventDefault());  // autosaved; Enter must not post
 window.addEventListener("online", () => { if (dirty) save(); });
 window.chiboMinutes = { save, collect, get revision() { return revision; } };

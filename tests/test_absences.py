@@ -83,6 +83,7 @@ def test_bad_requests_are_refused_with_a_clear_message_and_nothing_stored(databa
         dates.record_actual_times(s, ACTOR, s.get(Meeting, meetings_ab["A"]), at(2026, 12, 5, 19, 30),
                                       at(2026, 12, 5, 21, 30), now=at(2026, 12, 5, 22, 0))
     clock.set_local(2026, 12, 6, 8, 0)
+    mem = client_as("mem_a")  # nine days later: a new login (sessions end after 4 idle hours)
     closed = post(mem, f"/meetings/{meetings_ab['A']}/absence", {"reason": "Quên mất"})
     assert closed.status_code == 400 and "Cuộc họp đã kết thúc, không thể xin vắng nữa" in closed.text
     assert requests(database) == []

@@ -22,8 +22,9 @@ def test_every_post_without_csrf_token_is_403(app, world, client_as, database, s
     with database.session() as s:
         before = s.scalar(select(func.count()).select_from(AuditEntry))
     params = {"cell_id": world.id("A"), "member_id": world.id("a2"), "period_id": period, "org_id": world.id("A"),
-              "motion_id": 1, "version": 1, "year": 2026, "comment_id": 1, **sched}
-    posts = concrete(app, params, methods=["POST"]) + [("POST", "/logout"), ("POST", "/password")]
+              "motion_id": 1, "version": 1, "year": 2026, "comment_id": 1, "account_id": world.accounts["mem_a"], **sched}
+    posts = concrete(app, params, methods=["POST"]) + [("POST", "/logout"), ("POST", "/password"),
+                                                        ("POST", "/sessions/end-others"), ("POST", "/sessions/1/end")]
     assert len(posts) >= 8
     for _, url in posts:
         r = admin.post(url, data={"full_name": "Không Có Mã", "kind": "away", "start_on": "2026-01-01"},

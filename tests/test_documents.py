@@ -56,6 +56,7 @@ def test_case_c6_documents_published_12_hours_before_are_flagged(world, client_a
     page = sec.get(f"/meetings/{meeting_id}").text
     assert "< 1 ngày" not in page  # published eight days ahead
     clock.set_local(2026, 12, 5, 7, 30)  # 12 hours before 19:30
+    sec = client_as("sec_a")  # eight days later: a new login (sessions end after 4 idle hours)
     r = upload(sec, meeting_id, "du-thao-nghi-quyet.pdf", PDF)
     assert r.status_code == 303
     page = sec.get(f"/meetings/{meeting_id}").text

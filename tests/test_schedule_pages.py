@@ -67,6 +67,7 @@ def test_actual_times_and_the_90_minute_warning(world, client_as, scheduled, clo
     early = post(sec, f"/meetings/{january}/actual", {"date": "2027-01-05", "start": "19:30", "end": "20:45"})
     assert early.status_code == 400 and "không thể ở tương lai" in early.text
     clock.set_local(2027, 1, 5, 21, 0)
+    sec = client_as("sec_a")  # weeks later: a new login (sessions end after 4 idle hours)
     r = post(sec, f"/meetings/{january}/actual", {"date": "2027-01-05", "start": "19:30", "end": "20:45"})
     assert r.status_code == 303
     page = sec.get(f"/meetings/{january}").text

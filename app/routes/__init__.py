@@ -17,12 +17,14 @@ from . import (
     room,
     roster,
     schedule,
+    sessions,
     site,
     votes,
 )
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *site.routes, *auth.routes, *home.routes, *roster.routes, *schedule.routes, *meeting.routes,
+    return [*health.routes, *site.routes, *auth.routes, *sessions.routes, *home.routes, *roster.routes,
+            *schedule.routes, *meeting.routes,
             *room.routes, *attendance.routes, *votes.routes, *minutes.routes, *records.routes, *reviews.routes,
             *audit.routes]

@@ -19,7 +19,7 @@ def meeting_for(ctx: Ctx, *, manage: bool = False, audit: bool = False) -> Meeti
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     if manage and not ctx.scope.can_manage(meeting.cell_id):
         raise Forbidden("Chỉ bí thư chi bộ mới thực hiện được thao tác này.")
-    if audit and not (ctx.scope.can_manage(meeting.cell_id) or ctx.scope.is_auditor):
+    if audit and not ctx.scope.can_audit(meeting.cell_id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem trang này.")
     return meeting
 
@@ -31,9 +31,10 @@ def is_chair(ctx: Ctx, meeting: Meeting) -> bool:
 
 
 def can_audit(ctx: Ctx, org_id: int) -> bool:
-    """Manages the organisation (its secretary, an admin above it) or audits it (read-only)."""
+    """Manages the organisation (its secretary, an admin above it) or audits it (read-only) by
+    an auditor grant that covers it (security finding 12.3: never through a grant elsewhere)."""
     assert ctx.scope is not None
-    return ctx.scope.can_manage(org_id) or (ctx.scope.is_auditor and ctx.scope.can_read(org_id))
+    return ctx.scope.can_audit(org_id)
 
 
 def year_param(ctx: Ctx) -> int:

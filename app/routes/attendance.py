@@ -3,9 +3,6 @@ member's own attendance history."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -16,6 +13,7 @@ from meetings.planning.meetings import Meeting, MeetingStatus
 from meetings.proceedings import attendance as att
 from meetings.proceedings.attendance import AttendanceStatus, DuesStatus, Mark, ReasonCategory
 
+from .. import exports
 from ..web import Ctx, view
 from .access import meeting_for
 
@@ -130,20 +128,16 @@ def roster_csv(ctx: Ctx) -> Response:
     meeting = meeting_for(ctx, audit=True)
     records = att.current_roster(ctx.db, meeting, ctx.now)
     dues = att.dues_for_month(ctx.db, meeting.cell_id, meeting.local_date)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["Họ và tên", "Tư cách", "Phải dự", "Được biểu quyết", "Điểm danh", "Hình thức", "Lý do",
-                     "Phút trực tuyến", "Đảng phí tháng"])
+    rows: list[list[object]] = [["Họ và tên", "Tư cách", "Phải dự", "Được biểu quyết", "Điểm danh", "Hình thức",
+                                 "Lý do", "Phút trực tuyến", "Đảng phí tháng"]]
     for r in records:
-        writer.writerow([
+        rows.append([
             r.full_name, r.standing.label, "có" if r.expected else "không", "có" if r.may_vote else "không",
             MARKS[mark_key(r)][0], r.mode.label if r.mode else "", r.reason_text or "",
             r.online_minutes if r.online_minutes is not None else "",
             dues[r.member_id].status.label if r.member_id in dues else "",
         ])
-    filename = f"diem-danh-{meeting.local_date.isoformat()}-{meeting.id}.csv"
-    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return exports.csv_response(rows, f"diem-danh-{meeting.local_date.isoformat()}-{meeting.id}.csv")
 
 
 @view()
@@ -152,8 +146,7 @@ def member_history(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
     cells = scoping.member_cells(ctx.db, member, ctx.today)
-    if not (ctx.scope.member_id == member.id or any(ctx.scope.can_manage(c) for c in cells)
-            or (ctx.scope.is_auditor and any(ctx.scope.can_read(c) for c in cells))):
+    if not (ctx.scope.member_id == member.id or any(ctx.scope.can_audit(c) for c in cells)):
         raise Forbidden("Chỉ đảng viên đó, bí thư chi bộ và cấp ủy cấp trên được xem lịch sử dự họp.")
     rows = [(m, r) for m, r in att.history_of(ctx.db, member.id) if ctx.scope.can_read(m.cell_id)]
     return ctx.render("attendance_history.html", member=member, rows=rows, mark_label=lambda r: MARKS[mark_key(r)][0])

@@ -90,7 +90,7 @@ def _page(ctx: Ctx, org: Organisation, year: int, quarter: int | None, *, subjec
         "attention": regularity.cells_with_gaps(result) if subject.kind != OrgKind.CELL else [],
         "flagged": three_month.raised_in(ctx.db, cell_ids, year) if len(cell_ids) <= MAX_CELLS_NAMED else None,
         "policy": policies.policy_for(ctx.db, subject.id),
-        "can_set_policy": ctx.scope.is_admin and ctx.scope.can_manage(subject.id),
+        "can_set_policy": ctx.scope.administers(subject.id),
         "breadcrumb": [o for o in organisations.ancestors(ctx.db, subject) if ctx.scope.can_read(o.id)],
         "Regular": Regular,
         "late_after": regularity.LATE_AFTER_DAYS,
@@ -189,7 +189,7 @@ def evaluation_policy(ctx: Ctx) -> Response:
     review date; the members' flags of the year are rechecked at once."""
     assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"), manage=True)
-    if not ctx.scope.is_admin:
+    if not ctx.scope.administers(org.id):
         raise Forbidden("Chỉ quản trị cấp ủy thay đổi được thiết lập đánh giá.")
     # Bad input raises: the error page says why (400) and nothing is kept.
     policies.set_policy(ctx.db, ctx.actor, org, count_thematic=ctx.field("count_thematic") == "1",

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from meetings.foundation.base import LOCAL_TZ
 from meetings.foundation.errors import DomainError, ValidationError
 from meetings.organisation import accounts
+from meetings.planning import notices
 
-from ..web import Ctx, client_address, view
-
-
-def _safe_next(target: str) -> str:
-    """Only same-site paths: never redirect a fresh login to another site."""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
+from ..web import Ctx, client_address, safe_next, view
 
 
 @view(login=False)
 def login(ctx: Ctx) -> Response:
-    next_url = _safe_next(ctx.request.query_params.get("next", "/"))
+    next_url = safe_next(ctx.request.query_params.get("next", "/"))
     if ctx.request.method == "GET":
         if ctx.account is not None:
             return RedirectResponse(next_url, status_code=303)
@@ -33,24 +25,42 @@ def login(ctx: Ctx) -> Response:
         account = accounts.authenticate(ctx.db, username, ctx.field("password"),
                                         client_address(ctx.request), ctx.now)
     except accounts.LoginThrottled as exc:
-        # Record nothing new, but keep failures already counted (commit below).
-        ctx.db.commit()
-        return ctx.render("login.html", status_code=429, error=exc.message, next_url=next_url, username=username)
+        # The password was not even checked; nothing new is recorded.
+        page = ctx.render("login.html", status_code=429, error=exc.message, next_url=next_url, username=username)
+        page.headers["Retry-After"] = str(max(1, int(exc.retry_after.total_seconds() + 0.999)))
+        return page
+    except accounts.LoginBusy as exc:
+        page = ctx.render("login.html", status_code=503, error=exc.message, next_url=next_url, username=username)
+        page.headers["Retry-After"] = "5"
+        return page
     except accounts.InvalidCredentials as exc:
+        if exc.tell_owner is not None:
+            _tell_owner_of_guessing(ctx, exc.tell_owner)
         ctx.db.commit()  # the failure must be stored for throttling
         return ctx.render("login.html", status_code=401, error=exc.message, next_url=next_url, username=username)
-    session = ctx.request.session
-    session.clear()
-    session["aid"] = account.id
-    session["ep"] = account.session_epoch
+    ctx.log_in(account)
     if account.must_change_password:
         return ctx.redirect("/password", "Đây là lần đăng nhập đầu tiên: vui lòng đặt mật khẩu mới.", "info")
     return RedirectResponse(next_url, status_code=303)
 
 
+def _tell_owner_of_guessing(ctx: Ctx, account: accounts.Account) -> None:
+    """Someone keeps typing wrong passwords for this account: its owner hears of it (the
+    guesser is slowed down, the owner is not locked out)."""
+    when = ctx.now.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
+    notices.tell_account_owner(
+        ctx.db, account, event="login_failures", now=ctx.now, url="/sessions",
+        subject="Có người đăng nhập sai nhiều lần vào tài khoản của đồng chí",
+        body=(f"Đến {when}, tài khoản “{account.username}” đã bị nhập sai mật khẩu "
+              f"{accounts.ACCOUNT_BACKOFF.free} lần trong một giờ (lần gần nhất từ địa chỉ "
+              f"{client_address(ctx.request)}). Hệ thống đã làm chậm các lần thử tiếp theo; đồng chí vẫn đăng "
+              "nhập được bình thường. Nếu không phải đồng chí, hãy đổi mật khẩu và xem các phiên đăng nhập."),
+    )
+
+
 @view(login=False)
 def logout(ctx: Ctx) -> Response:
-    ctx.request.session.clear()
+    ctx.log_out()
     return ctx.redirect("/login", "Bạn đã đăng xuất.", "info")
 
 
@@ -61,14 +71,15 @@ def password(ctx: Ctx) -> Response:
         return ctx.render("password.html", forced=ctx.account.must_change_password)
     try:
         accounts.change_password(ctx.db, ctx.account, ctx.field("current"), ctx.field("password"),
-                                 ctx.field("confirm"))
+                                 ctx.field("confirm"), keep_session=ctx.login.session_id if ctx.login else None,
+                                 now=ctx.now)
     except ValidationError as exc:
         return ctx.render("password.html", status_code=400, error=exc.message,
                           forced=ctx.account.must_change_password)
     except DomainError as exc:
         return ctx.render("password.html", status_code=400, error=exc.message, forced=False)
-    # Other sessions of this account end (epoch bumped); keep this one.
-    ctx.request.session["ep"] = ctx.account.session_epoch
+    # Every other session of this account has ended (their room WebSockets close); this one stays.
+    ctx.sessions_ended(ctx.account.id)
     return ctx.redirect("/", "Đã đổi mật khẩu.")
 
 

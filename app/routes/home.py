@@ -111,9 +111,9 @@ def organisation_page(ctx: Ctx) -> Response:
         totals=subtree_totals,
         successor=ctx.db.get(Organisation, org.successor_id) if org.successor_id else None,
         notices=notices.notices_for_organisation(ctx.db, org.id, limit=10)
-        if (ctx.scope.is_auditor or ctx.scope.is_admin) else [],
-        can_set_email=ctx.scope.is_admin and ctx.scope.can_manage(org.id),
-        can_audit=ctx.scope.can_manage(org.id) or (ctx.scope.is_auditor and ctx.scope.can_read(org.id)),
+        if ctx.scope.can_audit(org.id) else [],
+        can_set_email=ctx.scope.administers(org.id),
+        can_audit=ctx.scope.can_audit(org.id),
     )
 
 

@@ -22,8 +22,8 @@ from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite, rem
 from meetings.planning.online import remote_decision
 from meetings.planning.schedules import DetailsInput
 
-from ..web import Ctx, status_for, view
-from .schedule import can_audit
+from ..web import Ctx, parse_id, status_for, view
+from .access import can_audit
 
 
 def _cell(ctx: Ctx, meeting: Meeting) -> Organisation:
@@ -180,7 +180,7 @@ def agenda_page(ctx: Ctx) -> Response:
         if key in removed:
             continue
         rows.append(ItemInput(title=str(title), detail=str(details[n]) if n < len(details) else None,
-                              in_person_only=key in in_person, item_id=int(raw_id) if raw_id.isdigit() else None))
+                              in_person_only=key in in_person, item_id=parse_id(raw_id)))
     try:
         if meeting.status in (MeetingStatus.CLOSED, MeetingStatus.CANCELLED):
             raise ValidationError(f"Cuộc họp “{meeting.status.label}”, không sửa chương trình được nữa.")
@@ -196,7 +196,7 @@ def _documents_root(ctx: Ctx):  # type: ignore[no-untyped-def]
     return ctx.request.app.state.settings.data_dir
 
 
-@view()
+@view(upload=True)
 def document_upload(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
@@ -206,10 +206,9 @@ def document_upload(ctx: Ctx) -> Response:
         if upload is None or not upload.filename:
             raise ValidationError("Hãy chọn tệp tài liệu để tải lên.")
         data = upload.file.read(settings.UPLOAD_MAX_BYTES + 1)
-        item_raw = ctx.field("agenda_item_id")
         doc = documents.add_document(ctx.db, ctx.actor, meeting, filename=upload.filename, data=data,
                                      root=_documents_root(ctx), max_bytes=settings.UPLOAD_MAX_BYTES, now=ctx.now,
-                                     agenda_item_id=int(item_raw) if item_raw.isdigit() else None)
+                                     agenda_item_id=ctx.field_id("agenda_item_id"))
     except DomainError as exc:
         return _meeting_error(ctx, meeting, exc)
     warning = documents.late_warning(doc, meeting)
@@ -253,11 +252,11 @@ def remote_list(ctx: Ctx) -> Response:
     """The secretary adds a member to (or removes one from) the meeting's remote list."""
     assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
-    raw = ctx.field("member_id")
+    member_id = ctx.field_id("member_id")
     try:
-        if not raw.isdigit():
+        if member_id is None:
             raise ValidationError("Hãy chọn đảng viên.")
-        entry = eligibility.electorate(ctx.db, meeting.cell_id, meeting.local_date).get(int(raw))
+        entry = eligibility.electorate(ctx.db, meeting.cell_id, meeting.local_date).get(member_id)
         if entry is None or not entry.expected:
             raise ValidationError("Đảng viên này không thuộc danh sách dự họp của chi bộ.")
         if meeting.status in (MeetingStatus.CLOSED, MeetingStatus.CANCELLED):

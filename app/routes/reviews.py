@@ -88,7 +88,7 @@ def _form_values(ctx: Ctx) -> dict[str, str]:
     return {name: ctx.field(name) for name in ctx.form} if ctx.form is not None else {}  # type: ignore[misc]
 
 
-@view()
+@view(upload=True)
 def self_assessment(ctx: Ctx) -> Response:
     member = member_record_access(ctx, ctx.path_int("member_id"))
     year = _year(ctx)
@@ -108,7 +108,7 @@ def self_assessment(ctx: Ctx) -> Response:
     return ctx.redirect(f"/members/{member.id}/review/{year}", "Đã nộp bản tự kiểm điểm.")
 
 
-@view()
+@view(upload=True)
 def host_comment(ctx: Ctx) -> Response:
     member = member_record_access(ctx, ctx.path_int("member_id"))
     year = _year(ctx)

@@ -47,7 +47,7 @@ REMOVED_MESSAGE = "Bạn đã được mời ra khỏi phòng họp này."
 def _token(ctx: Ctx, meeting: Meeting, device: str) -> str:
     assert ctx.account is not None
     grant = JoinGrant(meeting_id=meeting.id, account_id=ctx.account.id, member_id=ctx.account.member_id,
-                      device=device)
+                      device=device, session_id=ctx.login.session_id if ctx.login else None)
     return issue_join_token(ctx.request.app.state.settings.secret_key, grant)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import Route
 
+from meetings.foundation import audit
 from meetings.foundation.base import LOCAL_TZ
 from meetings.foundation.errors import DomainError, Forbidden, ValidationError
 from meetings.foundation.text import name_sort_key, parse_date
@@ -33,7 +35,9 @@ from meetings.planning import notices
 
 from ..web import Ctx, view
 from . import schedule
+from .access import can_audit
 from .audit import log_page
+from .sessions import may_revoke
 
 MEMBER_FORM_FIELDS = (
     "full_name", "birth_date", "card_number", "admitted_on", "status",
@@ -61,12 +65,16 @@ def _member_values(member: Member) -> dict[str, Any]:
     return values
 
 
-def _can_audit(ctx: Ctx, org_id: int) -> bool:
-    assert ctx.scope is not None
-    return ctx.scope.can_manage(org_id) or (ctx.scope.is_auditor and ctx.scope.can_read(org_id))
-
-
 # --------------------------------------------------------------------------- cell roster
+
+
+def phones_visible(ctx: Ctx, cell_id: int | None, people: Iterable[Member]) -> set[int]:
+    """Whose phone numbers the viewer sees: their own, everyone's when they manage the cell
+    (secretary, deputy, an admin above), and otherwise only those who agreed to share it
+    with the cell (finding 12.10)."""
+    assert ctx.scope is not None
+    manages = ctx.scope.can_manage(cell_id)
+    return {m.id for m in people if manages or m.phone_shared or m.id == ctx.scope.member_id}
 
 
 @view()
@@ -88,8 +96,9 @@ def cell_page(ctx: Ctx) -> Response:
         periods=periods,
         people=people,
         with_accounts=with_accounts,
+        phones=phones_visible(ctx, cell.id, people.values()),
         can_manage=ctx.scope.can_manage(cell.id),
-        can_audit=_can_audit(ctx, cell.id),
+        can_audit=can_audit(ctx, cell.id),
         schedule=schedule.cell_summary(ctx, cell),
     )
 
@@ -130,7 +139,7 @@ def attached_new(ctx: Ctx) -> Response:
     return ctx.redirect(f"/members/{member.id}", f"Đã thêm {member.full_name} sinh hoạt tạm thời tại chi bộ.")
 
 
-@view()
+@view(upload=True)
 def import_page(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
@@ -167,7 +176,7 @@ def import_template(ctx: Ctx) -> Response:
 def cell_log(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
-    if not _can_audit(ctx, cell.id):
+    if not can_audit(ctx, cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem nhật ký thay đổi.")
     roll = eligibility.electorate(ctx.db, cell.id, ctx.today)
     members = sorted(((e.member_id, e.full_name) for e in roll), key=lambda m: name_sort_key(m[1]))
@@ -182,10 +191,9 @@ def member_page(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
     cells = scoping.member_cells(ctx.db, member, ctx.today)
-    can_manage = any(ctx.scope.can_manage(c) for c in
-                     ({member.home_cell_id} if member.home_cell_id else cells))
-    private = can_manage or ctx.scope.member_id == member.id or any(
-        ctx.scope.is_auditor and ctx.scope.can_read(c) for c in cells)
+    managing = {member.home_cell_id} if member.home_cell_id else cells
+    can_manage = any(ctx.scope.can_manage(c) for c in managing)
+    private = can_manage or ctx.scope.member_id == member.id or any(ctx.scope.can_audit(c) for c in cells)
     home_cell = ctx.db.get(Organisation, member.home_cell_id) if member.home_cell_id else None
     periods = members.periods_of(ctx.db, member.id)
     host_cells = {p.host_cell_id: ctx.db.get(Organisation, p.host_cell_id) for p in periods if p.host_cell_id}
@@ -202,10 +210,29 @@ def member_page(ctx: Ctx) -> Response:
         can_reset=account is not None and can_manage
         and accounts.holds_all_roles_of(ctx.db, ctx.scope.account_id, account),
         can_manage=can_manage,
+        show_phone=member.phone_shared or ctx.scope.member_id == member.id
+        or any(ctx.scope.can_manage(c) for c in cells),
+        can_revoke=account is not None and may_revoke(ctx, account),
         private=private,
         today=ctx.today,
         kinds=list(PeriodKind),
     )
+
+
+@view()
+def phone_sharing(ctx: Ctx) -> Response:
+    """A member agrees (or no longer agrees) that every cell-mate may see their phone number."""
+    assert ctx.scope is not None
+    member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
+    if ctx.scope.member_id != member.id:
+        raise Forbidden("Chỉ chính đảng viên đó quyết định việc chia sẻ số điện thoại của mình.")
+    shared = ctx.field("shared") == "1"
+    if member.phone_shared != shared:
+        audit.record(ctx.db, ctx.actor, "member.phone_sharing", member, {"phone_shared": member.phone_shared},
+                     {"phone_shared": shared}, organisation_id=member.home_cell_id)
+        member.phone_shared = shared
+    return ctx.redirect(f"/members/{member.id}", "Các đồng chí trong chi bộ nay thấy số điện thoại của đồng chí."
+                        if shared else "Số điện thoại của đồng chí nay chỉ bí thư, phó bí thư chi bộ thấy.")
 
 
 @view()
@@ -299,7 +326,8 @@ def member_account(ctx: Ctx) -> Response:
     cell_id = member.home_cell_id or next(iter(scoping.member_cells(ctx.db, member, ctx.today)), None)
     existing = accounts.account_for_member(ctx.db, member.id)
     if existing is not None:
-        password = accounts.reset_password(ctx.db, ctx.actor, existing, cell_id)
+        password = accounts.reset_password(ctx.db, ctx.actor, existing, cell_id, now=ctx.now)
+        ctx.sessions_ended(existing.id)
         account = existing
         when = ctx.now.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
         notices.tell_account_owner(
@@ -338,6 +366,7 @@ routes = [
     Route("/members/{member_id:int}/edit", member_edit, methods=["GET", "POST"], name="member_edit"),
     Route("/members/{member_id:int}/periods/new", period_new, methods=["GET", "POST"], name="period_new"),
     Route("/members/{member_id:int}/account", member_account, methods=["POST"], name="member_account"),
+    Route("/members/{member_id:int}/phone-sharing", phone_sharing, methods=["POST"], name="phone_sharing"),
     Route("/periods/{period_id:int}/edit", period_edit, methods=["GET", "POST"], name="period_edit"),
     Route("/periods/{period_id:int}/delete", period_delete, methods=["POST"], name="period_delete"),
 ]

@@ -16,17 +16,13 @@ from meetings.planning import calendars, compliance, pilot, schedules
 from meetings.planning.meetings import MeetingKind
 from meetings.planning.schedules import RuleInput, ThematicInput
 
-from ..web import Ctx, view
+from ..web import Ctx, safe_next, view
+from .access import can_audit
 
 RULE_FIELDS = ("pattern", "monthday", "ordinal", "weekday", "start_time", "duration_minutes", "place",
                "committee_days_before")
 THEMATIC_FIELDS = ("mode", "month_of_quarter", "pattern", "monthday", "ordinal", "weekday", "start_time",
                    "duration_minutes", "place", "topic")
-
-
-def can_audit(ctx: Ctx, org_id: int) -> bool:
-    assert ctx.scope is not None
-    return ctx.scope.can_manage(org_id) or (ctx.scope.is_auditor and ctx.scope.can_read(org_id))
 
 
 def cell_summary(ctx: Ctx, cell: Organisation) -> dict[str, Any]:
@@ -197,11 +193,11 @@ def calendar_feed_issue(ctx: Ctx) -> Response:
         raise Forbidden("Chỉ chính đảng viên được tạo đường dẫn lịch riêng của mình.")
     if ctx.field("action") == "revoke":
         calendars.revoke_feeds(ctx.db, member.id, ctx.now)
-        return ctx.redirect(ctx.field("next") or "/", "Đã thu hồi đường dẫn lịch; đường dẫn cũ không còn dùng được.")
+        return ctx.redirect(safe_next(ctx.field("next")), "Đã thu hồi đường dẫn lịch; đường dẫn cũ không còn dùng được.")
     token = calendars.issue_feed(ctx.db, member.id, ctx.now)
     base = str(ctx.request.app.state.settings.PUBLIC_URL).rstrip("/")
     ctx.request.session["feed_url"] = f"{base}/calendar/{token}.ics"
-    return ctx.redirect(ctx.field("next") or "/",
+    return ctx.redirect(safe_next(ctx.field("next")),
                         "Đã tạo đường dẫn lịch riêng. Hãy sao chép ngay: vì an toàn, đường dẫn chỉ hiện một lần.")
 
 
@@ -221,7 +217,7 @@ def organisation_email(ctx: Ctx) -> Response:
     """Where a committee receives the notices of its cells (admins of the subtree)."""
     assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"), manage=True)
-    if org.is_cell or not ctx.scope.is_admin:
+    if org.is_cell or not ctx.scope.administers(org.id):
         raise Forbidden("Chỉ quản trị cấp ủy được đặt địa chỉ nhận thông báo.")
     before = {"email": org.email}
     org.email = parse_email(ctx.field("email"))

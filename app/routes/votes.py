@@ -18,10 +18,13 @@ from meetings.proceedings.attendance import AttendanceStatus
 from ..web import Ctx, view
 from .access import meeting_for
 
+#: More ballots than this in one hall is a typing error (and would overflow the column).
+MAX_COUNT = 1_000_000
+
 
 def _int(ctx: Ctx, name: str) -> int:
     raw = ctx.field(name).strip() or "0"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) > MAX_COUNT:
         raise ValidationError("Số phiếu phải là số nguyên không âm.")
     return int(raw)
 
@@ -96,10 +99,10 @@ def motion_record(ctx: Ctx) -> Response:
         motion = _motion(ctx, m)
         if motion.kind != votes.VoteKind.OPEN:
             raise ValidationError("Bỏ phiếu kín: chỉ nhập tổng số phiếu kiểm tại hội trường.")
-        member = ctx.field("member_id")
-        if not member.isdigit():
+        member = ctx.field_id("member_id")
+        if member is None:
             raise ValidationError("Hãy chọn đảng viên.")
-        votes.cast(ctx.db, m, motion, int(member), ctx.field("choice"), channel="in_person", now=ctx.now)
+        votes.cast(ctx.db, m, motion, member, ctx.field("choice"), channel="in_person", now=ctx.now)
 
     return _act(ctx, record)
 

@@ -14,6 +14,9 @@ from sqlalchemy.orm import DeclarativeBase
 
 #: Every date and time the users see is in Vietnam's time zone (UTC+7, no DST).
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+#: Ids are SQL BIGINTs. A larger number from outside (a path, a form, a frame) names nothing of
+#: ours, and SQLite raises OverflowError on it instead of finding nothing.
+MAX_ID = 2**63 - 1
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {

@@ -10,6 +10,10 @@ import contextlib
 import datetime as dt
 import enum
 import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -30,6 +34,7 @@ from ..foundation.actors import Actor
 from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
 from ..foundation.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 from ..foundation.text import clean_text
+from . import sessions
 from .members import Member
 from .organisations import Organisation
 
@@ -65,7 +70,8 @@ class Account(Base):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), unique=True)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: Bumped on password change and logout-everywhere: older session cookies stop working.
+    #: Counts password changes and resets. Sessions themselves live in meetings/sessions.py
+    #: (server-side since migration 0007); this no longer decides whether a cookie works.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
@@ -113,13 +119,38 @@ def configure_hashing(*, time_cost: int, memory_cost: int) -> None:
     _dummy_hash = None
 
 
+#: Each Argon2id check takes 64 MiB and a core for a moment: at most this many run at once,
+#: so that a burst of logins (from many addresses, which throttling does not slow) cannot
+#: take the server's memory. A check that finds no slot within HASH_WAIT is refused (busy).
+HASH_CONCURRENCY = 2
+HASH_WAIT = 10.0
+_hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+
+
+class LoginBusy(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Máy chủ đang bận xử lý nhiều lượt đăng nhập. Vui lòng thử lại sau ít giây.")
+
+
+@contextlib.contextmanager
+def _hash_slot() -> Iterator[None]:
+    if not _hash_slots.acquire(timeout=HASH_WAIT):
+        raise LoginBusy()
+    try:
+        yield
+    finally:
+        _hash_slots.release()
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hash_slot():
+        return _hasher.hash(password)
 
 
 def verify_password(account: Account, password: str) -> bool:
     try:
-        _hasher.verify(account.password_hash, password)
+        with _hash_slot():
+            _hasher.verify(account.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return True
@@ -142,45 +173,80 @@ def generate_password() -> str:
 
 
 # --------------------------------------------------------------------------- throttling
+#
+# Wrong passwords slow the guesser down instead of locking the owner out (finding 12.10: five
+# wrong guesses used to lock the real owner out for 15 minutes). Failures are counted over
+# the last hour in three ways, and each count past its free allowance makes the next attempt
+# wait, doubling from one second up to a cap:
+#   * one account from one address — the guesser at their keyboard: long waits;
+#   * one address, whatever the account — a script trying many names: long waits;
+#   * one account, from any address — guessing spread over many addresses: waits of at most
+#     a minute, so that the owner, somewhere else, is slowed but never locked out.
+# The owner is told (in-app and e-mail) when their account's count reaches its allowance.
 
-#: Failures within the window before logins are refused (per account / per address).
-ACCOUNT_FAILURE_LIMIT = 5
-ADDRESS_FAILURE_LIMIT = 20
-THROTTLE_WINDOW = dt.timedelta(minutes=15)
+
+@dataclass(frozen=True)
+class Backoff:
+    free: int
+    cap: dt.timedelta
+
+    def wait(self, failures: int) -> dt.timedelta:
+        if failures < self.free:
+            return dt.timedelta(0)
+        return min(self.cap, dt.timedelta(seconds=2 ** min(failures - self.free, 20)))
+
+
+PAIR_BACKOFF = Backoff(free=3, cap=dt.timedelta(minutes=15))
+ADDRESS_BACKOFF = Backoff(free=10, cap=dt.timedelta(minutes=15))
+ACCOUNT_BACKOFF = Backoff(free=5, cap=dt.timedelta(minutes=1))
+THROTTLE_WINDOW = dt.timedelta(hours=1)
 
 
 class LoginThrottled(DomainError):
     def __init__(self, retry_after: dt.timedelta) -> None:
-        minutes = max(1, int(retry_after.total_seconds() // 60) + 1)
-        super().__init__(
-            f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau khoảng {minutes} phút."
-        )
+        seconds = max(1, int(retry_after.total_seconds() + 0.999))
+        wait = f"{seconds} giây" if seconds < 120 else f"{(seconds + 59) // 60} phút"
+        super().__init__(f"Đăng nhập sai nhiều lần. Vui lòng chờ {wait} rồi thử lại.")
         self.retry_after = retry_after
 
 
 class InvalidCredentials(DomainError):
-    def __init__(self) -> None:
+    def __init__(self, tell_owner: Account | None = None) -> None:
         super().__init__("Tên đăng nhập hoặc mật khẩu không đúng.")
+        #: Set when this failure brought the account's count to its allowance: its owner
+        #: should hear that someone is guessing (the caller sends the notice).
+        self.tell_owner = tell_owner
+
+
+def _failures(session: Session, since: dt.datetime, *conditions: Any) -> tuple[int, dt.datetime | None]:
+    count, last = session.execute(
+        select(func.count(), func.max(LoginFailure.at)).where(LoginFailure.at > since, *conditions)).one()
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=dt.UTC)
+    return int(count), last
 
 
 def _throttle_check(session: Session, username: str, address: str, now: dt.datetime) -> None:
     since = now - THROTTLE_WINDOW
-    for column, value, limit in (
-        (LoginFailure.username, username, ACCOUNT_FAILURE_LIMIT),
-        (LoginFailure.address, address, ADDRESS_FAILURE_LIMIT),
+    waits = []
+    for backoff, conditions in (
+        (PAIR_BACKOFF, (LoginFailure.username == username, LoginFailure.address == address)),
+        (ADDRESS_BACKOFF, (LoginFailure.address == address,)),
+        (ACCOUNT_BACKOFF, (LoginFailure.username == username,)),
     ):
-        count, oldest = session.execute(
-            select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at > since)
-        ).one()
-        if count >= limit:
-            oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=dt.UTC)
-            raise LoginThrottled(oldest_at + THROTTLE_WINDOW - now)
+        count, last = _failures(session, since, *conditions)
+        if last is not None:
+            waits.append(last + backoff.wait(count) - now)
+    longest = max(waits, default=dt.timedelta(0))
+    if longest > dt.timedelta(0):
+        raise LoginThrottled(longest)
 
 
 def authenticate(session: Session, username: str, password: str, address: str, now: dt.datetime | None = None) -> Account:
     """Check a login; raises LoginThrottled or InvalidCredentials. Caller commits."""
     now = now or utcnow()
     key = clean_text(username).lower()[:64]
+    address = address[:64]
     _throttle_check(session, key, address, now)
     account = session.scalar(select(Account).where(Account.username == key))
     if account is None or not account.is_active or not verify_password(account, password):
@@ -188,8 +254,11 @@ def authenticate(session: Session, username: str, password: str, address: str, n
             # Spend the same time as a real check, so timing does not reveal which names exist.
             _safe_dummy_verify()
         session.add(LoginFailure(at=now, username=key, address=address))
-        raise InvalidCredentials()
-    session.execute(delete(LoginFailure).where(LoginFailure.username == key))
+        session.flush()
+        count, _ = _failures(session, now - THROTTLE_WINDOW, LoginFailure.username == key)
+        raise InvalidCredentials(account if account is not None and count == ACCOUNT_BACKOFF.free else None)
+    # The owner got in: their own address starts afresh (others' failures still count).
+    session.execute(delete(LoginFailure).where(LoginFailure.username == key, LoginFailure.address == address))
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
     account.last_login_at = now
@@ -202,8 +271,8 @@ _dummy_hash: str | None = None
 def _safe_dummy_verify() -> None:
     global _dummy_hash
     if _dummy_hash is None:
-        _dummy_hash = _hasher.hash("dummy-password-for-timing")
-    with contextlib.suppress(VerificationError):
+        _dummy_hash = hash_password("dummy-password-for-timing")
+    with contextlib.suppress(VerificationError), _hash_slot():
         _hasher.verify(_dummy_hash, "not-the-password")
 
 
@@ -260,7 +329,10 @@ def get_account(session: Session, account_id: int) -> Account:
     return account
 
 
-def change_password(session: Session, account: Account, current: str, new: str, confirm: str) -> None:
+def change_password(session: Session, account: Account, current: str, new: str, confirm: str, *,
+                    keep_session: int | None = None, now: dt.datetime | None = None) -> None:
+    """Change one's own password; every other session of the account ends (``keep_session``,
+    the one making the change, stays)."""
     if not verify_password(account, current):
         raise ValidationError("Mật khẩu hiện tại không đúng.", field="current")
     if new != confirm:
@@ -269,9 +341,11 @@ def change_password(session: Session, account: Account, current: str, new: str, 
         raise ValidationError("Mật khẩu mới phải khác mật khẩu hiện tại.", field="password")
     check_password_strength(new, account.username)
     account.password_hash = hash_password(new)
+    now = now or utcnow()
     account.must_change_password = False
-    account.password_changed_at = utcnow()
+    account.password_changed_at = now
     account.session_epoch += 1
+    sessions.end_all(session, account.id, sessions.EndReason.PASSWORD_CHANGED, now, keep=keep_session)
     audit.record(session, Actor(account.id, account.display_name), "account.password_change", account, None, None)
 
 
@@ -324,7 +398,8 @@ class ResetRefused(Forbidden):
         )
 
 
-def reset_password(session: Session, actor: Actor, account: Account, organisation_id: int | None) -> str:
+def reset_password(session: Session, actor: Actor, account: Account, organisation_id: int | None, *,
+                   now: dt.datetime | None = None) -> str:
     """Give the account a new temporary password that must be changed at next login.
 
     Refused (:class:`ResetRefused`) unless the actor holds every role of the account over the
@@ -335,6 +410,7 @@ def reset_password(session: Session, actor: Actor, account: Account, organisatio
     account.password_hash = hash_password(password)
     account.must_change_password = True
     account.session_epoch += 1
+    sessions.end_all(session, account.id, sessions.EndReason.PASSWORD_RESET, now or utcnow())
     audit.record(session, actor, "account.password_reset", account, None, None, organisation_id=organisation_id)
     return password
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, or_, select
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, false, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..foundation import audit, events
@@ -93,6 +93,9 @@ class Member(Base):
     probation_ends_on: Mapped[dt.date | None] = mapped_column(Date)
     official_on: Mapped[dt.date | None] = mapped_column(Date)
     phone: Mapped[str | None] = mapped_column(String(20))
+    #: The member agreed that every cell-mate may see the phone number; otherwise only the
+    #: member, the cell's secretary and deputies (and admins above) see it (finding 12.10).
+    phone_shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     email: Mapped[str | None] = mapped_column(String(200))
     #: The current home cell; None for a member attached here from an organisation that is
     #: not on the platform (then ``home_org_name`` says where they belong).

@@ -7,6 +7,11 @@
   read-only;
 * an admin manages the subtree they were granted, or everything when granted platform-wide.
 
+Each role's rights hold only over the organisations that role was granted on: an auditor of
+one commune who is also a plain member of a cell elsewhere reads that cell as a member, not as
+an auditor (``auditable``), and an admin of one subtree who is a secretary elsewhere is only a
+secretary there (``administered``).
+
 Views and queries go through :func:`scope_for` and the ``access_*`` helpers (after Zulip's
 ``access_*_by_*``). An organisation outside the readable set is reported as *not found*, so
 that nobody learns which cells exist elsewhere; one that is readable but not manageable
@@ -38,12 +43,25 @@ class Scope:
     #: Cells read as their own people (member, secretary, deputy; home and host cell), not
     #: through a committee's subtree: they read the cell's whole history.
     own_cells: frozenset[int] = field(default_factory=frozenset)
+    #: Where the auditor role (read-only oversight) was granted, subtrees included.
+    auditable: frozenset[int] = frozenset()
+    #: Where an admin role was granted, subtrees included; None means everything.
+    administered: frozenset[int] | None = frozenset()
 
     def can_read(self, org_id: int | None) -> bool:
         return org_id is not None and (self.readable is None or org_id in self.readable)
 
     def can_manage(self, org_id: int | None) -> bool:
         return org_id is not None and (self.manageable is None or org_id in self.manageable)
+
+    def can_audit(self, org_id: int | None) -> bool:
+        """Oversight pages (records, change log, audit, compliance, rosters and their
+        exports): whoever manages the organisation, or audits it by a grant covering it."""
+        return org_id is not None and (self.can_manage(org_id) or org_id in self.auditable)
+
+    def administers(self, org_id: int | None) -> bool:
+        """An admin role covers the organisation (not merely some admin role elsewhere)."""
+        return org_id is not None and (self.administered is None or org_id in self.administered)
 
     def has_role(self, role: Role, org_id: int | None = None) -> bool:
         return any(r == role and (org_id is None or o == org_id) for r, o in self.roles)
@@ -59,7 +77,8 @@ class Scope:
     def chairs(self, cell_id: int) -> bool:
         """Runs the cell's meetings: its secretary or deputy, or an admin over it."""
         return self.can_manage(cell_id) and (
-            self.has_role(Role.SECRETARY, cell_id) or self.has_role(Role.DEPUTY, cell_id) or self.is_admin
+            self.has_role(Role.SECRETARY, cell_id) or self.has_role(Role.DEPUTY, cell_id)
+            or self.administers(cell_id)
         )
 
     @property
@@ -93,6 +112,8 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
     readable: set[int] = set()
     manageable: set[int] = set()
     own: set[int] = set()
+    auditable: set[int] = set()
+    administered: set[int] = set()
     everything = False
     roles: set[tuple[Role, int | None]] = set()
     for grant in session.scalars(select(RoleGrant).where(RoleGrant.account_id == account.id)):
@@ -104,8 +125,11 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
                 ids = _subtree_ids(session, grant.organisation_id)
                 readable |= ids
                 manageable |= ids
+                administered |= ids
         elif grant.role == Role.AUDITOR and grant.organisation_id is not None:
-            readable |= _subtree_ids(session, grant.organisation_id)
+            ids = _subtree_ids(session, grant.organisation_id)
+            readable |= ids
+            auditable |= ids
         elif grant.role in (Role.SECRETARY, Role.DEPUTY) and grant.organisation_id is not None:
             readable.add(grant.organisation_id)
             manageable.add(grant.organisation_id)
@@ -138,6 +162,8 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
         manageable=None if everything else frozenset(manageable),
         roles=frozenset(roles),
         own_cells=frozenset(own),
+        auditable=frozenset(auditable),
+        administered=None if everything else frozenset(administered),
     )
 
 

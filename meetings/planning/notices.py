@@ -24,6 +24,7 @@ import datetime as dt
 import enum
 import hashlib
 import logging
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -430,7 +431,8 @@ def tell_account_owner(session: Session, account: Account, *, event: str, subjec
     member = session.get(Member, account.member_id)
     if member is None:
         return None
-    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    # Two events in the same instant (two resets from two tabs) are two notices.
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + secrets.token_hex(4)
     notice = Notice(
         key=f"account:{account.id}:{event}:{stamp}", meeting_id=None, url=url, event=event, sequence=0,
         member_id=member.id, organisation_id=None, email=member.email, subject=subject[:300],

@@ -15,7 +15,7 @@ from alembic import op
 from migrations.triggers import create_frozen_rows, drop_frozen_rows
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -82,6 +82,7 @@ def test_absence_request_in_the_browser(sqlite_database, tmp_path, clock):
 
         # The meeting is held and recorded; afterwards nobody can ask to be absent any more.
         clock.set_local(2026, 12, 5, 22, 0)
+        secretary = login("sec_a")  # eight days later: a new login (sessions end after 4 idle hours)
         secretary.goto(meeting_url)
         secretary.fill("form[action$='/actual'] input[name=start]", "19:30")
         secretary.fill("form[action$='/actual'] input[name=end]", "21:40")

@@ -10,6 +10,7 @@ import websockets
 from sqlalchemy import select
 
 from meetings.foundation.audit import AuditEntry
+from meetings.organisation.sessions import LoginSession
 from meetings.planning.meetings import Meeting
 from meetings.proceedings import presence
 from meetings.proceedings.chat import ChatMessage
@@ -23,11 +24,15 @@ def pid(room_world, key):
 
 
 def forged_token(settings, room_world, username, meeting_id, member_key=None, device="member"):
-    """A correctly signed token the page would never issue (the server must check anyway)."""
+    """A correctly signed token the page would never issue (the server must check anyway),
+    bound to the account's latest login session."""
     account_id = room_world.world.accounts[username]
     member_id = room_world.world.id(member_key) if member_key else None
-    return issue_join_token(settings.secret_key,
-                            JoinGrant(meeting_id=meeting_id, account_id=account_id, member_id=member_id, device=device))
+    with room_world.db.session() as s:
+        session_id = s.scalars(select(LoginSession.id).where(LoginSession.account_id == account_id)
+                               .order_by(LoginSession.id.desc())).first()
+    return issue_join_token(settings.secret_key, JoinGrant(meeting_id=meeting_id, account_id=account_id,
+                                                           member_id=member_id, device=device, session_id=session_id))
 
 
 async def test_two_participants_see_each_other(participant, room_world):

@@ -13,9 +13,13 @@ from realtime.tokens import JoinGrant, TokenError
 
 
 def test_join_token_round_trip_and_tampering():
-    grant = JoinGrant(meeting_id=7, account_id=3, member_id=12, device="member")
+    grant = JoinGrant(meeting_id=7, account_id=3, member_id=12, device="member", session_id=41, nonce="n-1")
     token = tokens.issue_join_token("bí mật", grant)
     assert tokens.read_join_token("bí mật", token) == grant
+    # Without a nonce of its own, each token gets a fresh random one.
+    fresh = JoinGrant(meeting_id=7, account_id=3, member_id=12, device="member", session_id=41)
+    nonces = {tokens.read_join_token("bí mật", tokens.issue_join_token("bí mật", fresh)).nonce for _ in range(3)}
+    assert len(nonces) == 3 and "" not in nonces
     with pytest.raises(TokenError, match="không hợp lệ"):
         tokens.read_join_token("khác", token)
     with pytest.raises(TokenError, match="không hợp lệ"):

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from app.server import server_config
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -21,7 +23,7 @@ def free_port() -> int:
 @contextmanager
 def live_server(app, port: int | None = None) -> Iterator[str]:  # type: ignore[no-untyped-def]
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = server_config(app, app.state.settings, port=port, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

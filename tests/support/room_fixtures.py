@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aioice.ice
 import pytest
@@ -17,6 +18,7 @@ import uvicorn
 
 from app.config import Settings
 from app.factory import create_app
+from app.server import server_config
 from meetings.foundation.actors import Actor
 from meetings.foundation.base import utcnow
 from meetings.organisation.organisations import Organisation
@@ -42,6 +44,8 @@ class RoomWorld:
     world: World
     meeting_id: int
     other_meeting_id: int  # cell B, not approved for the pilot
+    #: The database the room's server uses (tests look at sessions, presence, chat).
+    db: Any = None
 
 
 @pytest.fixture
@@ -59,7 +63,7 @@ def room_world(sqlite_database) -> RoomWorld:  # type: ignore[no-untyped-def]
         b = s.get(Organisation, w.id("B"))
         other = mt.create_meeting(s, actor, b, kind=MeetingKind.REGULAR, starts_at=now, remote_open=True)
         mt.change_status(s, actor, other, MeetingStatus.OPEN, now=now)
-        return RoomWorld(world=w, meeting_id=meeting.id, other_meeting_id=other.id)
+        return RoomWorld(world=w, meeting_id=meeting.id, other_meeting_id=other.id, db=sqlite_database)
 
 
 def free_port() -> int:
@@ -80,8 +84,7 @@ async def running_server(settings: Settings, database, port: int) -> AsyncIterat
     base = f"http://127.0.0.1:{port}"
     settings.values["PUBLIC_URL"] = base
     app = create_app(settings, database=database)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            ws_max_size=1024 * 1024, timeout_graceful_shutdown=2)
+    config = server_config(app, settings, port=port, lifespan="on", timeout_graceful_shutdown=2)
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
     while not srv.started:

@@ -10,9 +10,9 @@ from starlette.routing import Route
 PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 #: Routes anyone may use without an account, or that only touch the caller's own session.
 #: The calendar feed is public by design: its secret token is the access check
-#: (tests/test_calendars.py covers it).
+#: (tests/test_calendars.py covers it). tests/security/test_authorization.py covers them all.
 PUBLIC = {"/login", "/logout", "/healthz", "/password", "/", "/calendar/{token}.ics", "/favicon.ico",
-          "/manifest.webmanifest"}
+          "/manifest.webmanifest", "/sessions", "/sessions/{session_id:int}/end", "/sessions/end-others"}
 
 
 def concrete(app, params: dict[str, int | str], *, methods: Iterable[str] = ("GET", "POST")) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
