@@ -366,6 +366,8 @@ class RelayTracks(Message):
     #: Participants whose video the relay is not sending you right now (weak downlink,
     #: audio only, or data saver).
     video_paused: list[str]
+    #: Participants whose video reaches you as an occasional keyframe only (weak downlink).
+    video_reduced: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)

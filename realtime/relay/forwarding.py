@@ -87,7 +87,7 @@ class ForwardedSource:
     """One published track: taps its receiver and fans encoded frames out to sinks."""
 
     def __init__(self, receiver: RTCRtpReceiver, kind: str, *, name: str = "",
-                 keyframe_retry: float = 1.0, audio_prefetch: int | None = 0) -> None:
+                 keyframe_retry: float = 1.0) -> None:
         self.receiver = receiver
         self.kind = kind
         self.name = name or kind
@@ -108,8 +108,10 @@ class ForwardedSource:
         #: Called once, with the first frame: the relay offers this track to subscribers
         #: only then (an upload m-line that carries nothing costs them nothing).
         self.on_first_frame: Callable[[], None] | None = None
-        if kind == "audio" and audio_prefetch is not None:
-            internals.replace_audio_jitter_buffer(receiver, audio_prefetch)
+        #: Audio: the pass-through that replaced aiortc's jitter buffer (it counts the
+        #: publisher's upstream loss). Video keeps aiortc's buffer, which reassembles frames
+        #: and asks (NACK) for what is missing.
+        self.audio_buffer = internals.replace_audio_jitter_buffer(receiver) if kind == "audio" else None
         internals.install_encoded_tap(receiver, self._on_frame, self._on_end)
 
     # -- ingress: called synchronously from RTCRtpReceiver._handle_rtp_packet --
@@ -212,6 +214,8 @@ class TrackStats:
     keyframes_forwarded: int = 0
     frames_dropped_gate: int = 0  # waiting for a keyframe
     frames_dropped_paused: int = 0
+    #: Delta frames left out while only keyframes go to this subscriber (weak downlink).
+    frames_dropped_thinned: int = 0
     frames_dropped_behind: int = 0  # resync or overflow
     resyncs: int = 0
     plis_from_subscriber: int = 0
@@ -231,6 +235,9 @@ class ForwardedTrack(MediaStreamTrack):
       flushes and restarts from a keyframe; audio drops its oldest frames.
     * Pause: ``set_paused(reason, True)`` stops forwarding (weak downlink, data saver, audio
       only); when the last reason clears, video restarts on a requested keyframe.
+    * Keyframes only (``set_keyframes_only(interval)``, a weak downlink's last step before a
+      pause): only keyframes are forwarded, and one is asked for every ``interval`` seconds;
+      back to every frame on the next keyframe (the deltas in between were never sent).
     * A subscriber's PLI is ignored while gated or paused, or within ``pli_grace`` of a
       keyframe already forwarded to it (they crossed in flight); otherwise it goes to the
       source's coalescer.
@@ -249,6 +256,8 @@ class ForwardedTrack(MediaStreamTrack):
         self.pli_grace = pli_grace
         self.stats = TrackStats()
         self.pause_reasons: set[str] = set()
+        #: Seconds between keyframes while only keyframes are forwarded; None: every frame.
+        self.keyframes_only: float | None = None
         self._need_keyframe = video
         self._started = False
         self._ended = source.ended
@@ -279,6 +288,12 @@ class ForwardedTrack(MediaStreamTrack):
         if self.kind == "video":
             if self.pause_reasons:
                 st.frames_dropped_paused += 1
+                return
+            if self.keyframes_only is not None and not key:
+                st.frames_dropped_thinned += 1
+                last = self.last_keyframe_forwarded_at
+                if self._started and (last is None or now - last >= self.keyframes_only):
+                    self.source.request_keyframe("keyframes-only")  # coalesced, retried by the source
                 return
             if self._need_keyframe:
                 if not key:
@@ -339,6 +354,18 @@ class ForwardedTrack(MediaStreamTrack):
             self._queue.clear()
         elif was and not self.paused and self.kind == "video":
             self._gate_and_request("resume")
+
+    def set_keyframes_only(self, interval: float | None) -> None:
+        """Forward only keyframes, one asked for every ``interval`` seconds (None: all frames
+        again, from the next keyframe: the subscriber lacks the deltas in between)."""
+        if self.kind != "video" or interval == self.keyframes_only:
+            return
+        was = self.keyframes_only
+        self.keyframes_only = interval
+        if interval is not None and was is None and not self.paused:
+            self.source.request_keyframe("keyframes-only")
+        elif interval is None and not self.paused:
+            self._gate_and_request("full-rate")
 
     def on_subscriber_keyframe_request(self) -> None:
         """Replaces ``RTCRtpSender._send_keyframe`` for this sender: the subscriber sent PLI/FIR."""

@@ -14,7 +14,8 @@ packets. The cost is m-lines that grow with churn (two per publisher session).
 
 Per subscriber, video can be paused for three reasons, each applied to the video m-lines
 it concerns (``ForwardedTrack.set_paused``):
-* ``downlink`` — the weak-downlink guard (all video);
+* ``downlink`` — the weak-downlink guard's level (downlink.py): every video but the one in
+  focus from ``FOCUS`` on, that one as keyframes only at ``KEYFRAMES``, all at ``PAUSED``;
 * ``audio_only`` — the participant chose audio only (all video);
 * ``saver`` — data saver: every video but the one in focus (the floor holder, else the
   latest speaker, else the hall device, else the first publisher).
@@ -49,9 +50,9 @@ from aiortc.sdp import candidate_from_sdp
 from .. import protocol as p
 from ..topology import RELAY_ID
 from .codecs import pin_codec
-from .downlink import DownlinkGuard, DownlinkPolicy
+from .downlink import DownlinkGuard, DownlinkPolicy, VideoLevel
 from .forwarding import ForwardedSource, ForwardedTrack
-from .internals import check_aiortc_internals, hook_sender, sender_ssrc
+from .internals import check_aiortc_internals, hook_sender
 from .lean_sender import install_lean_rtp
 
 log = logging.getLogger("chibo.relay")
@@ -103,8 +104,10 @@ class RelayLink:
         self.upload: dict[str, RTCRtpTransceiver] = {}
         self.audio_only = False
         self.data_saver = False
-        self.guard = DownlinkGuard(server.policy, self._downlink_paused, name=participant) if server.policy else None
-        self._downlink = False
+        self.level = VideoLevel.FULL
+        self.guard = (DownlinkGuard(server.policy, self._set_level, self.rtp_bytes_sent, name=participant,
+                                    changes=self._level_changes)
+                      if server.policy else None)
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._offer_needed = False
         self._closed = False
@@ -163,25 +166,48 @@ class RelayLink:
     def _observe_rtcp(self, kind: str) -> Callable[[RTCRtpSender, Any], None]:
         def observe(sender: RTCRtpSender, packet: Any) -> None:
             if self.guard is not None:
-                self.guard.observe(kind, sender_ssrc(sender), packet)
+                self.guard.observe(kind, sender, packet)
         return observe
 
-    def _downlink_paused(self, paused: bool) -> None:
-        self._downlink = paused
+    def rtp_bytes_sent(self) -> int:
+        """RTP bytes sent to this participant so far (all m-lines share one transport)."""
+        for slot in self.slots:
+            transport = slot.transceiver.sender.transport
+            if transport is not None:
+                return int(getattr(transport, "_RTCDtlsTransport__tx_bytes", 0))
+        return 0
+
+    def _set_level(self, level: VideoLevel) -> None:
+        self.level = level
         self.apply_video_pauses()
         self.server.tracks_changed(self)
 
+    def _level_changes(self, level: VideoLevel) -> bool:
+        """Whether ``level`` sends this subscriber less video than the one above it."""
+        if level == VideoLevel.FOCUS:
+            return sum(1 for s in self.active_slots() if s.kind == "video") > 1
+        return True
+
     def apply_video_pauses(self) -> None:
-        focus = self.server.focus_for(self.participant) if self.data_saver else None
+        level = self.level
+        focus = self.server.focus_for(self.participant) if self.data_saver or level >= VideoLevel.FOCUS else None
+        keyframes = self.server.policy.keyframe_interval if self.server.policy else 3.0
         for slot in self.active_slots():
             if slot.kind != "video":
                 continue
-            slot.track.set_paused("downlink", self._downlink)
+            out_of_focus = slot.publisher != focus
+            slot.track.set_paused("downlink", level == VideoLevel.PAUSED or (level >= VideoLevel.FOCUS and out_of_focus))
+            slot.track.set_keyframes_only(keyframes if level == VideoLevel.KEYFRAMES else None)
             slot.track.set_paused("audio_only", self.audio_only)
-            slot.track.set_paused("saver", self.data_saver and slot.publisher != focus)
+            slot.track.set_paused("saver", self.data_saver and out_of_focus)
 
     def video_paused(self) -> list[str]:
         return sorted({s.publisher for s in self.active_slots() if s.kind == "video" and s.track.paused})
+
+    def video_reduced(self) -> list[str]:
+        """Publishers whose video goes to this participant as keyframes only."""
+        return sorted({s.publisher for s in self.active_slots()
+                       if s.kind == "video" and not s.track.paused and s.track.keyframes_only is not None})
 
     # ------------------------------------------------------------------ negotiation
 
@@ -239,7 +265,8 @@ class RelayLink:
         upload = {kind: t.mid for kind, t in self.upload.items() if t.mid is not None}
         tracks = [p.RelayTrack(mid=s.transceiver.mid, participant=s.publisher, kind=s.kind)
                   for s in self.active_slots() if s.transceiver.mid is not None]
-        return p.RelayTracks(upload=upload, tracks=tracks, video_paused=self.video_paused())
+        return p.RelayTracks(upload=upload, tracks=tracks, video_paused=self.video_paused(),
+                             video_reduced=self.video_reduced())
 
     async def close(self) -> None:
         self._closed = True
@@ -347,7 +374,7 @@ class RelayServer:
             return
         self.floor, self.speakers = floor, speakers
         for link in self.links.values():
-            if link.data_saver:
+            if link.data_saver or link.level >= VideoLevel.FOCUS:
                 link.apply_video_pauses()
                 self.tracks_changed(link)
 

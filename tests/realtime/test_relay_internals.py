@@ -147,10 +147,9 @@ async def test_pause_drops_and_resume_restarts_on_a_requested_keyframe():
 
 
 @pytest.mark.anyio
-async def test_audio_drops_its_oldest_frames_when_behind_and_skips_the_prefetch():
+async def test_audio_drops_its_oldest_frames_when_behind():
     rx = StubReceiver()
     source = ForwardedSource(rx, "audio")
-    assert rx._RTCRtpReceiver__jitter_buffer._prefetch == 0
     track = ForwardedTrack(source, max_frames=5)
     for i in range(12):
         feed(rx, OPUS, bytes([i]) * 10, i * 960)
@@ -181,3 +180,32 @@ async def test_tap_installed_after_the_decoder_thread_started_still_stops_it():
     rx._RTCRtpReceiver__decoder_queue.put(None)
     thread.join(2)
     assert got == [None] and source.ended
+
+
+@pytest.mark.anyio
+async def test_audio_pass_through_hands_on_every_packet_at_once_and_counts_the_gaps():
+    """A lost audio packet holds nothing up: aiortc's jitter buffer waited for the hole up to
+    its capacity and then threw good frames away, doubling what the others heard lost."""
+    from aiortc.rtp import RtpPacket
+
+    rx = StubReceiver()
+    source = ForwardedSource(rx, "audio")
+    buffer = rx._RTCRtpReceiver__jitter_buffer
+    assert buffer is source.audio_buffer
+    released = []
+    for seq in [*range(65530, 65536), *range(0, 3), 4, 5, 3, 5, *range(6, 30)]:  # 3 late, 5 twice
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960)
+        packet._data = bytes([seq % 256])
+        pli, frame = buffer.add(packet)
+        assert not pli
+        if frame is not None:
+            released.append(frame.timestamp // 960)
+    # Every packet in order is released as it arrives, across the wrap; the late one and the
+    # duplicate are not (an older timestamp would read as a wrap further on).
+    assert released == [*range(65530, 65536), 0, 1, 2, 4, 5, *range(6, 30)]
+    assert (buffer.received, buffer.lost, buffer.late) == (35, 0, 2)
+    for seq in (40, 45):  # 30-39 and 41-44 lost
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960)
+        packet._data = b"x"
+        assert buffer.add(packet)[1] is not None
+    assert buffer.lost == 14
