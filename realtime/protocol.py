@@ -84,6 +84,9 @@ class Hello(Message):
     device: str = "member"
     audio: bool = True
     video: bool = True
+    #: On a reconnection: the session this page had. If the participant is still in the room
+    #: (within the grace period), the session is kept and peer connections live on.
+    session: str | None = None
 
 
 @dataclass(frozen=True)
@@ -371,6 +374,17 @@ class RelayTracks(Message):
 
 
 @dataclass(frozen=True)
+class UplinkLoss(Message):
+    """From the relay, every few seconds while it forwards: the share of each publisher's
+    packets lost on the way to the relay over the last seconds, in per cent. In the mesh a
+    page measures this itself; through the relay the others' own statistics cannot see it."""
+
+    TYPE: ClassVar[str] = "uplink_loss"
+    #: {participant: loss in per cent (audio and video packets together)}
+    loss_pct: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Joined(Message):
     """A participant arrived, or came back in a new session: connect to them afresh."""
 
@@ -540,7 +554,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     for cls in (
         Welcome, Joined, Left, ParticipantUpdate, RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedRenegotiate,
         ChatMessage, ChatDeleted, Hands, Floor, MuteRequest, Muted, Removed, Waiting, Lobby, MeetingState,
-        Replaced, Pong, Error, Vote, VoteCast, IceServers, TopologyChanged, RelayTracks,
+        Replaced, Pong, Error, Vote, VoteCast, IceServers, TopologyChanged, RelayTracks, UplinkLoss,
     )
 }
 
@@ -548,7 +562,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
 # --------------------------------------------------------------------------- decoding
 
 _LIMITS = {"sdp": MAX_SDP_CHARS, "text": MAX_CHAT_CHARS, "reason": MAX_REASON_CHARS, "token": 2048,
-           "to": 64, "to_session": 64, "participant": 64, "level": 16, "device": 16, "title": 500, "kind": 16,
+           "to": 64, "to_session": 64, "session": 64, "participant": 64, "level": 16, "device": 16, "title": 500, "kind": 16,
            "choice": 16}
 
 

@@ -56,6 +56,8 @@ class Identity:
     #: The microphone and camera state announced in ``hello`` (updated later by ``media``).
     audio: bool = True
     video: bool = True
+    #: The session a reconnecting page had (``hello.session``): kept if still current.
+    resume_session: str | None = None
 
 
 @dataclass
@@ -190,15 +192,21 @@ class Room:
             else:
                 part = Participant(identity=identity, conn=conn, audio=identity.audio, video=identity.video)
                 part.admitted = not (self.lobby_enabled and identity.role == "member")
-            part.session = secrets.token_hex(4)
+            # A page that lost only its socket (a cut, a stalled connection its heartbeat gave
+            # up on) keeps its session, and with it every peer connection, which outlive a
+            # short cut: media comes back as soon as the network does, without renegotiating.
+            same_session = (resumed and part.admitted and pid in self.participants
+                            and identity.resume_session is not None and identity.resume_session == part.session)
+            if not same_session:
+                part.session = secrets.token_hex(4)
             if not part.admitted:
                 self.waiting[pid] = part
                 conn.send(p.Waiting(message="Vui lòng chờ bí thư cho vào phòng họp.").encode())
                 self._notify_lobby()
                 return
-            await self._enter(part, resumed)
+            await self._enter(part, resumed, same_session=same_session)
 
-    async def _enter(self, part: Participant, resumed: bool) -> None:
+    async def _enter(self, part: Participant, resumed: bool, *, same_session: bool = False) -> None:
         """Persist presence, then tell everyone (called with the lock held)."""
         identity = part.identity
         now = self.clock()
@@ -228,11 +236,15 @@ class Room:
             ).encode()
         )
         self._schedule_ice_refresh(part)
-        # Newcomer or a new session of someone known: either way peers connect afresh
-        # (aiortc peers cannot restart ICE, so a new session means a new peer connection).
-        for other in present:
-            if other != part.id:
-                self.send_to(other, p.Joined(participant=part.info(), polite=polite(other, part.id)))
+        if same_session:
+            # The same session back on a new socket: its peer connections stand.
+            self.broadcast(p.ParticipantUpdate(participant=part.info()), exclude=part.id)
+        else:
+            # Newcomer or a new session of someone known: either way peers connect afresh
+            # (aiortc peers cannot restart ICE, so a new session means a new peer connection).
+            for other in present:
+                if other != part.id:
+                    self.send_to(other, p.Joined(participant=part.info(), polite=polite(other, part.id)))
         await self.media.entered(part)
         if part.identity.role == "chair":
             self._notify_lobby()

@@ -42,6 +42,10 @@ from .tokens import TokenError, read_join_token
 log = logging.getLogger("chibo.realtime")
 
 HELLO_TIMEOUT = 10.0
+#: A client that pings (the room page does, every second) and then sends nothing for this
+#: long has lost its network: its socket is closed (4408), so that the others see it
+#: reconnecting now rather than when TCP gives up minutes later.
+HEARTBEAT_TIMEOUT = 8.0
 
 #: Where ``RawSendMiddleware`` keeps the server's own ``send`` in a WebSocket scope.
 RAW_SEND = "chibo.raw_send"
@@ -190,7 +194,8 @@ class SignallingEndpoint:
         today = self.clock()
         identity, meeting = await self.db.run(lambda s: self._authorise(s, account_id, epoch, grant.member_id,
                                                                         meeting_id, hello.device, today))
-        return dataclasses.replace(identity, audio=hello.audio, video=hello.video), meeting
+        return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
+                                   resume_session=hello.session), meeting
 
     def _authorise(self, session: Session, account_id: int, epoch: Any, member_id: int | None, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
@@ -242,8 +247,14 @@ class SignallingEndpoint:
         chat_bucket = TokenBucket(self.config.chat_rate, self.config.chat_burst)
         dropped = 0
         warned_at = 0.0
+        heartbeat = False
         while websocket.application_state == WebSocketState.CONNECTED and not conn.closed:
-            frame = await self._receive_text(websocket)
+            try:
+                frame = await asyncio.wait_for(self._receive_text(websocket),
+                                               timeout=HEARTBEAT_TIMEOUT if heartbeat else None)
+            except TimeoutError:
+                conn.close_soon(4408, "heartbeat timeout")
+                return
             if not bucket.take():
                 dropped += 1
                 if dropped > self.config.flood_limit:
@@ -258,6 +269,7 @@ class SignallingEndpoint:
             dropped = 0
             try:
                 message = p.decode(frame)
+                heartbeat = heartbeat or isinstance(message, p.Ping)
                 if isinstance(message, p.ChatSend) and not chat_bucket.take():
                     raise p.ProtocolError("rate_limited", "Gửi tin nhắn quá nhanh. Vui lòng chờ giây lát.",
                                           ref="chat")

@@ -11,6 +11,7 @@ fails loudly instead of silently decoding, re-encoding or dropping media.
 | ``RTCRtpReceiver._RTCRtpReceiver__decoder_queue`` | instance attr, ``queue.Queue`` | replaced by ``EncodedFrameTap``: reassembled frames go to the fan-out instead of the decoder thread |
 | ``RTCRtpReceiver._RTCRtpReceiver__jitter_buffer`` | instance attr, ``JitterBuffer`` (``add(packet) -> (pli, frame)``) | the audio one is replaced by ``AudioPassThrough``: each packet a frame at once, nothing waits for a lost one |
 | ``RTCRtpReceiver._send_rtcp_pli(ssrc)`` | coroutine | asks the publisher for a keyframe |
+| ``RTCRtpReceiver._RTCRtpReceiver__remote_streams`` | ``dict[ssrc, StreamStatistics]`` (``packets_received``, ``packets_lost``) | a publisher's video loss on its way to the relay (``uplink_loss``) |
 | ``RTCRtpSender._send_keyframe()`` | method | replaced per sender: a subscriber's PLI/FIR goes to the keyframe-request coalescer |
 | ``RTCRtpSender._handle_rtcp_packet(packet)`` | coroutine | wrapped per sender: RR loss, NACK and REMB feed the weak-downlink guard |
 | ``RTCRtpSender._retransmit(seq)`` | coroutine, awaited per NACKed packet | wrapped per sender: at most 3 retransmissions per packet, 250 ms apart, however often it is NACKed |

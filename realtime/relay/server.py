@@ -91,6 +91,16 @@ def parse_candidate(data: dict[str, Any] | None) -> Any:
     return candidate
 
 
+def _receiver_counts(source: ForwardedSource) -> tuple[int, int]:
+    """(packets received, packets lost) on a publisher's track so far."""
+    if source.audio_buffer is not None:
+        return source.audio_buffer.received, source.audio_buffer.lost
+    streams = getattr(source.receiver, "_RTCRtpReceiver__remote_streams", {})
+    received = sum(s.packets_received for s in streams.values())
+    lost = sum(max(s.packets_lost, 0) for s in streams.values())
+    return received, lost
+
+
 class RelayLink:
     """The relay's peer connection with one participant session."""
 
@@ -261,6 +271,14 @@ class RelayLink:
         if candidate is not None:
             await self.pc.addIceCandidate(candidate)
 
+    def resend(self) -> None:
+        """The participant is back on a new socket with the same session: what it may have
+        missed while its socket was gone (an offer, the track list) goes again."""
+        self.server.tracks_changed(self)
+        if self.pc.signalingState == "have-local-offer" and self.pc.localDescription is not None:
+            self.server.send(self.participant, p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
+                                                              sdp=self.pc.localDescription.sdp))
+
     def tracks_message(self) -> p.RelayTracks:
         upload = {kind: t.mid for kind, t in self.upload.items() if t.mid is not None}
         tracks = [p.RelayTrack(mid=s.transceiver.mid, participant=s.publisher, kind=s.kind)
@@ -294,6 +312,9 @@ class RelayServer:
         self.floor: str | None = None
         self.speakers: list[str] = []  # most recent first
         self._tasks: set[asyncio.Task[RelayLink]] = set()
+        #: Per publisher: (packets received, packets lost) at the last report.
+        self._uplink_counts: dict[tuple[str, str], tuple[int, int]] = {}
+        self._reporter = asyncio.ensure_future(self._report_uplink_loss())
 
     # ------------------------------------------------------------------ participants
 
@@ -390,6 +411,43 @@ class RelayServer:
         if link.pc.localDescription is not None:
             self.send(link.participant, link.tracks_message())
 
+    # ------------------------------------------------------------------ honest indicators
+
+    def uplink_loss(self) -> dict[str, float]:
+        """Each publisher's packets lost on the way here since the last call, in per cent.
+
+        Subscribers' own statistics see only the relay's leg to them; a member whose uplink
+        loses 5 % would show 0 % everywhere else. Audio counts from the pass-through's
+        sequence gaps, video from the receiver's statistics (before NACK repairs)."""
+        out: dict[str, float] = {}
+        for pid, publisher in self.publishers.items():
+            received = lost = 0
+            for kind, source in publisher.sources.items():
+                r, l_ = _receiver_counts(source)
+                key = (pid, kind)
+                r0, l0 = self._uplink_counts.get(key, (0, 0))
+                if r < r0 or l_ < l0:  # a new session's source
+                    r0 = l0 = 0
+                self._uplink_counts[key] = (r, l_)
+                received += r - r0
+                lost += l_ - l0
+            if received + lost > 0:
+                out[pid] = round(100 * lost / (received + lost), 1)
+        return out
+
+    async def _report_uplink_loss(self, interval: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                loss = self.uplink_loss()
+                if loss:
+                    message = p.UplinkLoss(loss_pct=loss)
+                    for participant in list(self.links):
+                        self.send(participant, message)
+            except Exception:  # an indicator must never stop the relay
+                log.exception("uplink loss report failed")
+
     async def close(self) -> None:
+        self._reporter.cancel()
         for participant in list(self.links):
             await self.remove(participant)
