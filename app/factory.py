@@ -13,11 +13,11 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from meetings.base import utcnow
 from realtime import tokens
@@ -27,6 +27,7 @@ from realtime.rooms import Identity, RoomSettings
 from realtime.signalling import RawSendMiddleware, SignallingConfig, SignallingEndpoint
 
 from . import logs
+from .assets import VersionedStaticFiles, gzip_middleware_options
 from .config import Settings
 from .db import Database, make_engine
 from .mailer import notice_loop
@@ -92,14 +93,17 @@ def create_app(
         log.exception("unhandled error", exc_info=exc)
         return error_page(request, 500)
 
+    static = VersionedStaticFiles(STATIC_DIR)
     app = Starlette(
         routes=[
             *all_routes(),
             WebSocketRoute("/ws/meetings/{meeting_id:int}", signalling.handle, name="room_ws"),
-            Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+            Mount("/static", static, name="static"),
         ],
         middleware=[
             Middleware(RawSendMiddleware),
+            # HTTP only (WebSocket scopes pass through untouched); text only (app/assets.py).
+            Middleware(GZipMiddleware, **gzip_middleware_options()),
             Middleware(logs.RequestLogMiddleware, enabled=settings.LOG_REQUESTS),
             Middleware(
                 SessionMiddleware,
@@ -116,6 +120,8 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.templates = make_environment()
+    #: {{ static('room/room.js') }}: the versioned URL, cached for good (app/assets.py).
+    app.state.templates.globals["static"] = static.url
     app.state.clock = clock
     app.state.rooms = hub
     #: Set after each pass of the notice job (lets tests wait for it without sleeping).

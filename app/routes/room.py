@@ -36,12 +36,23 @@ def _token(ctx: Ctx, meeting: Meeting, device: str) -> str:
     return issue_join_token(ctx.request.app.state.settings.secret_key, grant)
 
 
+#: The room's ES modules, preloaded in parallel by the page (``<link rel="modulepreload">``):
+#: without it the browser finds each import only after fetching its importer, one round
+#: trip per level of the module graph. tests/test_assets.py checks the list is complete.
+ROOM_MODULES = ("room.js", "signalling.js", "media.js", "peers.js", "relay.js", "stats.js", "watch.js",
+                "health.js", "uplink.js", "view.js")
+
+
 @view()
 def room_page(ctx: Ctx) -> Response:
     meeting, chair, decision = _meeting_for(ctx)
     device = "hall" if ctx.request.query_params.get("device") == "hall" and chair else "member"
     cell = ctx.db.get(Organisation, meeting.cell_id)
-    return ctx.render(
+    can_join = decision.allowed and meeting.status in (MeetingStatus.OPEN, MeetingStatus.SCHEDULED)
+    # A join token with the page: the first connection needs no token request of its own
+    # (one round trip less before media). Short-lived; reconnections fetch fresh ones.
+    token = _token(ctx, meeting, device) if can_join else None
+    response = ctx.render(
         "room.html",
         meeting=meeting,
         cell=cell,
@@ -49,8 +60,12 @@ def room_page(ctx: Ctx) -> Response:
         device=device,
         decision=decision,
         protocol_version=protocol.PROTOCOL_VERSION,
-        can_join=decision.allowed and meeting.status in (MeetingStatus.OPEN, MeetingStatus.SCHEDULED),
+        can_join=can_join,
+        token=token,
+        room_modules=ROOM_MODULES,
     )
+    response.headers["Cache-Control"] = "no-store"  # it carries a join token
+    return response
 
 
 @view()
