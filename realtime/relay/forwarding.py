@@ -34,7 +34,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import internals
-from .codecs import codec_for, is_keyframe
+from .codecs import RED_CODEC, codec_for, is_keyframe, parse_red
 
 log = logging.getLogger("chibo.relay")
 
@@ -50,6 +50,10 @@ class SourceStats:
     #: PLIs actually sent to the publisher.
     plis_sent: int = 0
     codec_mismatch_drops: int = 0
+    #: Audio sent as RED: frames the relay took from a later packet's redundancy because the
+    #: publisher's own packet never arrived; malformed RED payloads dropped.
+    frames_recovered: int = 0
+    red_malformed: int = 0
 
 
 VP8_PACKET_MAX = 1300  # aiortc.codecs.vpx.PACKET_MAX: payload descriptor + data per RTP packet
@@ -64,13 +68,19 @@ class RelayFrame:
     the frame or does Fraction arithmetic (what ``encoder.pack()`` costs per subscriber).
     """
 
-    __slots__ = ("packet", "data", "timestamp", "clock_rate", "_vp8_chunks")
+    __slots__ = ("packet", "data", "timestamp", "clock_rate", "red", "recovered", "_vp8_chunks")
 
-    def __init__(self, packet: av.Packet, data: bytes, timestamp: int, clock_rate: int) -> None:
+    def __init__(self, packet: av.Packet, data: bytes, timestamp: int, clock_rate: int, *,
+                 red: bytes | None = None, recovered: bool = False) -> None:
         self.packet = packet
-        self.data = data
+        self.data = data  # for audio: the Opus frame (a RED payload's primary)
         self.timestamp = timestamp
         self.clock_rate = clock_rate
+        #: Audio: the publisher's RED payload as it came (for subscribers that take RED).
+        self.red = red
+        #: Audio: taken from redundancy, the publisher's packet for it having been lost (a RED
+        #: subscriber has it already, inside the next packet).
+        self.recovered = recovered
         self._vp8_chunks: list[bytes] | None = None
 
     def vp8_chunks(self) -> list[bytes]:
@@ -99,6 +109,9 @@ class ForwardedSource:
         self.ended = False
         self._sinks: set[ForwardedTrack] = set()
         self._payload_type: int | None = None
+        self._red = False
+        #: Audio: the newest timestamp forwarded (RED recovery fills only what came after it).
+        self._last_audio_ts: int | None = None
         self._time_base: fractions.Fraction | None = None
         self._clock_rate = 0
         self._kf_pending_since: float | None = None
@@ -118,10 +131,13 @@ class ForwardedSource:
 
     def _on_frame(self, codec: Any, frame: Any) -> None:
         if codec.payloadType != self._payload_type:
-            if codec.mimeType.lower() != self.expected_mime:
+            mime = codec.mimeType.lower()
+            red = self.kind == "audio" and mime == RED_CODEC
+            if mime != self.expected_mime and not red:
                 self.stats.codec_mismatch_drops += 1
                 return
             self._payload_type = codec.payloadType
+            self._red = red
             self._time_base = fractions.Fraction(1, codec.clockRate)
             self._clock_rate = codec.clockRate
         if self.on_first_frame is not None:
@@ -130,8 +146,24 @@ class ForwardedSource:
             first, self.on_first_frame = self.on_first_frame, None
             self._loop.call_soon(first)
         data = frame.data
-        key = self.kind == "video" and is_keyframe(codec.mimeType, data)
         st = self.stats
+        red_payload = None
+        if self.kind == "audio":
+            if self._red:
+                blocks = parse_red(data)
+                if not blocks:
+                    st.red_malformed += 1
+                    return
+                red_payload = data
+                self._recover(blocks, frame.timestamp)
+                data = blocks[-1][2]
+            last = self._last_audio_ts
+            if last is not None and frame.timestamp <= last:
+                return  # recovered already from an earlier packet's redundancy
+            self._last_audio_ts = frame.timestamp
+            if not data:
+                return
+        key = self.kind == "video" and is_keyframe(codec.mimeType, data)
         st.frames_received += 1
         st.bytes_received += len(data)
         now = self._loop.time()
@@ -143,12 +175,32 @@ class ForwardedSource:
             if any(s.waiting_for_keyframe for s in self._sinks):
                 self._send_pli(now)
         # One packet shared by every subscriber: encoder.pack() only reads it.
+        self._fan_out(RelayFrame(self._packet(data, frame.timestamp), data, frame.timestamp, self._clock_rate,
+                                 red=red_payload), key, now)
+
+    def _packet(self, data: bytes, timestamp: int) -> av.Packet:
         packet = av.Packet(data)
-        packet.pts = frame.timestamp
+        packet.pts = timestamp
         packet.time_base = self._time_base
-        shared = RelayFrame(packet, data, frame.timestamp, self._clock_rate)
+        return packet
+
+    def _fan_out(self, shared: RelayFrame, key: bool, now: float) -> None:
         for sink in tuple(self._sinks):
             sink.push(shared, key, now)
+
+    def _recover(self, blocks: list[tuple[int, int, bytes]], timestamp: int) -> None:
+        """The redundant blocks of a RED packet whose own packets never came: forwarded, in
+        order, before its primary (to the subscribers that take plain Opus)."""
+        last = self._last_audio_ts
+        now = self._loop.time()
+        for _, offset, data in blocks[:-1]:
+            ts = timestamp - offset
+            if offset <= 0 or not data or last is None or ts <= last:
+                continue  # arrived itself (or before the first packet we saw)
+            self.stats.frames_recovered += 1
+            self.stats.frames_received += 1
+            self._fan_out(RelayFrame(self._packet(data, ts), data, ts, self._clock_rate, recovered=True), True, now)
+            self._last_audio_ts = last = ts
 
     def _on_end(self) -> None:
         if self.ended:

@@ -49,7 +49,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from .. import protocol as p
 from ..topology import RELAY_ID
-from .codecs import pin_codec
+from .codecs import pin_codec, register_red
 from .downlink import DownlinkGuard, DownlinkPolicy, VideoLevel
 from .forwarding import ForwardedSource, ForwardedTrack
 from .internals import check_aiortc_internals, hook_sender
@@ -302,6 +302,7 @@ class RelayServer:
     def __init__(self, send: Callable[[str, p.Message], None], *, ice_servers: list[RTCIceServer] | None = None,
                  policy: DownlinkPolicy | None = DEFAULT_POLICY) -> None:
         check_aiortc_internals()
+        register_red()
         self.send = send
         self.ice_servers = ice_servers or []  # never aiortc's default public STUN server
         self.policy = policy

@@ -39,15 +39,18 @@ class Room {
     this.view = new RoomView(this, cfg);
     this.indicators = new Indicators(this, this.view);
     this.uplink = new UplinkGuard(this);
+    // The socket opens while the member reads the join screen (see Signalling.preconnect).
+    this.signalling = new Signalling({ meetingId: cfg.meetingId, device: cfg.device, audio: true, video: true,
+                                       token: cfg.token });
+    if (cfg.token) this.signalling.preconnect();
   }
 
   async start({ video }) {
     this.audioOnly = !video;
     this.media = new LocalMedia({ hall: cfg.device === "hall" });
-    // The signalling connection opens while the camera and microphone start: on a slow link
-    // its round trips and the devices' start-up overlap. Messages wait for the devices.
-    this.signalling = new Signalling({ meetingId: cfg.meetingId, device: cfg.device, audio: true, video,
-                                       token: cfg.token });
+    // The signalling connection says hello while the camera and microphone start: on a slow
+    // link its round trips and the devices' start-up overlap. Messages wait for the devices.
+    this.signalling.media = { audio: true, video };
     const ready = this.media.start({ audio: true, video });
     this.signalling.onmessage = async (msg) => { await ready; return this.handle(msg); };
     this.signalling.onstate = (state, detail) => this.indicators.signalling(state, detail);

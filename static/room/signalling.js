@@ -37,6 +37,7 @@ export class Signalling {
     this.stale = false;
     this.lastHeard = 0;
     this.pageToken = token ? { token, at: performance.now() } : null;
+    this.warm = null;             // a socket opened ahead of the click (preconnect)
     this.onmessage = async () => {};
     this.onstate = () => {};      // ("connecting" | "open" | "reconnecting" | "waiting" | "closed", detail)
     this.heartbeat = setInterval(() => this.beat(), PING_EVERY_MS / 2);
@@ -59,6 +60,22 @@ export class Signalling {
     }
   }
 
+  socketUrl() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    return `${scheme}://${location.host}/ws/meetings/${this.meetingId}`;
+  }
+
+  // Open the socket while the member is still on the join screen: on a 300 ms link its TCP
+  // and HTTP upgrade round trips are then done before the click. Nothing is said until
+  // connect() (the server closes a silent socket after 10 s; connect() then opens another).
+  preconnect() {
+    if (this.warm || this.ws || this.stopped) return;
+    const ws = new WebSocket(this.socketUrl());
+    this.warm = ws;
+    ws.onclose = () => { if (this.warm === ws) this.warm = null; };
+    ws.onerror = () => {};
+  }
+
   async connect() {
     if (this.stopped) return;
     this.onstate(this.attempt || this.session ? "reconnecting" : "connecting");
@@ -70,17 +87,19 @@ export class Signalling {
       return this.retry();
     }
     if (this.stopped) return;
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws/meetings/${this.meetingId}`);
+    let ws = this.warm;
+    this.warm = null;
+    if (!ws || ws.readyState > WebSocket.OPEN) ws = new WebSocket(this.socketUrl());
     this.ws = ws;
     const openTimer = setTimeout(() => { if (this.ws === ws && ws.readyState !== WebSocket.OPEN) this.abandon(ws); },
                                  ATTEMPT_TIMEOUT_MS);
-    ws.onopen = () => {
+    const hello = () => {
       clearTimeout(openTimer);
       this.lastHeard = performance.now();
       ws.send(JSON.stringify({ type: "hello", version: PROTOCOL_VERSION, token, device: this.device,
                                audio: this.media.audio, video: this.media.video, session: this.session }));
     };
+    if (ws.readyState === WebSocket.OPEN) hello(); else ws.onopen = hello;
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;  // a late frame from a socket we replaced
       this.heard();
@@ -161,5 +180,6 @@ export class Signalling {
     clearTimeout(this.timer);
     clearInterval(this.heartbeat);
     if (this.ws) { const ws = this.ws; this.ws = null; ws.close(1000, "leave"); }
+    if (this.warm) { const ws = this.warm; this.warm = null; ws.close(1000, "leave"); }
   }
 }

@@ -209,3 +209,57 @@ async def test_audio_pass_through_hands_on_every_packet_at_once_and_counts_the_g
         packet._data = b"x"
         assert buffer.add(packet)[1] is not None
     assert buffer.lost == 14
+
+
+RED = RTCRtpCodecParameters(mimeType="audio/red", clockRate=48000, channels=2, payloadType=110)
+
+
+@pytest.mark.anyio
+async def test_red_from_a_publisher_repairs_its_own_lost_packets_for_subscribers_without_red():
+    """A publisher sends RED (each packet: the previous Opus frame, then its own); one of its
+    packets is lost on the way up. A subscriber that takes plain Opus still gets every frame,
+    in order; one that takes RED gets the payloads as they came (and nothing twice)."""
+    from realtime.relay.codecs import build_red, parse_red
+    from realtime.relay.lean_sender import relay_packetizer
+
+    rx = StubReceiver()
+    source = ForwardedSource(rx, "audio")
+    opus_sub, red_sub = ForwardedTrack(source), ForwardedTrack(source)
+    frames = {n: bytes([n]) * (20 + n) for n in range(6)}
+    for n in (0, 1, 3, 4, 5):  # frame 2's packet is lost upstream; packet 3 carries it again
+        payload = build_red(96, frames[n], [(960, frames[n - 1])] if n else [])
+        assert parse_red(payload)[-1] == (96, 0, frames[n])
+        feed(rx, RED, payload, n * 960)
+    got = []
+    while opus_sub._queue:
+        got.append(await opus_sub.recv_relay())
+    assert [f.data for f in got] == [frames[n] for n in range(6)]
+    assert [f.timestamp for f in got] == [n * 960 for n in range(6)]
+    assert [f.recovered for f in got] == [False, False, True, False, False, False]
+    assert source.stats.frames_recovered == 1
+    # The RED subscriber's packetiser: the publisher's payloads, the recovered frame skipped.
+    red = relay_packetizer("audio/red")
+    opus = relay_packetizer("audio/opus")
+    assert [red(f) for f in got] == [[] if f.recovered else [f.red] for f in got]
+    assert got[3].red is not None and parse_red(got[3].red)[0][2] == frames[2]
+    assert [opus(f) for f in got] == [[frames[n]] for n in range(6)]
+    assert len(red_sub._queue) == 6
+    # Malformed RED is dropped, not forwarded.
+    feed(rx, RED, b"\x80\x00", 6 * 960)
+    assert source.stats.red_malformed == 1 and not opus_sub._queue
+
+
+@pytest.mark.anyio
+async def test_a_subscriber_that_takes_red_gets_redundancy_even_from_an_opus_publisher():
+    from realtime.relay.codecs import parse_red
+    from realtime.relay.lean_sender import relay_packetizer
+
+    rx = StubReceiver()
+    source = ForwardedSource(rx, "audio")
+    track = ForwardedTrack(source)
+    for n in range(3):
+        feed(rx, OPUS, bytes([n]) * 30, n * 960)
+    red = relay_packetizer("audio/red")
+    payloads = [red(await track.recv_relay())[0] for _ in range(3)]
+    assert parse_red(payloads[0]) == [(96, 0, bytes([0]) * 30)]
+    assert parse_red(payloads[2]) == [(96, 960, bytes([1]) * 30), (96, 0, bytes([2]) * 30)]

@@ -105,9 +105,9 @@ class NetLab:
         self.ns_run("ip", "addr", "add", f"{self.away_addr}/30", "dev", self.far)
         self.ns_run("ip", "link", "set", self.far, "up")
         # Loss and cuts: one table per namespace, input hook, packets that came over the veth.
-        for inside, dev in ((False, self.near), (True, self.far)):
-            rules = (f"add table inet chibolab\n"
-                     f"add chain inet chibolab input {{ type filter hook input priority -200 ; }}\n")
+        for inside in (False, True):
+            rules = ("add table inet chibolab\n"
+                     "add chain inet chibolab input { type filter hook input priority -200 ; }\n")
             self._nft(inside, rules)
         return self
 
