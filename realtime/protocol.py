@@ -87,6 +87,9 @@ class Hello(Message):
     #: On a reconnection: the session this page had. If the participant is still in the room
     #: (within the grace period), the session is kept and peer connections live on.
     session: str | None = None
+    #: The client sends and receives RED audio (RFC 2198) when offered first: the relay then
+    #: offers it first on this participant's upload m-line. (aiortc peers cannot encode it.)
+    red: bool = False
 
 
 @dataclass(frozen=True)

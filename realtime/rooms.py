@@ -58,6 +58,8 @@ class Identity:
     video: bool = True
     #: The session a reconnecting page had (``hello.session``): kept if still current.
     resume_session: str | None = None
+    #: The client takes RED audio (``hello.red``).
+    red: bool = False
 
 
 @dataclass

@@ -195,7 +195,7 @@ class SignallingEndpoint:
         identity, meeting = await self.db.run(lambda s: self._authorise(s, account_id, epoch, grant.member_id,
                                                                         meeting_id, hello.device, today))
         return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
-                                   resume_session=hello.session), meeting
+                                   resume_session=hello.session, red=hello.red), meeting
 
     def _authorise(self, session: Session, account_id: int, epoch: Any, member_id: int | None, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:

@@ -16,6 +16,8 @@ the frames the relay recovered from redundancy when the publisher's own packets 
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
@@ -135,9 +137,9 @@ def is_keyframe(mime_type: str, data: bytes) -> bool:
     return not mime_type.lower().startswith("video/")  # every Opus frame stands alone
 
 
-def pin_codec(transceiver: RTCRtpTransceiver, kind: str | None = None) -> None:
+def pin_codec(transceiver: RTCRtpTransceiver, kind: str | None = None, *, red_first: bool = False) -> None:
     """Offer or accept only the relay's codec for this transceiver (plus RTX for video, RED
-    after Opus for audio)."""
+    after Opus for audio — before it with ``red_first``)."""
     kind = kind or transceiver.kind
     mime = codec_for(kind).lower()
     caps = RTCRtpSender.getCapabilities(kind).codecs
@@ -145,5 +147,16 @@ def pin_codec(transceiver: RTCRtpTransceiver, kind: str | None = None) -> None:
     if kind == "video":
         prefs += [c for c in caps if c.mimeType.lower() == "video/rtx"]
     else:
-        prefs += [c for c in caps if c.mimeType.lower() == RED_CODEC]
+        red = [c for c in caps if c.mimeType.lower() == RED_CODEC]
+        prefs = red + prefs if red_first else prefs + red
     transceiver.setCodecPreferences(prefs)
+
+
+def answer_prefers_red(media: Any) -> bool:
+    """Whether an answer's audio section (``aiortc.sdp.MediaDescription``) lists RED before Opus.
+
+    aiortc orders the negotiated codecs by the *local* preferences (Opus first, as the
+    relay offers), so it would send Opus to a browser that answered RED first; the relay
+    follows the answerer's choice instead (``RelayLink._on_answer``)."""
+    names = [c.mimeType.lower() for c in media.rtp.codecs]
+    return RED_CODEC in names and AUDIO_CODEC in names and names.index(RED_CODEC) < names.index(AUDIO_CODEC)

@@ -45,11 +45,12 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc import sdp as aiortc_sdp
 from aiortc.sdp import candidate_from_sdp
 
 from .. import protocol as p
 from ..topology import RELAY_ID
-from .codecs import pin_codec, register_red
+from .codecs import answer_prefers_red, pin_codec, register_red
 from .downlink import DownlinkGuard, DownlinkPolicy, VideoLevel
 from .forwarding import ForwardedSource, ForwardedTrack
 from .internals import check_aiortc_internals, hook_sender
@@ -104,7 +105,7 @@ def _receiver_counts(source: ForwardedSource) -> tuple[int, int]:
 class RelayLink:
     """The relay's peer connection with one participant session."""
 
-    def __init__(self, server: RelayServer, participant: str, session: str) -> None:
+    def __init__(self, server: RelayServer, participant: str, session: str, *, red: bool = False) -> None:
         self.server = server
         self.participant = participant
         self.session = session
@@ -112,6 +113,7 @@ class RelayLink:
                                                      bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.slots: list[Slot] = []
         self.upload: dict[str, RTCRtpTransceiver] = {}
+        self.red = red
         self.audio_only = False
         self.data_saver = False
         self.level = VideoLevel.FULL
@@ -124,7 +126,8 @@ class RelayLink:
         self.offers = 0
         for kind in KINDS:
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
-            pin_codec(transceiver)
+            # A browser sends the first codec of the offer: RED first for one that takes it.
+            pin_codec(transceiver, red_first=red)
             self.upload[kind] = transceiver
         # A link that fails is not repaired here: the participant's watchdog sends
         # "renegotiate" and gets a fresh link (signal() below).
@@ -260,9 +263,19 @@ class RelayLink:
     async def _on_answer(self, sdp: str) -> None:
         if self.pc.signalingState != "have-local-offer":
             return
+        self._follow_audio_choice(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         if self._offer_needed:
             self._queue.put_nowait(("offer", None))
+
+    def _follow_audio_choice(self, answer: str) -> None:
+        """Send each audio m-line the codec the participant put first: RED to a browser that
+        prefers it, Opus otherwise (aiortc would order them by the relay's own offer)."""
+        by_mid = {t.mid: t for t in self.pc.getTransceivers() if t.mid is not None}
+        for media in aiortc_sdp.SessionDescription.parse(answer).media:
+            transceiver = by_mid.get(media.rtp.muxId)
+            if media.kind == "audio" and transceiver is not None and transceiver.sender.track is not None:
+                pin_codec(transceiver, "audio", red_first=answer_prefers_red(media))
 
     async def _on_candidate(self, data: dict[str, Any] | None) -> None:
         if self.pc.remoteDescription is None:
@@ -319,10 +332,11 @@ class RelayServer:
 
     # ------------------------------------------------------------------ participants
 
-    async def add(self, participant: str, session: str) -> RelayLink:
-        """A participant (re)entered in ``session``: a new link, offered at once."""
+    async def add(self, participant: str, session: str, *, red: bool = False) -> RelayLink:
+        """A participant (re)entered in ``session``: a new link, offered at once. ``red``: the
+        participant takes RED audio (it is offered first on its upload m-line)."""
         await self.remove(participant)
-        link = RelayLink(self, participant, session)
+        link = RelayLink(self, participant, session, red=red)
         self.links[participant] = link
         for publisher in self.publishers.values():
             if publisher.participant != participant:
@@ -370,7 +384,7 @@ class RelayServer:
                 link.candidate(candidate)
             case p.RelayedRenegotiate(sender_session=session) if session == link.session:
                 # The participant's connection is stuck: start over with a new one.
-                task = asyncio.ensure_future(self.add(participant, session))
+                task = asyncio.ensure_future(self.add(participant, session, red=link.red))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             case _:

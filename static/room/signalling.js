@@ -23,6 +23,14 @@ export const GIVE_UP_AFTER_MS = 6000;
 const ATTEMPT_TIMEOUT_MS = 4000;
 const TOKEN_LIFETIME_MS = 90_000;   // the server's tokens live 120 s; keep a margin
 
+// Whether this browser can send RED audio (the relay then offers it first: docs/protocol.md).
+export function redSupported() {
+  try {
+    return !!(window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities &&
+              RTCRtpReceiver.getCapabilities("audio").codecs.some((c) => c.mimeType.toLowerCase() === "audio/red"));
+  } catch { return false; }
+}
+
 export class Signalling {
   constructor({ meetingId, device, audio, video, token = null }) {
     this.meetingId = meetingId;
@@ -97,7 +105,8 @@ export class Signalling {
       clearTimeout(openTimer);
       this.lastHeard = performance.now();
       ws.send(JSON.stringify({ type: "hello", version: PROTOCOL_VERSION, token, device: this.device,
-                               audio: this.media.audio, video: this.media.video, session: this.session }));
+                               audio: this.media.audio, video: this.media.video, session: this.session,
+                               red: redSupported() }));
     };
     if (ws.readyState === WebSocket.OPEN) hello(); else ws.onopen = hello;
     ws.onmessage = (event) => {

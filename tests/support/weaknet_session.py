@@ -81,6 +81,9 @@ PAGE_STATS = """async () => {
   return out;
 }"""
 
+#: The app of the latest run (for a look inside the relay when investigating).
+LAST_APP: Any = None
+
 ROSTER_LINES = """(id) => document.querySelectorAll(`#people-list .person[data-id="${id}"]`).length"""
 
 
@@ -153,6 +156,8 @@ async def room_server(lab: NetLab, workdir: Path, *, relay: bool, port: int,
     original = aioice.ice.get_host_addresses
     aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=False: ["127.0.0.1", lab.server_addr]
     app = create_app(settings, database=database)
+    global LAST_APP
+    LAST_APP = app
     server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=port, log_level="warning", lifespan="on",
                                            timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve())
