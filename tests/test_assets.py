@@ -105,3 +105,18 @@ def test_static_version_changes_with_content(tmp_path: Path):
     before = tree_digest(tmp_path)
     (tmp_path / "a.js").write_text("2")
     assert tree_digest(tmp_path) != before
+
+
+def test_the_login_page_on_the_way_to_a_room_prefetches_the_room(room_settings, sqlite_database, room_world):
+    app = create_app(room_settings, database=sqlite_database)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        to_room = client.get(f"/login?next=/meetings/{room_world.meeting_id}/room").text
+        plain = client.get("/login").text
+        login(client, "away_a", PASSWORD)
+        room = client.get(f"/meetings/{room_world.meeting_id}/room").text
+    prefetched = set(re.findall(r'<link rel="prefetch" href="([^"]+)"', to_room))
+    # Exactly what the room page will ask for (same versioned URLs): modules and stylesheet.
+    needed = set(re.findall(r'<link rel="modulepreload" href="([^"]+)"', room))
+    needed |= {url for url in static_links(room) if url.endswith("room/room.css")}
+    assert prefetched == needed and len(needed) == len(ROOM_MODULES) + 1
+    assert "prefetch" not in plain

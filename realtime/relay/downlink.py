@@ -12,7 +12,7 @@ one step at a time (``VideoLevel``):
 packets at random carries 250 kbps of video at 15 fps perfectly well (the mesh does it);
 pausing on loss paused such links for good (issue 15). Congestion shows as:
 
-* a queue building on the way: round-trip time (from the RR reports' LSR/DLSR) above the
+* a queue building on the way: round-trip time (from the audio RR reports' LSR/DLSR) above the
   smallest seen on this link in the last 30 s by more than ``queue_delay``;
 * the subscriber's own bandwidth estimate (REMB: the browser's delay-based estimator, which
   random loss does not move) below what the relay sends it, not climbing, with a queue
@@ -140,6 +140,7 @@ class DownlinkGuard:
         self._rates: deque[tuple[float, int]] = deque([(now, sent_bytes())])
         self._rtts: deque[tuple[float, float]] = deque()
         self._remb_at: float | None = None
+        self._rtt_at: float | None = None
         self._rembs: deque[tuple[float, int]] = deque()
 
     @property
@@ -164,8 +165,11 @@ class DownlinkGuard:
                     st.audio_reports += 1
                     st.last_audio_loss = loss
                     st.audio_losses.append(loss)
-                rtt = internals.report_rtt(sender, report)
-                if rtt is not None:
+                # Audio only: it always flows. A sender with nothing to send (paused video)
+                # keeps the NTP time of its last packet, so its successive sender reports
+                # share one LSR and an RR answering an earlier one reads as a negative RTT.
+                rtt = internals.report_rtt(sender, report) if kind == "audio" else None
+                if rtt is not None and 0 <= rtt < 10:
                     self._note_rtt(rtt)
         elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             if packet.media_ssrc == ssrc:
@@ -187,6 +191,7 @@ class DownlinkGuard:
         now = self._clock()
         st = self.stats
         st.last_rtt = rtt
+        self._rtt_at = now
         self._rtts.append((now, rtt))
         while self._rtts and now - self._rtts[0][0] > 30.0:
             self._rtts.popleft()
@@ -224,11 +229,15 @@ class DownlinkGuard:
         (aiortc's hardly moves), and a queue is what hurts the audio."""
         st = self.stats
         send = self._send_rate(now)
-        queue = (st.last_rtt - st.min_rtt) if st.last_rtt is not None and st.min_rtt is not None else 0.0
+        # Only evidence from after the last step counts: what came before describes a level
+        # the link no longer carries.
+        since = self._changed_at
+        fresh_rtt = self._rtt_at is not None and self._rtt_at > since
+        queue = (st.last_rtt - st.min_rtt) if fresh_rtt and st.last_rtt is not None and st.min_rtt is not None else 0.0
         if queue > self.policy.queue_delay:
             return f"rtt={st.last_rtt * 1000:.0f}ms>base={st.min_rtt * 1000:.0f}ms"  # type: ignore[operator]
         remb = st.last_remb_bps
-        fresh = self._remb_at is not None and now - self._remb_at < 3.0  # no video: no new REMB
+        fresh = self._remb_at is not None and since < self._remb_at and now - self._remb_at < 3.0
         if fresh and remb is not None and send is not None and remb < self.policy.remb_margin * send \
                 and not self._remb_climbing(now) and queue > self.policy.queue_delay / 2:
             return f"remb={remb // 1000}k<sent={send / 1000:.0f}k,queue={queue * 1000:.0f}ms"
@@ -247,8 +256,7 @@ class DownlinkGuard:
             # A probe that congests the link again costs the audio too: give it up sooner.
             probing = self._last_up_at is not None and now - self._last_up_at < p.probation
             if now - self._bad_since >= (p.bad_seconds / 2 if probing else p.bad_seconds) and self.level < p.floor:
-                self._step(now, +1, reason)
-                self._bad_since = now  # the next step needs congestion for as long again
+                self._step(now, +1, reason)  # the next step needs fresh congestion for as long again
             return
         self._bad_since = None
         if self._last_up_at is not None and self._changed_at == self._last_up_at \
@@ -273,6 +281,10 @@ class DownlinkGuard:
             return
         self.level = level
         self._changed_at = now
+        self._bad_since = None
+        self._rates.clear()  # the send rate is measured afresh at the new level
+        self._rates.append((now, self._sent_bytes()))
+        self.stats.send_bps = None
         if way < 0:
             self._last_up_at = now
         st = self.stats

@@ -1,15 +1,21 @@
 // Automatic audio-only when our uplink cannot carry video, and back when it can.
 //
-// The browser's own estimate of what it may send (candidate-pair availableOutgoingBitrate,
-// its congestion controller's figure) below LOW_BPS for LOW_MS, or the camera held back
-// for bandwidth to a trickle, means video only delays and drowns our audio: we stop sending
+// Video that cannot get through for LOW_MS — the camera held back to a trickle (under
+// STARVED_FPS frames a second sent) while the browser's own estimate of what it may send
+// (candidate-pair availableOutgoingBitrate) is under LOW_BPS or it says bandwidth limits it,
+// or that estimate under FLOOR_BPS whatever the camera does — only delays and drowns our
+// audio. (The estimate alone is not enough: towards the relay, an aiortc peer whose REMB
+// is conservative, it can sit under 100 kbit/s while 14 frames a second get through.) We stop sending
 // video (the sender's encoding goes inactive — no renegotiation), keep the microphone at a
 // lower bitrate, and tell the member and the room. After a hold we try video again; if the
 // estimate does not hold up within PROBE_MS, audio only again, and the next try waits twice
 // as long (up to HOLD_MAX_MS).
 
 export const LOW_BPS = 110_000;
+export const FLOOR_BPS = 50_000;
+const STARVED_FPS = 5;
 const LOW_MS = 4000;
+const WARMUP_MS = 6000;
 const HOLD_MS = 20_000;
 const HOLD_MAX_MS = 160_000;
 const PROBE_MS = 8000;
@@ -21,17 +27,21 @@ export class UplinkGuard {
     this.since = performance.now();
     this.lowSince = null;
     this.hold = HOLD_MS;
+    this.started = null;
   }
 
   // One sample: the windows of the links that carry our video.
   observe(windows) {
     const now = performance.now();
     if (!this.room.sendsVideo()) { this.lowSince = null; if (this.state !== "audio_only") return; }
-    const estimates = windows.map((w) => w.outgoing).filter((x) => x != null);
-    const starved = windows.some((w) => w.limitation === "bandwidth" && w.fpsOut < 3 && w.videoKbpsOut < 40);
-    const low = (estimates.length && Math.min(...estimates) < LOW_BPS) || starved;
+    const estimates = windows.map((w) => w.outgoing).filter((x) => x);
+    const estimate = estimates.length ? Math.min(...estimates) : null;
+    const starved = windows.some((w) => w.seconds >= 3 && w.fpsOut < STARVED_FPS
+                                        && (w.limitation === "bandwidth" || (estimate != null && estimate < LOW_BPS)));
+    const low = (estimate != null && estimate < FLOOR_BPS) || starved;
     if (this.state === "video") {
-      if (!low) { this.lowSince = null; return; }
+      if (this.started == null) this.started = estimate != null ? now : null;   // links up
+      if (!low || this.started == null || now - this.started < WARMUP_MS) { this.lowSince = null; return; }
       if (this.lowSince == null) this.lowSince = now;
       if (now - this.lowSince >= LOW_MS) this.to("audio_only", now);
     } else if (this.state === "audio_only") {

