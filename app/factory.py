@@ -53,6 +53,11 @@ def create_app(
         return tokens.ice_servers(settings.ICE_SERVERS, settings.TURN_SECRET, identity.participant_id,
                                   settings.TURN_TTL)
 
+    def join_token(meeting_id: int, identity: Identity) -> str:
+        return tokens.issue_join_token(settings.secret_key, tokens.JoinGrant(
+            meeting_id=meeting_id, account_id=identity.account_id, member_id=identity.member_id,
+            device=identity.device))
+
     broker: Broker = (RedisBroker(settings.REDIS_URL, prefix=settings.REDIS_PREFIX) if settings.REDIS_URL
                       else LocalBroker())
     turn = any(url.startswith(("turn:", "turns:")) for url in settings.ICE_SERVERS) and settings.TURN_SECRET
@@ -62,6 +67,7 @@ def create_app(
         # Credentials in a participant's hands always have at least half their lifetime left.
         ice_refresh_seconds=max(settings.TURN_TTL / 2, 1.0) if turn else None,
         relay_after=settings.RELAY_VIDEO_SENDERS,
+        join_token=join_token,
     ), broker=broker)
     signalling = SignallingEndpoint(
         hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins), clock

@@ -335,6 +335,8 @@ class Welcome(Message):
     ice_transport_policy: str = "all"
     #: In "relay" topology: the relay's session (its offers carry it as ``sender_session``).
     relay_session: str | None = None
+    #: A fresh join token for the next reconnection (then every minute in ``join_token``).
+    join_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -538,6 +540,14 @@ class IceServers(Message):
 
 
 @dataclass(frozen=True)
+class JoinToken(Message):
+    """A fresh join token, every minute: a reconnection needs no token request of its own."""
+
+    TYPE: ClassVar[str] = "join_token"
+    token: str
+
+
+@dataclass(frozen=True)
 class Pong(Message):
     TYPE: ClassVar[str] = "pong"
     t: float
@@ -558,6 +568,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
         Welcome, Joined, Left, ParticipantUpdate, RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedRenegotiate,
         ChatMessage, ChatDeleted, Hands, Floor, MuteRequest, Muted, Removed, Waiting, Lobby, MeetingState,
         Replaced, Pong, Error, Vote, VoteCast, IceServers, TopologyChanged, RelayTracks, UplinkLoss,
+        JoinToken,
     )
 }
 

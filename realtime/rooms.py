@@ -77,6 +77,8 @@ class Participant:
     grace: asyncio.Task[None] | None = None
     #: Sends fresh TURN credentials before the welcome's expire.
     ice_refresh: asyncio.Task[None] | None = None
+    #: Sends fresh join tokens, so that a reconnection needs no token request.
+    token_refresh: asyncio.Task[None] | None = None
     interval_id: int | None = None
     admitted: bool = True
     #: This connection's session id (a new one on every reconnection).
@@ -110,6 +112,10 @@ class RoomSettings:
     ice_transport_policy: str = "all"
     #: How often a participant gets fresh ICE servers (TURN credentials expire); None: never.
     ice_refresh_seconds: float | None = None
+    #: Issues a join token for a participant (in ``welcome`` and every
+    #: ``join_token_refresh_seconds``); None: the page fetches its own.
+    join_token: Callable[[int, Identity], str] | None = None
+    join_token_refresh_seconds: float = 60.0
     #: Move the room from the mesh to the server relay when more participants than this send
     #: video (realtime/mediaplane.py).
     relay_after: int = 4
@@ -235,9 +241,11 @@ class Room:
                 ice_servers=self.settings.ice_servers(identity), vote=vote, voted=voted,
                 ice_transport_policy=self.settings.ice_transport_policy,
                 relay_session=self.media.relay_session,
+                join_token=self.settings.join_token(self.meeting_id, identity) if self.settings.join_token else None,
             ).encode()
         )
         self._schedule_ice_refresh(part)
+        self._schedule_token_refresh(part)
         if same_session:
             # The same session back on a new socket: its peer connections stand.
             self.broadcast(p.ParticipantUpdate(participant=part.info()), exclude=part.id)
@@ -258,6 +266,24 @@ class Room:
             part.ice_refresh = None
         if self.settings.ice_refresh_seconds:
             part.ice_refresh = asyncio.create_task(self._refresh_ice(part, self.settings.ice_refresh_seconds))
+
+    def _schedule_token_refresh(self, part: Participant) -> None:
+        if part.token_refresh is not None:
+            part.token_refresh.cancel()
+            part.token_refresh = None
+        if self.settings.join_token is not None:
+            part.token_refresh = asyncio.create_task(self._refresh_token(part))
+
+    async def _refresh_token(self, part: Participant) -> None:
+        """A join token in the page's hands at all times (they live 120 s): reconnecting after
+        a cut then costs no token request over the weak link before the socket."""
+        assert self.settings.join_token is not None
+        while True:
+            await asyncio.sleep(self.settings.join_token_refresh_seconds)
+            if self.participants.get(part.id) is not part:
+                return
+            if part.conn is not None:
+                part.conn.send(p.JoinToken(token=self.settings.join_token(self.meeting_id, part.identity)).encode())
 
     async def _refresh_ice(self, part: Participant, interval: float) -> None:
         """Keep the participant's TURN credentials fresh: peer connections made late in a long
@@ -313,6 +339,9 @@ class Room:
         if part.ice_refresh is not None:
             part.ice_refresh.cancel()
             part.ice_refresh = None
+        if part.token_refresh is not None:
+            part.token_refresh.cancel()
+            part.token_refresh = None
         if part.id in self.hands:
             self.hands.remove(part.id)
             self.broadcast(p.Hands(queue=list(self.hands)))
@@ -333,6 +362,8 @@ class Room:
                     part.grace.cancel()
                 if part.ice_refresh is not None:
                     part.ice_refresh.cancel()
+                if part.token_refresh is not None:
+                    part.token_refresh.cancel()
                 at = part.disconnected_at or now
                 identity = part.identity
                 await self.db.run(

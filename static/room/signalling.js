@@ -1,7 +1,8 @@
 // Signalling: one WebSocket to /ws/meetings/{id}, with a heartbeat, reconnecting by itself.
 //
 // Every (re)connection uses a fresh short-lived join token (the page carries one for the
-// first connection, saving a round trip; later ones are fetched), then says hello. Incoming
+// first connection, the server sends a new one every minute for the next; only when none is
+// fresh is one fetched), then says hello. Incoming
 // frames are handed to `onmessage` strictly in order (one promise chain), because SDP and
 // candidates must be applied in the order they were sent.
 //
@@ -9,8 +10,8 @@
 // minutes. We ping every second; 2.5 s without a frame from the server shows "reconnecting"
 // (frames arriving again put it back), 6 s gives the socket up and connects anew, naming our
 // session so that the server keeps it and our peer connections live on. Token fetch and
-// socket open are each abandoned after 4 s, so attempts repeat every few seconds while the
-// network is down and one succeeds soon after it is back.
+// socket open are each abandoned after 8 s (a dead network does not answer; a weak one may
+// take seconds), so attempts repeat while the network is down and one succeeds soon after.
 //
 // Close codes 4000/4401/4403/4404 are final; 4409 (meeting not open) retries slowly;
 // anything else retries with backoff.
@@ -20,7 +21,7 @@ const FINAL_CODES = new Set([4000, 4401, 4403, 4404]);
 export const PING_EVERY_MS = 1000;
 export const STALE_AFTER_MS = 2500;
 export const GIVE_UP_AFTER_MS = 6000;
-const ATTEMPT_TIMEOUT_MS = 4000;
+const ATTEMPT_TIMEOUT_MS = 8000;
 const TOKEN_LIFETIME_MS = 90_000;   // the server's tokens live 120 s; keep a margin
 
 // Whether this browser can send RED audio (the relay then offers it first: docs/protocol.md).
@@ -115,6 +116,10 @@ export class Signalling {
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
       if (msg.type === "welcome") { this.attempt = 0; this.session = msg.session; this.onstate("open"); }
+      // A token for the next reconnection: it will need no request of its own.
+      if ((msg.type === "welcome" && msg.join_token) || msg.type === "join_token") {
+        this.pageToken = { token: msg.join_token || msg.token, at: performance.now() };
+      }
       if (msg.type === "error") this.lastError = msg;
       this.chain = this.chain.then(() => this.onmessage(msg)).catch((e) => console.error(msg.type, e));
     };

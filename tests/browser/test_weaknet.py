@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.test_screenshots import ARTIFACTS
 from tests.support.live import free_port
 from tests.support.netlab import UP_256_DOWN_512, LabUnavailable, NetLab
 from tests.support.weaknet_session import PAGE_STATS, run_once
@@ -36,12 +37,15 @@ def lab():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("mode", ["mesh", "relay"])
 async def test_a_member_on_a_weak_link_hears_sees_and_comes_back_after_a_cut(lab, mode, tmp_path: Path):
     seen: dict[str, Any] = {}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     async def on_stage(stage: str, speaker: Any, away: Any) -> None:
         seen[stage] = {"away": await away.evaluate(PAGE_STATS), "speaker": await speaker.evaluate(PAGE_STATS),
                        "away_text": await away.inner_text("#conn")}
         if stage == "steady" and mode == "relay":
             seen["paused"] = await away.evaluate("[...window.chiboRoom.links.get('relay').videoPaused]")
+        await away.screenshot(path=str(ARTIFACTS / f"weaknet-{mode}-{stage}-away.png"))
+        await speaker.screenshot(path=str(ARTIFACTS / f"weaknet-{mode}-{stage}-speaker.png"))
 
     result = await run_once(lab, UP_256_DOWN_512, relay=mode == "relay", port=free_port(), workdir=tmp_path,
                             steady=8.0, cut=6.0, on_stage=on_stage)

@@ -346,6 +346,21 @@ async def test_a_reconnection_that_names_its_session_keeps_it_and_its_peer_conne
     assert welcome["resumed"] is True
 
 
+async def test_the_welcome_carries_the_token_for_the_next_connection(participant, room_world, room_settings):
+    from realtime.tokens import read_join_token
+
+    away = participant("away_a")
+    await away.join()
+    first = await away.wait_for("welcome")
+    grant = read_join_token(room_settings.secret_key, first["join_token"])
+    assert (grant.meeting_id, grant.member_id, grant.device) == (room_world.meeting_id, room_world.world.id("a4"), "member")
+    await away.drop()
+    away.messages.clear()
+    await away.connect(token=first["join_token"], session=first["session"])  # no token request
+    welcome = await away.wait_for("welcome")
+    assert welcome["resumed"] and welcome["session"] == first["session"]
+
+
 async def test_a_client_that_pings_then_falls_silent_is_shown_reconnecting(participant, room_world, monkeypatch):
     from realtime import signalling
 

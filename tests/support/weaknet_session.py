@@ -281,6 +281,9 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
                 await speaker.click("#btn-people")
                 lines = await speaker.evaluate(ROSTER_LINES, me)
                 result.same_participant = after["me"] == me and lines == 1
+                if not result.same_participant:
+                    result.notes.append(f"after the cut: me={after['me']} (was {me}), conn={after['conn']}, "
+                                        f"roster lines={lines}")
                 if on_stage is not None:
                     await on_stage("recovered", speaker, away)
             return result
