@@ -27,8 +27,11 @@ export class LinkMeter {
     const s = { at, rtt: null, outgoing: null, limitation: null, bytesByMid: new Map(),
                 downLost: 0, downReceived: 0, upLost: 0, upSent: 0,
                 concealed: 0, audioSamples: 0, framesDecoded: 0, videoBytesSent: 0, framesSent: 0 };
+    // The pair in use: the transport's selected one (others may be nominated too).
+    let selected = null;
+    report.forEach((x) => { if (x.type === "transport" && x.selectedCandidatePairId) selected = report.get(x.selectedCandidatePairId); });
     report.forEach((x) => {
-      if (x.type === "candidate-pair" && x.nominated && x.state === "succeeded") {
+      if (x.type === "candidate-pair" && (selected ? x.id === selected.id : x.nominated && x.state === "succeeded")) {
         if (x.currentRoundTripTime != null) s.rtt = x.currentRoundTripTime * 1000;
         if (x.availableOutgoingBitrate != null) s.outgoing = x.availableOutgoingBitrate;
       }

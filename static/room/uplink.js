@@ -4,8 +4,12 @@
 // own estimate of what it may send (candidate-pair availableOutgoingBitrate) under LOW_BPS
 // while the camera gets less than MIN_VIDEO_KBPS, or under STARVED_FPS frames a second, or
 // the browser says bandwidth holds it back; or that estimate under FLOOR_BPS whatever the
-// camera does. (The estimate alone is not enough: towards the relay, an aiortc peer whose
-// REMB is conservative, it sits under 100 kbit/s while 14 frames a second get through.)
+// camera does; or what we send queueing up — round trips over QUEUED_RTT_MS while over
+// LOST_UP_PCT of our packets are lost (random loss alone never does both; an uplink that
+// video overfills does: at 64 kbit/s the browser kept sending 50–100 kbit/s of video and
+// its estimate stayed at 84 kbit/s while the round trip grew to 1.2 s). (The estimate alone
+// is not enough either: towards the relay, an aiortc peer whose REMB is conservative, it
+// sits under 100 kbit/s while 14 frames a second get through.)
 // Then we stop sending video (the sender's encoding goes inactive — no renegotiation), keep
 // the microphone at a lower bitrate, and tell the member and the room. After a hold we try
 // video again; if the estimate does not hold up within PROBE_MS, audio only again, and the
@@ -15,8 +19,10 @@ export const LOW_BPS = 110_000;
 export const FLOOR_BPS = 50_000;
 const STARVED_FPS = 5;
 const MIN_VIDEO_KBPS = 60;
-const LOW_MS = 4000;
-const WARMUP_MS = 6000;
+const QUEUED_RTT_MS = 800;
+const LOST_UP_PCT = 10;
+const LOW_MS = 2500;
+const WARMUP_MS = 4000;
 const HOLD_MS = 20_000;
 const HOLD_MAX_MS = 160_000;
 const PROBE_MS = 10_000;
@@ -40,9 +46,10 @@ export class UplinkGuard {
     const estimate = estimates.length ? Math.min(...estimates) : null;
     const starved = estimate != null && estimate < LOW_BPS && windows.some((w) => w.seconds >= 3
       && (w.fpsOut < STARVED_FPS || w.videoKbpsOut < MIN_VIDEO_KBPS || w.limitation === "bandwidth"));
-    const low = (estimate != null && estimate < FLOOR_BPS) || starved;
+    const queued = windows.some((w) => w.rtt != null && w.rtt > QUEUED_RTT_MS && w.upLossPct > LOST_UP_PCT);
+    const low = (estimate != null && estimate < FLOOR_BPS) || starved || queued;
     if (this.state === "video") {
-      if (this.started == null) this.started = estimate != null ? now : null;   // links up
+      if (this.started == null && windows.some((w) => w.rtt != null)) this.started = now;   // links up
       if (!low || this.started == null || now - this.started < WARMUP_MS) { this.lowSince = null; return; }
       if (this.lowSince == null) this.lowSince = now;
       if (now - this.lowSince >= LOW_MS) this.to("audio_only", now);
