@@ -19,7 +19,9 @@ pausing on loss paused such links for good (issue 15). Congestion shows as:
   starting to build (half of ``queue_delay``).
 
 Either one for ``bad_seconds`` (half that just after a probe, which costs the audio
-too) steps down one level; the step is held at least ``hold`` seconds. **Coming back:** after the hold, with no congestion for ``good_seconds``,
+too) steps down one level; the step is held at least ``hold`` seconds. (The round trip also crosses the subscriber's uplink: while that loses
+far more than random loss would — it is the one overfilled — the RTT is not counted.)
+**Coming back:** after the hold, with no congestion for ``good_seconds``,
 the guard steps up one level (a probe). Stepping down again within ``probation`` of a probe
 doubles the hold (up to ``hold_max``); a probe that lasts resets it. A REMB well above what
 the next level needs lets a step up come without waiting for the hold.
@@ -80,6 +82,9 @@ class DownlinkPolicy:
     probation: float = 8.0
     #: At KEYFRAMES, how often the publisher is asked for a keyframe.
     keyframe_interval: float = 3.0
+    #: Above this uplink loss (per cent, measured on the subscriber's own upload) the RTT is
+    #: not taken as the downlink's queue: the subscriber's uplink is the one that queues.
+    uplink_loss_pct: float = 12.0
     #: Never go further down than this (tests).
     floor: VideoLevel = VideoLevel.PAUSED
     #: Rate windows: the send rate is measured over at least this long (seconds).
@@ -122,8 +127,10 @@ class DownlinkGuard:
     def __init__(self, policy: DownlinkPolicy, set_level: Callable[[VideoLevel], None],
                  sent_bytes: Callable[[], int] = lambda: 0, name: str = "",
                  clock: Callable[[], float] | None = None,
-                 changes: Callable[[VideoLevel], bool] = lambda level: True) -> None:
+                 changes: Callable[[VideoLevel], bool] = lambda level: True,
+                 uplink_loss: Callable[[], float] = lambda: 0.0) -> None:
         self._changes = changes
+        self._uplink_loss = uplink_loss
         self.policy = policy
         self.name = name
         self.stats = DownlinkStats()
@@ -233,6 +240,10 @@ class DownlinkGuard:
         # the link no longer carries.
         since = self._changed_at
         fresh_rtt = self._rtt_at is not None and self._rtt_at > since
+        # A round trip also crosses the subscriber's *uplink*: when that one is overfilled (it
+        # loses far more than random loss does), a long RTT says nothing about the downlink.
+        if self._uplink_loss() > self.policy.uplink_loss_pct:
+            fresh_rtt = False
         queue = (st.last_rtt - st.min_rtt) if fresh_rtt and st.last_rtt is not None and st.min_rtt is not None else 0.0
         if queue > self.policy.queue_delay:
             return f"rtt={st.last_rtt * 1000:.0f}ms>base={st.min_rtt * 1000:.0f}ms"  # type: ignore[operator]

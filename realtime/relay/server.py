@@ -118,7 +118,8 @@ class RelayLink:
         self.data_saver = False
         self.level = VideoLevel.FULL
         self.guard = (DownlinkGuard(server.policy, self._set_level, self.rtp_bytes_sent, name=participant,
-                                    changes=self._level_changes)
+                                    changes=self._level_changes,
+                                    uplink_loss=lambda: server.last_uplink_loss.get(participant, 0.0))
                       if server.policy else None)
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._offer_needed = False
@@ -328,6 +329,8 @@ class RelayServer:
         self._tasks: set[asyncio.Task[RelayLink]] = set()
         #: Per publisher: (packets received, packets lost) at the last report.
         self._uplink_counts: dict[tuple[str, str], tuple[int, int]] = {}
+        #: Per publisher: its uplink loss in the last report (per cent).
+        self.last_uplink_loss: dict[str, float] = {}
         self._reporter = asyncio.ensure_future(self._report_uplink_loss())
 
     # ------------------------------------------------------------------ participants
@@ -455,6 +458,7 @@ class RelayServer:
             await asyncio.sleep(interval)
             try:
                 loss = self.uplink_loss()
+                self.last_uplink_loss = loss
                 if loss:
                     message = p.UplinkLoss(loss_pct=loss)
                     for participant in list(self.links):

@@ -84,11 +84,15 @@ export class Indicators {
     const level = qualityLevel({ lossPct: Math.max(down, up), rtt: worstRtt });
     this.lossPct = Math.max(down, up);
     this.rtt = worstRtt;
-    if (level !== this.quality) {
+    // A new level holds for 3 samples before it shows (and goes to the room): a link near a
+    // threshold would otherwise flip the label, and everyone's tile, every second.
+    this.candidateCount = level === this.lastLevel ? (this.candidateCount || 0) + 1 : 1;
+    this.lastLevel = level;
+    if (level !== this.quality && (this.quality == null || this.candidateCount >= 3)) {
       this.quality = level;
       this.room.send({ type: "quality", level, rtt_ms: Math.round(worstRtt), loss_pct: Math.round(this.lossPct * 10) / 10 });
     }
-    this.view.quality(level);
+    if (this.quality) this.view.quality(this.quality);
     for (const p of this.senders()) this.view.decorate(p.id);
     this.render();
   }

@@ -130,3 +130,21 @@ def test_a_failed_probe_doubles_the_wait_before_the_next():
             ups.append(second)
     gaps = [b - a for a, b in zip(ups, ups[1:], strict=False)]
     assert len(ups) >= 3 and gaps == sorted(gaps) and gaps[-1] > gaps[0], ups
+
+
+def test_a_long_round_trip_from_an_overfilled_uplink_is_not_taken_for_the_downlink():
+    """The RTT crosses the member's uplink too: at 64 kbit/s up with a camera on, its queue
+    made the relay step the member's *downlink* video down for nothing."""
+    uplink = {"loss": 0.0}
+    link = Link()
+    link.guard._uplink_loss = lambda: uplink["loss"]
+    for _ in range(5):
+        link.second(remb=600_000)
+    uplink["loss"] = 30.0
+    for _ in range(6):
+        link.second(remb=600_000, rtt=1.2)  # the uplink's queue; the downlink carries everything
+    assert link.guard.level == VideoLevel.FULL and link.levels == []
+    uplink["loss"] = 3.0  # random loss only: the same round trip is the downlink's queue
+    for _ in range(3):
+        link.second(remb=600_000, rtt=1.2)
+    assert link.guard.level > VideoLevel.FULL
