@@ -192,10 +192,11 @@ class NetLab:
         for name, queue, chain, flag, dev in (("up", self.UP_QUEUE, "OUTPUT", "-o", self.far),
                                               ("down", self.DOWN_QUEUE, "PREROUTING", "-i", self.far)):
             stats = self.workdir / f"{name}.json"
-            self.delayers[name] = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns, sys.executable, "-m", "tests.support.nfq_delay",
-                 "--queue", str(queue), "--delay-ms", str(one_way), "--stats", str(stats)],
-                cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=(self.workdir / f"{name}.log").open("wb"))
+            with (self.workdir / f"{name}.log").open("wb") as log:  # the child keeps its own copy
+                self.delayers[name] = subprocess.Popen(
+                    ["ip", "netns", "exec", self.ns, sys.executable, "-m", "tests.support.nfq_delay",
+                     "--queue", str(queue), "--delay-ms", str(one_way), "--stats", str(stats)],
+                    cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=log)
             deadline = time.monotonic() + 10
             while not stats.exists():
                 if self.delayers[name].poll() is not None or time.monotonic() > deadline:
