@@ -53,7 +53,10 @@ class Room {
     this.signalling.media = { audio: true, video };
     const ready = this.media.start({ audio: true, video });
     this.signalling.onmessage = async (msg) => { await ready; return this.handle(msg); };
-    this.signalling.onstate = (state, detail) => this.indicators.signalling(state, detail);
+    this.signalling.onstate = (state, detail) => {
+      this.indicators.signalling(state, detail);
+      if (state === "open") setTimeout(() => this.restartStuck(), 0);
+    };
     this.signalling.connect();
     const missing = await ready;
     if (missing.length) this.view.toast(`Không dùng được ${missing.join(" và ")} của thiết bị; bạn vẫn có thể nghe và xem.`);
@@ -192,15 +195,37 @@ class Room {
       onTrack: (id, track) => this.gotTrack(id, track),
       onState: (state) => {
         if (state === "connected" && link.whenConnected) { link.whenConnected(); link.whenConnected = null; }
-        if (state === "stuck" && this.links.get(RELAY) === link) {
-          // Ask the relay for a fresh connection; it offers again.
-          this.send({ type: "renegotiate", to: RELAY, to_session: session });
-          this.connectRelay(session);
-        }
+        if (state === "stuck" && this.links.get(RELAY) === link) this.restartRelay(link, session);
       },
     });
     this.links.set(RELAY, link);
     return link;
+  }
+
+  // Ask the relay for a fresh connection; it offers again. Not while the signalling socket
+  // is down: the request would be lost and the new connection would wait for an offer that
+  // never comes (after a cut, onWelcome restarts what got stuck meanwhile).
+  restartRelay(link, session) {
+    if (!this.signallingUp()) { link.stuck = true; return; }
+    this.send({ type: "renegotiate", to: RELAY, to_session: session });
+    this.connectRelay(session);
+  }
+
+  // Signalling is back: start over the connections that got stuck while it was down.
+  restartStuck() {
+    for (const [id, link] of [...this.links]) {
+      if (!link.stuck || this.links.get(id) !== link) continue;
+      link.stuck = false;
+      if (link.pc.connectionState === "connected") continue;   // it came back by itself
+      if (id === RELAY) { this.restartRelay(link, link.session); continue; }
+      const p = this.participants.get(id);
+      if (p) this.restartWith(p, link.polite, { answering: false });
+    }
+  }
+
+  signallingUp() {
+    const s = this.signalling;
+    return !!(s && s.ws && s.ws.readyState === WebSocket.OPEN && !s.stale);
   }
 
   videoPaused(id) {
@@ -240,7 +265,11 @@ class Room {
       onTrack: (stream, track) => this.gotTrack(p.id, track),
       onState: (state) => {
         this.view.linkState(p.id, state);
-        if (state === "stuck" && this.links.get(p.id) === link) this.restartWith(p, polite, { answering: false });
+        if (state === "stuck" && this.links.get(p.id) === link) {
+          // Starting over needs signalling: while the socket is down (a cut), wait for it.
+          if (!this.signallingUp()) { link.stuck = true; return; }
+          this.restartWith(p, polite, { answering: false });
+        }
       },
     });
     this.links.set(p.id, link);
