@@ -13,10 +13,10 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from meetings.foundation.base import utcnow
 from meetings.organisation.sessions import SessionLimits
@@ -27,6 +27,7 @@ from realtime.rooms import Identity, RoomSettings
 from realtime.signalling import RawSendMiddleware, SignallingConfig, SignallingEndpoint
 
 from . import logs
+from .assets import VersionedStaticFiles, gzip_middleware_options
 from .config import Settings
 from .db import Database, make_engine
 from .headers import SecurityHeadersMiddleware
@@ -57,6 +58,11 @@ def create_app(
         return tokens.ice_servers(settings.ICE_SERVERS, settings.TURN_SECRET, identity.participant_id,
                                   settings.TURN_TTL)
 
+    def join_token(meeting_id: int, identity: Identity) -> str:
+        return tokens.issue_join_token(settings.secret_key, tokens.JoinGrant(
+            meeting_id=meeting_id, account_id=identity.account_id, member_id=identity.member_id,
+            device=identity.device, session_id=identity.login_session))
+
     broker: Broker = (RedisBroker(settings.REDIS_URL, prefix=settings.REDIS_PREFIX) if settings.REDIS_URL
                       else LocalBroker())
     turn = any(url.startswith(("turn:", "turns:")) for url in settings.ICE_SERVERS) and settings.TURN_SECRET
@@ -67,6 +73,7 @@ def create_app(
         # Credentials in a participant's hands always have at least half their lifetime left.
         ice_refresh_seconds=max(settings.TURN_TTL / 2, 1.0) if turn else None,
         relay_after=settings.RELAY_VIDEO_SENDERS,
+        join_token=join_token,
     ), broker=broker, site_secret=settings.secret_key, session_limits=session_limits)
     signalling = SignallingEndpoint(
         hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins,
@@ -100,14 +107,17 @@ def create_app(
         return error_page(request, 500)
 
     routes = all_routes()
+    static = VersionedStaticFiles(STATIC_DIR)
     app = Starlette(
         routes=[
             *routes,
             WebSocketRoute("/ws/meetings/{meeting_id:int}", signalling.handle, name="room_ws"),
-            Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+            Mount("/static", static, name="static"),
         ],
         middleware=[
             Middleware(RawSendMiddleware),
+            # HTTP only (WebSocket scopes pass through untouched); text only (app/assets.py).
+            Middleware(GZipMiddleware, **gzip_middleware_options()),
             Middleware(logs.RequestLogMiddleware, enabled=settings.LOG_REQUESTS),
             Middleware(SecurityHeadersMiddleware, https=settings.served_over_https),
             Middleware(ServerSessionMiddleware, db=db, clock=clock, limits=session_limits,
@@ -123,6 +133,8 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.templates = make_environment()
+    #: {{ static('room/room.js') }}: the versioned URL, cached for good (app/assets.py).
+    app.state.templates.globals["static"] = static.url
     app.state.clock = clock
     app.state.session_limits = session_limits
     app.state.rooms = hub

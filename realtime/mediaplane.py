@@ -111,7 +111,11 @@ class MediaPlane:
         part = self.room.participants.get(pid)
         if self.relay is None or part is None or part.conn is None:
             return
-        await self.relay.add(pid, part.session)
+        link = self.relay.links.get(pid)
+        if link is not None and link.session == part.session:
+            link.resend()  # the same session on a new socket: its relay connection stands
+            return
+        await self.relay.add(pid, part.session, red=part.identity.red)
         self.relay.set_preferences(pid, audio_only=part.audio_only, data_saver=pid in self.data_saver)
 
     async def left(self, pid: str) -> None:

@@ -87,6 +87,12 @@ class Hello(Message):
     device: str = "member"
     audio: bool = True
     video: bool = True
+    #: On a reconnection: the session this page had. If the participant is still in the room
+    #: (within the grace period), the session is kept and peer connections live on.
+    session: str | None = None
+    #: The client sends and receives RED audio (RFC 2198) when offered first: the relay then
+    #: offers it first on this participant's upload m-line. (aiortc peers cannot encode it.)
+    red: bool = False
 
 
 @dataclass(frozen=True)
@@ -335,6 +341,8 @@ class Welcome(Message):
     ice_transport_policy: str = "all"
     #: In "relay" topology: the relay's session (its offers carry it as ``sender_session``).
     relay_session: str | None = None
+    #: A fresh join token for the next reconnection (then every minute in ``join_token``).
+    join_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -372,6 +380,19 @@ class RelayTracks(Message):
     #: Participants whose video the relay is not sending you right now (weak downlink,
     #: audio only, or data saver).
     video_paused: list[str]
+    #: Participants whose video reaches you as an occasional keyframe only (weak downlink).
+    video_reduced: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UplinkLoss(Message):
+    """From the relay, every few seconds while it forwards: the share of each publisher's
+    packets lost on the way to the relay over the last seconds, in per cent. In the mesh a
+    page measures this itself; through the relay the others' own statistics cannot see it."""
+
+    TYPE: ClassVar[str] = "uplink_loss"
+    #: {participant: loss in per cent (audio and video packets together)}
+    loss_pct: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -527,6 +548,14 @@ class IceServers(Message):
 
 
 @dataclass(frozen=True)
+class JoinToken(Message):
+    """A fresh join token, every minute: a reconnection needs no token request of its own."""
+
+    TYPE: ClassVar[str] = "join_token"
+    token: str
+
+
+@dataclass(frozen=True)
 class Pong(Message):
     TYPE: ClassVar[str] = "pong"
     t: float
@@ -546,7 +575,8 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     for cls in (
         Welcome, Joined, Left, ParticipantUpdate, RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedRenegotiate,
         ChatMessage, ChatDeleted, Hands, Floor, MuteRequest, Muted, Removed, Waiting, Lobby, MeetingState,
-        Replaced, Pong, Error, Vote, VoteCast, IceServers, TopologyChanged, RelayTracks,
+        Replaced, Pong, Error, Vote, VoteCast, IceServers, TopologyChanged, RelayTracks, UplinkLoss,
+        JoinToken,
     )
 }
 
@@ -554,7 +584,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
 # --------------------------------------------------------------------------- decoding
 
 _LIMITS = {"sdp": MAX_SDP_CHARS, "text": MAX_CHAT_CHARS, "reason": MAX_REASON_CHARS, "token": 2048,
-           "to": 64, "to_session": 64, "participant": 64, "level": 16, "device": 16, "title": 500, "kind": 16,
+           "to": 64, "to_session": 64, "session": 64, "participant": 64, "level": 16, "device": 16, "title": 500, "kind": 16,
            "choice": 16, "pad": 16}
 
 

@@ -65,6 +65,10 @@ class Identity:
     video: bool = True
     #: The login session the socket was opened with: when it ends, the socket closes.
     login_session: int | None = None
+    #: The session a reconnecting page had (``hello.session``): kept if still current.
+    resume_session: str | None = None
+    #: The client takes RED audio (``hello.red``).
+    red: bool = False
 
 
 @dataclass
@@ -82,6 +86,8 @@ class Participant:
     grace: asyncio.Task[None] | None = None
     #: Sends fresh TURN credentials before the welcome's expire.
     ice_refresh: asyncio.Task[None] | None = None
+    #: Sends fresh join tokens, so that a reconnection needs no token request.
+    token_refresh: asyncio.Task[None] | None = None
     interval_id: int | None = None
     admitted: bool = True
     #: This connection's session id (a new one on every reconnection).
@@ -117,6 +123,10 @@ class RoomSettings:
     ice_transport_policy: str = "all"
     #: How often a participant gets fresh ICE servers (TURN credentials expire); None: never.
     ice_refresh_seconds: float | None = None
+    #: Issues a join token for a participant (in ``welcome`` and every
+    #: ``join_token_refresh_seconds``); None: the page fetches its own.
+    join_token: Callable[[int, Identity], str] | None = None
+    join_token_refresh_seconds: float = 60.0
     #: Move the room from the mesh to the server relay when more participants than this send
     #: video (realtime/mediaplane.py).
     relay_after: int = 4
@@ -218,15 +228,21 @@ class Room:
             else:
                 part = Participant(identity=identity, conn=conn, audio=identity.audio, video=identity.video)
                 part.admitted = not (self.lobby_enabled and identity.role == "member")
-            part.session = secrets.token_hex(4)
+            # A page that lost only its socket (a cut, a stalled connection its heartbeat gave
+            # up on) keeps its session, and with it every peer connection, which outlive a
+            # short cut: media comes back as soon as the network does, without renegotiating.
+            same_session = (resumed and part.admitted and pid in self.participants
+                            and identity.resume_session is not None and identity.resume_session == part.session)
+            if not same_session:
+                part.session = secrets.token_hex(4)
             if not part.admitted:
                 self.waiting[pid] = part
                 conn.send(p.Waiting(message="Vui lòng chờ bí thư cho vào phòng họp.").encode())
                 self._notify_lobby()
                 return
-            await self._enter(part, resumed)
+            await self._enter(part, resumed, same_session=same_session)
 
-    async def _enter(self, part: Participant, resumed: bool) -> None:
+    async def _enter(self, part: Participant, resumed: bool, *, same_session: bool = False) -> None:
         """Persist presence, then tell everyone (called with the lock held)."""
         identity = part.identity
         if not self._box_checked:
@@ -256,6 +272,7 @@ class Room:
                 ice_servers=self.settings.ice_servers(identity), vote=vote, voted=voted,
                 ice_transport_policy=self.settings.ice_transport_policy,
                 relay_session=self.media.relay_session,
+                join_token=self.settings.join_token(self.meeting_id, identity) if self.settings.join_token else None,
             ).encode()
         )
         if self.void_notice is not None and vote is not None and vote.id == self.void_notice.motion.id \
@@ -264,11 +281,16 @@ class Room:
             # arrives (everyone does, after a crash) is told why they vote again.
             part.conn.send(self.void_notice.encode())
         self._schedule_ice_refresh(part)
-        # Newcomer or a new session of someone known: either way peers connect afresh
-        # (aiortc peers cannot restart ICE, so a new session means a new peer connection).
-        for other in present:
-            if other != part.id:
-                self.send_to(other, p.Joined(participant=part.info(), polite=polite(other, part.id)))
+        self._schedule_token_refresh(part)
+        if same_session:
+            # The same session back on a new socket: its peer connections stand.
+            self.broadcast(p.ParticipantUpdate(participant=part.info()), exclude=part.id)
+        else:
+            # Newcomer or a new session of someone known: either way peers connect afresh
+            # (aiortc peers cannot restart ICE, so a new session means a new peer connection).
+            for other in present:
+                if other != part.id:
+                    self.send_to(other, p.Joined(participant=part.info(), polite=polite(other, part.id)))
         await self.media.entered(part)
         if part.identity.role == "chair":
             self._notify_lobby()
@@ -280,6 +302,24 @@ class Room:
             part.ice_refresh = None
         if self.settings.ice_refresh_seconds:
             part.ice_refresh = asyncio.create_task(self._refresh_ice(part, self.settings.ice_refresh_seconds))
+
+    def _schedule_token_refresh(self, part: Participant) -> None:
+        if part.token_refresh is not None:
+            part.token_refresh.cancel()
+            part.token_refresh = None
+        if self.settings.join_token is not None:
+            part.token_refresh = asyncio.create_task(self._refresh_token(part))
+
+    async def _refresh_token(self, part: Participant) -> None:
+        """A join token in the page's hands at all times (they live 120 s): reconnecting after
+        a cut then costs no token request over the weak link before the socket."""
+        assert self.settings.join_token is not None
+        while True:
+            await asyncio.sleep(self.settings.join_token_refresh_seconds)
+            if self.participants.get(part.id) is not part:
+                return
+            if part.conn is not None:
+                part.conn.send(p.JoinToken(token=self.settings.join_token(self.meeting_id, part.identity)).encode())
 
     async def _refresh_ice(self, part: Participant, interval: float) -> None:
         """Keep the participant's TURN credentials fresh: peer connections made late in a long
@@ -337,6 +377,9 @@ class Room:
         if part.ice_refresh is not None:
             part.ice_refresh.cancel()
             part.ice_refresh = None
+        if part.token_refresh is not None:
+            part.token_refresh.cancel()
+            part.token_refresh = None
         if part.id in self.hands:
             self.hands.remove(part.id)
             self.broadcast(p.Hands(queue=list(self.hands)))
@@ -362,6 +405,8 @@ class Room:
                     part.grace.cancel()
                 if part.ice_refresh is not None:
                     part.ice_refresh.cancel()
+                if part.token_refresh is not None:
+                    part.token_refresh.cancel()
                 at = part.disconnected_at or now
                 identity = part.identity
                 await self.db.run(

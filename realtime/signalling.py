@@ -51,6 +51,11 @@ HELLO_TIMEOUT = 10.0
 #: A used nonce is remembered past any token's lifetime.
 JOIN_NONCE_MEMORY = dt.timedelta(seconds=2 * JOIN_TOKEN_MAX_AGE)
 
+#: A client that pings (the room page does, every second) and then sends nothing for this
+#: long has lost its network: its socket is closed (4408), so that the others see it
+#: reconnecting now rather than when TCP gives up minutes later.
+HEARTBEAT_TIMEOUT = 8.0
+
 #: Where ``RawSendMiddleware`` keeps the server's own ``send`` in a WebSocket scope.
 RAW_SEND = "chibo.raw_send"
 
@@ -179,7 +184,8 @@ class SignallingEndpoint:
             raise Refusal("auth_failed", "Mã tham gia không dành cho tài khoản hoặc cuộc họp này.", 4401)
         now = self.clock()
         identity, meeting = await self.db.run(lambda s: self._authorise(s, login, grant, meeting_id, hello.device, now))
-        return dataclasses.replace(identity, audio=hello.audio, video=hello.video), meeting
+        return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
+                                   resume_session=hello.session, red=hello.red), meeting
 
     def _authorise(self, session: Session, login: LoginRef, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
@@ -237,8 +243,14 @@ class SignallingEndpoint:
         bucket = TokenBucket(self.config.rate, self.config.burst)
         dropped = 0
         warned_at = 0.0
+        heartbeat = False
         while websocket.application_state == WebSocketState.CONNECTED and not conn.closed:
-            frame = await self._receive_text(websocket)
+            try:
+                frame = await asyncio.wait_for(self._receive_text(websocket),
+                                               timeout=HEARTBEAT_TIMEOUT if heartbeat else None)
+            except TimeoutError:
+                conn.close_soon(4408, "heartbeat timeout")
+                return
             if not bucket.take():
                 dropped += 1
                 if dropped > self.config.flood_limit:
@@ -253,6 +265,7 @@ class SignallingEndpoint:
             dropped = 0
             try:
                 message = p.decode(frame)
+                heartbeat = heartbeat or isinstance(message, p.Ping)
                 await self.hub.dispatch(conn, message)
             except p.ProtocolError as exc:
                 conn.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())

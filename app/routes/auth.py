@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
@@ -11,6 +13,19 @@ from meetings.organisation import accounts
 from meetings.planning import notices
 
 from ..web import Ctx, client_address, safe_next, view
+from .room import ROOM_MODULES
+
+_ROOM_PAGE = re.compile(r"/meetings/\d+/room(\?.*)?")
+
+
+def _prefetch_for(next_url: str) -> list[str]:
+    """Static files the page after the login needs: the browser fetches them (into its
+    cache, where versioned URLs stay valid) while the member types the password. On a
+    300 ms link that is most of the meeting room's load time off the wait after "Đăng nhập"."""
+    if _ROOM_PAGE.fullmatch(next_url):
+        return ["room/room.css", *(f"room/{module}" for module in ROOM_MODULES)]
+    return []
+
 
 
 @view(login=False)
@@ -19,7 +34,7 @@ def login(ctx: Ctx) -> Response:
     if ctx.request.method == "GET":
         if ctx.account is not None:
             return RedirectResponse(next_url, status_code=303)
-        return ctx.render("login.html", next_url=next_url, username="")
+        return ctx.render("login.html", next_url=next_url, username="", prefetch=_prefetch_for(next_url))
     username = ctx.field("username")
     try:
         account = accounts.authenticate(ctx.db, username, ctx.field("password"),

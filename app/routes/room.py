@@ -51,24 +51,41 @@ def _token(ctx: Ctx, meeting: Meeting, device: str) -> str:
     return issue_join_token(ctx.request.app.state.settings.secret_key, grant)
 
 
+#: The room's ES modules, preloaded in parallel by the page (``<link rel="modulepreload">``):
+#: without it the browser finds each import only after fetching its importer, one round
+#: trip per level of the module graph. tests/test_assets.py checks the list is complete.
+ROOM_MODULES = ("room.js", "signalling.js", "media.js", "peers.js", "relay.js", "stats.js", "watch.js",
+                "health.js", "uplink.js", "view.js", "layout.js", "rejoin.js")
+
+
 @view()
 def room_page(ctx: Ctx) -> Response:
     meeting, chair, decision = _meeting_for(ctx)
     device = "hall" if ctx.request.query_params.get("device") == "hall" and chair else "member"
     cell = ctx.db.get(Organisation, meeting.cell_id)
     assert ctx.scope is not None
-    return ctx.render(
+    removed = was_removed(ctx, meeting, device)
+    can_join = decision.allowed and meeting.status in (MeetingStatus.OPEN, MeetingStatus.SCHEDULED)
+    # A join token with the page: the first connection needs no token request of its own
+    # (one round trip less before media). Short-lived and single-use; reconnections get fresh
+    # ones from the room (``welcome``) or the token route.
+    token = _token(ctx, meeting, device) if can_join and not removed else None
+    response = ctx.render(
         "room.html",
-        removed=was_removed(ctx, meeting, device),
-        can_see_attendance=ctx.scope.can_manage(meeting.cell_id) or ctx.scope.is_auditor,
+        removed=removed,
+        can_see_attendance=ctx.scope.can_audit(meeting.cell_id),
         meeting=meeting,
         cell=cell,
         chair=chair,
         device=device,
         decision=decision,
         protocol_version=protocol.PROTOCOL_VERSION,
-        can_join=decision.allowed and meeting.status in (MeetingStatus.OPEN, MeetingStatus.SCHEDULED),
+        can_join=can_join,
+        token=token,
+        room_modules=ROOM_MODULES,
     )
+    response.headers["Cache-Control"] = "no-store"  # it carries a join token
+    return response
 
 
 @view()

@@ -34,7 +34,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import internals
-from .codecs import VP8_PACKET_MAX, codec_for, is_keyframe
+from .codecs import RED_CODEC, VP8_PACKET_MAX, codec_for, is_keyframe, parse_red
 
 log = logging.getLogger("chibo.relay")
 
@@ -50,6 +50,10 @@ class SourceStats:
     #: PLIs actually sent to the publisher.
     plis_sent: int = 0
     codec_mismatch_drops: int = 0
+    #: Audio sent as RED: frames the relay took from a later packet's redundancy because the
+    #: publisher's own packet never arrived; malformed RED payloads dropped.
+    frames_recovered: int = 0
+    red_malformed: int = 0
 
 
 
@@ -63,13 +67,19 @@ class RelayFrame:
     the frame or does Fraction arithmetic (what ``encoder.pack()`` costs per subscriber).
     """
 
-    __slots__ = ("packet", "data", "timestamp", "clock_rate", "_vp8_chunks")
+    __slots__ = ("packet", "data", "timestamp", "clock_rate", "red", "recovered", "_vp8_chunks")
 
-    def __init__(self, packet: av.Packet, data: bytes, timestamp: int, clock_rate: int) -> None:
+    def __init__(self, packet: av.Packet, data: bytes, timestamp: int, clock_rate: int, *,
+                 red: bytes | None = None, recovered: bool = False) -> None:
         self.packet = packet
-        self.data = data
+        self.data = data  # for audio: the Opus frame (a RED payload's primary)
         self.timestamp = timestamp
         self.clock_rate = clock_rate
+        #: Audio: the publisher's RED payload as it came (for subscribers that take RED).
+        self.red = red
+        #: Audio: taken from redundancy, the publisher's packet for it having been lost (a RED
+        #: subscriber has it already, inside the next packet).
+        self.recovered = recovered
         self._vp8_chunks: list[bytes] | None = None
 
     def vp8_chunks(self) -> list[bytes]:
@@ -86,7 +96,7 @@ class ForwardedSource:
     """One published track: taps its receiver and fans encoded frames out to sinks."""
 
     def __init__(self, receiver: RTCRtpReceiver, kind: str, *, name: str = "",
-                 keyframe_retry: float = 1.0, audio_prefetch: int | None = 0) -> None:
+                 keyframe_retry: float = 1.0) -> None:
         self.receiver = receiver
         self.kind = kind
         self.name = name or kind
@@ -98,6 +108,9 @@ class ForwardedSource:
         self.ended = False
         self._sinks: set[ForwardedTrack] = set()
         self._payload_type: int | None = None
+        self._red = False
+        #: Audio: the newest timestamp forwarded (RED recovery fills only what came after it).
+        self._last_audio_ts: int | None = None
         self._time_base: fractions.Fraction | None = None
         self._clock_rate = 0
         self._kf_pending_since: float | None = None
@@ -107,18 +120,23 @@ class ForwardedSource:
         #: Called once, with the first frame: the relay offers this track to subscribers
         #: only then (an upload m-line that carries nothing costs them nothing).
         self.on_first_frame: Callable[[], None] | None = None
-        if kind == "audio" and audio_prefetch is not None:
-            internals.replace_audio_jitter_buffer(receiver, audio_prefetch)
+        #: Audio: the pass-through that replaced aiortc's jitter buffer (it counts the
+        #: publisher's upstream loss). Video keeps aiortc's buffer, which reassembles frames
+        #: and asks (NACK) for what is missing.
+        self.audio_buffer = internals.replace_audio_jitter_buffer(receiver) if kind == "audio" else None
         internals.install_encoded_tap(receiver, self._on_frame, self._on_end)
 
     # -- ingress: called synchronously from RTCRtpReceiver._handle_rtp_packet --
 
     def _on_frame(self, codec: Any, frame: Any) -> None:
         if codec.payloadType != self._payload_type:
-            if codec.mimeType.lower() != self.expected_mime:
+            mime = codec.mimeType.lower()
+            red = self.kind == "audio" and mime == RED_CODEC
+            if mime != self.expected_mime and not red:
                 self.stats.codec_mismatch_drops += 1
                 return
             self._payload_type = codec.payloadType
+            self._red = red
             self._time_base = fractions.Fraction(1, codec.clockRate)
             self._clock_rate = codec.clockRate
         if self.on_first_frame is not None:
@@ -127,8 +145,24 @@ class ForwardedSource:
             first, self.on_first_frame = self.on_first_frame, None
             self._loop.call_soon(first)
         data = frame.data
-        key = self.kind == "video" and is_keyframe(codec.mimeType, data)
         st = self.stats
+        red_payload = None
+        if self.kind == "audio":
+            if self._red:
+                blocks = parse_red(data)
+                if not blocks:
+                    st.red_malformed += 1
+                    return
+                red_payload = data
+                self._recover(blocks, frame.timestamp)
+                data = blocks[-1][2]
+            last = self._last_audio_ts
+            if last is not None and frame.timestamp <= last:
+                return  # recovered already from an earlier packet's redundancy
+            self._last_audio_ts = frame.timestamp
+            if not data:
+                return
+        key = self.kind == "video" and is_keyframe(codec.mimeType, data)
         st.frames_received += 1
         st.bytes_received += len(data)
         now = self._loop.time()
@@ -140,12 +174,32 @@ class ForwardedSource:
             if any(s.waiting_for_keyframe for s in self._sinks):
                 self._send_pli(now)
         # One packet shared by every subscriber: encoder.pack() only reads it.
+        self._fan_out(RelayFrame(self._packet(data, frame.timestamp), data, frame.timestamp, self._clock_rate,
+                                 red=red_payload), key, now)
+
+    def _packet(self, data: bytes, timestamp: int) -> av.Packet:
         packet = av.Packet(data)
-        packet.pts = frame.timestamp
+        packet.pts = timestamp
         packet.time_base = self._time_base
-        shared = RelayFrame(packet, data, frame.timestamp, self._clock_rate)
+        return packet
+
+    def _fan_out(self, shared: RelayFrame, key: bool, now: float) -> None:
         for sink in tuple(self._sinks):
             sink.push(shared, key, now)
+
+    def _recover(self, blocks: list[tuple[int, int, bytes]], timestamp: int) -> None:
+        """The redundant blocks of a RED packet whose own packets never came: forwarded, in
+        order, before its primary (to the subscribers that take plain Opus)."""
+        last = self._last_audio_ts
+        now = self._loop.time()
+        for _, offset, data in blocks[:-1]:
+            ts = timestamp - offset
+            if offset <= 0 or not data or last is None or ts <= last:
+                continue  # arrived itself (or before the first packet we saw)
+            self.stats.frames_recovered += 1
+            self.stats.frames_received += 1
+            self._fan_out(RelayFrame(self._packet(data, ts), data, ts, self._clock_rate, recovered=True), True, now)
+            self._last_audio_ts = last = ts
 
     def _on_end(self) -> None:
         if self.ended:
@@ -211,6 +265,8 @@ class TrackStats:
     keyframes_forwarded: int = 0
     frames_dropped_gate: int = 0  # waiting for a keyframe
     frames_dropped_paused: int = 0
+    #: Delta frames left out while only keyframes go to this subscriber (weak downlink).
+    frames_dropped_thinned: int = 0
     frames_dropped_behind: int = 0  # resync or overflow
     resyncs: int = 0
     plis_from_subscriber: int = 0
@@ -230,6 +286,9 @@ class ForwardedTrack(MediaStreamTrack):
       flushes and restarts from a keyframe; audio drops its oldest frames.
     * Pause: ``set_paused(reason, True)`` stops forwarding (weak downlink, data saver, audio
       only); when the last reason clears, video restarts on a requested keyframe.
+    * Keyframes only (``set_keyframes_only(interval)``, a weak downlink's last step before a
+      pause): only keyframes are forwarded, and one is asked for every ``interval`` seconds;
+      back to every frame on the next keyframe (the deltas in between were never sent).
     * A subscriber's PLI is ignored while gated or paused, or within ``pli_grace`` of a
       keyframe already forwarded to it (they crossed in flight); otherwise it goes to the
       source's coalescer.
@@ -248,6 +307,8 @@ class ForwardedTrack(MediaStreamTrack):
         self.pli_grace = pli_grace
         self.stats = TrackStats()
         self.pause_reasons: set[str] = set()
+        #: Seconds between keyframes while only keyframes are forwarded; None: every frame.
+        self.keyframes_only: float | None = None
         self._need_keyframe = video
         self._started = False
         self._ended = source.ended
@@ -278,6 +339,12 @@ class ForwardedTrack(MediaStreamTrack):
         if self.kind == "video":
             if self.pause_reasons:
                 st.frames_dropped_paused += 1
+                return
+            if self.keyframes_only is not None and not key:
+                st.frames_dropped_thinned += 1
+                last = self.last_keyframe_forwarded_at
+                if self._started and (last is None or now - last >= self.keyframes_only):
+                    self.source.request_keyframe("keyframes-only")  # coalesced, retried by the source
                 return
             if self._need_keyframe:
                 if not key:
@@ -338,6 +405,18 @@ class ForwardedTrack(MediaStreamTrack):
             self._queue.clear()
         elif was and not self.paused and self.kind == "video":
             self._gate_and_request("resume")
+
+    def set_keyframes_only(self, interval: float | None) -> None:
+        """Forward only keyframes, one asked for every ``interval`` seconds (None: all frames
+        again, from the next keyframe: the subscriber lacks the deltas in between)."""
+        if self.kind != "video" or interval == self.keyframes_only:
+            return
+        was = self.keyframes_only
+        self.keyframes_only = interval
+        if interval is not None and was is None and not self.paused:
+            self.source.request_keyframe("keyframes-only")
+        elif interval is None and not self.paused:
+            self._gate_and_request("full-rate")
 
     def on_subscriber_keyframe_request(self) -> None:
         """Replaces ``RTCRtpSender._send_keyframe`` for this sender: the subscriber sent PLI/FIR."""

@@ -62,6 +62,7 @@ from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensions, HeaderExtensionsMap, 
 from aiortc.utils import random32
 
 from . import internals
+from .codecs import OPUS_PT, build_red
 
 log = logging.getLogger("chibo.relay")
 
@@ -139,6 +140,8 @@ def relay_packetizer(mime_type: str) -> Callable[[Any], list[bytes]] | None:
     mime = mime_type.lower()
     if mime == "audio/opus":
         return lambda frame: [frame.data]
+    if mime == "audio/red":
+        return red_packetizer()
     if mime != "video/vp8":
         return None
     picture_id = random.randint(0, (1 << 15) - 1)
@@ -155,6 +158,27 @@ def relay_packetizer(mime_type: str) -> Callable[[Any], list[bytes]] | None:
         return [first + chunks[0]] + [rest + chunk for chunk in chunks[1:]]
 
     return vp8
+
+
+def red_packetizer() -> Callable[[Any], list[bytes]]:
+    """Per sender, for a subscriber that takes RED (codecs.py): the publisher's RED payload as
+    it came; for a publisher that sends plain Opus, a RED payload the relay builds with the
+    previous frame as redundancy (the subscriber's own leg is then protected too). Frames
+    the relay recovered from redundancy are not sent again: they are in the next payload."""
+    previous: list[Any] = [None]
+
+    def red(frame: Any) -> list[bytes]:
+        if frame.recovered:
+            return []
+        payload = frame.red
+        if payload is None:
+            last = previous[0]
+            redundant = [(frame.timestamp - last.timestamp, last.data)] if last is not None else []
+            payload = build_red(OPUS_PT, frame.data, redundant)
+        previous[0] = frame
+        return [payload]
+
+    return red
 
 
 class LeanRtpLoop:

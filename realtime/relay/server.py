@@ -14,7 +14,8 @@ packets. The cost is m-lines that grow with churn (two per publisher session).
 
 Per subscriber, video can be paused for three reasons, each applied to the video m-lines
 it concerns (``ForwardedTrack.set_paused``):
-* ``downlink`` — the weak-downlink guard (all video);
+* ``downlink`` — the weak-downlink guard's level (downlink.py): every video but the one in
+  focus from ``FOCUS`` on, that one as keyframes only at ``KEYFRAMES``, all at ``PAUSED``;
 * ``audio_only`` — the participant chose audio only (all video);
 * ``saver`` — data saver: every video but the one in focus (the floor holder, else the
   latest speaker, else the hall device, else the first publisher).
@@ -44,14 +45,15 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc import sdp as aiortc_sdp
 from aiortc.sdp import candidate_from_sdp
 
 from .. import protocol as p
 from ..topology import RELAY_ID
-from .codecs import pin_codec
-from .downlink import DownlinkGuard, DownlinkPolicy
+from .codecs import answer_prefers_red, pin_codec, register_red
+from .downlink import DownlinkGuard, DownlinkPolicy, VideoLevel
 from .forwarding import ForwardedSource, ForwardedTrack
-from .internals import check_aiortc_internals, hook_sender, sender_ssrc
+from .internals import check_aiortc_internals, hook_sender
 from .lean_sender import install_lean_rtp
 
 log = logging.getLogger("chibo.relay")
@@ -90,10 +92,20 @@ def parse_candidate(data: dict[str, Any] | None) -> Any:
     return candidate
 
 
+def _receiver_counts(source: ForwardedSource) -> tuple[int, int]:
+    """(packets received, packets lost) on a publisher's track so far."""
+    if source.audio_buffer is not None:
+        return source.audio_buffer.received, source.audio_buffer.lost
+    streams = getattr(source.receiver, "_RTCRtpReceiver__remote_streams", {})
+    received = sum(s.packets_received for s in streams.values())
+    lost = sum(max(s.packets_lost, 0) for s in streams.values())
+    return received, lost
+
+
 class RelayLink:
     """The relay's peer connection with one participant session."""
 
-    def __init__(self, server: RelayServer, participant: str, session: str) -> None:
+    def __init__(self, server: RelayServer, participant: str, session: str, *, red: bool = False) -> None:
         self.server = server
         self.participant = participant
         self.session = session
@@ -101,17 +113,22 @@ class RelayLink:
                                                      bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.slots: list[Slot] = []
         self.upload: dict[str, RTCRtpTransceiver] = {}
+        self.red = red
         self.audio_only = False
         self.data_saver = False
-        self.guard = DownlinkGuard(server.policy, self._downlink_paused, name=participant) if server.policy else None
-        self._downlink = False
+        self.level = VideoLevel.FULL
+        self.guard = (DownlinkGuard(server.policy, self._set_level, self.rtp_bytes_sent, name=participant,
+                                    changes=self._level_changes,
+                                    uplink_loss=lambda: server.last_uplink_loss.get(participant, 0.0))
+                      if server.policy else None)
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._offer_needed = False
         self._closed = False
         self.offers = 0
         for kind in KINDS:
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
-            pin_codec(transceiver)
+            # A browser sends the first codec of the offer: RED first for one that takes it.
+            pin_codec(transceiver, red_first=red)
             self.upload[kind] = transceiver
         # A link that fails is not repaired here: the participant's watchdog sends
         # "renegotiate" and gets a fresh link (signal() below).
@@ -163,25 +180,48 @@ class RelayLink:
     def _observe_rtcp(self, kind: str) -> Callable[[RTCRtpSender, Any], None]:
         def observe(sender: RTCRtpSender, packet: Any) -> None:
             if self.guard is not None:
-                self.guard.observe(kind, sender_ssrc(sender), packet)
+                self.guard.observe(kind, sender, packet)
         return observe
 
-    def _downlink_paused(self, paused: bool) -> None:
-        self._downlink = paused
+    def rtp_bytes_sent(self) -> int:
+        """RTP bytes sent to this participant so far (all m-lines share one transport)."""
+        for slot in self.slots:
+            transport = slot.transceiver.sender.transport
+            if transport is not None:
+                return int(getattr(transport, "_RTCDtlsTransport__tx_bytes", 0))
+        return 0
+
+    def _set_level(self, level: VideoLevel) -> None:
+        self.level = level
         self.apply_video_pauses()
         self.server.tracks_changed(self)
 
+    def _level_changes(self, level: VideoLevel) -> bool:
+        """Whether ``level`` sends this subscriber less video than the one above it."""
+        if level == VideoLevel.FOCUS:
+            return sum(1 for s in self.active_slots() if s.kind == "video") > 1
+        return True
+
     def apply_video_pauses(self) -> None:
-        focus = self.server.focus_for(self.participant) if self.data_saver else None
+        level = self.level
+        focus = self.server.focus_for(self.participant) if self.data_saver or level >= VideoLevel.FOCUS else None
+        keyframes = self.server.policy.keyframe_interval if self.server.policy else 3.0
         for slot in self.active_slots():
             if slot.kind != "video":
                 continue
-            slot.track.set_paused("downlink", self._downlink)
+            out_of_focus = slot.publisher != focus
+            slot.track.set_paused("downlink", level == VideoLevel.PAUSED or (level >= VideoLevel.FOCUS and out_of_focus))
+            slot.track.set_keyframes_only(keyframes if level == VideoLevel.KEYFRAMES else None)
             slot.track.set_paused("audio_only", self.audio_only)
-            slot.track.set_paused("saver", self.data_saver and slot.publisher != focus)
+            slot.track.set_paused("saver", self.data_saver and out_of_focus)
 
     def video_paused(self) -> list[str]:
         return sorted({s.publisher for s in self.active_slots() if s.kind == "video" and s.track.paused})
+
+    def video_reduced(self) -> list[str]:
+        """Publishers whose video goes to this participant as keyframes only."""
+        return sorted({s.publisher for s in self.active_slots()
+                       if s.kind == "video" and not s.track.paused and s.track.keyframes_only is not None})
 
     # ------------------------------------------------------------------ negotiation
 
@@ -224,9 +264,19 @@ class RelayLink:
     async def _on_answer(self, sdp: str) -> None:
         if self.pc.signalingState != "have-local-offer":
             return
+        self._follow_audio_choice(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         if self._offer_needed:
             self._queue.put_nowait(("offer", None))
+
+    def _follow_audio_choice(self, answer: str) -> None:
+        """Send each audio m-line the codec the participant put first: RED to a browser that
+        prefers it, Opus otherwise (aiortc would order them by the relay's own offer)."""
+        by_mid = {t.mid: t for t in self.pc.getTransceivers() if t.mid is not None}
+        for media in aiortc_sdp.SessionDescription.parse(answer).media:
+            transceiver = by_mid.get(media.rtp.muxId)
+            if media.kind == "audio" and transceiver is not None and transceiver.sender.track is not None:
+                pin_codec(transceiver, "audio", red_first=answer_prefers_red(media))
 
     async def _on_candidate(self, data: dict[str, Any] | None) -> None:
         if self.pc.remoteDescription is None:
@@ -235,11 +285,20 @@ class RelayLink:
         if candidate is not None:
             await self.pc.addIceCandidate(candidate)
 
+    def resend(self) -> None:
+        """The participant is back on a new socket with the same session: what it may have
+        missed while its socket was gone (an offer, the track list) goes again."""
+        self.server.tracks_changed(self)
+        if self.pc.signalingState == "have-local-offer" and self.pc.localDescription is not None:
+            self.server.send(self.participant, p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
+                                                              sdp=self.pc.localDescription.sdp))
+
     def tracks_message(self) -> p.RelayTracks:
         upload = {kind: t.mid for kind, t in self.upload.items() if t.mid is not None}
         tracks = [p.RelayTrack(mid=s.transceiver.mid, participant=s.publisher, kind=s.kind)
                   for s in self.active_slots() if s.transceiver.mid is not None]
-        return p.RelayTracks(upload=upload, tracks=tracks, video_paused=self.video_paused())
+        return p.RelayTracks(upload=upload, tracks=tracks, video_paused=self.video_paused(),
+                             video_reduced=self.video_reduced())
 
     async def close(self) -> None:
         self._closed = True
@@ -257,6 +316,7 @@ class RelayServer:
     def __init__(self, send: Callable[[str, p.Message], None], *, ice_servers: list[RTCIceServer] | None = None,
                  policy: DownlinkPolicy | None = DEFAULT_POLICY) -> None:
         check_aiortc_internals()
+        register_red()
         self.send = send
         self.ice_servers = ice_servers or []  # never aiortc's default public STUN server
         self.policy = policy
@@ -267,13 +327,19 @@ class RelayServer:
         self.floor: str | None = None
         self.speakers: list[str] = []  # most recent first
         self._tasks: set[asyncio.Task[RelayLink]] = set()
+        #: Per publisher: (packets received, packets lost) at the last report.
+        self._uplink_counts: dict[tuple[str, str], tuple[int, int]] = {}
+        #: Per publisher: its uplink loss in the last report (per cent).
+        self.last_uplink_loss: dict[str, float] = {}
+        self._reporter = asyncio.ensure_future(self._report_uplink_loss())
 
     # ------------------------------------------------------------------ participants
 
-    async def add(self, participant: str, session: str) -> RelayLink:
-        """A participant (re)entered in ``session``: a new link, offered at once."""
+    async def add(self, participant: str, session: str, *, red: bool = False) -> RelayLink:
+        """A participant (re)entered in ``session``: a new link, offered at once. ``red``: the
+        participant takes RED audio (it is offered first on its upload m-line)."""
         await self.remove(participant)
-        link = RelayLink(self, participant, session)
+        link = RelayLink(self, participant, session, red=red)
         self.links[participant] = link
         for publisher in self.publishers.values():
             if publisher.participant != participant:
@@ -321,7 +387,7 @@ class RelayServer:
                 link.candidate(candidate)
             case p.RelayedRenegotiate(sender_session=session) if session == link.session:
                 # The participant's connection is stuck: start over with a new one.
-                task = asyncio.ensure_future(self.add(participant, session))
+                task = asyncio.ensure_future(self.add(participant, session, red=link.red))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             case _:
@@ -347,7 +413,7 @@ class RelayServer:
             return
         self.floor, self.speakers = floor, speakers
         for link in self.links.values():
-            if link.data_saver:
+            if link.data_saver or link.level >= VideoLevel.FOCUS:
                 link.apply_video_pauses()
                 self.tracks_changed(link)
 
@@ -363,6 +429,44 @@ class RelayServer:
         if link.pc.localDescription is not None:
             self.send(link.participant, link.tracks_message())
 
+    # ------------------------------------------------------------------ honest indicators
+
+    def uplink_loss(self) -> dict[str, float]:
+        """Each publisher's packets lost on the way here since the last call, in per cent.
+
+        Subscribers' own statistics see only the relay's leg to them; a member whose uplink
+        loses 5 % would show 0 % everywhere else. Audio counts from the pass-through's
+        sequence gaps, video from the receiver's statistics (before NACK repairs)."""
+        out: dict[str, float] = {}
+        for pid, publisher in self.publishers.items():
+            received = lost = 0
+            for kind, source in publisher.sources.items():
+                r, l_ = _receiver_counts(source)
+                key = (pid, kind)
+                r0, l0 = self._uplink_counts.get(key, (0, 0))
+                if r < r0 or l_ < l0:  # a new session's source
+                    r0 = l0 = 0
+                self._uplink_counts[key] = (r, l_)
+                received += r - r0
+                lost += l_ - l0
+            if received + lost > 0:
+                out[pid] = round(100 * lost / (received + lost), 1)
+        return out
+
+    async def _report_uplink_loss(self, interval: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                loss = self.uplink_loss()
+                self.last_uplink_loss = loss
+                if loss:
+                    message = p.UplinkLoss(loss_pct=loss)
+                    for participant in list(self.links):
+                        self.send(participant, message)
+            except Exception:  # an indicator must never stop the relay
+                log.exception("uplink loss report failed")
+
     async def close(self) -> None:
+        self._reporter.cancel()
         for participant in list(self.links):
             await self.remove(participant)

@@ -24,6 +24,21 @@ export class LocalMedia {
 
   async start({ audio = true, video = true } = {}) {
     const errors = [];
+    if (audio && video) {
+      // One request for both: one start-up instead of two in a row. If either device is
+      // missing or refused, fall back to asking for each on its own.
+      try {
+        const s = await navigator.mediaDevices.getUserMedia({ audio: this.audioConstraints(), video: VIDEO });
+        this.audioTrack = s.getAudioTracks()[0];
+        this.videoTrack = s.getVideoTracks()[0];
+        this.videoTrack.contentHint = "motion";
+        this.stream.addTrack(this.audioTrack);
+        this.stream.addTrack(this.videoTrack);
+        this.cameraOn = true;
+        this.watchLevel();
+        return errors;
+      } catch (e) { /* ask for each below */ }
+    }
     if (audio) {
       try {
         const s = await navigator.mediaDevices.getUserMedia({ audio: this.audioConstraints() });

@@ -16,9 +16,47 @@ import { watchConnection } from "./watch.js";
 
 export const VIDEO_MAX_BITRATE = 250_000;   // weak mobile networks first
 export const VIDEO_MAX_FRAMERATE = 15;
+// While the uplink cannot carry video (uplink.js), the microphone too sends less.
+export const AUDIO_LOW_BITRATE = 20_000;
+
+// Opus with RED (RFC 2198) first: each packet also carries the previous frame, so a single
+// lost packet is repaired end to end instead of concealed. Chromium sends RED when the
+// negotiated codec list puts audio/red (with its a=fmtp line) first; the rest stay as
+// fallbacks for a peer without RED. Called on audio transceivers before each offer/answer.
+export function preferRed(transceiver) {
+  try {
+    const caps = window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("audio");
+    if (!caps || !transceiver.setCodecPreferences) return;
+    const isRed = (c) => c.mimeType.toLowerCase() === "audio/red";
+    const red = caps.codecs.filter(isRed);
+    if (red.length) transceiver.setCodecPreferences([...red, ...caps.codecs.filter((c) => !isRed(c))]);
+  } catch (e) { console.warn("RED", e); }
+}
+
+// The caps every video sender keeps, and whether it sends at all (uplink.js).
+export async function tuneSenders(videoSender, audioSender, videoActive) {
+  if (videoSender) {
+    const params = videoSender.getParameters();
+    if (params.encodings && params.encodings.length) {
+      params.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
+      params.encodings[0].maxFramerate = VIDEO_MAX_FRAMERATE;
+      params.encodings[0].active = videoActive;
+      try { await videoSender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
+    }
+  }
+  if (audioSender) {
+    const params = audioSender.getParameters();
+    if (params.encodings && params.encodings.length) {
+      if (videoActive) delete params.encodings[0].maxBitrate;
+      else params.encodings[0].maxBitrate = AUDIO_LOW_BITRATE;
+      try { await audioSender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
+    }
+  }
+}
 
 export class PeerLink {
-  constructor({ remote, session, polite, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, audioOnly }) {
+  constructor({ remote, session, polite, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, audioOnly,
+                videoActive = true }) {
     this.remote = remote;
     this.session = session;
     this.polite = polite;
@@ -30,6 +68,7 @@ export class PeerLink {
     this.settingAnswer = false;
     this.local = local;
     this.audioOnly = audioOnly;
+    this.videoActive = videoActive;
     // iceTransportPolicy "relay" (a server setting): media only through the TURN server.
     const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.pc = pc;
@@ -37,7 +76,7 @@ export class PeerLink {
       // The impolite side offers: it creates the transceivers. The polite side answers and
       // takes the transceivers the offer creates (ones made by addTransceiver would not be
       // matched to the offer's media sections, and would need a second negotiation).
-      pc.addTransceiver("audio", { direction: "sendrecv", streams: [local.stream] });
+      preferRed(pc.addTransceiver("audio", { direction: "sendrecv", streams: [local.stream] }));
       pc.addTransceiver("video", { direction: audioOnly ? "inactive" : "sendrecv", streams: [local.stream] });
       this.setTracks(local);
     }
@@ -80,13 +119,13 @@ export class PeerLink {
 
   async tuneVideo() {
     const video = this.transceiver("video");
-    if (!video) return;
-    const sender = video.sender;
-    const params = sender.getParameters();
-    if (!params.encodings || !params.encodings.length) return;
-    params.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
-    params.encodings[0].maxFramerate = VIDEO_MAX_FRAMERATE;
-    try { await sender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
+    const audio = this.transceiver("audio");
+    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive);
+  }
+
+  setVideoActive(active) {
+    this.videoActive = active;
+    return this.tuneVideo();
   }
 
   async onDescription(description) {
@@ -101,7 +140,7 @@ export class PeerLink {
     if (description.type === "offer") {
       for (const t of pc.getTransceivers()) {
         const kind = t.receiver.track && t.receiver.track.kind;
-        if (kind === "audio") t.direction = "sendrecv";
+        if (kind === "audio") { t.direction = "sendrecv"; preferRed(t); }
         if (kind === "video") t.direction = this.audioOnly ? "inactive" : "sendrecv";
       }
       this.setTracks(this.local);

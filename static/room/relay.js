@@ -7,12 +7,12 @@
 // negotiation. A stuck connection is started over with `renegotiate` (room.js), after which
 // the relay offers on a new connection.
 
-import { VIDEO_MAX_BITRATE, VIDEO_MAX_FRAMERATE } from "./peers.js";   // the same caps as the mesh
+import { preferRed, tuneSenders } from "./peers.js";   // the same caps and codecs as the mesh
 import { connectionStats } from "./stats.js";
 import { watchConnection } from "./watch.js";
 
 export class RelayLink {
-  constructor({ session, iceServers, local, signal, onTrack, onState }) {
+  constructor({ session, iceServers, local, signal, onTrack, onState, videoActive = true }) {
     this.remote = "relay";
     this.session = session;
     this.polite = true;
@@ -24,6 +24,8 @@ export class RelayLink {
     this.upload = {};
     this.tracks = new Map();   // mid -> { participant, kind }
     this.videoPaused = new Set();
+    this.videoReduced = new Set();
+    this.videoActive = videoActive;
     const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.pc = pc;
     pc.onicecandidate = ({ candidate }) =>
@@ -39,6 +41,7 @@ export class RelayLink {
     this.upload = msg.upload;
     this.tracks = new Map(msg.tracks.map((t) => [t.mid, { participant: t.participant, kind: t.kind }]));
     this.videoPaused = new Set(msg.video_paused);
+    this.videoReduced = new Set(msg.video_reduced || []);
   }
 
   uploadTransceiver(kind) {
@@ -59,12 +62,13 @@ export class RelayLink {
 
   async tuneVideo() {
     const video = this.uploadTransceiver("video");
-    if (!video) return;
-    const params = video.sender.getParameters();
-    if (!params.encodings || !params.encodings.length) return;
-    params.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
-    params.encodings[0].maxFramerate = VIDEO_MAX_FRAMERATE;
-    try { await video.sender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
+    const audio = this.uploadTransceiver("audio");
+    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive);
+  }
+
+  setVideoActive(active) {
+    this.videoActive = active;
+    return this.tuneVideo();
   }
 
   async onDescription(description) {
@@ -75,6 +79,8 @@ export class RelayLink {
       if (t.mid === this.upload.audio || t.mid === this.upload.video) t.direction = "sendonly";
       else if (this.tracks.has(t.mid)) t.direction = "recvonly";
       else if (!t.stopped) t.direction = "inactive";
+      // RED when the relay offers it (it forwards what the publisher sends); opus otherwise.
+      if (t.receiver.track && t.receiver.track.kind === "audio" && !t.stopped) preferRed(t);
     }
     this.setTracks(this.local);
     await pc.setLocalDescription();

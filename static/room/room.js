@@ -6,9 +6,10 @@ import { Signalling } from "./signalling.js";
 import { LocalMedia } from "./media.js";
 import { PeerLink } from "./peers.js";
 import { RelayLink } from "./relay.js";
-
-import { forget, rejoinChoice, remember } from "./rejoin.js";
+import { Indicators } from "./health.js";
+import { UplinkGuard } from "./uplink.js";
 import { RoomView } from "./view.js";
+import { forget, rejoinChoice, remember } from "./rejoin.js";
 
 const RELAY = "relay";
 
@@ -17,6 +18,8 @@ const cfg = {
   meetingId: Number(root.dataset.meeting),
   device: root.dataset.device,
   chair: root.dataset.chair === "1",
+  // A join token issued with the page: the first connection needs no extra round trip.
+  token: root.dataset.token || null,
 };
 
 class Room {
@@ -35,31 +38,40 @@ class Room {
     this.iceTransportPolicy = "all";
     this.unread = 0;
     this.view = new RoomView(this, cfg);
+    this.indicators = new Indicators(this, this.view);
+    this.uplink = new UplinkGuard(this);
+    // The socket opens while the member reads the join screen (see Signalling.preconnect).
+    this.signalling = new Signalling({ meetingId: cfg.meetingId, device: cfg.device, audio: true, video: true,
+                                       token: cfg.token });
+    if (cfg.token) this.signalling.preconnect();
   }
 
   async start({ video }) {
     this.audioOnly = !video;
     this.media = new LocalMedia({ hall: cfg.device === "hall" });
-    const missing = await this.media.start({ audio: true, video });
-    if (missing.length) this.view.toast(`Không dùng được ${missing.join(" và ")} của thiết bị; bạn vẫn có thể nghe và xem.`);
-    this.media.onspeaking = (speaking) => this.send({ type: "speaking", speaking });
-    this.view.showStage();
-    this.view.setLocal(this.media);
-    this.signalling = new Signalling({ meetingId: cfg.meetingId, device: cfg.device,
-                                       audio: this.media.micOn, video: !!this.media.videoTrack });
-    this.signalling.onmessage = (msg) => this.handle(msg);
+    // The signalling connection says hello while the camera and microphone start: on a slow
+    // link its round trips and the devices' start-up overlap. Messages wait for the devices.
+    this.signalling.media = { audio: true, video };
+    const ready = this.media.start({ audio: true, video });
+    this.signalling.onmessage = async (msg) => { await ready; return this.handle(msg); };
     this.signalling.onstate = (state, detail, code) => {
       // After the frames already received (a "removed" or "meeting" frame says why better).
       if (state === "closed") {
         this.signalling.chain.then(() => { if (!this.over) this.end(detail || "Đã ngắt kết nối.", this.closedKind(code)); });
-        return undefined;
+        return;
       }
-      return this.view.connection(state, detail);
+      this.indicators.signalling(state, detail);
+      if (state === "open") setTimeout(() => this.restartStuck(), 0);
     };
     this.signalling.connect();
+    const missing = await ready;
+    if (missing.length) this.view.toast(`Không dùng được ${missing.join(" và ")} của thiết bị; bạn vẫn có thể nghe và xem.`);
+    this.media.onspeaking = (speaking) => this.send({ type: "speaking", speaking });
+    this.view.showStage();
+    this.view.setLocal(this.media);
     this.remember();
     this.rememberTimer = setInterval(() => this.remember(), 30000);
-    this.qualityTimer = setInterval(() => this.measure(), 5000);
+    this.qualityTimer = setInterval(() => this.measure(), 1000);
     this.refreshCounts();
     this.countsTimer = setInterval(() => this.refreshCounts(), 15000);
     window.addEventListener("pagehide", () => { if (this.signalling && !this.signalling.stopped) this.remember(); this.signalling.stop(); });
@@ -116,6 +128,7 @@ class Room {
       case "replaced": this.end(msg.message, "replaced"); return;
       case "ice_servers": this.iceServers = msg.ice_servers; return;   // fresh TURN credentials for new links
       case "pong": this.view.serverRtt(performance.now() - msg.t); return;
+      case "uplink_loss": return this.indicators.uplinkLoss(msg);
       case "vote":
         if (!this.vote || this.vote.id !== msg.motion.id) this.voted = false;
         this.vote = msg.motion;
@@ -139,6 +152,7 @@ class Room {
   }
 
   onWelcome(msg) {
+    const kept = msg.resumed && msg.session === this.session && msg.topology === this.topology;
     this.me = msg.you;
     this.session = msg.session;
     this.iceServers = msg.ice_servers;
@@ -146,21 +160,46 @@ class Room {
     this.participants = new Map(msg.participants.map((p) => [p.id, p]));
     this.hands = msg.hands;
     this.floor = msg.floor;
-    // A new session of ours: every peer connection starts afresh.
-    for (const id of [...this.links.keys()]) this.dropLink(id);
-    this.topology = msg.topology;
-    for (const id of msg.peers) {
-      if (id === RELAY) { this.connectRelay(msg.relay_session); continue; }
-      const p = this.participants.get(id);
-      if (p) this.connectTo(p, msg.polite[id]);
+    if (kept) {
+      // The same session on a new socket (a cut the heartbeat gave up on): the peer
+      // connections stand. Connect to whoever came meanwhile, let go of whoever left.
+      for (const id of [...this.links.keys()]) if (!msg.peers.includes(id)) this.dropLink(id);
+      for (const id of msg.peers) {
+        const p = this.participants.get(id);
+        const link = this.links.get(id);
+        if (id !== RELAY && p && (!link || link.session !== p.session)) this.connectTo(p, msg.polite[id]);
+      }
+    } else {
+      // A new session of ours: every peer connection starts afresh.
+      for (const id of [...this.links.keys()]) this.dropLink(id);
+      this.topology = msg.topology;
+      for (const id of msg.peers) {
+        if (id === RELAY) { this.connectRelay(msg.relay_session); continue; }
+        const p = this.participants.get(id);
+        if (p) this.connectTo(p, msg.polite[id]);
+      }
     }
     this.vote = msg.vote;
     this.voted = msg.voted;
     this.view.welcome(msg);
     this.view.renderVote();
-    this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly,
-                audio_only: this.audioOnly });
+    this.announceMedia();
     if (this.dataSaver) this.send({ type: "data_saver", on: true });
+  }
+
+  // What we send, as the others should show it (the camera held back by uplink.js counts as off).
+  announceMedia() {
+    this.send({ type: "media", audio: this.media.micOn, video: this.sendsVideo() && !this.uplink.audioOnly,
+                audio_only: this.audioOnly });
+  }
+
+  sendsVideo() { return !!(this.media && this.media.videoTrack) && !this.audioOnly; }
+
+  // uplink.js: stop or resume sending video because of our uplink.
+  setUplinkVideo(active) {
+    for (const link of this.links.values()) link.setVideoActive(active);
+    this.announceMedia();
+    this.view.controls();
   }
 
   // The room moved to the relay: connect to it, then let the direct links go.
@@ -178,20 +217,42 @@ class Room {
   connectRelay(session) {
     this.dropLink(RELAY);
     const link = new RelayLink({
-      session, iceServers: this.iceServers, local: this.media,
+      session, iceServers: this.iceServers, local: this.media, videoActive: !this.uplink.audioOnly,
       signal: (m) => this.send({ ...m, to: RELAY, to_session: session }),
       onTrack: (id, track) => this.gotTrack(id, track),
       onState: (state) => {
         if (state === "connected" && link.whenConnected) { link.whenConnected(); link.whenConnected = null; }
-        if (state === "stuck" && this.links.get(RELAY) === link) {
-          // Ask the relay for a fresh connection; it offers again.
-          this.send({ type: "renegotiate", to: RELAY, to_session: session });
-          this.connectRelay(session);
-        }
+        if (state === "stuck" && this.links.get(RELAY) === link) this.restartRelay(link, session);
       },
     });
     this.links.set(RELAY, link);
     return link;
+  }
+
+  // Ask the relay for a fresh connection; it offers again. Not while the signalling socket
+  // is down: the request would be lost and the new connection would wait for an offer that
+  // never comes (after a cut, onWelcome restarts what got stuck meanwhile).
+  restartRelay(link, session) {
+    if (!this.signallingUp()) { link.stuck = true; return; }
+    this.send({ type: "renegotiate", to: RELAY, to_session: session });
+    this.connectRelay(session);
+  }
+
+  // Signalling is back: start over the connections that got stuck while it was down.
+  restartStuck() {
+    for (const [id, link] of [...this.links]) {
+      if (!link.stuck || this.links.get(id) !== link) continue;
+      link.stuck = false;
+      if (link.pc.connectionState === "connected") continue;   // it came back by itself
+      if (id === RELAY) { this.restartRelay(link, link.session); continue; }
+      const p = this.participants.get(id);
+      if (p) this.restartWith(p, link.polite, { answering: false });
+    }
+  }
+
+  signallingUp() {
+    const s = this.signalling;
+    return !!(s && s.ws && s.ws.readyState === WebSocket.OPEN && !s.stale);
   }
 
   videoPaused(id) {
@@ -226,12 +287,16 @@ class Room {
     const link = new PeerLink({
       remote: p.id, session: p.session, polite, iceServers: this.iceServers,
       iceTransportPolicy: this.iceTransportPolicy, local: this.media,
-      audioOnly: this.audioOnly,
+      audioOnly: this.audioOnly, videoActive: !this.uplink.audioOnly,
       signal: (m) => this.send({ ...m, to: p.id, to_session: p.session }),
       onTrack: (stream, track) => this.gotTrack(p.id, track),
       onState: (state) => {
         this.view.linkState(p.id, state);
-        if (state === "stuck" && this.links.get(p.id) === link) this.restartWith(p, polite, { answering: false });
+        if (state === "stuck" && this.links.get(p.id) === link) {
+          // Starting over needs signalling: while the socket is down (a cut), wait for it.
+          if (!this.signallingUp()) { link.stuck = true; return; }
+          this.restartWith(p, polite, { answering: false });
+        }
       },
     });
     this.links.set(p.id, link);
@@ -269,7 +334,7 @@ class Room {
   setMic(on, { announce = true } = {}) {
     this.media.setMic(on);
     this.view.controls();
-    if (announce || !on) this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly, audio_only: this.audioOnly });
+    if (announce || !on) this.announceMedia();
   }
 
   async setCamera(on) {
@@ -280,7 +345,7 @@ class Room {
     }
     for (const link of this.links.values()) link.setTracks(this.media);
     this.view.setLocal(this.media);
-    this.send({ type: "media", audio: this.media.micOn, video: !!this.media.videoTrack && !this.audioOnly, audio_only: this.audioOnly });
+    this.announceMedia();
     this.remember();
   }
 
@@ -290,7 +355,7 @@ class Room {
     else await this.media.startCamera().catch(() => this.view.toast("Không mở được camera.", "error"));
     for (const link of this.links.values()) { link.setTracks(this.media); link.setAudioOnly(on); }
     this.view.setLocal(this.media);
-    this.send({ type: "media", audio: this.media.micOn, video: !on && !!this.media.videoTrack, audio_only: on });
+    this.announceMedia();
     this.remember();
   }
 
@@ -311,24 +376,17 @@ class Room {
     if (r && r.ok) this.view.renderCounts((await r.json()).counts);
   }
 
+  // Every second: the indicators (health.js) and the uplink guard (uplink.js).
   async measure() {
-    this.send({ type: "ping", t: performance.now() });
-    let worstRtt = 0;
-    let lost = 0;
-    let received = 0;
-    for (const link of this.links.values()) {
-      const s = await link.stats().catch(() => null);
-      if (!s) continue;
-      if (s.rtt != null) worstRtt = Math.max(worstRtt, s.rtt);
-      lost += s.lost; received += s.received;
+    if (this.measuring) return;
+    this.measuring = true;
+    try {
+      await this.indicators.sample();
+      const carrying = [...this.indicators.windows.entries()].filter(([id]) => this.links.has(id)).map(([, w]) => w);
+      this.uplink.observe(carrying);
+    } finally {
+      this.measuring = false;
     }
-    const lossPct = received + lost > 0 ? (100 * lost) / (received + lost) : 0;
-    const level = worstRtt > 600 || lossPct > 8 ? "poor" : worstRtt > 250 || lossPct > 2 ? "fair" : "good";
-    if (level !== this.quality) {
-      this.quality = level;
-      this.send({ type: "quality", level, rtt_ms: Math.round(worstRtt), loss_pct: Math.round(lossPct * 10) / 10 });
-    }
-    this.view.quality(level);
   }
 
   leave() {

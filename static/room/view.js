@@ -213,6 +213,7 @@ export class RoomView {
     if (p && p.quality === "poor") flags.push("mạng yếu");
     const paused = id !== "self" && this.room.videoPaused(id);
     if (paused && p && p.video && !p.audio_only) flags.push(this.room.dataSaver ? "đã ẩn hình để tiết kiệm dữ liệu" : "tạm dừng hình do mạng yếu");
+    if (this.room.indicators) flags.push(...this.room.indicators.flags(pid));   // health.js
     $(".tile-flags", tile).textContent = flags.join(" · ");
     const video = $("video", tile);
     const hasVideo = video.srcObject && video.srcObject.getVideoTracks().length > 0 && !(p && (p.audio_only || !p.video)) && !paused;

@@ -147,10 +147,9 @@ async def test_pause_drops_and_resume_restarts_on_a_requested_keyframe():
 
 
 @pytest.mark.anyio
-async def test_audio_drops_its_oldest_frames_when_behind_and_skips_the_prefetch():
+async def test_audio_drops_its_oldest_frames_when_behind():
     rx = StubReceiver()
     source = ForwardedSource(rx, "audio")
-    assert rx._RTCRtpReceiver__jitter_buffer._prefetch == 0
     track = ForwardedTrack(source, max_frames=5)
     for i in range(12):
         feed(rx, OPUS, bytes([i]) * 10, i * 960)
@@ -181,3 +180,86 @@ async def test_tap_installed_after_the_decoder_thread_started_still_stops_it():
     rx._RTCRtpReceiver__decoder_queue.put(None)
     thread.join(2)
     assert got == [None] and source.ended
+
+
+@pytest.mark.anyio
+async def test_audio_pass_through_hands_on_every_packet_at_once_and_counts_the_gaps():
+    """A lost audio packet holds nothing up: aiortc's jitter buffer waited for the hole up to
+    its capacity and then threw good frames away, doubling what the others heard lost."""
+    from aiortc.rtp import RtpPacket
+
+    rx = StubReceiver()
+    source = ForwardedSource(rx, "audio")
+    buffer = rx._RTCRtpReceiver__jitter_buffer
+    assert buffer is source.audio_buffer
+    released = []
+    for seq in [*range(65530, 65536), *range(0, 3), 4, 5, 3, 5, *range(6, 30)]:  # 3 late, 5 twice
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960)
+        packet._data = bytes([seq % 256])
+        pli, frame = buffer.add(packet)
+        assert not pli
+        if frame is not None:
+            released.append(frame.timestamp // 960)
+    # Every packet in order is released as it arrives, across the wrap; the late one and the
+    # duplicate are not (an older timestamp would read as a wrap further on).
+    assert released == [*range(65530, 65536), 0, 1, 2, 4, 5, *range(6, 30)]
+    assert (buffer.received, buffer.lost, buffer.late) == (35, 0, 2)
+    for seq in (40, 45):  # 30-39 and 41-44 lost
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960)
+        packet._data = b"x"
+        assert buffer.add(packet)[1] is not None
+    assert buffer.lost == 14
+
+
+RED = RTCRtpCodecParameters(mimeType="audio/red", clockRate=48000, channels=2, payloadType=110)
+
+
+@pytest.mark.anyio
+async def test_red_from_a_publisher_repairs_its_own_lost_packets_for_subscribers_without_red():
+    """A publisher sends RED (each packet: the previous Opus frame, then its own); one of its
+    packets is lost on the way up. A subscriber that takes plain Opus still gets every frame,
+    in order; one that takes RED gets the payloads as they came (and nothing twice)."""
+    from realtime.relay.codecs import build_red, parse_red
+    from realtime.relay.lean_sender import relay_packetizer
+
+    rx = StubReceiver()
+    source = ForwardedSource(rx, "audio")
+    opus_sub, red_sub = ForwardedTrack(source), ForwardedTrack(source)
+    frames = {n: bytes([n]) * (20 + n) for n in range(6)}
+    for n in (0, 1, 3, 4, 5):  # frame 2's packet is lost upstream; packet 3 carries it again
+        payload = build_red(96, frames[n], [(960, frames[n - 1])] if n else [])
+        assert parse_red(payload)[-1] == (96, 0, frames[n])
+        feed(rx, RED, payload, n * 960)
+    got = []
+    while opus_sub._queue:
+        got.append(await opus_sub.recv_relay())
+    assert [f.data for f in got] == [frames[n] for n in range(6)]
+    assert [f.timestamp for f in got] == [n * 960 for n in range(6)]
+    assert [f.recovered for f in got] == [False, False, True, False, False, False]
+    assert source.stats.frames_recovered == 1
+    # The RED subscriber's packetiser: the publisher's payloads, the recovered frame skipped.
+    red = relay_packetizer("audio/red")
+    opus = relay_packetizer("audio/opus")
+    assert [red(f) for f in got] == [[] if f.recovered else [f.red] for f in got]
+    assert got[3].red is not None and parse_red(got[3].red)[0][2] == frames[2]
+    assert [opus(f) for f in got] == [[frames[n]] for n in range(6)]
+    assert len(red_sub._queue) == 6
+    # Malformed RED is dropped, not forwarded.
+    feed(rx, RED, b"\x80\x00", 6 * 960)
+    assert source.stats.red_malformed == 1 and not opus_sub._queue
+
+
+@pytest.mark.anyio
+async def test_a_subscriber_that_takes_red_gets_redundancy_even_from_an_opus_publisher():
+    from realtime.relay.codecs import parse_red
+    from realtime.relay.lean_sender import relay_packetizer
+
+    rx = StubReceiver()
+    source = ForwardedSource(rx, "audio")
+    track = ForwardedTrack(source)
+    for n in range(3):
+        feed(rx, OPUS, bytes([n]) * 30, n * 960)
+    red = relay_packetizer("audio/red")
+    payloads = [red(await track.recv_relay())[0] for _ in range(3)]
+    assert parse_red(payloads[0]) == [(96, 0, bytes([0]) * 30)]
+    assert parse_red(payloads[2]) == [(96, 960, bytes([1]) * 30), (96, 0, bytes([2]) * 30)]

@@ -1,4 +1,5 @@
-"""A subscriber behind a real 384 kbps downlink keeps its audio while the relay pauses its video.
+"""A subscriber behind a real 384 kbps downlink keeps its audio while the relay steps its video
+down (keyframes only, then paused), and gets every frame again once the link carries it.
 
 The weak subscriber runs in a network namespace of its own (``ip netns``), joined to the
 test's namespace by a veth pair; ``tc tbf`` on the relay's end caps what the relay can send
@@ -26,7 +27,7 @@ import aioice.ice
 import pytest
 
 from realtime import protocol as p
-from realtime.relay.downlink import DownlinkPolicy
+from realtime.relay.downlink import DownlinkPolicy, VideoLevel
 from realtime.relay.server import RelayServer
 from tests.support.relay_peers import RelayParticipant, Switchboard, wait_for
 
@@ -40,9 +41,15 @@ def sh(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, text=True)
 
 
+def set_rate(device: str, rate: str) -> None:
+    sh("tc", "qdisc", "replace", "dev", device, "root", "tbf", "rate", rate, "burst", "3000" if rate == RATE else "20000",
+       "latency", "300ms")
+
+
 @pytest.fixture
-def weak_link() -> Iterator[tuple[str, str, str]]:
-    """(namespace, relay-side address, subscriber address), with the rate cap in place."""
+def weak_link() -> Iterator[tuple[str, str, str, str]]:
+    """(namespace, relay-side address, subscriber address, relay-side veth), with the rate
+    cap in place."""
     tag = f"{os.getpid() % 10000}{secrets.token_hex(1)}"
     ns, near, far = f"chibo-weak-{tag}", f"vr{tag}", f"vs{tag}"
     octet = int(secrets.token_hex(1), 16) % 200 + 20
@@ -59,9 +66,10 @@ def weak_link() -> Iterator[tuple[str, str, str]]:
         sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
         sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{sub_addr}/30", "dev", far)
         sh("ip", "netns", "exec", ns, "ip", "link", "set", far, "up")
-        # The downlink: what the relay sends towards the subscriber leaves through `near`.
-        sh("tc", "qdisc", "replace", "dev", near, "root", "tbf", "rate", RATE, "burst", "3000", "latency", "300ms")
-        yield ns, relay_addr, sub_addr
+        # The downlink: what the relay sends towards the subscriber leaves through `near`. It
+        # starts good (the relay learns the link's round-trip time); the test then caps it.
+        set_rate(near, "4mbit")
+        yield ns, relay_addr, sub_addr, near
     finally:
         subprocess.run(["ip", "link", "del", near], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
@@ -117,14 +125,13 @@ class _Raw(p.Message):
         return dict(self._data)  # type: ignore[attr-defined]
 
 
-async def test_weak_downlink_keeps_audio_while_the_relay_pauses_video(weak_link, monkeypatch):
-    ns, relay_addr, sub_addr = weak_link
+async def test_weak_downlink_steps_video_down_keeps_audio_and_comes_back(weak_link, monkeypatch):
+    ns, relay_addr, sub_addr, near = weak_link
     # This process reaches the publisher and the healthy subscriber on loopback and the weak
     # subscriber through the veth pair.
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1", relay_addr])
     board = Switchboard()
-    # A 6 s backoff so that the paused stretch measured below holds no video probe.
-    server = RelayServer(board.send, policy=DownlinkPolicy(backoff_initial=6.0))
+    server = RelayServer(board.send, policy=DownlinkPolicy(hold_initial=8.0, good_seconds=3.0))
     proc = await asyncio.create_subprocess_exec(
         "ip", "netns", "exec", ns, sys.executable, "-m", "tests.support.weak_subscriber", sub_addr,
         cwd=str(ROOT), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
@@ -140,37 +147,51 @@ async def test_weak_downlink_keeps_audio_while_the_relay_pauses_video(weak_link,
         await wait_for(lambda: link.pc.connectionState == "connected", timeout=15, what="weak link connected")
         guard = link.guard
         assert guard is not None
-        await wait_for(lambda: guard.video_paused, timeout=20, what="the relay pausing the weak subscriber's video")
+        await wait_for(lambda: guard.stats.min_rtt is not None, timeout=10, what="a first RTT")
+        await asyncio.sleep(2.0)
+        assert guard.level == VideoLevel.FULL, guard.stats.events
+        assert (await weak.sample())["video"]["frames"] > 20
+        set_rate(near, RATE)
+        # 500 kbps of video into 384: the subscriber's estimate and the queue say so, and the
+        # relay steps its video down (keyframes only, or paused), never the audio.
+        await wait_for(lambda: guard.level >= VideoLevel.KEYFRAMES, timeout=20, what="the relay stepping video down")
         video_slot = next(s for s in link.active_slots() if s.kind == "video")
-        assert video_slot.track.paused and "downlink" in video_slot.track.pause_reasons
-        await wait_for(lambda: "pub" in weak_paused_list(board, server), timeout=5, what="relay_tracks says paused")
+        assert video_slot.track.keyframes_only is not None or "downlink" in video_slot.track.pause_reasons
+        await wait_for(lambda: "pub" in link.video_paused() + link.video_reduced(), timeout=5,
+                       what="relay_tracks says reduced or paused")
+        assert any(e[3].startswith(("remb", "rtt")) for e in guard.stats.events), guard.stats.events
 
-        await asyncio.sleep(1.0)  # let the tbf queue drain what was sent before the pause
+        await asyncio.sleep(1.0)  # let the tbf queue drain what was sent before the step
         audio_slot = next(s for s in link.active_slots() if s.kind == "audio")
         before = await weak.sample()
         sent_before = audio_slot.track.stats.frames_forwarded
-        forwarded = video_slot.track.stats.frames_forwarded
         healthy_video = healthy.frames("pub", "video")
-        reports = len(guard.stats.audio_losses)
         await asyncio.sleep(4.0)
         after = await weak.sample()
         sent = audio_slot.track.stats.frames_forwarded - sent_before
-        assert guard.video_paused, guard.stats.events  # still paused: no probe in this stretch
         # Audio: one Opus frame per packet; what the relay sent vs what arrived behind the cap.
         received = after["audio"]["frames"] - before["audio"]["frames"]
         assert sent >= 150, sent  # ~50 a second keep being sent
         loss = 1 - received / sent
-        print(f"weak downlink ({RATE}): audio sent {sent}, received {received}, loss {loss:.1%}")
+        print(f"weak downlink ({RATE}): level {guard.level.name}, audio sent {sent}, received {received}, "
+              f"loss {loss:.1%}, events {guard.stats.events}")
         assert loss < 0.10, (sent, received)
-        # ... and the subscriber's own receiver reports agree (RR fraction lost per report; the
-        # first one in the stretch may still cover time before the pause).
-        during = guard.stats.audio_losses[reports + 1:]
-        assert during and max(during) < 0.10, during
-        # Video: nothing to the weak subscriber, while the healthy one is untouched.
-        assert video_slot.track.stats.frames_forwarded == forwarded
-        assert after["video"]["frames"] - before["video"]["frames"] <= 2
+        # The healthy subscriber is untouched.
         assert healthy.frames("pub", "video") >= healthy_video + 50
-        assert server.links["healthy"].guard.stats.pauses == 0  # type: ignore[union-attr]
+        assert server.links["healthy"].guard.stats.steps_down == 0  # type: ignore[union-attr]
+
+        # The link gets better: the relay probes and the full video comes back.
+        set_rate(near, "4mbit")
+        await wait_for(lambda: guard.level == VideoLevel.FULL, timeout=40, what="full video back")
+        # Every frame again: 30 a second. (An aiortc receiver can take several seconds to get
+        # over the holes the cap left in its jitter buffer; a browser asks for a keyframe.)
+        frames = (await weak.sample())["video"]["frames"]
+        for _ in range(30):
+            await asyncio.sleep(0.5)
+            now = (await weak.sample())["video"]["frames"]
+            if now >= frames + 45:
+                break
+        assert now >= frames + 45, (frames, now, guard.stats.events)
     finally:
         await weak.close()
         await pub.close()
@@ -178,5 +199,3 @@ async def test_weak_downlink_keeps_audio_while_the_relay_pauses_video(weak_link,
         await server.close()
 
 
-def weak_paused_list(board: Switchboard, server: RelayServer) -> list[str]:
-    return server.links["weak"].video_paused()

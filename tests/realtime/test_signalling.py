@@ -322,6 +322,71 @@ async def test_reconnection_resumes_the_same_participant(participant, room_world
     assert kinds == ["join", "reconnect"]
 
 
+async def test_a_reconnection_that_names_its_session_keeps_it_and_its_peer_connection(participant, room_world):
+    """A cut that only cost the socket: the page comes back on a new socket with its session
+    and its peer connection, which carried media through, is not torn down on either side."""
+    chair = participant("sec_a", media=True)
+    await chair.join()
+    away = participant("away_a", media=True)
+    await away.join()
+    first = await away.wait_for("welcome")
+    await chair.wait_media([first["you"]])
+    link = chair.links[first["you"]]
+    await away.drop()
+    assert (await chair.wait_for("participant"))["participant"]["status"] == "reconnecting"
+    chair.messages.clear()
+    away.messages.clear()
+    await away.connect(session=first["session"])
+    welcome = await away.wait_for("welcome")
+    assert welcome["resumed"] is True and welcome["session"] == first["session"]
+    update = await chair.wait_until(lambda m: m["type"] == "participant"
+                                    and m["participant"]["status"] == "connected")
+    assert update["participant"]["session"] == first["session"]
+    # No "joined": the chair keeps the same connection, and media keeps coming over it.
+    assert not [m for m in chair.messages if m["type"] in ("joined", "renegotiate", "offer")]
+    assert chair.links[first["you"]] is link and link.pc.connectionState == "connected"
+    video = link.frames["video"]
+    await chair.wait_media([first["you"]], frames=video + 20)
+    assert chair.links[first["you"]] is link and link.frames["video"] >= video + 20
+    # A session that is not the current one (an old tab, a guess) gets a new session.
+    await away.drop()
+    await away.connect(session="deadbeef")
+    welcome = await away.wait_until(lambda m: m["type"] == "welcome" and m["session"] != first["session"])
+    assert welcome["resumed"] is True
+
+
+async def test_the_welcome_carries_the_token_for_the_next_connection(participant, room_world, room_settings):
+    from realtime.tokens import read_join_token
+
+    away = participant("away_a")
+    await away.join()
+    first = await away.wait_for("welcome")
+    grant = read_join_token(room_settings.secret_key, first["join_token"])
+    assert (grant.meeting_id, grant.member_id, grant.device) == (room_world.meeting_id, room_world.world.id("a4"), "member")
+    await away.drop()
+    away.messages.clear()
+    await away.connect(token=first["join_token"], session=first["session"])  # no token request
+    welcome = await away.wait_for("welcome")
+    assert welcome["resumed"] and welcome["session"] == first["session"]
+
+
+async def test_a_client_that_pings_then_falls_silent_is_shown_reconnecting(participant, room_world, monkeypatch):
+    from realtime import signalling
+
+    monkeypatch.setattr(signalling, "HEARTBEAT_TIMEOUT", 1.0)
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.join()
+    await away.send({"type": "ping", "t": 1})
+    await away.wait_for("pong")
+    chair.messages.clear()
+    # The away member's uplink dies: its socket stays open, nothing more arrives.
+    assert await away.wait_closed(timeout=5) == 4408
+    update = await chair.wait_for("participant", timeout=3)
+    assert update["participant"]["status"] == "reconnecting"
+
+
 async def test_closed_tab_ends_presence_after_the_grace_period(participant, room_world, sqlite_database):
     chair = participant("sec_a")
     await chair.join()

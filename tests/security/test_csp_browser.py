@@ -82,7 +82,7 @@ async def test_pages_and_room_work_under_the_policy(browser, server, room_world,
 
     # The minutes editor renders its draft from the JSON block and autosaves.
     await page.goto(f"{server}/meetings/{meeting}/minutes")
-    await page.fill("[name=chair_name]", "Nguyễn Văn Ấn")
+    await page.select_option("[name=chair_member_id]", label="Nguyễn Văn Ấn")
     await page.locator("#autosave", has_text="Đã lưu").wait_for(timeout=10000)
     await no_violations("minutes editor")
 

@@ -133,8 +133,10 @@ class RoomClient:
     def ws_url(self) -> str:
         return self.base_url.replace("http://", "ws://") + f"/ws/meetings/{self.meeting_id}"
 
-    async def connect(self, token: str | None = None, *, origin: str | None = None) -> None:
-        """Open the socket and say hello; the first reply arrives through the queue."""
+    async def connect(self, token: str | None = None, *, origin: str | None = None,
+                      session: str | None = None) -> None:
+        """Open the socket and say hello (naming ``session`` to keep it, as the room page does
+        on a reconnection); the first reply arrives through the queue."""
         token = token or await self.join_token()
         cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
         self.ws = await websockets.connect(
@@ -144,7 +146,10 @@ class RoomClient:
         if self._worker is None:
             self._worker = asyncio.create_task(self._work())
         self._reader = asyncio.create_task(self._read(self.ws))
-        await self.send({"type": "hello", "version": 1, "token": token, "device": self.device})
+        hello = {"type": "hello", "version": 1, "token": token, "device": self.device}
+        if session is not None:
+            hello["session"] = session
+        await self.send(hello)
 
     async def join(self) -> None:
         await self.login()
@@ -222,11 +227,14 @@ class RoomClient:
         kind = message["type"]
         if kind == "welcome":
             self.welcomes += 1
+            kept = message["resumed"] and message["session"] == self.session and message["topology"] == self.topology
             self.me, self.session = message["you"], message["session"]
             self.ice_servers = message["ice_servers"]
             self.ice_transport_policy = message.get("ice_transport_policy", "all")
             self.participants = {p["id"]: p for p in message["participants"]}
             self.topology = message["topology"]
+            if kept:  # the same session on a new socket: the peer connections stand
+                return
             for remote in list(self.links):
                 await self._close_link(remote)
             for remote in message["peers"]:

@@ -57,28 +57,28 @@ class Coturn:
         return self.log.read_text(errors="replace")
 
 
-def _free(port: int, *kinds: int) -> bool:
+def _free(port: int, *kinds: int, host: str = HOST) -> bool:
     for kind in kinds:
         with socket.socket(socket.AF_INET, kind) as sock:
             try:
-                sock.bind((HOST, port))
+                sock.bind((host, port))
             except OSError:
                 return False
     return True
 
 
-def listening_port() -> int:
+def listening_port(host: str = HOST) -> int:
     """A port free for both UDP and TCP (coturn listens on both)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind((HOST, 0))
+            sock.bind((host, 0))
             port = int(sock.getsockname()[1])
-        if _free(port, socket.SOCK_STREAM):
+        if _free(port, socket.SOCK_STREAM, host=host):
             return port
     raise RuntimeError("no free port for coturn")
 
 
-def relay_port_range(size: int = RELAY_PORTS) -> tuple[int, int]:
+def relay_port_range(size: int = RELAY_PORTS, host: str = HOST) -> tuple[int, int]:
     """``size`` consecutive UDP ports above the ephemeral range, all free right now."""
     ephemeral_top = 60999
     with contextlib.suppress(OSError, ValueError):
@@ -89,7 +89,7 @@ def relay_port_range(size: int = RELAY_PORTS) -> tuple[int, int]:
     for _ in range(50):
         start = random.randrange(low_bound, 65535 - size)
         start += start % 2  # an even start, as RTP likes
-        if all(_free(port, socket.SOCK_DGRAM) for port in range(start, start + size)):
+        if all(_free(port, socket.SOCK_DGRAM, host=host) for port in range(start, start + size)):
             return start, start + size - 1
     raise RuntimeError("no free relay port range for coturn")
 
@@ -109,18 +109,19 @@ def stun_binding(host: str, port: int, timeout: float = 0.2) -> bool:
 
 
 @contextlib.contextmanager
-def running_coturn(workdir: Path, *, realm: str = "chibo.test") -> Iterator[Coturn]:
+def running_coturn(workdir: Path, *, realm: str = "chibo.test", host: str = HOST) -> Iterator[Coturn]:
+    """coturn on ``host`` (loopback; the network lab passes its own address)."""
     binary = shutil.which("turnserver") or "/usr/bin/turnserver"
     if not os.access(binary, os.X_OK):
         pytest.skip("coturn is not installed (apt-get install coturn; .ci/run does)")
     workdir.mkdir(parents=True, exist_ok=True)
-    port = listening_port()
-    low, high = relay_port_range()
-    server = Coturn(host=HOST, port=port, secret=secrets.token_urlsafe(24), realm=realm,
+    port = listening_port(host)
+    low, high = relay_port_range(host=host)
+    server = Coturn(host=host, port=port, secret=secrets.token_urlsafe(24), realm=realm,
                     min_port=low, max_port=high, log=workdir / "turnserver.log")
     command = [
         binary, "-n",  # no configuration file: /etc/turnserver.conf plays no part
-        f"--listening-ip={HOST}", f"--relay-ip={HOST}", f"--listening-port={port}",
+        f"--listening-ip={host}", f"--relay-ip={host}", f"--listening-port={port}",
         f"--min-port={low}", f"--max-port={high}",
         "--use-auth-secret", f"--static-auth-secret={server.secret}", f"--realm={realm}",
         "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli", "--no-rfc5780",
@@ -131,7 +132,7 @@ def running_coturn(workdir: Path, *, realm: str = "chibo.test") -> Iterator[Cotu
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while not stun_binding(HOST, port):
+        while not stun_binding(host, port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"coturn did not start (exit {proc.poll()}):\n{server.log_text()[-3000:]}")
             time.sleep(0.02)
