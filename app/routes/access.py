@@ -5,7 +5,7 @@ from __future__ import annotations
 from meetings.foundation.errors import Forbidden, ValidationError
 from meetings.organisation import scoping
 from meetings.organisation.members import Member
-from meetings.planning.access import access_meeting
+from meetings.planning.access import access_meeting, audits_meeting
 from meetings.planning.meetings import Meeting
 
 from ..web import Ctx
@@ -19,7 +19,7 @@ def meeting_for(ctx: Ctx, *, manage: bool = False, audit: bool = False) -> Meeti
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     if manage and not ctx.scope.can_manage(meeting.cell_id):
         raise Forbidden("Chỉ bí thư chi bộ mới thực hiện được thao tác này.")
-    if audit and not ctx.scope.can_audit(meeting.cell_id):
+    if audit and not audits_meeting(ctx.db, ctx.scope, meeting):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem trang này.")
     return meeting
 

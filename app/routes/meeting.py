@@ -16,14 +16,13 @@ from meetings.organisation import eligibility
 from meetings.organisation.members import Member
 from meetings.organisation.organisations import Organisation
 from meetings.planning import absences, agenda, calendars, dates, documents, pilot, schedules
-from meetings.planning.access import access_meeting
+from meetings.planning.access import access_meeting, audits_meeting
 from meetings.planning.agenda import ItemInput
 from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
 from meetings.planning.online import remote_decision
 from meetings.planning.schedules import DetailsInput
 
 from ..web import Ctx, parse_id, status_for, view
-from .access import can_audit
 
 
 def _cell(ctx: Ctx, meeting: Meeting) -> Organisation:
@@ -57,7 +56,8 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
     items = agenda.items_of(ctx.db, meeting.id)
     hidden_items = {i.id for i in items if i.in_person_only} if remote_only else set()
     docs = documents.documents_of(ctx.db, meeting.id)
-    requests = absences.requests_for(ctx.db, meeting.id) if (manage or can_audit(ctx, cell.id)) else []
+    oversees = audits_meeting(ctx.db, ctx.scope, meeting)
+    requests = absences.requests_for(ctx.db, meeting.id) if oversees else []
     names = {e.member_id: e.full_name for e in roster}
     if requests:
         missing = [r.member_id for r in requests if r.member_id not in names]
@@ -69,7 +69,7 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
         "docs": [d for d in docs if d.agenda_item_id not in hidden_items],
         "withheld": len([d for d in docs if d.agenda_item_id in hidden_items]),
         "late_docs": [w for d in docs if (w := documents.late_warning(d, meeting))],
-        "readers": documents.readers(ctx.db, meeting.id) if (manage or can_audit(ctx, cell.id)) else {},
+        "readers": documents.readers(ctx.db, meeting.id) if oversees else {},
         "item_titles": {i.id: i.title for i in items},
         "approval": pilot.current_approval(ctx.db, cell.id, on),
         "remote_people": remote_people, "invited": invited,
@@ -79,7 +79,7 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
         "own_entry": roster.get(ctx.scope.member_id) if ctx.scope.member_id else None,
         "requests": requests, "names": names,
         "duration_warning": schedules.duration_warning(meeting, meeting.duration_minutes, min_regular, min_combined),
-        "can_manage": manage, "can_audit": can_audit(ctx, cell.id),
+        "can_manage": manage, "can_audit": oversees,
         # A meeting not held yet can be moved or cancelled, also once its planned time passed.
         "movable": meeting.status == MeetingStatus.SCHEDULED,
         **extra,

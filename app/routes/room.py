@@ -9,6 +9,7 @@ from meetings.foundation.errors import Forbidden
 from meetings.organisation.organisations import Organisation
 from meetings.planning import dates
 from meetings.planning import meetings as mt
+from meetings.planning.access import audits_meeting
 from meetings.planning.meetings import Meeting, MeetingStatus
 from meetings.planning.online import RemoteDecision, remote_decision
 from meetings.proceedings import presence
@@ -73,7 +74,7 @@ def room_page(ctx: Ctx) -> Response:
     response = ctx.render(
         "room.html",
         removed=removed,
-        can_see_attendance=ctx.scope.can_audit(meeting.cell_id),
+        can_see_attendance=audits_meeting(ctx.db, ctx.scope, meeting),
         meeting=meeting,
         cell=cell,
         chair=chair,

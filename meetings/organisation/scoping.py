@@ -96,6 +96,16 @@ class Scope:
             return True
         return any(org in self.committees for org in lineage)
 
+    def audits_as_of(self, cell_id: int, lineage: list[int]) -> bool:
+        """Oversight (rosters, absence requests, who read the documents) of a record of
+        ``cell_id`` dated on a day when the cell's line up the tree was ``lineage``: whoever
+        manages the cell, or an auditor or admin whose grant covered the cell on that day —
+        never through a grant elsewhere (security finding 12.3), never through today's tree
+        (decision 11)."""
+        if self.administered is None or self.can_manage(cell_id):
+            return True
+        return any(org in self.committees for org in lineage)
+
     @property
     def managed_cells(self) -> frozenset[int]:
         return frozenset(o for r, o in self.roles if r in (Role.SECRETARY, Role.DEPUTY) and o is not None)

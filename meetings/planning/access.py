@@ -20,6 +20,12 @@ def reads_meeting(session: Session, scope: Scope, meeting: Meeting) -> bool:
     return scope.reads_as_of(meeting.cell_id, lineage_on(session, meeting.cell_id, meeting.local_date))
 
 
+def audits_meeting(session: Session, scope: Scope, meeting: Meeting) -> bool:
+    """The meeting's oversight pages: its cell's managers, or a committee whose auditor or
+    admin grant covered the cell on the meeting's day (``Scope.audits_as_of``)."""
+    return scope.audits_as_of(meeting.cell_id, lineage_on(session, meeting.cell_id, meeting.local_date))
+
+
 def access_meeting(session: Session, scope: Scope, meeting_id: int, *, manage: bool = False) -> Meeting:
     """A meeting is as visible as its cell was on its day: members read, the secretary manages."""
     meeting = session.get(Meeting, meeting_id)

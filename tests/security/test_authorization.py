@@ -43,6 +43,7 @@ from meetings.organisation.organisations import Organisation
 from meetings.planning import calendars, documents
 from meetings.planning import meetings as mt
 from meetings.planning.meetings import MeetingKind, MeetingStatus, PilotApproval, RemoteInvite
+from meetings.proceedings.minutes import Minutes
 from realtime.tokens import JoinGrant, issue_join_token
 from tests.security.conftest import add_account
 from tests.support.routes import PARAM
@@ -73,6 +74,9 @@ class Rel:
     role: str = "none"  # none | member | secretary | deputy | auditor | admin
     own: bool = False  # the object set's member (a2 in A) is the account's own
     has_member: bool = True  # the account is linked to a party member
+    #: The account's member is the named minute-taker of the set's held meeting (decision 13:
+    #: the minute-taker writes and confirms the minutes from their own account).
+    taker: bool = False
 
     @property
     def reads(self) -> bool:
@@ -85,11 +89,11 @@ ACCOUNTS = ("anonymous", "mem_a", "sec_a", "dep_a", "aud_x", "admin", "dual", "d
 CELL: dict[str, dict[str, Rel]] = {
     "mem_a": {"A": Rel("member", own=True), "C": NONE},
     "sec_a": {"A": Rel("secretary"), "C": NONE},
-    "dep_a": {"A": Rel("deputy"), "C": NONE},
+    "dep_a": {"A": Rel("deputy", taker=True), "C": NONE},
     "aud_x": {"A": Rel("auditor", has_member=False), "C": NONE},
     "admin": {"A": Rel("admin", has_member=False), "C": Rel("admin", has_member=False)},
     # auditor of X, member of C: only a member's rights in C (finding 12.3)
-    "dual": {"A": Rel("auditor"), "C": Rel("member")},
+    "dual": {"A": Rel("auditor"), "C": Rel("member", taker=True)},
     # secretary of A, admin of Y: only a secretary's rights in A
     "dual2": {"A": Rel("secretary", has_member=False), "C": Rel("admin", has_member=False)},
 }
@@ -119,6 +123,7 @@ def roles(*allowed: str, own: bool = False) -> Callable[[Rel], str]:
 READ = readable(lambda rel: OK)
 AUDIT = roles("secretary", "deputy", "auditor", "admin")
 MANAGE = roles(*MANAGERS)
+MINUTES = readable(lambda rel: OK if rel.role in MANAGERS or rel.taker else FORBIDDEN)
 APPROVE = roles("admin")  # the higher committee's admin, never the cell's own secretary
 SELF = roles(own=True)
 RECORD = roles("secretary", "deputy", "auditor", "admin", own=True)
@@ -148,6 +153,8 @@ OPEN_MEETING = {"meeting_id": "open_meeting_id"}
 
 POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/favicon.ico"): PUBLIC,
+    ("GET", "/manifest.webmanifest"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): Policy(None, logged_in="rejected", anonymous="rejected"),  # empty form: 401
     ("POST", "/logout"): Policy(None, logged_in=LOGIN, once=True),  # back to the login page
@@ -211,6 +218,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/meetings/{meeting_id:int}/close"): Policy(MANAGE),
     ("GET", "/meetings/{meeting_id:int}/attendance"): Policy(AUDIT),
     ("POST", "/meetings/{meeting_id:int}/attendance/{member_id:int}"): Policy(MANAGE),
+    ("POST", "/meetings/{meeting_id:int}/attendance/confirm-online"): Policy(MANAGE),
     ("GET", "/meetings/{meeting_id:int}/attendance.json"): Policy(READ),
     ("GET", "/meetings/{meeting_id:int}/attendance.csv"): Policy(AUDIT),
     ("GET", "/members/{member_id:int}/attendance"): Policy(RECORD),
@@ -220,8 +228,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/meetings/{meeting_id:int}/votes/{motion_id:int}/record"): Policy(MANAGE),
     ("POST", "/meetings/{meeting_id:int}/votes/{motion_id:int}/close"): Policy(MANAGE),
     ("GET", "/meetings/{meeting_id:int}/minutes"): Policy(READ),
-    ("POST", "/meetings/{meeting_id:int}/minutes/draft"): Policy(MANAGE),
-    ("POST", "/meetings/{meeting_id:int}/minutes/confirm"): Policy(MANAGE),
+    ("POST", "/meetings/{meeting_id:int}/minutes/draft"): Policy(MINUTES),
+    ("POST", "/meetings/{meeting_id:int}/minutes/confirm"): Policy(MINUTES),
     ("POST", "/meetings/{meeting_id:int}/minutes/adopt"): Policy(MANAGE),
     ("GET", "/meetings/{meeting_id:int}/minutes/v/{version:int}"): Policy(READ),
     ("GET", "/meetings/{meeting_id:int}/minutes/v/{version:int}.docx"): Policy(READ),
@@ -294,6 +302,9 @@ def build(database, world, data_dir) -> Scene:  # type: ignore[no-untyped-def]
             s.add(PilotApproval(cell_id=org.id, decision_number="15-QĐ/ĐU", decided_on=dt.date(2026, 1, 5),
                                 approving_org_id=world.id(commune), approving_body="Đảng ủy",
                                 valid_from=dt.date(2026, 1, 5)))
+            takers = {a for a, rels in CELL.items() if rels[key].taker}
+            minutes_taker = s.scalar(select(Minutes.taker_member_id).where(Minutes.meeting_id == objects["meeting_id"]))
+            assert {a for a in ACCOUNTS[1:] if s.get(Account, world.accounts[a]).member_id == minutes_taker} == takers
             live = mt.create_meeting(s, ACTOR, org, kind=MeetingKind.REGULAR, starts_at=WORLD_NOW, remote_open=True)
             mt.change_status(s, ACTOR, live, MeetingStatus.OPEN, now=WORLD_NOW)
             s.add(RemoteInvite(meeting_id=live.id, member_id=world.id(invited)))
@@ -462,7 +473,7 @@ def test_every_role_gets_what_its_relation_allows(matrix, settings):
     with database.session() as s:
         actors = set(s.scalars(select(AuditEntry.actor_account_id).where(AuditEntry.id > before)))
     assert world.accounts["aud_x"] not in actors
-    assert actors <= {world.accounts[a] for a in ("mem_a", "sec_a", "dep_a", "admin", "dual2")}
+    assert actors <= {world.accounts[a] for a in ("mem_a", "sec_a", "dep_a", "admin", "dual", "dual2")}
 
 
 def _anonymous_token(client: TestClient) -> str:
