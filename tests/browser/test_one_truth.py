@@ -127,7 +127,7 @@ async def hall_count(page, base: str, meeting_id: int, agree: int, disagree: int
 
 async def close_in_room(chair, away) -> str:  # type: ignore[no-untyped-def]
     await chair.click("#vote-close")
-    script = "() => document.querySelector('#vote-status').innerText.startsWith('Kết quả')"
+    script = "() => document.querySelector('#vote-status').innerText.includes('Kết quả:')"
     await away.wait_for_function(script, timeout=10000)
     return str(await chair.inner_text("#vote-status"))
 
