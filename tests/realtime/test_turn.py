@@ -9,7 +9,6 @@ its RTCPeerConnection from them as a browser does. Marked ``netns`` where media 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import pytest
@@ -107,8 +106,9 @@ async def test_expired_turn_credentials_are_refused_and_no_connection_is_made(pa
     # The same user with a live credential is allocated: the refusal is the expiry.
     assert in_relay_range((await allocate(addr, *coturn.credentials("m0", 60)))[1], coturn)
 
-    # In the room: negotiation completes, but with no relayed candidate no pair can form, and
-    # the peer connections never connect (aiortc leaves them short of "failed": a timeout).
+    # In the room: negotiation completes, but with no relayed candidate no pair can form, so
+    # the peer connections can never connect (aiortc leaves them short of "failed", so it is
+    # the empty candidate list that says so, not a wait).
     a1, a4 = f"m{room_world.world.id('a1')}", f"m{room_world.world.id('a4')}"
 
     async def negotiated(client, remote) -> None:  # type: ignore[no-untyped-def]
@@ -116,11 +116,11 @@ async def test_expired_turn_credentials_are_refused_and_no_connection_is_made(pa
                    and client.links[remote].pc.localDescription is not None):
             await asyncio.sleep(0.02)
 
-    await asyncio.wait_for(asyncio.gather(negotiated(chair, a4), negotiated(away, a1)), 10)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(wait_link(chair, a4), wait_link(away, a1)), 2)
+    await asyncio.wait_for(asyncio.gather(negotiated(chair, a4), negotiated(away, a1)), 15)
     for client, remote in ((chair, a4), (away, a1)):
         link = client.links[remote]
+        gatherer = link.pc.getTransceivers()[0].sender.transport.transport.iceGatherer
+        assert gatherer.state == "completed" and gatherer.getLocalCandidates() == []
         assert "connected" not in link.states and link.pc.connectionState != "connected"
         assert "typ relay" not in link.pc.localDescription.sdp
         assert link.frames == {"video": 0, "audio": 0}
@@ -133,7 +133,7 @@ async def test_participants_get_fresh_credentials_before_theirs_expire(participa
     welcome = await away.wait_for("welcome")
     [old] = welcome["ice_servers"]
     # Every TURN_TTL / 2 seconds: links made later in a long meeting need live credentials.
-    fresh = await away.wait_for("ice_servers", timeout=3)
+    fresh = await away.wait_for("ice_servers", timeout=15)
     [new] = fresh["ice_servers"]
     assert new["urls"] == old["urls"] == [coturn.url]
     old_expiry, user = old["username"].split(":")
