@@ -301,36 +301,3 @@ class LossyLink:
             await original(data)
 
         transport._send_rtp = send_rtp
-
-
-class LoopLag:
-    """Event-loop scheduling lag, sampled every ``interval`` seconds."""
-
-    def __init__(self, interval: float = 0.01) -> None:
-        self.interval = interval
-        self.lags: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            t = loop.time()
-            await asyncio.sleep(self.interval)
-            self.lags.append(loop.time() - t - self.interval)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    def percentile(self, q: float) -> float:
-        if not self.lags:
-            return 0.0
-        xs = sorted(self.lags)
-        return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-    @property
-    def max(self) -> float:
-        return max(self.lags, default=0.0)
