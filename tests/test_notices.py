@@ -6,6 +6,7 @@ Mail goes to a real aiosmtpd server on loopback through the app's SMTP mailer.
 import datetime as dt
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
 from app.mailer import SmtpMailer
@@ -17,6 +18,8 @@ from meetings.organisation.organisations import Organisation
 from meetings.planning import agenda, dates, schedules
 from meetings.planning.meetings import Meeting, MeetingKind, PilotApproval
 from meetings.planning.notices import EmailStatus, Notice, NoticeOptions, run_due_notices
+from tests.support.live import free_port
+from tests.support.smtp import Inbox
 
 ACTOR = Actor.system("test")
 OPTIONS = NoticeOptions(public_url="https://chibo.example.vn")
@@ -195,3 +198,68 @@ def test_chi_uy_meetings_are_notified_to_the_cells_leaders_only(database, world,
     run(database, at(2026, 11, 27, 10, 0), mailer(smtp).send)
     committee_mail = [m for m in inbox.messages if "Họp chi ủy" in m["Subject"]]
     assert [m["X-Envelope-To"] for m in committee_mail] == [EMAILS["a1"]]  # the secretary
+
+
+class Refusing(Inbox):
+    """An SMTP server that answers 550 to every message while ``refuse`` is set."""
+
+    refuse = True
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        if self.refuse:
+            return "550 5.7.1 Message refused by policy"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def statuses(database) -> dict[str, tuple[str, int]]:
+    with database.session() as s:
+        return {n.email: (n.email_status, n.email_attempts) for n in s.scalars(select(Notice))}
+
+
+EXPECTED = sorted([EMAILS["a1"], EMAILS["a3"], EMAILS["a4"], COMMITTEE])
+
+
+def test_smtp_down_keeps_the_notices_and_a_later_run_sends_each_once(database, setup, smtp, inbox):
+    now = at(2026, 11, 27, 10, 0)
+    down = SmtpMailer("127.0.0.1", free_port(), sender="Chi bo <no-reply@chibo.example.vn>", timeout=5)
+    report = run(database, now, down.send)
+    assert (report.created, report.sent, report.failed) == (4, 0, 1) and report.errors
+    kept = statuses(database)
+    assert sorted(kept) == EXPECTED and {status for status, _ in kept.values()} == {EmailStatus.PENDING}
+    assert sum(attempts for _, attempts in kept.values()) == 1  # the first try is counted
+    with database.session() as s:  # the in-app notices are there whatever the mail does
+        assert s.scalar(select(func.count()).select_from(Notice).where(Notice.email_error.is_not(None))) == 1
+    assert inbox.messages == []
+    # The server is back: the next run sends every notice, once.
+    later = run(database, now + dt.timedelta(minutes=5), mailer(smtp).send)
+    assert (later.created, later.sent, later.failed) == (0, 4, 0)
+    assert inbox.recipients() == EXPECTED
+    assert {status for status, _ in statuses(database).values()} == {EmailStatus.SENT}
+    assert run(database, now + dt.timedelta(minutes=10), mailer(smtp).send).sent == 0
+    assert inbox.recipients() == EXPECTED
+
+
+def test_a_server_answering_550_gets_the_notices_again_later_and_never_twice(database, setup):
+    now = at(2026, 11, 27, 10, 0)
+    refusing = Refusing()
+    controller = Controller(refusing, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        send = SmtpMailer("127.0.0.1", controller.port, sender="Chi bo <no-reply@chibo.example.vn>").send
+        for minute in (0, 5):  # two runs refused
+            report = run(database, now + dt.timedelta(minutes=minute), send)
+            assert (report.sent, report.failed) == (0, 1) and "550" in report.errors[0]
+        kept = statuses(database)
+        assert sorted(kept) == EXPECTED and {status for status, _ in kept.values()} == {EmailStatus.PENDING}
+        assert refusing.messages == []
+        with database.session() as s:
+            assert "550" in s.scalars(select(Notice.email_error).where(Notice.email_error.is_not(None))).one()
+        refusing.refuse = False
+        accepted = run(database, now + dt.timedelta(minutes=10), send)
+        assert (accepted.sent, accepted.failed) == (4, 0)
+        assert refusing.recipients() == EXPECTED  # each once
+        assert run(database, now + dt.timedelta(minutes=15), send).sent == 0
+        assert refusing.recipients() == EXPECTED
+        assert {status for status, _ in statuses(database).values()} == {EmailStatus.SENT}
+    finally:
+        controller.stop()
