@@ -22,6 +22,7 @@ import anyio.to_thread
 from meetings.planning.notices import (
     NoticeOptions,
     OutgoingMail,
+    Refused,
     RunReport,
     parse_offsets,
     run_due_notices,
@@ -64,7 +65,10 @@ class SmtpMailer:
                 smtp.starttls()
             if self.username:
                 smtp.login(self.username, self.password)
-            smtp.send_message(self.message(mail))
+            try:
+                smtp.send_message(self.message(mail))
+            except smtplib.SMTPRecipientsRefused as exc:
+                raise Refused(str(exc)) from exc
         except BaseException:
             smtp.close()
             raise

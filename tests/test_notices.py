@@ -263,3 +263,35 @@ def test_a_server_answering_550_gets_the_notices_again_later_and_never_twice(dat
         assert {status for status, _ in statuses(database).values()} == {EmailStatus.SENT}
     finally:
         controller.stop()
+
+
+class OneMailboxRefused(Inbox):
+    """A server that answers 550 to one recipient while ``refused`` names it."""
+
+    refused: str | None = EMAILS["a1"]
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]  # noqa: N802
+        if address == self.refused:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_one_refused_address_holds_up_nobody_else_and_is_retried_later(database, setup):
+    now = at(2026, 11, 27, 10, 0)
+    server = OneMailboxRefused()
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        send = SmtpMailer("127.0.0.1", controller.port, sender="Chi bo <no-reply@chibo.example.vn>").send
+        first = run(database, now, send)
+        assert (first.sent, first.failed) == (3, 1) and "550" in first.errors[0]
+        assert server.recipients() == sorted([EMAILS["a3"], EMAILS["a4"], COMMITTEE])
+        assert statuses(database)[EMAILS["a1"]] == (EmailStatus.PENDING, 1)
+        server.refused = None  # the mailbox is fixed
+        later = run(database, now + dt.timedelta(minutes=5), send)
+        assert (later.sent, later.failed) == (1, 0)
+        assert server.recipients() == EXPECTED  # each once
+        assert {status for status, _ in statuses(database).values()} == {EmailStatus.SENT}
+    finally:
+        controller.stop()

@@ -112,6 +112,11 @@ class NoticeOptions:
     horizon: dt.timedelta = dt.timedelta(days=30)
 
 
+class Refused(Exception):
+    """The mail server refused this message's recipient (e.g. 550 to RCPT): the message is
+    retried on a later run, and the other notices are sent meanwhile."""
+
+
 @dataclass(frozen=True)
 class OutgoingMail:
     to: str
@@ -358,12 +363,14 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
     if send is None:
         return report
     domain = options.public_url.split("//")[-1].split("/")[0].split(":")[0] or "chibo"
+    refused: set[int] = set()  # this run's refused recipients: not tried again before the next run
     while not should_stop():
         with _unit(sessions) as session:
             row = session.execute(
                 select(Notice.id, Notice.key, Notice.email, Notice.subject, Notice.body, Meeting.starts_at, Notice.event)
                 .outerjoin(Meeting, Meeting.id == Notice.meeting_id)
-                .where(Notice.email_status == EmailStatus.PENDING).order_by(Notice.id).limit(1)
+                .where(Notice.email_status == EmailStatus.PENDING, Notice.id.not_in(refused))
+                .order_by(Notice.id).limit(1)
             ).first()
             if row is None:
                 break
@@ -390,7 +397,10 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
             report.failed += 1
             report.errors.append(str(exc))
             log.warning("notice e-mail not sent", extra={"fields": {"notice": row.id, "error": str(exc)}})
-            break
+            if isinstance(exc, Refused):
+                refused.add(row.id)
+                continue
+            break  # the server is down or refuses everything: try again on the next run
         except BaseException:
             # Shutdown while handing over the message (the mailer raises before the SMTP DATA
             # is accepted): give the row back so the next worker sends it.
