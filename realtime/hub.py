@@ -326,7 +326,7 @@ class RoomHub:
         candidates = [a for a in candidates if a.identity.login_session is not None and not a.conn.closed]
         if not candidates:
             return
-        ids = {int(a.identity.login_session) for a in candidates}  # type: ignore[arg-type]
+        ids = {int(a.identity.login_session) for a in candidates if a.identity.login_session is not None}
         limits, now = self.session_limits, self.clock()
         live = await self.db.run(lambda s: sessions.live_ids(s, ids, now=now, limits=limits, touch=touch))
         for attached in candidates:
@@ -388,10 +388,10 @@ class RoomHub:
             return
         key = (str(envelope["proc"]), int(envelope["conn"]))
         if op == "join":
-            endpoint = RemoteEndpoint(self.broker, key[0], key[1])
-            self.endpoints[key] = endpoint
-            room = await self.room(envelope["meeting"])
-            await room.join(Identity(**envelope["identity"]), endpoint)
+            joined = RemoteEndpoint(self.broker, key[0], key[1])
+            self.endpoints[key] = joined
+            owner = await self.room(envelope["meeting"])
+            await owner.join(Identity(**envelope["identity"]), joined)
             return
         room = self.rooms.get(meeting_id)
         endpoint = self.endpoints.get(key)

@@ -152,8 +152,8 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
         if member is not None and member.home_cell_id is not None:
             readable.add(member.home_cell_id)
             own.add(member.home_cell_id)
-        hosts = set(
-            session.scalars(
+        hosts = {
+            cell for cell in session.scalars(
                 select(MemberPeriod.host_cell_id).where(
                     MemberPeriod.member_id == account.member_id,
                     MemberPeriod.kind == PeriodKind.TRANSFER_OUT,
@@ -161,8 +161,8 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
                     MemberPeriod.start_on <= today,
                     or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= today),
                 )
-            )
-        )
+            ) if cell is not None
+        }
         readable |= hosts
         own |= hosts
     return Scope(
@@ -196,8 +196,8 @@ def access_cell(session: Session, scope: Scope, cell_id: int, *, manage: bool = 
 def member_cells(session: Session, member: Member, today: dt.date) -> set[int]:
     """The home cell and any cell the member is attached to today."""
     cells = {member.home_cell_id} if member.home_cell_id is not None else set()
-    cells |= set(
-        session.scalars(
+    cells |= {
+        cell for cell in session.scalars(
             select(MemberPeriod.host_cell_id).where(
                 MemberPeriod.member_id == member.id,
                 MemberPeriod.kind == PeriodKind.TRANSFER_OUT,
@@ -205,10 +205,9 @@ def member_cells(session: Session, member: Member, today: dt.date) -> set[int]:
                 MemberPeriod.start_on <= today,
                 or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= today),
             )
-        )
-    )
-    cells.discard(None)  # type: ignore[arg-type]
-    return cells  # type: ignore[return-value]
+        ) if cell is not None
+    }
+    return cells
 
 
 def access_member(session: Session, scope: Scope, member_id: int, today: dt.date, *, manage: bool = False) -> Member:

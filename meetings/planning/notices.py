@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ForeignKey, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, utcnow
+from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, rows_changed, utcnow
 from ..organisation.accounts import Account, Role, RoleGrant
 from ..organisation.eligibility import electorate
 from ..organisation.members import Member
@@ -347,12 +347,11 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
     with _unit(sessions) as session:
         if extend:
             extend_all(session, now)
-        stale = session.execute(
+        report.uncertain = rows_changed(session,
             update(Notice).where(Notice.email_status == EmailStatus.SENDING, Notice.email_claimed_at < now - STALE_CLAIM)
             .values(email_status=EmailStatus.UNCERTAIN,
                     email_error="Máy chủ dừng giữa chừng khi gửi; không gửi lại để tránh trùng.")
         )
-        report.uncertain = stale.rowcount or 0
         for meeting in due_meetings(session, now, options):
             report.created += len(enqueue(session, meeting, now, options))
     if send is None:
@@ -371,11 +370,11 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
                 session.execute(update(Notice).where(Notice.id == row.id).values(email_status=EmailStatus.EXPIRED))
                 report.expired += 1
                 continue
-            claimed = session.execute(
+            claimed = rows_changed(session,
                 update(Notice).where(Notice.id == row.id, Notice.email_status == EmailStatus.PENDING)
                 .values(email_status=EmailStatus.SENDING, email_claimed_at=now, email_attempts=Notice.email_attempts + 1)
             )
-            if claimed.rowcount != 1:
+            if claimed != 1:
                 continue  # another worker took it
         mail = OutgoingMail(to=row.email, subject=row.subject, body=row.body.replace(SITE, options.public_url.rstrip("/")),
                             message_id=_message_id(row.key, domain), key=row.key)
