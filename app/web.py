@@ -315,11 +315,20 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False,
 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
-        endpoint.view_options = {"login": login}  # type: ignore[attr-defined]
-        endpoint.takes_upload = upload  # type: ignore[attr-defined]
+        if upload:
+            _UPLOAD_VIEWS.add(endpoint)
         return endpoint
 
     return decorate
+
+
+#: The endpoints made by ``@view(upload=True)``.
+_UPLOAD_VIEWS: set[Callable[[Request], Any]] = set()
+
+
+def takes_upload(endpoint: object) -> bool:
+    """Whether the endpoint's form may carry files, so its body may reach UPLOAD_MAX_BYTES."""
+    return endpoint in _UPLOAD_VIEWS
 
 
 async def _after_commit(request: Request, response: Response) -> Response:

@@ -172,7 +172,7 @@ def audit_xlsx(ctx: Ctx) -> Response:
     year, quarter = year_param(ctx), quarter_param(ctx)
     with paused_gc():
         result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
-    totals: list[list[object]] = [["Tổ chức", "Số chi bộ", "Thường kỳ đúng hạn", "Muộn", "Thiếu", "Chuyên đề đã họp",
+    totals: list[list[regularity.ExportValue]] = [["Tổ chức", "Số chi bộ", "Thường kỳ đúng hạn", "Muộn", "Thiếu", "Chuyên đề đã họp",
                                    "Chuyên đề thiếu", "Biên bản đã thông qua", "Tỷ lệ dự họp (%)",
                                    "Đảng viên đi làm ăn xa", "Tham gia trực tuyến (%)", "Cảnh báo", "Xem xét xóa tên"]]
     for name, t in [(org.name, result.total), *[(c.name, t) for c, t in result.children]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ from meetings.planning import absences, agenda, calendars, dates, documents, pil
 from meetings.planning.access import access_meeting, audits_meeting
 from meetings.planning.agenda import ItemInput
 from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
-from meetings.planning.online import remote_decision
+from meetings.planning.online import RemoteDecision, remote_decision
 from meetings.planning.schedules import DetailsInput
 
 from ..web import Ctx, parse_id, status_for, view
@@ -31,7 +32,7 @@ def _cell(ctx: Ctx, meeting: Meeting) -> Organisation:
     return cell
 
 
-def _decision(ctx: Ctx, meeting: Meeting):  # type: ignore[no-untyped-def]
+def _decision(ctx: Ctx, meeting: Meeting) -> RemoteDecision:
     assert ctx.scope is not None
     return remote_decision(ctx.db, meeting, ctx.scope.member_id, is_secretary=ctx.scope.can_manage(meeting.cell_id)
                            and ctx.scope.member_id is not None)
@@ -103,18 +104,21 @@ def meeting_edit(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     cell = _cell(ctx, meeting)
-    context = {"meeting": meeting, "cell": cell, "approval": pilot.current_approval(ctx.db, cell.id, meeting.local_date)}
+    context: dict[str, Any] = {"meeting": meeting, "cell": cell,
+                               "approval": pilot.current_approval(ctx.db, cell.id, meeting.local_date)}
     if ctx.request.method == "GET":
         values = {"title": meeting.title, "topic": meeting.topic or "", "place": meeting.place or "",
                   "expected_minutes": meeting.expected_minutes, "combined_thematic": meeting.combined_thematic,
                   "remote_open": meeting.remote_open, "lobby": meeting.lobby}
         return ctx.render("meeting_edit.html", values=values, **context)
-    values = {n: ctx.field(n) for n in ("title", "topic", "place", "expected_minutes")}
+    posted = {n: ctx.field(n) for n in ("title", "topic", "place", "expected_minutes")}
     flags = {n: ctx.field(n) == "on" for n in ("combined_thematic", "remote_open", "lobby")}
     try:
-        schedules.update_details(ctx.db, ctx.actor, meeting, DetailsInput(**values, **flags), now=ctx.now)
+        details = DetailsInput(title=posted["title"], topic=posted["topic"], place=posted["place"],
+                               expected_minutes=posted["expected_minutes"], **flags)
+        schedules.update_details(ctx.db, ctx.actor, meeting, details, now=ctx.now)
     except DomainError as exc:
-        return ctx.render("meeting_edit.html", status_code=400, values={**values, **flags}, error=exc.message,
+        return ctx.render("meeting_edit.html", status_code=400, values={**posted, **flags}, error=exc.message,
                           **context)
     return ctx.redirect(f"/meetings/{meeting.id}", "Đã lưu cuộc họp.")
 
@@ -164,7 +168,7 @@ def meeting_actual(ctx: Ctx) -> Response:
 def agenda_page(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
-    context = {"meeting": meeting, "cell": _cell(ctx, meeting)}
+    context: dict[str, Any] = {"meeting": meeting, "cell": _cell(ctx, meeting)}
     if ctx.request.method == "GET":
         return ctx.render("agenda_form.html", items=agenda.items_of(ctx.db, meeting.id), **context)
     assert ctx.form is not None
@@ -192,8 +196,9 @@ def agenda_page(ctx: Ctx) -> Response:
     return ctx.redirect(f"/meetings/{meeting.id}", "Đã lưu chương trình cuộc họp.")
 
 
-def _documents_root(ctx: Ctx):  # type: ignore[no-untyped-def]
-    return ctx.request.app.state.settings.data_dir
+def _documents_root(ctx: Ctx) -> Path:
+    root: Path = ctx.request.app.state.settings.data_dir
+    return root
 
 
 @view(upload=True)

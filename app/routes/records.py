@@ -62,7 +62,7 @@ def _rows_for_cells(ctx: Ctx, cell_ids: list[int], year: int) -> list[dict[str, 
         recs = records.records_for(ctx.db, ids, year)
     revs = reviews.reviews_of(ctx.db, ids, year)
     allowed = reviews.eligibilities(ctx.db, list(people.values()), year)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for member_id, cell_id in pairs:
         record = recs[member_id]
         rows.append({
@@ -110,7 +110,9 @@ def _child_sums(ctx: Ctx, org: Organisation, year: int) -> list[tuple[Organisati
     """Per committee below ``org``: reviews by status and grade, and flags, in grouped queries."""
     depth = len([p for p in org.path.split("/") if p])
     children = organisations.children(ctx.db, org)
-    by_id = {c.id: {"cells": 0, "status": {}, "grades": {}, "warnings": 0, "removal": 0} for c in children}
+    # Keyed by child id; None (a cell under no child, never in the dict) finds nothing.
+    by_id: dict[int | None, dict[str, Any]] = {
+        c.id: {"cells": 0, "status": {}, "grades": {}, "warnings": 0, "removal": 0} for c in children}
     paths = dict(ctx.db.execute(select(Organisation.id, Organisation.path).where(
         organisations.subtree_filter(org), Organisation.kind == OrgKind.CELL)).all())
 
@@ -127,14 +129,14 @@ def _child_sums(ctx: Ctx, org: Organisation, year: int) -> list[tuple[Organisati
             select(YearReview.cell_id, YearReview.status, YearReview.confirmed_grade, func.count())
             .where(YearReview.cell_id.in_(subtree), YearReview.year == year)
             .group_by(YearReview.cell_id, YearReview.status, YearReview.confirmed_grade)):
-        sums = by_id.get(child_of(cell_id))  # type: ignore[arg-type]
+        sums = by_id.get(child_of(cell_id))
         if sums is None:
             continue
         sums["status"][status] = sums["status"].get(status, 0) + n
         if grade is not None:
             sums["grades"][grade] = sums["grades"].get(grade, 0) + n
     for flag, _name, _cell in three_month.raised_in(ctx.db, list(paths), year):
-        sums = by_id.get(child_of(flag.cell_id))  # type: ignore[arg-type]
+        sums = by_id.get(child_of(flag.cell_id))
         if sums is not None:
             sums["removal" if flag.level >= Level.REMOVAL_REVIEW else "warnings"] += 1
     return [(c, by_id[c.id]) for c in children]

@@ -85,7 +85,7 @@ def _upload(ctx: Ctx) -> tuple[str, bytes] | None:
 
 
 def _form_values(ctx: Ctx) -> dict[str, str]:
-    return {name: ctx.field(name) for name in ctx.form} if ctx.form is not None else {}  # type: ignore[misc]
+    return {name: ctx.field(name) for name in ctx.form} if ctx.form is not None else {}
 
 
 @view(upload=True)

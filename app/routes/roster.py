@@ -252,9 +252,11 @@ def member_edit(ctx: Ctx) -> Response:
 
 
 def _period_input(ctx: Ctx, kind: PeriodKind) -> PeriodInput:
-    data = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}
-    data["exempt_kind"] = data["exempt_kind"] or None
-    return PeriodInput(kind=kind, **data)
+    f = ctx.field
+    return PeriodInput(kind=kind, start_on=f("start_on"), end_on=f("end_on"), place=f("place"),
+                       host_org_name=f("host_org_name"), host_contact=f("host_contact"),
+                       expected_return_on=f("expected_return_on"), decision_number=f("decision_number"),
+                       reason=f("reason"), exempt_kind=f("exempt_kind") or None, note=f("note"))
 
 
 def _kind_from(ctx: Ctx) -> PeriodKind:
@@ -270,7 +272,7 @@ def period_new(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today, manage=True)
     kind = _kind_from(ctx)
-    context = {"member": member, "period": None, "kind": kind, "exempt_kinds": list(ExemptKind)}
+    context: dict[str, Any] = {"member": member, "period": None, "kind": kind, "exempt_kinds": list(ExemptKind)}
     if ctx.request.method == "GET":
         return ctx.render("period_form.html", values={"start_on": ctx.today.isoformat()}, **context)
     values = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}
@@ -298,7 +300,8 @@ def period_edit(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     period = members.get_period(ctx.db, ctx.path_int("period_id"))
     member = scoping.access_member(ctx.db, ctx.scope, period.member_id, ctx.today, manage=True)
-    context = {"member": member, "period": period, "kind": period.kind, "exempt_kinds": list(ExemptKind)}
+    context: dict[str, Any] = {"member": member, "period": period, "kind": period.kind,
+                               "exempt_kinds": list(ExemptKind)}
     if ctx.request.method == "GET":
         return ctx.render("period_form.html", values=_period_values(period), **context)
     values = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}

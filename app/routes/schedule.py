@@ -111,7 +111,7 @@ def meeting_new(ctx: Ctx) -> Response:
     assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
     kinds = [k for k in MeetingKind if k != MeetingKind.COMMITTEE or cell.has_committee]
-    context = {"cell": cell, "kinds": kinds}
+    context: dict[str, Any] = {"cell": cell, "kinds": kinds}
     if ctx.request.method == "GET":
         return ctx.render("meeting_new.html", values={"kind": "extraordinary", "expected_minutes": 120,
                                                       "place": cell.address or ""}, **context)

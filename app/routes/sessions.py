@@ -15,7 +15,8 @@ from ..web import Ctx, view
 
 
 def _limits(ctx: Ctx) -> sessions.SessionLimits:
-    return ctx.request.app.state.session_limits  # type: ignore[no-any-return]
+    limits: sessions.SessionLimits = ctx.request.app.state.session_limits
+    return limits
 
 
 def _rows(ctx: Ctx, account: Account) -> list[dict[str, object]]:

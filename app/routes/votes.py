@@ -3,6 +3,8 @@ close and see results. Members vote in the room; the room hears of changes made 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio.from_thread
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -60,7 +62,7 @@ def votes_page(ctx: Ctx) -> Response:
     return _render(ctx, meeting_for(ctx))
 
 
-def _act(ctx: Ctx, action) -> Response:  # type: ignore[no-untyped-def]
+def _act(ctx: Ctx, action: Callable[[Meeting], object]) -> Response:
     meeting = meeting_for(ctx, manage=True)
     try:
         action(meeting)

@@ -511,10 +511,14 @@ def meeting_figures(session: Session, cell: Organisation, year: int, quarter: in
     return meetings, figures, adopted
 
 
-def as_rows(result: Audit) -> list[list[object]]:
+#: A value of an exported table.
+ExportValue = str | int | float | None
+
+
+def as_rows(result: Audit) -> list[list[ExportValue]]:
     """One row per cell, for CSV and XLSX (header first)."""
     months = result.months
-    header: list[object] = ["Cấp ủy trực thuộc", "Mã chi bộ", "Chi bộ",
+    header: list[ExportValue] = ["Cấp ủy trực thuộc", "Mã chi bộ", "Chi bộ",
                             *[f"Tháng {m}" for m in months],
                             "Thường kỳ đúng hạn", "Thường kỳ muộn", "Thường kỳ thiếu", "Dưới thời lượng",
                             *[f"Chuyên đề quý {q}" for q in result.quarters],
@@ -523,7 +527,7 @@ def as_rows(result: Audit) -> list[list[object]]:
                             "Đảng viên đi làm ăn xa", "Tỷ lệ tham gia trực tuyến của ĐV đi làm ăn xa (%)",
                             "Cảnh báo 2 tháng", "Xem xét xóa tên"]
     names = {c.id: c.name for c, _ in result.children}
-    rows: list[list[object]] = [header]
+    rows: list[list[ExportValue]] = [header]
     for ca in result.cells:
         t = ca.tally
         rows.append([
