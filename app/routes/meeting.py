@@ -33,7 +33,6 @@ def _cell(ctx: Ctx, meeting: Meeting) -> Organisation:
 
 
 def _decision(ctx: Ctx, meeting: Meeting) -> RemoteDecision:
-    assert ctx.scope is not None
     return remote_decision(ctx.db, meeting, ctx.scope.member_id, is_secretary=ctx.scope.can_manage(meeting.cell_id)
                            and ctx.scope.member_id is not None)
 
@@ -45,7 +44,6 @@ def _remote_only(ctx: Ctx, meeting: Meeting) -> bool:
 
 
 def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
-    assert ctx.scope is not None
     cell = _cell(ctx, meeting)
     manage = ctx.scope.can_manage(cell.id)
     on = meeting.local_date
@@ -89,7 +87,6 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
 
 @view()
 def meeting_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     return ctx.render("meeting.html", **meeting_context(ctx, meeting))
 
@@ -101,7 +98,6 @@ def _meeting_error(ctx: Ctx, meeting: Meeting, exc: DomainError, **extra: Any) -
 
 @view()
 def meeting_edit(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     cell = _cell(ctx, meeting)
     context: dict[str, Any] = {"meeting": meeting, "cell": cell,
@@ -125,7 +121,6 @@ def meeting_edit(ctx: Ctx) -> Response:
 
 @view()
 def meeting_move(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     form = {n: ctx.field(n) for n in ("date", "time", "place", "reason")}
     try:
@@ -138,7 +133,6 @@ def meeting_move(ctx: Ctx) -> Response:
 
 @view()
 def meeting_cancel(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     try:
         schedules.cancel_meeting(ctx.db, ctx.actor, meeting, ctx.field("reason"), now=ctx.now)
@@ -149,7 +143,6 @@ def meeting_cancel(ctx: Ctx) -> Response:
 
 @view()
 def meeting_actual(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     form = {n: ctx.field(n) for n in ("date", "start", "end", "reason")}
     try:
@@ -166,7 +159,6 @@ def meeting_actual(ctx: Ctx) -> Response:
 
 @view()
 def agenda_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     context: dict[str, Any] = {"meeting": meeting, "cell": _cell(ctx, meeting)}
     if ctx.request.method == "GET":
@@ -203,7 +195,6 @@ def _documents_root(ctx: Ctx) -> Path:
 
 @view(upload=True)
 def document_upload(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     upload = ctx.file("file")
     settings = ctx.request.app.state.settings
@@ -224,7 +215,6 @@ def document_upload(ctx: Ctx) -> Response:
 
 @view()
 def document_open(ctx: Ctx) -> Response:
-    assert ctx.scope is not None and ctx.account is not None
     doc = ctx.db.get(documents.MeetingDocument, ctx.path_int("document_id"))
     if doc is None:
         raise NotFound()
@@ -243,7 +233,6 @@ def document_open(ctx: Ctx) -> Response:
 
 @view()
 def document_remove(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     doc = ctx.db.get(documents.MeetingDocument, ctx.path_int("document_id"))
     if doc is None:
         raise NotFound()
@@ -255,7 +244,6 @@ def document_remove(ctx: Ctx) -> Response:
 @view()
 def remote_list(ctx: Ctx) -> Response:
     """The secretary adds a member to (or removes one from) the meeting's remote list."""
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     member_id = ctx.field_id("member_id")
     try:
@@ -292,7 +280,6 @@ def remote_list(ctx: Ctx) -> Response:
 
 @view()
 def absence_file(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting_id = ctx.path_int("meeting_id")
     try:
         meeting = access_meeting(ctx.db, ctx.scope, meeting_id)
@@ -312,7 +299,6 @@ def absence_file(ctx: Ctx) -> Response:
 
 @view()
 def absence_decide(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     request = absences.get_request(ctx.db, ctx.path_int("absence_id"))
     meeting = access_meeting(ctx.db, ctx.scope, request.meeting_id, manage=True)
     decision = ctx.field("decision")
@@ -328,7 +314,6 @@ def absence_decide(ctx: Ctx) -> Response:
 
 @view()
 def meeting_ics(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     body = calendars.meeting_ics(meeting, _cell(ctx, meeting), str(ctx.request.app.state.settings.PUBLIC_URL), ctx.now)
     return Response(body, media_type="text/calendar; charset=utf-8",

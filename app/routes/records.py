@@ -19,7 +19,7 @@ from meetings.organisation.organisations import Organisation, OrgKind
 
 from ..tuning import paused_gc
 from ..web import Ctx, view
-from .access import can_audit, member_record_access, year_param
+from .access import member_record_access, year_param
 
 #: A committee's year-end list names every member up to this many cells (a commune); above
 #: it, the page sums per committee below and the auditor drills down.
@@ -28,7 +28,6 @@ MAX_CELLS_LISTED = 80
 
 def record_context(ctx: Ctx, member: Member, year: int) -> dict[str, Any]:
     """What the record and the review pages show about the member's year."""
-    assert ctx.scope is not None
     record = records.record_of(ctx.db, member.id, year)
     names = records.cell_names(ctx.db, sorted({line.cell_id for line in record.lines}))
     return {
@@ -76,9 +75,8 @@ def _rows_for_cells(ctx: Ctx, cell_ids: list[int], year: int) -> list[dict[str, 
 
 @view()
 def cell_records(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
-    if not can_audit(ctx, cell.id):
+    if not ctx.scope.can_audit(cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên xem được hồ sơ năm của đảng viên.")
     year = year_param(ctx)
     return ctx.render("records_list.html", org=cell, year=year, cells={cell.id: cell.name},
@@ -89,9 +87,8 @@ def cell_records(ctx: Ctx) -> Response:
 @view()
 def org_records(ctx: Ctx) -> Response:
     """A committee's year-end list: every member of a commune; sums per committee above."""
-    assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"))
-    if not can_audit(ctx, org.id):
+    if not ctx.scope.can_audit(org.id):
         raise Forbidden("Chỉ cấp ủy cấp trên xem được hồ sơ năm của đảng viên.")
     year = year_param(ctx)
     if org.kind == OrgKind.CELL:

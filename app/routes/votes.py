@@ -32,7 +32,6 @@ def _int(ctx: Ctx, name: str) -> int:
 
 
 def _render(ctx: Ctx, meeting: Meeting, *, status_code: int = 200, error: str | None = None) -> Response:
-    assert ctx.scope is not None
     motions = votes.motions_of(ctx.db, meeting.id)
     records = att.current_roster(ctx.db, meeting, ctx.now)
     in_hall = [r for r in records if r.may_vote and r.status == AttendanceStatus.PRESENT

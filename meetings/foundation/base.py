@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, cast, overload
 from zoneinfo import ZoneInfo
 
@@ -69,6 +70,22 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 #: JSON on SQLite, JSONB on PostgreSQL.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+@contextmanager
+def unit_of_work(sessions: Callable[[], Session]) -> Iterator[Session]:
+    """A new session whose work commits when the block ends and rolls back when it raises
+    anything (a cancellation too); the session is closed either way. A block that decides to
+    keep nothing calls ``session.rollback()`` itself, and the commit then has nothing to write."""
+    session = sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def rows_changed(session: Session, statement: Executable) -> int:

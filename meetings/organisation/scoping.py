@@ -56,7 +56,9 @@ class Scope:
 
     def can_audit(self, org_id: int | None) -> bool:
         """Oversight pages (records, change log, audit, compliance, rosters and their
-        exports): whoever manages the organisation, or audits it by a grant covering it."""
+        exports): whoever manages the organisation (its secretary, an admin above it), or
+        audits it read-only by an auditor grant that covers it (security finding 12.3: never
+        through a grant elsewhere)."""
         return org_id is not None and (self.can_manage(org_id) or org_id in self.auditable)
 
     def administers(self, org_id: int | None) -> bool:
