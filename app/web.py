@@ -303,6 +303,14 @@ def load_account(db: Session, request: Request) -> Account | None:
 
 Endpoint = Callable[[Request], Any]
 
+#: The endpoints made by ``@view(upload=True)``.
+_UPLOAD_VIEWS: set[Endpoint] = set()
+
+
+def takes_upload(endpoint: object) -> bool:
+    """Whether the endpoint's form may carry files, so its body may reach UPLOAD_MAX_BYTES."""
+    return endpoint in _UPLOAD_VIEWS
+
 
 @overload
 def view(*, login: Literal[True] = True, allow_password_change_pending: bool = False,
@@ -348,15 +356,6 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False,
         return endpoint
 
     return decorate
-
-
-#: The endpoints made by ``@view(upload=True)``.
-_UPLOAD_VIEWS: set[Callable[[Request], Any]] = set()
-
-
-def takes_upload(endpoint: object) -> bool:
-    """Whether the endpoint's form may carry files, so its body may reach UPLOAD_MAX_BYTES."""
-    return endpoint in _UPLOAD_VIEWS
 
 
 async def _after_commit(request: Request, response: Response) -> Response:
