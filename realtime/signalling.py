@@ -30,13 +30,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from meetings.foundation.base import MAX_ID
+from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import scoping, sessions
 from meetings.organisation.accounts import Account
 from meetings.organisation.organisations import Organisation
 from meetings.organisation.sessions import SCOPE_KEY, LoginRef, SessionLimits
-from meetings.planning.meetings import Meeting, MeetingStatus
-from meetings.planning.online import remote_decision
+from meetings.proceedings.room_access import RoomAccess, RoomRefusal, RoomRole, room_access
 
 from . import protocol as p
 from .connection import Connection
@@ -95,6 +94,29 @@ class Refusal(Exception):
         self.code = code
         self.message = message
         self.close_code = close_code
+
+
+#: The close code after a room refusal (``proceedings.room_access``).
+ROOM_CLOSE_CODES = {"not_found": 4404, "not_allowed": 4403, "removed": 4403, "meeting_not_open": 4409}
+
+
+def _identity(access: RoomAccess, account: Account, login_session: int) -> Identity:
+    """The participant an admitted account becomes: the hall device, or the member (as chair
+    when they run the meeting)."""
+    if access.role is RoomRole.HALL:
+        return Identity(participant_id="hall", name="Hội trường", role="hall", account_id=account.id,
+                        member_id=None, device="hall", voter=False, login_session=login_session)
+    member_id, entry = account.member_id, access.entry
+    return Identity(
+        participant_id=f"m{member_id}" if member_id is not None else f"a{account.id}",
+        name=entry.full_name if entry else account.display_name,
+        role="chair" if access.role is RoomRole.CHAIR else "member",
+        account_id=account.id,
+        member_id=member_id,
+        device="member",
+        voter=bool(entry and entry.may_vote),
+        login_session=login_session,
+    )
 
 
 @dataclass
@@ -189,49 +211,25 @@ class SignallingEndpoint:
 
     def _authorise(self, session: Session, login: LoginRef, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
-        member_id = grant.member_id
         account = session.get(Account, login.account_id)
         live = sessions.live_ids(session, {login.session_id}, now=now, limits=self.config.session_limits)
         if account is None or not account.is_active or not live:
             raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.", 4401)
-        if account.member_id != member_id:
+        if account.member_id != grant.member_id:
             raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.", 4401)
-        meeting = session.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
-        if meeting is None:
-            raise Refusal("not_found", "Không tìm thấy cuộc họp.", 4404)
-        scope = scoping.scope_for(session, account, meeting.local_date)
-        chair = scope.chairs(meeting.cell_id)
-        if not scope.can_read(meeting.cell_id) and not chair:
-            raise Refusal("not_allowed", "Bạn không sinh hoạt tại chi bộ này nên không thể tham gia cuộc họp.", 4403)
-        decision = remote_decision(session, meeting, member_id, is_secretary=chair)
-        if not decision.allowed:
-            raise Refusal("not_allowed", decision.reason, 4403)
-        if device == "hall" and not chair:
-            raise Refusal("not_allowed", "Chỉ bí thư chi bộ mới kết nối được thiết bị hội trường.", 4403)
-        if meeting.status != MeetingStatus.OPEN:
-            raise Refusal("meeting_not_open", "Cuộc họp chưa bắt đầu. Trang sẽ tự vào phòng khi bí thư mở cuộc họp.",
-                          4409)
+        scope = scoping.scope_for(session, account, now.astimezone(LOCAL_TZ).date())
+        access = room_access(session, scope, meeting_id, device)
+        refusal = access if isinstance(access, RoomRefusal) else access.refusal(open_now=True)
+        if refusal is not None:
+            raise Refusal(refusal.code, refusal.reason, ROOM_CLOSE_CODES[refusal.code])
+        assert isinstance(access, RoomAccess)
+        meeting = access.meeting
         cell = session.get(Organisation, meeting.cell_id)
-        entry = decision.eligibility
         # Last, so that a refused handshake does not spend the token: each token opens one
         # connection (finding 12.6), also when two processes see it at the same moment.
         if not sessions.use_join_nonce(session, grant.nonce, now=now, keep_for=JOIN_NONCE_MEMORY):
             raise Refusal("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.", 4401)
-        if device == "hall":
-            identity = Identity(participant_id="hall", name="Hội trường", role="hall", account_id=account.id,
-                                member_id=None, device="hall", voter=False, login_session=login.session_id)
-        else:
-            pid = f"m{member_id}" if member_id is not None else f"a{account.id}"
-            identity = Identity(
-                participant_id=pid,
-                name=entry.full_name if entry else account.display_name,
-                role="chair" if chair else "member",
-                account_id=account.id,
-                member_id=member_id,
-                device="member",
-                voter=bool(entry and entry.may_vote),
-                login_session=login.session_id,
-            )
+        identity = _identity(access, account, login.session_id)
         info = {
             "id": meeting.id, "cell_id": meeting.cell_id, "title": meeting.title,
             "cell": cell.name if cell else "", "status": meeting.status.value,
