@@ -47,6 +47,7 @@ from meetings.proceedings import votes as vote_store
 from . import protocol as p
 from .broker import RENEW_SECONDS, Broker, LocalBroker
 from .connection import Connection
+from .refusals import CloseCode, Refusal, refuse, reject
 from .rooms import Database, Identity, Room, RoomSettings
 from .sealing import BallotSealer, SealError
 from .topology import Mesh, Topology
@@ -331,10 +332,8 @@ class RoomHub:
         live = await self.db.run(lambda s: sessions.live_ids(s, ids, now=now, limits=limits, touch=touch))
         for attached in candidates:
             if attached.identity.login_session not in live:
-                attached.conn.send(p.Error(code="session_ended",
-                                           message="Phiên đăng nhập đã kết thúc (đăng xuất, đổi mật khẩu hoặc "
-                                                   "bị thu hồi). Hãy đăng nhập lại.").encode())
-                attached.conn.close_soon(4401, "session ended")
+                refuse(attached.conn, Refusal("session_ended", "Phiên đăng nhập đã kết thúc (đăng xuất, đổi mật khẩu "
+                                                               "hoặc bị thu hồi). Hãy đăng nhập lại."))
 
     async def _watch_sessions(self) -> None:
         # Also catches what no event announced: a session that went idle or reached its
@@ -358,7 +357,7 @@ class RoomHub:
         elif op == "close":
             attached = self.attached.get(envelope["conn"])
             if attached is not None:
-                attached.conn.close_soon(int(envelope["code"]), str(envelope["reason"]))
+                attached.conn.close_soon(CloseCode(int(envelope["code"])), str(envelope["reason"]))
         elif op == "sessions":
             if envelope.get("proc") != self.broker.process_id:  # this process closed its own already
                 accounts = {int(a) for a in envelope.get("accounts", [])}
@@ -404,9 +403,7 @@ class RoomHub:
         try:
             await room.handle(envelope["pid"], self._client_message(meeting_id, envelope))
         except p.ProtocolError as exc:
-            endpoint.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())
-            if exc.fatal:
-                endpoint.close_soon(4400, exc.code)
+            reject(endpoint, exc)
 
     def _client_message(self, meeting_id: int, envelope: dict[str, Any]) -> p.Message:
         if "sealed" not in envelope:
