@@ -1,9 +1,11 @@
 """docs/protocol.md documents every message the server accepts or sends, every close code and
 every envelope between processes, and nothing else; the room page speaks the same protocol."""
 
+import dataclasses
 import re
 from pathlib import Path
 
+from realtime.envelopes import COMMANDS, ENVELOPES
 from realtime.protocol import CLIENT_MESSAGES, PROTOCOL_VERSION, SERVER_MESSAGES
 from realtime.refusals import CLOSES, CloseCode
 
@@ -75,3 +77,25 @@ def test_one_protocol_version_in_server_client_and_document():
     assert versions == [("signalling.js", PROTOCOL_VERSION)]
     assert 'version: PROTOCOL_VERSION' in scripts["signalling.js"]
     assert DOC.startswith(f"# Meeting-room protocol (version {PROTOCOL_VERSION})")
+
+
+def envelope_table() -> dict[str, tuple[str, set[str], set[str]]]:
+    """``op`` → (direction, field names, values named in parentheses)."""
+    body = DOC.split("| `op` | Direction | Fields | Meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for m in re.finditer(r"^\| `([a-z_]+)` \| ([^|]+?) \| ([^|]+?) \|", body, flags=re.M):
+        fields = m[3]
+        values = set(re.findall(r"`([a-z_]+)`", "".join(re.findall(r"\(([^)]*)\)", fields))))
+        names = set(re.findall(r"`([a-z_]+)`", re.sub(r"\([^)]*\)", "", fields)))
+        rows[m[1]] = (m[2], names, values)
+    return rows
+
+
+def test_envelopes_between_processes_match_the_document():
+    table = envelope_table()
+    assert set(table) == set(ENVELOPES)
+    for op, cls in ENVELOPES.items():
+        direction, names, values = table[op]
+        assert direction == cls.DIRECTION, op
+        assert names == {f.name for f in dataclasses.fields(cls)}, op
+    assert table["command"][2] == set(COMMANDS)
