@@ -23,11 +23,6 @@ def meeting_for(ctx: Ctx, *, manage: bool = False, audit: bool = False) -> Meeti
     return meeting
 
 
-def is_chair(ctx: Ctx, meeting: Meeting) -> bool:
-    """The cell's secretary or deputy (or an admin) runs the meeting."""
-    return ctx.scope.chairs(meeting.cell_id)
-
-
 def year_param(ctx: Ctx) -> int:
     raw = ctx.request.query_params.get("year", "")
     try:
