@@ -22,7 +22,6 @@ from ..web import Ctx, view
 def _access(ctx: Ctx, device: str = "member") -> RoomAccess:
     """The room as the account sees it on ``device`` (``proceedings.room_access``); 404 when
     the meeting is not there for it."""
-    assert ctx.scope is not None
     access = room_access(ctx.db, ctx.scope, ctx.path_int("meeting_id"), device)
     if isinstance(access, RoomRefusal):
         raise NotFound()
@@ -34,7 +33,6 @@ def _refused(refusal: RoomRefusal) -> Response:
 
 
 def _token(ctx: Ctx, meeting_id: int, device: str) -> str:
-    assert ctx.account is not None
     grant = JoinGrant(meeting_id=meeting_id, account_id=ctx.account.id, member_id=ctx.account.member_id,
                       device=device, session_id=ctx.login.session_id if ctx.login else None)
     return issue_join_token(ctx.request.app.state.settings.secret_key, grant)
@@ -54,7 +52,6 @@ def room_page(ctx: Ctx) -> Response:
         access = _access(ctx)  # the hall device is the chair's: anyone else gets their own view
     meeting, chair, device = access.meeting, access.chair, access.device
     cell = ctx.db.get(Organisation, meeting.cell_id)
-    assert ctx.scope is not None
     removed = access.removed
     can_join = access.role is not RoomRole.OBSERVER and meeting.status in (MeetingStatus.OPEN, MeetingStatus.SCHEDULED)
     # A join token with the page: the first connection needs no token request of its own
@@ -83,7 +80,7 @@ def room_page(ctx: Ctx) -> Response:
 def room_token(ctx: Ctx) -> Response:
     """A fresh join token for (re)connecting; JSON for the room's script. On the join path: the
     decision is the one the handshake keeps too (``realtime.admission``)."""
-    assert ctx.account is not None and ctx.scope is not None and ctx.login is not None
+    assert ctx.login is not None  # a logged-in view
     device = ctx.request.query_params.get("device", "member")
     admissions: AdmissionCache = ctx.request.app.state.admissions
     decision = admissions.decide(ctx.db, ctx.account, ctx.login.session_id, ctx.path_int("meeting_id"), device,
