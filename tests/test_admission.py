@@ -15,6 +15,7 @@ from meetings.proceedings import access_epoch, presence
 from meetings.proceedings.presence import PresenceEventKind
 from meetings.proceedings.room_access import RoomRole
 from realtime.admission import Admission, AdmissionCache
+from tests.support.web import post
 from tests.test_room_access import START, meeting_id  # noqa: F401 - the fixture
 
 ACTOR = Actor.system("test")
@@ -96,3 +97,27 @@ def test_the_meeting_and_removals_invalidate(database, world, meeting_id, decide
     assert decide("sec_a", meeting_id).refusal_open is None
     change(database, lambda s: setattr(s.get(Meeting, meeting_id), "status", MeetingStatus.CLOSED))
     assert decide("sec_a", meeting_id).refusal.reason == "Cuộc họp đã kết thúc."
+
+
+def test_joining_does_not_move_the_epoch_so_the_second_request_is_kept(world, meeting_id, client_as, app,  # noqa: F811
+                                                                        database, clock):
+    clock.set_local(2026, 12, 5, 19, 40)
+    member = client_as("away_a")
+    with database.session() as s:
+        before = access_epoch.current(s)
+    for _ in range(3):
+        assert member.get(f"/meetings/{meeting_id}/room/token").status_code == 200
+    cache = app.state.admissions
+    assert (cache.misses, cache.hits) == (1, 2)
+    with database.session() as s:
+        assert access_epoch.current(s) == before
+    # The chair adds a2 to the remote list on the meeting page: a2's refusal is not kept past it.
+    other = client_as("mem_a")
+    assert other.get(f"/meetings/{meeting_id}/room/token").status_code == 403
+    chair = client_as("sec_a")
+    added = post(chair, f"/meetings/{meeting_id}/remote", {"member_id": str(world.id("a2")), "reason": "Đi công tác"})
+    assert added.status_code == 303
+    assert other.get(f"/meetings/{meeting_id}/room/token").status_code == 200
+    removed = post(chair, f"/meetings/{meeting_id}/remote", {"member_id": str(world.id("a2")), "action": "remove"})
+    assert removed.status_code == 303
+    assert other.get(f"/meetings/{meeting_id}/room/token").status_code == 403
