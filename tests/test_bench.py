@@ -1,6 +1,6 @@
 """The benches still run, at a tiny size: bench/audit.py (a province of a few cells, every page
 it measures answering 200, and the machine-readable last line, one per database),
-bench/signalling.py and bench/relay.py. Their figures are read by people, never asserted."""
+bench/signalling.py, bench/relay.py and bench/join.py. Their figures are read by people, never asserted."""
 
 import json
 import os
@@ -66,3 +66,15 @@ def test_relay_bench_runs_at_a_tiny_size(tmp_path):
     assert result["frames_checked"] > 0 and result["byte_identical"] == 1.0, result
     assert result["decode_errors"] == 0 and result["loop_lag"] is not None, result
     assert "relay 320x240: " in done.stdout and "streams/core" in done.stdout
+
+
+JOIN_LINE = re.compile(r"^joins=(\d+) joins_per_s=\d+\.\d p50_ms=\d+ p99_ms=\d+ bare_joins_per_s=\d+\.\d$")
+
+
+def test_join_bench_runs_at_a_tiny_size():
+    """bench/join.py: twenty members fetch a token and reach ``welcome``, then the bare route."""
+    args = [sys.executable, "-m", "bench.join", "--members", "20", "--ramp", "0.5"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    match = JOIN_LINE.match(done.stdout.strip().splitlines()[-1])
+    assert match and match.group(1) == "20", done.stdout
