@@ -57,7 +57,7 @@ CHROMIUM_ARGS = [
 #: inbound media is the other member's).
 PAGE_STATS = """async () => {
   const room = window.chiboRoom;
-  const out = { audioPackets: 0, concealed: 0, samples: 0, frames: 0, freezes: 0, videoPackets: 0,
+  const out = { audioPackets: 0, audioBySsrc: {}, concealed: 0, samples: 0, frames: 0, freezes: 0, videoPackets: 0,
                 conn: (document.querySelector("#conn") || {}).dataset?.state, me: room && room.me,
                 uplink: room && room.uplink && room.uplink.state, links: room ? [...room.links.keys()] : [],
                 quality: room && room.indicators && room.indicators.quality };
@@ -70,6 +70,7 @@ PAGE_STATS = """async () => {
         const codec = s.codecId && report.get(s.codecId);
         if (codec) out.audioCodec = codec.mimeType;
         out.audioPackets += s.packetsReceived || 0;
+        out.audioBySsrc[s.ssrc] = (out.audioBySsrc[s.ssrc] || 0) + (s.packetsReceived || 0);
         out.concealed += s.concealedSamples || 0;
         out.samples += s.totalSamplesReceived || 0;
       } else {
@@ -273,9 +274,11 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
                 before = await asyncio.gather(stats(away), stats(speaker))
                 lab.cut(False)
                 back = await poll(lambda: asyncio.gather(stats(away), stats(speaker)),
-                                  lambda both: both[0]["audioPackets"] > before[0]["audioPackets"] + 5
-                                  and both[1]["audioPackets"] > before[1]["audioPackets"] + 5, timeout=30, every=0.05)
+                                  lambda both: audio_since(before[0], both[0]) > 5 and audio_since(before[1], both[1]) > 5,
+                                  timeout=30, every=0.05)
                 result.cut_recover_s = back
+                if back is not None and not set((await stats(away))["audioBySsrc"]) & set(before[0]["audioBySsrc"]):
+                    result.notes.append("the away member's connection was made anew after the cut")
                 await poll(lambda: stats(away), lambda s: s["conn"] == "open", timeout=20)
                 after = await stats(away)
                 await speaker.click("#btn-people")
@@ -299,6 +302,14 @@ async def login(page: Any, base: str, room: str, username: str) -> None:
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
+
+
+def audio_since(before: dict[str, Any], now: dict[str, Any]) -> int:
+    """Audio packets a page received since ``before``, stream by stream: a connection made
+    anew (the relay link rebuilt after a cut) starts its counters from zero, which a sum over
+    all streams would take for no audio at all until the new stream outgrew the old one."""
+    old = before["audioBySsrc"]
+    return sum(max(0, count - old.get(ssrc, 0)) for ssrc, count in now["audioBySsrc"].items())
 
 
 def pct(part: float, whole: float) -> float | None:
