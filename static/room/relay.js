@@ -7,12 +7,12 @@
 // negotiation. A stuck connection is started over with `renegotiate` (room.js), after which
 // the relay offers on a new connection.
 
-import { preferRed, tuneSenders } from "./peers.js";   // the same caps and codecs as the mesh
+import { VIDEO_START_BITRATE, preferRed, tuneSenders } from "./peers.js";   // the same caps and codecs as the mesh
 import { connectionStats } from "./stats.js";
 import { watchConnection } from "./watch.js";
 
 export class RelayLink {
-  constructor({ session, iceServers, local, signal, onTrack, onState, videoActive = true }) {
+  constructor({ session, iceServers, local, signal, onTrack, onState, videoActive = true, videoCap = VIDEO_START_BITRATE }) {
     this.remote = "relay";
     this.session = session;
     this.polite = true;
@@ -26,6 +26,7 @@ export class RelayLink {
     this.videoPaused = new Set();
     this.videoReduced = new Set();
     this.videoActive = videoActive;
+    this.videoCap = videoCap;
     const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.pc = pc;
     pc.onicecandidate = ({ candidate }) =>
@@ -63,11 +64,17 @@ export class RelayLink {
   async tuneVideo() {
     const video = this.uploadTransceiver("video");
     const audio = this.uploadTransceiver("audio");
-    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive);
+    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive, this.videoCap);
   }
 
   setVideoActive(active) {
     this.videoActive = active;
+    return this.tuneVideo();
+  }
+
+  setVideoCap(cap) {
+    if (cap === this.videoCap) return null;
+    this.videoCap = cap;
     return this.tuneVideo();
   }
 

@@ -59,7 +59,7 @@ PAGE_STATS = """async () => {
   const room = window.chiboRoom;
   const out = { audioPackets: 0, audioBySsrc: {}, concealed: 0, samples: 0, frames: 0, freezes: 0, videoPackets: 0,
                 conn: (document.querySelector("#conn") || {}).dataset?.state, me: room && room.me,
-                uplink: room && room.uplink && room.uplink.state, links: room ? [...room.links.keys()] : [],
+                uplink: room && room.uplink && room.uplink.state, videoCap: room && room.uplink && room.uplink.videoCap, links: room ? [...room.links.keys()] : [],
                 quality: room && room.indicators && room.indicators.quality };
   if (!room) return out;
   for (const link of room.links.values()) {
@@ -239,14 +239,28 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
                 return result
             me = (await stats(away))["me"]
 
-            # Steady: let the link settle, then measure.
-            await asyncio.sleep(5.0)
+            # Steady: let the link settle, then measure. Whether (and when, from the click) the
+            # away member's camera paused by itself is watched all along: after a pause the
+            # guard tries video again, so the state at the end alone may say "probing".
+            audio_only_at: float | None = None
+
+            def watch_uplink(page_stats: dict[str, Any]) -> None:
+                nonlocal audio_only_at
+                if audio_only_at is None and page_stats["uplink"] == "audio_only":
+                    audio_only_at = time.monotonic() - start
+
+            settle = time.monotonic()
+            while time.monotonic() - settle < 5.0:
+                await asyncio.sleep(0.5)
+                watch_uplink(await stats(away))
             a0, s0 = await stats(away), await stats(speaker)
             frames, stalled, last = [], 0.0, a0["frames"]
             t0 = time.monotonic()
             while time.monotonic() - t0 < steady:
                 await asyncio.sleep(0.5)
-                now = (await stats(away))["frames"]
+                now_stats = await stats(away)
+                watch_uplink(now_stats)
+                now = now_stats["frames"]
                 if now == last:
                     stalled += 0.5
                 last = now
@@ -258,8 +272,11 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
             result.video_fps_in = (a1["frames"] - a0["frames"]) / seconds
             result.freezes = a1["freezes"] - a0["freezes"]
             result.video_stalled_s = stalled
-            result.audio_only = a1["uplink"] == "audio_only"
+            result.audio_only = audio_only_at is not None
+            if audio_only_at is not None:
+                result.notes.append(f"audio only {audio_only_at:.1f} s after the click")
             result.notes.append(f"codecs in={a1.get('audioCodec')} out={s1.get('audioCodec')}")
+            result.notes.append(f"video caps away={a1.get('videoCap')} speaker={s1.get('videoCap')}")
             if on_stage is not None:
                 await on_stage("steady", speaker, away)
 
