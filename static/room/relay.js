@@ -11,6 +11,20 @@ import { VIDEO_START_BITRATE, preferRed, tuneSenders } from "./peers.js";   // t
 import { connectionStats } from "./stats.js";
 import { watchConnection } from "./watch.js";
 
+// How long an answer waits for our ICE candidates (TURN ones can take round trips: those
+// that come later are trickled as before).
+const GATHER_WAIT_MS = 200;
+
+function gathered(pc, ms) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); pc.removeEventListener("icegatheringstatechange", check); resolve(); };
+    const check = () => { if (pc.iceGatheringState === "complete") done(); };
+    const timer = setTimeout(done, ms);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
 export class RelayLink {
   constructor({ session, iceServers, local, signal, onTrack, onState, videoActive = true, videoCap = VIDEO_START_BITRATE }) {
     this.remote = "relay";
@@ -91,6 +105,10 @@ export class RelayLink {
     }
     this.setTracks(this.local);
     await pc.setLocalDescription();
+    // Our candidates in the answer itself (host ones take milliseconds to gather): the relay
+    // then starts its checks the moment the answer is in, instead of when the first trickled
+    // candidate follows it half a round trip later over the same weak link.
+    await gathered(pc, GATHER_WAIT_MS);
     this.signal({ type: "answer", sdp: pc.localDescription.sdp });
     if (pc.connectionState === "connected") this.tuneVideo();
   }
