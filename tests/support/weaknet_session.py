@@ -60,7 +60,10 @@ PAGE_STATS = """async () => {
   const out = { audioPackets: 0, audioBySsrc: {}, concealed: 0, samples: 0, frames: 0, freezes: 0, videoPackets: 0,
                 conn: (document.querySelector("#conn") || {}).dataset?.state, me: room && room.me,
                 uplink: room && room.uplink && room.uplink.state, videoCap: room && room.uplink && room.uplink.videoCap, links: room ? [...room.links.keys()] : [],
-                quality: room && room.indicators && room.indicators.quality };
+                quality: room && room.indicators && room.indicators.quality,
+                // What the page sends, over the last 5 s: the browser's estimate, the video's rate.
+                sent: room && room.indicators ? [...room.indicators.windows.values()].map((w) => w && {
+                  estimateKbps: w.outgoing && Math.round(w.outgoing / 1000), videoKbps: Math.round(w.videoKbpsOut) }) : [] };
   if (!room) return out;
   for (const link of room.links.values()) {
     const report = await link.pc.getStats();
@@ -277,6 +280,7 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
                 result.notes.append(f"audio only {audio_only_at:.1f} s after the click")
             result.notes.append(f"codecs in={a1.get('audioCodec')} out={s1.get('audioCodec')}")
             result.notes.append(f"video caps away={a1.get('videoCap')} speaker={s1.get('videoCap')}")
+            result.notes.append(f"sent (estimate/video kbit/s) away={a1.get('sent')} speaker={s1.get('sent')}")
             if on_stage is not None:
                 await on_stage("steady", speaker, away)
 
