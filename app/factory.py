@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -54,7 +55,7 @@ def create_app(
     session_limits = SessionLimits(idle=dt.timedelta(seconds=settings.SESSION_IDLE_TIMEOUT),
                                    lifetime=dt.timedelta(seconds=settings.SESSION_MAX_AGE))
 
-    def ice_servers(identity: Identity) -> list[dict]:  # type: ignore[type-arg]
+    def ice_servers(identity: Identity) -> list[dict[str, Any]]:
         return tokens.ice_servers(settings.ICE_SERVERS, settings.TURN_SECRET, identity.participant_id,
                                   settings.TURN_TTL)
 

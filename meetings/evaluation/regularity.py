@@ -48,12 +48,11 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-from sqlalchemy import and_, distinct, func, or_, select
-from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy import ColumnElement, and_, distinct, func, or_, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import minutes_between, plain_rows
+from ..foundation.sqltime import AnySelect, minutes_between, plain_rows
 from ..organisation import organisations
 from ..organisation.members import MemberPeriod, Membership, PeriodKind
 from ..organisation.organisations import Organisation, OrgKind, Span
@@ -250,20 +249,20 @@ def bounds(year: int, quarter: int | None) -> tuple[dt.datetime, dt.datetime]:
     return lo, hi
 
 
-def _held(cell_ids: Sequence[int], year: int, quarter: int | None):  # type: ignore[no-untyped-def]
+def _held(cell_ids: Sequence[int], year: int, quarter: int | None) -> ColumnElement[bool]:
     """The cells' held regular and thematic meetings in the period (a WHERE clause)."""
     lo, hi = bounds(year, quarter)
     return and_(Meeting.cell_id.in_(list(cell_ids)), Meeting.starts_at >= lo, Meeting.starts_at < hi,
                 Meeting.kind.in_([MeetingKind.REGULAR, MeetingKind.THEMATIC]), held_condition())
 
 
-def _counts(*conditions) -> list[object]:  # type: ignore[no-untyped-def]
+def _counts(*conditions: ColumnElement[bool] | QueryableAttribute[bool]) -> list[ColumnElement[int]]:
     """COUNT(*) FILTER (WHERE …) per condition: one pass over the roster lines (SQLite ≥ 3.30,
     PostgreSQL), quicker than SUM(CASE …) on SQLite."""
     return [func.count().filter(c) for c in conditions]
 
 
-def statements(cell_ids: Sequence[int], year: int, quarter: int | None) -> dict[str, Select]:  # type: ignore[type-arg]
+def statements(cell_ids: Sequence[int], year: int, quarter: int | None) -> dict[str, AnySelect]:
     """The aggregate queries of an audit beyond compliance's, over the cells the audited
     committee had in the period (also timed bare by bench/audit.py)."""
     lo, hi = bounds(year, quarter)
@@ -394,9 +393,9 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
             mark.child_id = child
             ca.months.append(mark)
             status = mark.status
-            if status is NOT_DUE or status is OUTSIDE:
+            if status is NOT_DUE or status is OUTSIDE or child is None:  # no child: OUTSIDE
                 continue
-            t = tally_of(ca, child)  # type: ignore[arg-type]
+            t = tally_of(ca, child)
             t.months_due += 1
             trend[m].due += 1
             if status is MISSING:
@@ -497,7 +496,7 @@ def meeting_figures(session: Session, cell: Organisation, year: int, quarter: in
     online = and_(present, a.mode == AttendanceMode.ONLINE)
     absent = and_(a.expected, a.status == AttendanceStatus.ABSENT)
     conn = session.connection()
-    figures = {row[0]: MeetingFigures(*row) for row in conn.execute(
+    figures = {row[0]: MeetingFigures(*tuple(row)) for row in conn.execute(
         select(a.meeting_id, *_counts(a.expected, and_(a.expected, present), and_(a.expected, online),
                                       and_(absent, a.excused.is_(True)),
                                       and_(absent, or_(a.excused.is_(False), a.excused.is_(None))),
@@ -512,10 +511,14 @@ def meeting_figures(session: Session, cell: Organisation, year: int, quarter: in
     return meetings, figures, adopted
 
 
-def as_rows(result: Audit) -> list[list[object]]:
+#: A value of an exported table.
+ExportValue = str | int | float | None
+
+
+def as_rows(result: Audit) -> list[list[ExportValue]]:
     """One row per cell, for CSV and XLSX (header first)."""
     months = result.months
-    header: list[object] = ["Cấp ủy trực thuộc", "Mã chi bộ", "Chi bộ",
+    header: list[ExportValue] = ["Cấp ủy trực thuộc", "Mã chi bộ", "Chi bộ",
                             *[f"Tháng {m}" for m in months],
                             "Thường kỳ đúng hạn", "Thường kỳ muộn", "Thường kỳ thiếu", "Dưới thời lượng",
                             *[f"Chuyên đề quý {q}" for q in result.quarters],
@@ -524,7 +527,7 @@ def as_rows(result: Audit) -> list[list[object]]:
                             "Đảng viên đi làm ăn xa", "Tỷ lệ tham gia trực tuyến của ĐV đi làm ăn xa (%)",
                             "Cảnh báo 2 tháng", "Xem xét xóa tên"]
     names = {c.id: c.name for c, _ in result.children}
-    rows: list[list[object]] = [header]
+    rows: list[list[ExportValue]] = [header]
     for ca in result.cells:
         t = ca.tally
         rows.append([
