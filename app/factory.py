@@ -22,6 +22,7 @@ from starlette.routing import Mount, WebSocketRoute
 from meetings.foundation.base import utcnow
 from meetings.organisation.sessions import SessionLimits
 from realtime import tokens
+from realtime.admission import AdmissionCache
 from realtime.broker import Broker, LocalBroker, RedisBroker
 from realtime.hub import RoomHub
 from realtime.rooms import Identity, RoomSettings
@@ -76,9 +77,10 @@ def create_app(
         relay_after=settings.RELAY_VIDEO_SENDERS,
         join_token=join_token,
     ), broker=broker, site_secret=settings.secret_key, session_limits=session_limits)
+    admissions = AdmissionCache()  # the token route and the handshake keep the same decisions
     signalling = SignallingEndpoint(
         hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins,
-                                  session_limits=session_limits), clock
+                                  session_limits=session_limits), clock, admissions
     )
 
     @contextlib.asynccontextmanager
@@ -139,6 +141,7 @@ def create_app(
     app.state.clock = clock
     app.state.session_limits = session_limits
     app.state.rooms = hub
+    app.state.admissions = admissions
     #: Set after each pass of the notice job (lets tests wait for it without sleeping).
     app.state.notice_pass = threading.Event()
     return app

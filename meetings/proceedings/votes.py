@@ -422,6 +422,9 @@ def _empty_the_box(session: Session, meeting: Meeting, motion: Motion, box: Ball
     """
     held = box if box is not None and box.motion_id == motion.id else None
     taken = len(held) if held is not None else 0
+    voters = held.voters() if held is not None else []
+    # Checked before the claim, so that a refused close leaves the motion as it was.
+    _check_hall_count(motion.in_person_voters, _in_hall(session, meeting, set(voters)))
     claim = update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN,
                                  Motion.ballots_in_box == taken)
     if taken:
@@ -433,9 +436,7 @@ def _empty_the_box(session: Session, meeting: Meeting, motion: Motion, box: Ball
             raise ValidationError("Cuộc biểu quyết này đã kết thúc.")
         raise BallotsLost()
     session.refresh(motion)
-    voters = held.voters() if held is not None else []
     counts = held.counts() if held is not None else {c: 0 for c in Choice}
-    _check_hall_count(motion.in_person_voters, _in_hall(session, meeting, set(voters)))
     session.add_all([BallotCast(motion_id=motion.id, member_id=member_id) for member_id in voters])
     session.add_all([SecretTally(motion_id=motion.id, choice=choice, count=counts[choice]) for choice in Choice])
     session.flush()

@@ -11,22 +11,31 @@ import { VIDEO_START_BITRATE, preferRed, tuneSenders } from "./peers.js";   // t
 import { connectionStats } from "./stats.js";
 import { watchConnection } from "./watch.js";
 
-// How long an answer waits for our ICE candidates (TURN ones can take round trips: those
-// that come later are trickled as before).
+// How long an answer waits for our first ICE candidates (host ones come within milliseconds
+// of setLocalDescription; server-reflexive and TURN ones that take round trips are trickled
+// after the answer, as before).
 const GATHER_WAIT_MS = 200;
 
-function gathered(pc, ms) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
+function firstCandidates(pc, ms) {
+  if (pc.iceGatheringState === "complete" || pc.localDescription.sdp.includes("a=candidate")) return Promise.resolve();
   return new Promise((resolve) => {
-    const done = () => { clearTimeout(timer); pc.removeEventListener("icegatheringstatechange", check); resolve(); };
-    const check = () => { if (pc.iceGatheringState === "complete") done(); };
-    const timer = setTimeout(done, ms);
-    pc.addEventListener("icegatheringstatechange", check);
+    let timer = setTimeout(finish, ms);
+    function finish() {
+      clearTimeout(timer);
+      pc.removeEventListener("icecandidate", onCandidate);
+      pc.removeEventListener("icegatheringstatechange", onState);
+      resolve();
+    }
+    function onCandidate() { clearTimeout(timer); timer = setTimeout(finish, 10); }   // its siblings follow at once
+    function onState() { if (pc.iceGatheringState === "complete") finish(); }
+    pc.addEventListener("icecandidate", onCandidate);
+    pc.addEventListener("icegatheringstatechange", onState);
   });
 }
 
 export class RelayLink {
-  constructor({ session, iceServers, local, signal, onTrack, onState, videoActive = true, videoCap = VIDEO_START_BITRATE }) {
+  constructor({ session, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, videoActive = true,
+                videoCap = VIDEO_START_BITRATE }) {
     this.remote = "relay";
     this.session = session;
     this.polite = true;
@@ -41,7 +50,10 @@ export class RelayLink {
     this.videoReduced = new Set();
     this.videoActive = videoActive;
     this.videoCap = videoCap;
-    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.iceTransportPolicy = iceTransportPolicy;
+    // iceTransportPolicy "relay" (a server setting) holds here as in the mesh: media only
+    // through the TURN server, so the relay never learns the member's own addresses.
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.pc = pc;
     pc.onicecandidate = ({ candidate }) =>
       this.signal({ type: "candidate", candidate: candidate ? candidate.toJSON() : null });
@@ -105,10 +117,10 @@ export class RelayLink {
     }
     this.setTracks(this.local);
     await pc.setLocalDescription();
-    // Our candidates in the answer itself (host ones take milliseconds to gather): the relay
-    // then starts its checks the moment the answer is in, instead of when the first trickled
-    // candidate follows it half a round trip later over the same weak link.
-    await gathered(pc, GATHER_WAIT_MS);
+    // Our host candidates in the answer itself: the relay then starts its checks the moment
+    // the answer is in, instead of when the first trickled candidate follows it half a round
+    // trip later over the same weak link. (TURN only: nothing quick to wait for.)
+    if (this.iceTransportPolicy !== "relay") await firstCandidates(pc, GATHER_WAIT_MS);
     this.signal({ type: "answer", sdp: pc.localDescription.sdp });
     if (pc.connectionState === "connected") this.tuneVideo();
   }
