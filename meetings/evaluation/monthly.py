@@ -259,6 +259,18 @@ def rebuild(conn: Connection, cell_ids: Sequence[int] | None = None) -> int:
     return len(rows)
 
 
+def by_meeting(conn: Connection, cell_id: int, month: dt.date) -> list[tuple[dt.date, dict[str, Any]]]:
+    """The month's figures meeting by meeting (each meeting's day and what it adds to the
+    row): for an audit whose committee took the cell over within that month."""
+    lo, hi = _month_bounds(month)
+    meetings = conn.execute(_meetings_statement(and_(Meeting.cell_id == cell_id, Meeting.starts_at >= lo,
+                                                     Meeting.starts_at < hi))).all()
+    if not meetings:
+        return []
+    rosters = {row[0]: tuple(row[1:]) for row in conn.execute(_roster_statement([m[0] for m in meetings]))}
+    return [(_as_date(m[2]), next(iter(_fold([m], rosters).values()))) for m in meetings]  # type: ignore[misc]
+
+
 def read_statement(cell_ids: Sequence[int], first: dt.date, last: dt.date):  # type: ignore[no-untyped-def]
     """The rows of the cells for the months ``first``–``last`` (the audit's one read of them)."""
     return (select(CellMonth.__table__).where(CellMonth.cell_id.in_(list(cell_ids)),

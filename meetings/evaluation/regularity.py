@@ -59,10 +59,11 @@ from ..organisation.members import MemberPeriod, Membership, PeriodKind
 from ..organisation.organisations import Organisation, OrgKind, Span
 from ..planning import compliance
 from ..planning.compliance import Mark
-from ..planning.meetings import Meeting, MeetingKind, MeetingStatus
+from ..planning.meetings import Meeting, MeetingKind
+from ..planning.schedules import MIN_COMBINED_MINUTES, MIN_REGULAR_MINUTES, CellScheduleSettings
 from ..proceedings.attendance import AttendanceMode, AttendanceRecord, AttendanceStatus
 from ..proceedings.minutes import MinutesVersion
-from .records import held_condition
+from . import monthly
 from .three_month import Level, MemberFlag
 
 #: A regular meeting held more than this many days after its planned day is late.
@@ -250,13 +251,6 @@ def bounds(year: int, quarter: int | None) -> tuple[dt.datetime, dt.datetime]:
     return lo, hi
 
 
-def _held(cell_ids: Sequence[int], year: int, quarter: int | None):  # type: ignore[no-untyped-def]
-    """The cells' held regular and thematic meetings in the period (a WHERE clause)."""
-    lo, hi = bounds(year, quarter)
-    return and_(Meeting.cell_id.in_(list(cell_ids)), Meeting.starts_at >= lo, Meeting.starts_at < hi,
-                Meeting.kind.in_([MeetingKind.REGULAR, MeetingKind.THEMATIC]), held_condition())
-
-
 def _counts(*conditions) -> list[object]:  # type: ignore[no-untyped-def]
     """COUNT(*) FILTER (WHERE …) per condition: one pass over the roster lines (SQLite ≥ 3.30,
     PostgreSQL), quicker than SUM(CASE …) on SQLite."""
@@ -264,31 +258,14 @@ def _counts(*conditions) -> list[object]:  # type: ignore[no-untyped-def]
 
 
 def statements(cell_ids: Sequence[int], year: int, quarter: int | None) -> dict[str, Select]:  # type: ignore[type-arg]
-    """The aggregate queries of an audit beyond compliance's, over the cells the audited
-    committee had in the period (also timed bare by bench/audit.py)."""
+    """The queries of an audit over the cells the audited committee had in the period, beyond
+    the dated links and the cells themselves (also timed bare by bench/audit.py)."""
     lo, hi = bounds(year, quarter)
     ids = list(cell_ids)
-    held = select(Meeting.id).where(_held(ids, year, quarter))
-    a = AttendanceRecord
-    present = a.status == AttendanceStatus.PRESENT
-    online = and_(present, a.mode == AttendanceMode.ONLINE)
-    # Grouped by the roster's own meeting column, so that the covering index is all it reads;
-    # which cell and month each meeting belongs to comes from compliance's rows.
-    attendance = (
-        select(a.meeting_id, *_counts(a.expected, and_(a.expected, present), and_(a.expected, online),
-                                      and_(a.expected, a.away), and_(a.expected, a.away, online)))
-        .where(a.meeting_id.in_(held)).group_by(a.meeting_id)
-    )
-    # Minutes from each meeting's end to its first adopted version (NULL: none adopted): a
-    # correlated lookup per meeting, so that the cost follows the period, not the whole history.
-    first = (select(func.min(MinutesVersion.adopted_at)).where(MinutesVersion.meeting_id == Meeting.id)
-             .correlate(Meeting).scalar_subquery())
-    ended = func.coalesce(Meeting.actual_end_at, Meeting.closed_at, Meeting.starts_at)
-    minutes = select(Meeting.id, minutes_between(ended, first)).where(_held(ids, year, quarter))
+    first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
     flags = (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level))
              .where(MemberFlag.cell_id.in_(ids), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
              .group_by(MemberFlag.cell_id, MemberFlag.member_id))
-    first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
     away = (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)))
             .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
             .where(Membership.cell_id.in_(ids), Membership.start_on <= last_day,
@@ -296,7 +273,10 @@ def statements(cell_ids: Sequence[int], year: int, quarter: int | None) -> dict[
                    MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
                    or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
             .group_by(Membership.cell_id))
-    return {"attendance": attendance, "minutes": minutes, "flags": flags, "away": away}
+    overrides = (select(CellScheduleSettings.cell_id, CellScheduleSettings.min_regular_minutes,
+                        CellScheduleSettings.min_combined_minutes).where(CellScheduleSettings.cell_id.in_(ids)))
+    return {"months": monthly.read_statement(ids, first_day, last_day), "flags": flags, "away": away,
+            "overrides": overrides}
 
 
 def _month_mark(month: int, cell: compliance.Cell) -> MonthMark:
@@ -337,6 +317,99 @@ def _deciding_day(cell: compliance.Cell, period_end: dt.date, today: dt.date) ->
     return cell.held_on or min(period_end, max(today, period_end.replace(day=1)))
 
 
+#: Shared, never modified: the compliance cells of months and quarters without a meeting.
+_NOT_APPLICABLE = compliance.Cell(Mark.NOT_APPLICABLE)
+_NOT_YET = compliance.Cell(Mark.NOT_YET)
+_MISSING = compliance.Cell(Mark.MISSING)
+#: Positions of a cell_months row's columns, as the driver returns them (key first).
+_AT = {name: i for i, name in enumerate(("cell_id", "month", *monthly.FIELDS))}
+_SUMS = tuple((name, _AT[name]) for name in ("held", "no_roster", "expected", "present", "present_online",
+                                             "away_expected", "away_online", "minutes_adopted", "minutes_prompt",
+                                             "minutes_days"))
+
+
+def _date(value: object) -> dt.date | None:
+    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(value)  # type: ignore[arg-type]
+
+
+def _instant(value: object) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _pending(rows: Sequence[Sequence[object]], part: str, now: dt.datetime) -> compliance.Cell | None:
+    """Compliance's judgement of a month or quarter with nothing held, from the rows' meetings
+    neither held nor cancelled: one still ahead (or open) is *scheduled*, else *unrecorded*."""
+    pid, pon, lid, lon, lat, opened = (_AT[f"{part}_pending_id"], _AT[f"{part}_pending_on"], _AT[f"{part}_last_id"],
+                                       _AT[f"{part}_last_on"], _AT[f"{part}_last_at"], _AT[f"{part}_open"])
+    waiting = [r for r in rows if r[pid] is not None]
+    if not waiting:
+        return None
+    for r in waiting:
+        if r[opened]:
+            day = _date(r[pon])
+            return compliance.Cell(Mark.SCHEDULED, r[pid], note=f"ngày {day:%d/%m}")  # type: ignore[arg-type]
+        if _instant(r[lat]) > now:  # the last one is still ahead: named, unless it is the only one
+            day = _date(r[pon] if r[lid] == r[pid] else r[lon])
+            return compliance.Cell(Mark.SCHEDULED, r[lid], note=f"ngày {day:%d/%m}")  # type: ignore[arg-type]
+    first = waiting[0]
+    day = _date(first[pon])
+    return compliance.Cell(Mark.UNRECORDED, first[pid], note=f"ngày {day:%d/%m}: chưa ghi giờ họp thực tế")  # type: ignore[arg-type]
+
+
+def _regular(row: Sequence[object] | None, month_start: dt.date, month_end: dt.date, created_on: dt.date,
+             today: dt.date, now: dt.datetime, minimums: tuple[int, int]) -> compliance.Cell:
+    """The month's regular meeting as ``compliance._judge`` sees it, from the month's row."""
+    if month_end < created_on:
+        return _NOT_APPLICABLE
+    if row is not None:
+        meeting_id = row[_AT["regular_id"]]
+        if meeting_id is not None:
+            minutes = row[_AT["regular_minutes"]]
+            held_on, planned_on = _date(row[_AT["regular_on"]]), _date(row[_AT["regular_planned_on"]])
+            if minutes is not None:
+                need = minimums[1] if row[_AT["regular_combined"]] else minimums[0]
+                if minutes < need:  # type: ignore[operator]
+                    return compliance.Cell(Mark.TOO_SHORT, meeting_id, minutes,  # type: ignore[arg-type]
+                                           f"{minutes} phút, dưới {need} phút (HD 42)", held_on, planned_on)
+            return compliance.Cell(Mark.HELD, meeting_id, minutes, "", held_on, planned_on)  # type: ignore[arg-type]
+        waiting = _pending([row], "regular", now)
+        if waiting is not None:
+            return waiting
+    return _NOT_YET if month_start > today else _MISSING
+
+
+def _thematic(rows: Sequence[Sequence[object]], quarter_start: dt.date, quarter_end: dt.date, created_on: dt.date,
+              today: dt.date, now: dt.datetime) -> compliance.Cell:
+    """The quarter's thematic session as compliance judges it: the longest held, from the rows
+    of the quarter's months."""
+    if quarter_end < created_on:
+        return _NOT_APPLICABLE
+    best = None
+    tid, tmin = _AT["thematic_id"], _AT["thematic_minutes"]
+    for r in rows:
+        if r[tid] is not None and (best is None or (r[tmin] or 0) > (best[tmin] or 0)):  # type: ignore[operator]
+            best = r
+    if best is not None:
+        return compliance.Cell(Mark.HELD, best[tid], best[tmin], "", _date(best[_AT["thematic_on"]]))  # type: ignore[arg-type]
+    waiting = _pending(rows, "thematic", now)
+    if waiting is not None:
+        return waiting
+    return _NOT_YET if quarter_start > today else _MISSING
+
+
+def _month_child(spans: Sequence[Span], start: dt.date, end: dt.date) -> tuple[bool, int | None]:
+    """Whether the month falls to one child (or to none) as a whole, and which."""
+    covering = [s for s in spans if s.start <= end and s.end >= start]
+    if not covering:
+        return True, None
+    if len(covering) == 1 and covering[0].start <= start and covering[0].end >= end:
+        return True, covering[0].child_id
+    return False, None
+
+
 def audit(session: Session, org: Organisation, year: int, quarter: int | None, now: dt.datetime, *,
           only_cell: int | None = None) -> Audit:
     """The audit of ``org``'s cells of the period (see the module docstring); ``only_cell``
@@ -348,117 +421,106 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         spans_of = {only_cell: spans_of[only_cell]} if only_cell in spans_of else {}
     cells = compliance.cells_info(session, list(spans_of))
     ids = [c[0] for c in cells]
-    rows = compliance._rows(session, compliance.cells_statement(ids, year, now, committee=False)) if ids else []
-    reports = compliance.evaluate_cells(session, cells, rows, year, now, committee=False)
-    today = now.astimezone(LOCAL_TZ).date()
-    month_end = {m: (dt.date(year + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)) for m in range(1, 13)}
-    # Where each meeting belongs: its cell, month, and the child the cell stood under that day
-    # (None: under another committee then); and the meetings of the period that took place.
-    placed: dict[int, tuple[int, int, int | None]] = {}
-    held_in_period: dict[tuple[int, int], int] = {}
-    in_period = set(months)
-    OPEN = MeetingStatus.OPEN  # noqa: N806
-    for r in rows:
-        month = r.local_date.month
-        child = _child_on(spans_of[r.cell_id], r.local_date)
-        placed[r.id] = (r.cell_id, month, child)
-        if child is not None and (r.held or r.status is OPEN) and month in in_period and r.local_date.year == year:
-            key = (r.cell_id, child)
-            held_in_period[key] = held_in_period.get(key, 0) + 1
     results = {name: plain_rows(session, stmt) for name, stmt in statements(ids, year, quarter).items()} if ids \
-        else {"attendance": [], "minutes": [], "flags": [], "away": []}
+        else {"months": [], "flags": [], "away": [], "overrides": []}
     away = dict(results["away"])
+    default = (MIN_REGULAR_MINUTES, MIN_COMBINED_MINUTES)
+    minimums = {cell_id: (regular or MIN_REGULAR_MINUTES, combined or MIN_COMBINED_MINUTES)
+                for cell_id, regular, combined in results["overrides"]}
+    by_cell: dict[int, dict[int, Sequence[object]]] = {}
+    for row in results["months"]:
+        month = _date(row[1])
+        assert month is not None
+        by_cell.setdefault(row[0], {})[month.month] = row  # type: ignore[call-overload]
 
-    audits: dict[int, CellAudit] = {}
-    for cell_id, name, code, path, _created, _committee in cells:
-        spans = spans_of[cell_id]
-        audits[cell_id] = CellAudit(cell_id, name, code, path, spans[-1].child_id, spans=spans)
-
-    def tally_of(ca: CellAudit, child: int) -> Tally:
-        t = ca.by_child.get(child)
-        if t is None:
-            ca.by_child[child] = t = Tally(cells=1)
-        return t
-
+    today = now.astimezone(LOCAL_TZ).date()
+    starts = {m: dt.date(year, m, 1) for m in range(1, 13)}
+    month_end = {m: (dt.date(year + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)) for m in range(1, 13)}
+    lo, hi = bounds(year, quarter)
+    first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
     trend = {m: MonthTrend(m) for m in months}
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
-    for cell_id, report in reports.items():
-        ca = audits[cell_id]
-        for span in ca.spans:
-            tally_of(ca, span.child_id)
+    sums = _SUMS
+    conn = session.connection()
+    audits: dict[int, CellAudit] = {}
+    for cell_id, name, code, path, created_on, _committee in cells:
+        created_on = _date(created_on)  # type: ignore[assignment]
+        spans = spans_of[cell_id]
+        ca = audits[cell_id] = CellAudit(cell_id, name, code, path, spans[-1].child_id, spans=spans)
+        whole = len(spans) == 1 and spans[0].start <= first_day and spans[0].end >= last_day
+        for span in spans:
+            ca.by_child.setdefault(span.child_id, Tally(cells=1))
+        rows = by_cell.get(cell_id, {})
+        mins = minimums.get(cell_id, default)
         for m in months:
-            cell = report.months[m - 1].regular
-            child = _child_on(ca.spans, _deciding_day(cell, month_end[m], today))
-            mark = _month_mark(m, cell) if child is not None else MonthMark(m, OUTSIDE, cell)
-            mark.child_id = child
+            row = rows.get(m)
+            cell = _regular(row, starts[m], month_end[m], created_on, today, now, mins)
+            child = spans[0].child_id if whole else _child_on(spans, _deciding_day(cell, month_end[m], today))
+            if child is None:
+                mark = MonthMark(m, OUTSIDE, cell)
+            else:
+                mark = _month_mark(m, cell)
+                mark.child_id = child
             ca.months.append(mark)
             status = mark.status
-            if status is NOT_DUE or status is OUTSIDE:
+            if status is not NOT_DUE and status is not OUTSIDE:
+                t = ca.by_child[child]  # type: ignore[index]
+                t.months_due += 1
+                trend[m].due += 1
+                if status is MISSING:
+                    t.missing += 1
+                else:
+                    trend[m].held += 1
+                    if status is LATE:
+                        t.late += 1
+                    else:
+                        t.on_time += 1
+                    if cell.mark is TOO_SHORT:
+                        t.too_short += 1
+            if row is None:
                 continue
-            t = tally_of(ca, child)  # type: ignore[arg-type]
-            t.months_due += 1
-            trend[m].due += 1
-            if status is MISSING:
-                t.missing += 1
-                continue
-            trend[m].held += 1
-            if status is LATE:
-                t.late += 1
+            # What took place this month, for the child the cell stood under on each day.
+            if whole:
+                parts = [(spans[0].child_id, row)]
             else:
-                t.on_time += 1
-            if cell.mark is TOO_SHORT:
-                t.too_short += 1
+                one, owner = _month_child(spans, starts[m], month_end[m])
+                if one:
+                    parts = [(owner, row)] if owner is not None else []
+                else:
+                    parts = [(owner, [figures.get(n) for n in _AT])
+                             for day, figures in monthly.by_meeting(conn, cell_id, starts[m])
+                             if (owner := _child_on(spans, day)) is not None]
+            point = trend[m]
+            for owner, values in parts:
+                t = ca.by_child[owner]
+                for field_name, i in sums:
+                    setattr(t, field_name, getattr(t, field_name) + values[i])  # type: ignore[index]
+                point.expected += values[_AT["expected"]]  # type: ignore[index,operator]
+                point.present += values[_AT["present"]]  # type: ignore[index,operator]
+                point.away_expected += values[_AT["away_expected"]]  # type: ignore[index,operator]
+                point.away_online += values[_AT["away_online"]]  # type: ignore[index,operator]
         for q in quarters:
-            thematic = report.quarters[q - 1].thematic
-            child = _child_on(ca.spans, _deciding_day(thematic, month_end[q * 3], today))
+            qrows = [rows[m] for m in (q * 3 - 2, q * 3 - 1, q * 3) if m in rows]
+            thematic = _thematic(qrows, starts[q * 3 - 2], month_end[q * 3], created_on, today, now)
+            child = spans[0].child_id if whole else _child_on(spans, _deciding_day(thematic, month_end[q * 3], today))
             if child is None:
                 ca.quarters.append((q, Mark.NOT_APPLICABLE, thematic))
                 continue
             ca.quarters.append((q, thematic.mark, thematic))
             if thematic.mark is HELD or thematic.mark is TOO_SHORT:
-                t = tally_of(ca, child)
+                t = ca.by_child[child]
                 t.quarters_due += 1
                 t.thematic_held += 1
             elif thematic.mark is Mark.MISSING or thematic.mark is UNRECORDED:
-                t = tally_of(ca, child)
+                t = ca.by_child[child]
                 t.quarters_due += 1
                 t.thematic_missing += 1
         # The year's figures of the cell as a whole count once, for the child that had it last.
-        tally_of(ca, ca.child_id).away_members = away.get(cell_id, 0)
-    for (cell_id, child), held in held_in_period.items():
-        t = tally_of(audits[cell_id], child)
-        t.held = t.no_roster = held
-    for meeting_id, expected, present, online, away_expected, away_online in results["attendance"]:
-        cell_id, month, child = placed[meeting_id]
-        if child is None:
-            continue
-        t = tally_of(audits[cell_id], child)
-        t.expected += expected
-        t.present += present
-        t.present_online += online
-        t.away_expected += away_expected
-        t.away_online += away_online
-        t.no_roster -= 1  # a meeting with a roster
-        point = trend.get(month)
-        if point is not None:
-            point.expected += expected
-            point.present += present
-            point.away_expected += away_expected
-            point.away_online += away_online
-    for meeting_id, delay in results["minutes"]:
-        cell_id, _month, child = placed[meeting_id]
-        if delay is None or child is None:
-            continue
-        t = tally_of(audits[cell_id], child)
-        days = max(0, delay) // 1440
-        t.minutes_adopted += 1
-        t.minutes_days += days
-        if days <= PROMPT_MINUTES_DAYS:
-            t.minutes_prompt += 1
+        ca.by_child[ca.child_id].away_members = away.get(cell_id, 0)
     for cell_id, _member_id, level in results["flags"]:
         ca = audits[cell_id]
-        t = tally_of(ca, ca.child_id)
+        t = ca.by_child[ca.child_id]
         if level >= Level.REMOVAL_REVIEW:
             t.removal_reviews += 1
         else:
