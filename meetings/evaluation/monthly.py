@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..foundation import events
 from ..foundation.base import LOCAL_TZ, Base, UTCDateTime
-from ..foundation.sqltime import local_date, minutes_between
+from ..foundation.sqltime import among, local_date, minutes_between
 from ..planning.meetings import Meeting, MeetingChanged, MeetingKind, MeetingStatus
 from ..proceedings.attendance import (
     AttendanceMode,
@@ -78,6 +78,8 @@ class CellMonth(Base):
     regular_id: Mapped[int | None] = mapped_column(Integer)
     regular_on: Mapped[dt.date | None] = mapped_column(Date)
     regular_planned_on: Mapped[dt.date | None] = mapped_column(Date)
+    #: Days from the planned day to the day held (None: added by hand, nothing planned).
+    regular_late_days: Mapped[int | None] = mapped_column(Integer)
     regular_minutes: Mapped[int | None] = mapped_column(Integer)
     regular_combined: Mapped[bool] = mapped_column(Boolean, default=False)
     # Regular meetings neither held nor cancelled: the first and the last, and whether one is open.
@@ -183,7 +185,9 @@ def _fold(meetings: Sequence[Sequence[Any]], rosters: dict[int, Sequence[int]]) 
                     best[(*key, part)] = length or 0
                     row[f"{part}_id"], row[f"{part}_on"], row[f"{part}_minutes"] = meeting_id, day, length
                     if part == "regular":
-                        row["regular_planned_on"], row["regular_combined"] = _as_date(planned), bool(combined)
+                        plan_day = _as_date(planned)
+                        row["regular_planned_on"], row["regular_combined"] = plan_day, bool(combined)
+                        row["regular_late_days"] = None if plan_day is None else (day - plan_day).days
                 continue
             if row[f"{part}_pending_id"] is None:
                 row[f"{part}_pending_id"], row[f"{part}_pending_on"] = meeting_id, day
@@ -273,7 +277,7 @@ def by_meeting(conn: Connection, cell_id: int, month: dt.date) -> list[tuple[dt.
 
 def read_statement(cell_ids: Sequence[int], first: dt.date, last: dt.date):  # type: ignore[no-untyped-def]
     """The rows of the cells for the months ``first``–``last`` (the audit's one read of them)."""
-    return (select(CellMonth.__table__).where(CellMonth.cell_id.in_(list(cell_ids)),
+    return (select(CellMonth.__table__).where(among(CellMonth.cell_id, cell_ids),
                                              CellMonth.month >= first, CellMonth.month <= last))
 
 

@@ -45,15 +45,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-from sqlalchemy import and_, distinct, func, or_, select
+from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import minutes_between, plain_rows
+from ..foundation.sqltime import among, id_pairs, minutes_between, plain_rows
 from ..organisation import organisations
 from ..organisation.members import MemberPeriod, Membership, PeriodKind
 from ..organisation.organisations import Organisation, OrgKind, Span
@@ -114,8 +115,30 @@ class Tally:
     removal_reviews: int = 0
 
     def add(self, other: Tally) -> None:
-        for name in _TALLY_FIELDS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        # Written out field by field: a province adds thousands of these (a test checks that
+        # every field is here).
+        self.cells += other.cells
+        self.months_due += other.months_due
+        self.on_time += other.on_time
+        self.late += other.late
+        self.missing += other.missing
+        self.too_short += other.too_short
+        self.quarters_due += other.quarters_due
+        self.thematic_held += other.thematic_held
+        self.thematic_missing += other.thematic_missing
+        self.held += other.held
+        self.no_roster += other.no_roster
+        self.minutes_adopted += other.minutes_adopted
+        self.minutes_prompt += other.minutes_prompt
+        self.minutes_days += other.minutes_days
+        self.expected += other.expected
+        self.present += other.present
+        self.present_online += other.present_online
+        self.away_members += other.away_members
+        self.away_expected += other.away_expected
+        self.away_online += other.away_online
+        self.warnings += other.warnings
+        self.removal_reviews += other.removal_reviews
 
     @staticmethod
     def _rate(part: int, whole: int) -> float | None:
@@ -178,13 +201,27 @@ class CellAudit:
     #: The child of the audited committee the cell stood under last in the period (itself for
     #: a direct child).
     child_id: int
-    months: list[MonthMark] = field(default_factory=list)
-    quarters: list[tuple[int, Mark, compliance.Cell]] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
     #: When the cell stood under the audited committee in the period, and through which child.
     spans: list[Span] = field(default_factory=list)
     #: What fell to each child the cell stood under (one entry unless it moved).
     by_child: dict[int, Tally] = field(default_factory=dict)
+    #: The month and quarter marks, or (for a cell audited from its summary) how to make them
+    #: when a page or an export first asks: a province's page needs only the tallies.
+    #: The month and quarter marks: kept for the cells audited month by month (``Plan``), not
+    #: for those the database summed (a province's page needs only the tallies).
+    marks: list[MonthMark] | None = None
+    quarter_marks: list[tuple[int, Mark, compliance.Cell]] | None = None
+
+    @property
+    def months(self) -> list[MonthMark]:
+        assert self.marks is not None, "marks kept only for detailed cells: audit(..., detail_all=True)"
+        return self.marks
+
+    @property
+    def quarters(self) -> list[tuple[int, Mark, compliance.Cell]]:
+        assert self.quarter_marks is not None, "marks kept only for detailed cells: audit(..., detail_all=True)"
+        return self.quarter_marks
 
 
 @dataclass
@@ -217,6 +254,10 @@ class Audit:
     children: list[tuple[Organisation, Tally]]
     total: Tally
     trend: list[MonthTrend]
+    #: Per child of the audited committee, per month of the period: cells whose regular
+    #: meeting was due, and held (the month grid of a committee's children).
+    due: dict[int, list[int]] = field(default_factory=dict)
+    held: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def quarters(self) -> list[int]:
@@ -257,26 +298,99 @@ def _counts(*conditions) -> list[object]:  # type: ignore[no-untyped-def]
     return [func.count().filter(c) for c in conditions]
 
 
-def statements(cell_ids: Sequence[int], year: int, quarter: int | None) -> dict[str, Select]:  # type: ignore[type-arg]
-    """The queries of an audit over the cells the audited committee had in the period, beyond
-    the dated links and the cells themselves (also timed bare by bench/audit.py)."""
+@dataclass
+class Plan:
+    """Which cells an audit covers and how each is read: ``fast`` cells stood under one child
+    of the audited committee (not themselves) for the whole period and existed before it, so
+    the database sums their months and groups them by child; the ``detailed`` ones — moved or
+    created within the period, a committee's own cells, a cell's page, an export — are judged
+    month by month from their cell-month rows, their marks kept."""
+
+    spans_of: dict[int, list[Span]]
+    cells: list[compliance.CellInfo]
+    fast: dict[int, int]
+    detailed: list[int]
+
+
+def plan(session: Session, org: Organisation, year: int, quarter: int | None, *, only_cell: int | None = None,
+         detail_all: bool = False) -> Plan:
     lo, hi = bounds(year, quarter)
-    ids = list(cell_ids)
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
-    flags = (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level))
-             .where(MemberFlag.cell_id.in_(ids), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
-             .group_by(MemberFlag.cell_id, MemberFlag.member_id))
-    away = (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)))
-            .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
-            .where(Membership.cell_id.in_(ids), Membership.start_on <= last_day,
-                   or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
-                   MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
-                   or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
-            .group_by(Membership.cell_id))
-    overrides = (select(CellScheduleSettings.cell_id, CellScheduleSettings.min_regular_minutes,
-                        CellScheduleSettings.min_combined_minutes).where(CellScheduleSettings.cell_id.in_(ids)))
-    return {"months": monthly.read_statement(ids, first_day, last_day), "flags": flags, "away": away,
-            "overrides": overrides}
+    # The organisations below (cells_of_period without its query of their kinds: cells_info
+    # keeps the cells).
+    found = {org.id: [Span(first_day, last_day, org.id)]} if org.kind == OrgKind.CELL else \
+        organisations.descendants_during(session, org, first_day, last_day)
+    if only_cell is not None:
+        found = {only_cell: found[only_cell]} if only_cell in found else {}
+    cells = compliance.cells_info(session, list(found))
+    spans_of = {c[0]: found[c[0]] for c in cells}
+    fast: dict[int, int] = {}
+    detailed: list[int] = []
+    for cell_id, _name, _code, _path, created_on, _committee in cells:
+        spans = spans_of[cell_id]
+        if (not detail_all and only_cell is None and len(spans) == 1 and spans[0].start <= first_day
+                and spans[0].end >= last_day and spans[0].child_id != cell_id
+                and _date(created_on) <= first_day):  # type: ignore[operator]
+            fast[cell_id] = spans[0].child_id
+        else:
+            detailed.append(cell_id)
+    return Plan(spans_of, cells, fast, detailed)
+
+
+def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialect: str) -> dict[str, Select]:  # type: ignore[type-arg]
+    """The queries of an audit beyond the dated links and the cells themselves (also timed
+    bare by bench/audit.py): for the fast cells, per cell the period's sums and counts of
+    months held on time, late, too short and still scheduled, and a code per quarter; per
+    child and month, held and scheduled cells and the roster sums; for the detailed cells their
+    cell-month rows and duration minimums; for all, the flags and away members."""
+    lo, hi = bounds(year, quarter)
+    ids = [c[0] for c in p.cells]
+    first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
+    today = now.astimezone(LOCAL_TZ).date()
+    cm, st = monthly.CellMonth, CellScheduleSettings
+    in_period = and_(cm.month >= first_day, cm.month <= last_day)
+    out: dict[str, Select] = {}  # type: ignore[type-arg]
+    if p.fast:
+        fast = list(p.fast)
+        need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
+                    else_=func.coalesce(func.nullif(st.min_regular_minutes, 0), MIN_REGULAR_MINUTES))
+        held = cm.regular_id.is_not(None)
+        late = cm.regular_late_days > LATE_AFTER_DAYS
+        scheduled = and_(cm.regular_id.is_(None), cm.regular_pending_id.is_not(None),
+                         or_(cm.regular_open, cm.regular_last_at > now), cm.month <= today)
+        tcode = case((cm.thematic_id.is_not(None), 3),
+                     (cm.thematic_pending_id.is_not(None),
+                      case((or_(cm.thematic_open, cm.thematic_last_at > now), 2), else_=1)), else_=0)
+        quarters = [quarter] if quarter else [1, 2, 3, 4]
+        out["cells"] = (
+            select(cm.cell_id, *[func.sum(getattr(cm, name)) for name, _ in _SUMS],
+                   func.count().filter(and_(held, or_(cm.regular_late_days.is_(None), ~late))),
+                   func.count().filter(and_(held, late)), func.count().filter(and_(held, cm.regular_minutes < need)),
+                   func.count().filter(scheduled),
+                   *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
+                                    tcode))) for q in quarters])
+            .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
+            .where(among(cm.cell_id, fast), in_period).group_by(cm.cell_id))
+        pairs, cell, child = id_pairs(p.fast, dialect)
+        out["grid"] = (
+            select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
+                   func.sum(cm.expected), func.sum(cm.present), func.sum(cm.away_expected), func.sum(cm.away_online))
+            .select_from(pairs).join(cm, cm.cell_id == cell).where(in_period).group_by(child, cm.month))
+    if p.detailed:
+        out["months"] = monthly.read_statement(p.detailed, first_day, last_day)
+        out["overrides"] = (select(st.cell_id, st.min_regular_minutes, st.min_combined_minutes)
+                            .where(among(st.cell_id, p.detailed)))
+    out["flags"] = (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level))
+                    .where(among(MemberFlag.cell_id, ids), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
+                    .group_by(MemberFlag.cell_id, MemberFlag.member_id))
+    out["away"] = (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)))
+                   .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
+                   .where(among(Membership.cell_id, ids), Membership.start_on <= last_day,
+                          or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
+                          MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
+                          or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
+                   .group_by(Membership.cell_id))
+    return out
 
 
 def _month_mark(month: int, cell: compliance.Cell) -> MonthMark:
@@ -299,7 +413,7 @@ def cells_of_period(session: Session, org: Organisation, year: int, quarter: int
     if org.kind == OrgKind.CELL:
         return {org.id: [Span(first, last, org.id)]}
     found = organisations.descendants_during(session, org, first, last)
-    kinds = dict(session.execute(select(Organisation.id, Organisation.kind).where(Organisation.id.in_(list(found)))
+    kinds = dict(session.execute(select(Organisation.id, Organisation.kind).where(among(Organisation.id, found))
                                  ).all()) if found else {}
     return {i: spans for i, spans in found.items() if kinds.get(i) == OrgKind.CELL}
 
@@ -411,24 +525,22 @@ def _month_child(spans: Sequence[Span], start: dt.date, end: dt.date) -> tuple[b
 
 
 def audit(session: Session, org: Organisation, year: int, quarter: int | None, now: dt.datetime, *,
-          only_cell: int | None = None) -> Audit:
+          only_cell: int | None = None, detail_all: bool = False) -> Audit:
     """The audit of ``org``'s cells of the period (see the module docstring); ``only_cell``
-    restricts it to one of them (the cell's page as seen from ``org``)."""
+    restricts it to one of them (the cell's page as seen from ``org``). ``detail_all`` keeps
+    every cell's month and quarter marks (the exports; :class:`Plan`)."""
     months = period_months(quarter)
     quarters = [quarter] if quarter else [1, 2, 3, 4]
-    spans_of = cells_of_period(session, org, year, quarter)
-    if only_cell is not None:
-        spans_of = {only_cell: spans_of[only_cell]} if only_cell in spans_of else {}
-    cells = compliance.cells_info(session, list(spans_of))
-    ids = [c[0] for c in cells]
-    results = {name: plain_rows(session, stmt) for name, stmt in statements(ids, year, quarter).items()} if ids \
-        else {"months": [], "flags": [], "away": [], "overrides": []}
-    away = dict(results["away"])
+    p = plan(session, org, year, quarter, only_cell=only_cell, detail_all=detail_all)
+    spans_of, cells = p.spans_of, p.cells
+    results = {name: plain_rows(session, stmt) for name, stmt in
+               statements(p, year, quarter, now, session.get_bind().dialect.name).items()} if cells else {}
+    away = dict(results.get("away", ()))
     default = (MIN_REGULAR_MINUTES, MIN_COMBINED_MINUTES)
     minimums = {cell_id: (regular or MIN_REGULAR_MINUTES, combined or MIN_COMBINED_MINUTES)
-                for cell_id, regular, combined in results["overrides"]}
+                for cell_id, regular, combined in results.get("overrides", ())}
     by_cell: dict[int, dict[int, Sequence[object]]] = {}
-    for row in results["months"]:
+    for row in results.get("months", ()):
         month = _date(row[1])
         assert month is not None
         by_cell.setdefault(row[0], {})[month.month] = row  # type: ignore[call-overload]
@@ -436,27 +548,81 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     today = now.astimezone(LOCAL_TZ).date()
     starts = {m: dt.date(year, m, 1) for m in range(1, 13)}
     month_end = {m: (dt.date(year + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)) for m in range(1, 13)}
-    lo, hi = bounds(year, quarter)
-    first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
+    index = {m: i for i, m in enumerate(months)}
     trend = {m: MonthTrend(m) for m in months}
+    due: dict[int, list[int]] = {}
+    held: dict[int, list[int]] = {}
+
+    def grid(child: int) -> tuple[list[int], list[int]]:
+        if child not in due:
+            due[child], held[child] = [0] * len(months), [0] * len(months)
+        return due[child], held[child]
+
+    # The fast cells, grouped by child by the database: the grid's and the trend's months.
+    eligible = [i for i, m in enumerate(months) if starts[m] <= today]
+    for child, count in Counter(p.fast.values()).items():
+        cdue, _ = grid(child)
+        for i in eligible:
+            cdue[i] = count
+    for child, month, n_held, n_scheduled, expected, present, away_expected, away_online in results.get("grid", ()):
+        i = index[_date(month).month]  # type: ignore[union-attr]
+        cdue, cheld = grid(child)
+        cdue[i] -= n_scheduled
+        cheld[i] += n_held
+        point = trend[months[i]]
+        point.expected += expected or 0
+        point.present += present or 0
+        point.away_expected += away_expected or 0
+        point.away_online += away_online or 0
+    summaries = {row[0]: row for row in results.get("cells", ())}
+    n_sums = len(_SUMS)
+    sum_names = [name for name, _ in _SUMS]
+    due_quarters = [starts[q * 3 - 2] <= today for q in quarters]
+    audits: dict[int, CellAudit] = {}
+    for cell_id, name, code, path, _created_on, _committee in cells:
+        child = p.fast.get(cell_id)
+        if child is None:
+            continue
+        spans = spans_of[cell_id]
+        t = Tally(cells=1)
+        audits[cell_id] = CellAudit(cell_id, name, code, path, child, t, spans, {child: t})
+        summary = summaries.get(cell_id)
+        if summary is None:
+            qcodes: Sequence[object] = [None] * len(quarters)
+            scheduled = 0
+        else:
+            for field_name, value in zip(sum_names, summary[1:1 + n_sums], strict=True):
+                setattr(t, field_name, value or 0)
+            t.on_time, t.late, t.too_short, scheduled = summary[1 + n_sums:5 + n_sums]
+            qcodes = summary[5 + n_sums:]
+        t.months_due = len(eligible) - scheduled
+        t.missing = t.months_due - t.on_time - t.late
+        for is_due, qcode in zip(due_quarters, qcodes, strict=True):
+            if qcode == 3:
+                t.thematic_held += 1
+            elif qcode == 1 or (not qcode and is_due):
+                t.thematic_missing += 1
+        t.quarters_due = t.thematic_held + t.thematic_missing
+        t.away_members = away.get(cell_id, 0)
+
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
-    sums = _SUMS
     conn = session.connection()
-    audits: dict[int, CellAudit] = {}
     for cell_id, name, code, path, created_on, _committee in cells:
+        if cell_id in p.fast:
+            continue
         created_on = _date(created_on)  # type: ignore[assignment]
         spans = spans_of[cell_id]
-        ca = audits[cell_id] = CellAudit(cell_id, name, code, path, spans[-1].child_id, spans=spans)
-        whole = len(spans) == 1 and spans[0].start <= first_day and spans[0].end >= last_day
+        ca = audits[cell_id] = CellAudit(cell_id, name, code, path, spans[-1].child_id, spans=spans, marks=[],
+                                         quarter_marks=[])
         for span in spans:
             ca.by_child.setdefault(span.child_id, Tally(cells=1))
         rows = by_cell.get(cell_id, {})
         mins = minimums.get(cell_id, default)
-        for m in months:
+        for i, m in enumerate(months):
             row = rows.get(m)
             cell = _regular(row, starts[m], month_end[m], created_on, today, now, mins)
-            child = spans[0].child_id if whole else _child_on(spans, _deciding_day(cell, month_end[m], today))
+            child = _child_on(spans, _deciding_day(cell, month_end[m], today))
             if child is None:
                 mark = MonthMark(m, OUTSIDE, cell)
             else:
@@ -467,11 +633,12 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
             if status is not NOT_DUE and status is not OUTSIDE:
                 t = ca.by_child[child]  # type: ignore[index]
                 t.months_due += 1
-                trend[m].due += 1
+                cdue, cheld = grid(child)  # type: ignore[arg-type]
+                cdue[i] += 1
                 if status is MISSING:
                     t.missing += 1
                 else:
-                    trend[m].held += 1
+                    cheld[i] += 1
                     if status is LATE:
                         t.late += 1
                     else:
@@ -481,29 +648,26 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
             if row is None:
                 continue
             # What took place this month, for the child the cell stood under on each day.
-            if whole:
-                parts = [(spans[0].child_id, row)]
+            one, owner = _month_child(spans, starts[m], month_end[m])
+            if one:
+                parts: list[tuple[int, Sequence[object]]] = [(owner, row)] if owner is not None else []
             else:
-                one, owner = _month_child(spans, starts[m], month_end[m])
-                if one:
-                    parts = [(owner, row)] if owner is not None else []
-                else:
-                    parts = [(owner, [figures.get(n) for n in _AT])
-                             for day, figures in monthly.by_meeting(conn, cell_id, starts[m])
-                             if (owner := _child_on(spans, day)) is not None]
+                parts = [(owner, [figures.get(n) for n in _AT])
+                         for day, figures in monthly.by_meeting(conn, cell_id, starts[m])
+                         if (owner := _child_on(spans, day)) is not None]
             point = trend[m]
             for owner, values in parts:
                 t = ca.by_child[owner]
-                for field_name, i in sums:
-                    setattr(t, field_name, getattr(t, field_name) + values[i])  # type: ignore[index]
-                point.expected += values[_AT["expected"]]  # type: ignore[index,operator]
-                point.present += values[_AT["present"]]  # type: ignore[index,operator]
-                point.away_expected += values[_AT["away_expected"]]  # type: ignore[index,operator]
-                point.away_online += values[_AT["away_online"]]  # type: ignore[index,operator]
+                for field_name, at in _SUMS:
+                    setattr(t, field_name, getattr(t, field_name) + values[at])  # type: ignore[operator]
+                point.expected += values[_AT["expected"]]  # type: ignore[operator]
+                point.present += values[_AT["present"]]  # type: ignore[operator]
+                point.away_expected += values[_AT["away_expected"]]  # type: ignore[operator]
+                point.away_online += values[_AT["away_online"]]  # type: ignore[operator]
         for q in quarters:
             qrows = [rows[m] for m in (q * 3 - 2, q * 3 - 1, q * 3) if m in rows]
             thematic = _thematic(qrows, starts[q * 3 - 2], month_end[q * 3], created_on, today, now)
-            child = spans[0].child_id if whole else _child_on(spans, _deciding_day(thematic, month_end[q * 3], today))
+            child = _child_on(spans, _deciding_day(thematic, month_end[q * 3], today))
             if child is None:
                 ca.quarters.append((q, Mark.NOT_APPLICABLE, thematic))
                 continue
@@ -518,29 +682,40 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
                 t.thematic_missing += 1
         # The year's figures of the cell as a whole count once, for the child that had it last.
         ca.by_child[ca.child_id].away_members = away.get(cell_id, 0)
-    for cell_id, _member_id, level in results["flags"]:
+    for cell_id, _member_id, level in results.get("flags", ()):
         ca = audits[cell_id]
         t = ca.by_child[ca.child_id]
         if level >= Level.REMOVAL_REVIEW:
             t.removal_reviews += 1
         else:
             t.warnings += 1
+    for i, m in enumerate(months):
+        trend[m].due = sum(d[i] for d in due.values())
+        trend[m].held = sum(h[i] for h in held.values())
 
+    # Each child's row sums what fell to it; the total is the children's sum with each cell
+    # counted once (a cell that moved counts in two children's "cells").
     by_child: dict[int, Tally] = {}
-    total = Tally()
     for ca in audits.values():
+        if len(ca.by_child) == 1:
+            ca.tally = next(iter(ca.by_child.values()))
+        else:
+            for t in ca.by_child.values():
+                ca.tally.add(t)
+            ca.tally.cells = 1
         for child, t in ca.by_child.items():
-            ca.tally.add(t)
             if child not in by_child:
                 by_child[child] = Tally()
             by_child[child].add(t)
-        ca.tally.cells = 1
-        total.add(ca.tally)
+    total = Tally()
+    for t in by_child.values():
+        total.add(t)
+    total.cells = len(audits)
     child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(
         select(Organisation).where(Organisation.id.in_(list(by_child))).order_by(Organisation.name)))
     ordered = sorted(audits.values(), key=lambda ca: ca.path)
     return Audit(org, year, quarter, months, ordered, [(c, by_child[c.id]) for c in child_orgs], total,
-                 [trend[m] for m in months])
+                 [trend[m] for m in months], due, held)
 
 
 def meeting_figures(session: Session, cell: Organisation, year: int, quarter: int | None,

@@ -28,7 +28,7 @@ from sqlalchemy import Boolean, and_, case, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import local_date, minutes_between, plain_rows
+from ..foundation.sqltime import among, local_date, minutes_between, plain_rows
 from ..organisation.organisations import Organisation, OrgKind, subtree_filter
 from .meetings import Meeting, MeetingKind, MeetingStatus
 from .schedules import MIN_COMBINED_MINUTES, MIN_REGULAR_MINUTES, CellScheduleSettings
@@ -286,7 +286,7 @@ def cells_info(session: Session, cell_ids: Sequence[int]) -> list[CellInfo]:
     return [tuple(r) for r in session.connection().execute(  # type: ignore[misc]
         select(Organisation.id, Organisation.name, Organisation.code, Organisation.path, Organisation.created_on,
                Organisation.has_committee)
-        .where(Organisation.id.in_(list(cell_ids)), Organisation.kind == OrgKind.CELL).order_by(Organisation.path))]
+        .where(among(Organisation.id, cell_ids), Organisation.kind == OrgKind.CELL).order_by(Organisation.path))]
 
 
 def cells_statement(cell_ids: Sequence[int], year: int, now: dt.datetime, *, committee: bool = True):  # type: ignore[no-untyped-def]

@@ -31,7 +31,8 @@ def upgrade() -> None:
         columns += [sa.Column(f"{part}_id", sa.Integer(), nullable=True),
                     sa.Column(f"{part}_on", sa.Date(), nullable=True)]
         if part == "regular":
-            columns.append(sa.Column("regular_planned_on", sa.Date(), nullable=True))
+            columns += [sa.Column("regular_planned_on", sa.Date(), nullable=True),
+                        sa.Column("regular_late_days", sa.Integer(), nullable=True)]
         columns.append(sa.Column(f"{part}_minutes", sa.Integer(), nullable=True))
         if part == "regular":
             columns.append(sa.Column("regular_combined", sa.Boolean(), nullable=False))
