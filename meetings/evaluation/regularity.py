@@ -575,35 +575,27 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         point.away_expected += away_expected or 0
         point.away_online += away_online or 0
     summaries = {row[0]: row for row in results.get("cells", ())}
-    n_sums = len(_SUMS)
-    sum_names = [name for name, _ in _SUMS]
+    n_eligible = len(eligible)
     due_quarters = [starts[q * 3 - 2] <= today for q in quarters]
+    nothing = (None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, *[None] * len(quarters))
     audits: dict[int, CellAudit] = {}
     for cell_id, name, code, path, _created_on, _committee in cells:
         child = p.fast.get(cell_id)
         if child is None:
             continue
-        spans = spans_of[cell_id]
-        t = Tally(cells=1)
-        audits[cell_id] = CellAudit(cell_id, name, code, path, child, t, spans, {child: t})
-        summary = summaries.get(cell_id)
-        if summary is None:
-            qcodes: Sequence[object] = [None] * len(quarters)
-            scheduled = 0
-        else:
-            for field_name, value in zip(sum_names, summary[1:1 + n_sums], strict=True):
-                setattr(t, field_name, value or 0)
-            t.on_time, t.late, t.too_short, scheduled = summary[1 + n_sums:5 + n_sums]
-            qcodes = summary[5 + n_sums:]
-        t.months_due = len(eligible) - scheduled
-        t.missing = t.months_due - t.on_time - t.late
+        (_, held_, no_roster, expected, present, online, away_expected, away_online, adopted, prompt, days,
+         on_time, late, too_short, scheduled, *qcodes) = summaries.get(cell_id, nothing)
+        months_due = n_eligible - scheduled
+        thematic_held = thematic_missing = 0
         for is_due, qcode in zip(due_quarters, qcodes, strict=True):
             if qcode == 3:
-                t.thematic_held += 1
+                thematic_held += 1
             elif qcode == 1 or (not qcode and is_due):
-                t.thematic_missing += 1
-        t.quarters_due = t.thematic_held + t.thematic_missing
-        t.away_members = away.get(cell_id, 0)
+                thematic_missing += 1
+        t = Tally(1, months_due, on_time, late, months_due - on_time - late, too_short,
+                  thematic_held + thematic_missing, thematic_held, thematic_missing, held_, no_roster, adopted, prompt,
+                  days, expected, present, online, away.get(cell_id, 0), away_expected, away_online)
+        audits[cell_id] = CellAudit(cell_id, name, code, path, child, t, spans_of[cell_id], {child: t})
 
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806

@@ -168,7 +168,7 @@ def id_pairs(pairs: dict[int, int], dialect: str) -> tuple[Any, Any, Any]:
     committee each stood under, a mapping computed from the dated links.)"""
     if dialect == "postgresql":
         table = func.unnest(bindparam(None, list(pairs), type_=IdList()),
-                            bindparam(None, list(pairs.values()), type_=IdList())).table_valued("k", "v")
+                            bindparam(None, list(pairs.values()), type_=IdList())).table_valued("k", "v").render_derived()
         return table, table.c.k, table.c.v
     table = func.json_each(bindparam(None, json.dumps({str(k): v for k, v in pairs.items()}), type_=String())
                            ).table_valued("key", "value")
