@@ -34,6 +34,7 @@ from ..foundation import audit
 from ..foundation.actors import Actor
 from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
 from ..foundation.errors import Conflict, NotFound, ValidationError
+from ..foundation.sqltime import plain_rows
 
 
 class OrgKind(enum.StrEnum):
@@ -264,7 +265,11 @@ def descendants_during(session: Session, org: Organisation, start: dt.date, end:
     never today's tree (decision 11). A cell moved from one commune to another on 1 July has
     a span under each for the year."""
     below: dict[int, list[tuple[int, dt.date, dt.date | None]]] = {}
-    for organisation_id, parent_id, valid_from, valid_to in session.execute(descent_statement(org.id, start, end)):
+    # The driver's tuples (a province has thousands of links): dates come as text on SQLite.
+    for organisation_id, parent_id, valid_from, valid_to in plain_rows(session, descent_statement(org.id, start, end)):
+        if isinstance(valid_from, str):
+            valid_from = dt.date.fromisoformat(valid_from)
+            valid_to = dt.date.fromisoformat(valid_to) if valid_to else None
         below.setdefault(parent_id, []).append((organisation_id, valid_from, valid_to))
     found: dict[int, list[Span]] = {}
 

@@ -283,10 +283,15 @@ def cells_info(session: Session, cell_ids: Sequence[int]) -> list[CellInfo]:
     """(id, name, code, path, created_on, has_committee) of the given cells, by path."""
     if not cell_ids:
         return []
-    return [tuple(r) for r in session.connection().execute(  # type: ignore[misc]
-        select(Organisation.id, Organisation.name, Organisation.code, Organisation.path, Organisation.created_on,
-               Organisation.has_committee)
-        .where(among(Organisation.id, cell_ids), Organisation.kind == OrgKind.CELL).order_by(Organisation.path))]
+    rows = plain_rows(session, select(Organisation.id, Organisation.name, Organisation.code, Organisation.path,
+                                      Organisation.created_on, Organisation.has_committee)
+                      .where(among(Organisation.id, cell_ids), Organisation.kind == OrgKind.CELL)
+                      .order_by(Organisation.path))
+    if rows and isinstance(rows[0][4], str):  # SQLite: dates as text, booleans as 0/1
+        parse = dt.date.fromisoformat
+        return [(i, name, code, path, parse(created), bool(committee))
+                for i, name, code, path, created, committee in rows]
+    return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 def cells_statement(cell_ids: Sequence[int], year: int, now: dt.datetime, *, committee: bool = True):  # type: ignore[no-untyped-def]
