@@ -23,7 +23,7 @@ from meetings.foundation.errors import ValidationError
 from meetings.organisation import members, organisations
 from meetings.organisation.members import PeriodInput, PeriodKind
 from meetings.organisation.organisations import Organisation
-from meetings.planning import absences, dates, schedules
+from meetings.planning import absences, compliance, dates, schedules
 from meetings.planning.meetings import (
     Meeting,
     MeetingKind,
@@ -199,6 +199,15 @@ def test_kept_figures_equal_a_recomputation_after_random_facts(database, world, 
                 summed = regularity.audit(s, org, 2026, quarter, NOW)
                 by_month = regularity.audit(s, org, 2026, quarter, NOW, detail_all=True)
                 assert _figures(summed) == _figures(by_month), (key, quarter)
+        # The months and quarters are judged as schedule compliance judges them from the meetings.
+        cells = [s.get(Organisation, world.id(k)) for k in CELLS]
+        reports = compliance.for_cells(s, cells, 2026, NOW)
+        for cell in cells:
+            audit = regularity.audit(s, cell, 2026, None, NOW).cells[0]
+            report = reports[cell.id]
+            for mark, month in zip(audit.months, report.months, strict=True):
+                assert (mark.cell.mark, mark.cell.minutes) == (month.regular.mark, month.regular.minutes), mark
+            assert [m for _, m, _ in audit.quarters] == [q.thematic.mark for q in report.quarters]
 
 
 def test_a_cell_moved_mid_month_splits_that_month_between_its_communes(database, world):

@@ -2,8 +2,8 @@
 
 For a committee's subtree and a year (or one quarter of it), per cell:
 
-* the **regular meeting of each month** — *on time*, *late* or *missing* — from the schedule
-  compliance reports (``meetings.compliance``, not recomputed here). A month's meeting is
+* the **regular meeting of each month** — *on time*, *late* or *missing* — as the schedule
+  compliance reports judge it (``planning.compliance``). A month's meeting is
   **late** when it was held more than :data:`LATE_AFTER_DAYS` days after the day the cell's
   own rule planned it for (``Meeting.occurrence_on``; a meeting moved with a reason keeps that
   day). Meetings added by hand have no planned day and are on time whenever held in their
@@ -33,12 +33,12 @@ elsewhere show as "—". The year's flags and away members count once, for the c
 had the cell last in the period. Each child's row sums what fell to it, so a cell that moved
 counts in two children's "cells" and once in the total.
 
-Cost: a province of 3,000 cells is eight queries — the dated links below it (one recursive
-query), the cells, their meetings and duration overrides (compliance), one aggregate over the roster lines grouped by meeting (answered from
-a covering index), one over the minutes, one over flags, one over away periods — read as the
-driver's tuples, and a pass over ~40,000 meetings with the garbage collector paused
-(``app.tuning.paused_gc``, around the call). :func:`statements` returns the aggregate queries so that the
-benchmark can time them bare.
+Read from the cell-month figures (``evaluation.monthly``), never the meetings and roster lines
+themselves: the months are judged as ``planning.compliance`` judges them (a test compares the
+two), with "now", the tree and the cells' duration minimums applied here. A cell under one
+child for the whole period is summed by the database (:class:`Plan`, :func:`statements`); the
+others month by month. A province of 3,000 cells is six queries (docs/evaluation.md §4).
+:func:`statements` returns them so that the benchmark can time them bare.
 """
 
 from __future__ import annotations
