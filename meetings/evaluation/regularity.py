@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import heapq
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -782,6 +783,5 @@ def _percent(rate: float | None) -> float | None:
 def cells_with_gaps(result: Audit, limit: int = 30) -> Sequence[CellAudit]:
     """The cells needing attention first: missing, late and thematic gaps, then flags."""
     ranked = [c for c in result.cells if c.tally.gaps or c.tally.removal_reviews]
-    ranked.sort(key=lambda c: (-c.tally.missing, -c.tally.thematic_missing, -c.tally.late, -c.tally.removal_reviews,
-                               c.name))
-    return ranked[:limit]
+    return heapq.nsmallest(limit, ranked, key=lambda c: (-c.tally.missing, -c.tally.thematic_missing, -c.tally.late,
+                                                         -c.tally.removal_reviews, c.name))
