@@ -48,7 +48,7 @@ import enum
 import heapq
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session
@@ -179,7 +179,6 @@ class Tally:
         return self.missing + self.late + self.thematic_missing
 
 
-_TALLY_FIELDS = tuple(f.name for f in fields(Tally))
 
 
 @dataclass(slots=True)
