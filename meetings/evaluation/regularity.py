@@ -46,9 +46,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import heapq
+import operator
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session
@@ -179,6 +180,10 @@ class Tally:
         return self.missing + self.late + self.thematic_missing
 
 
+
+
+#: A tally's values in field order, as one tuple (column sums over many tallies).
+_tally_values = operator.attrgetter(*(f.name for f in fields(Tally)))
 
 
 @dataclass(slots=True)
@@ -687,7 +692,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
 
     # Each child's row sums what fell to it; the total is the children's sum with each cell
     # counted once (a cell that moved counts in two children's "cells").
-    by_child: dict[int, Tally] = {}
+    parts: dict[int, list[tuple[int, ...]]] = {}
     for ca in audits.values():
         if len(ca.by_child) == 1:
             ca.tally = next(iter(ca.by_child.values()))
@@ -696,9 +701,10 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
                 ca.tally.add(t)
             ca.tally.cells = 1
         for child, t in ca.by_child.items():
-            if child not in by_child:
-                by_child[child] = Tally()
-            by_child[child].add(t)
+            if child not in parts:
+                parts[child] = []
+            parts[child].append(_tally_values(t))
+    by_child = {child: Tally(*map(sum, zip(*rows, strict=True))) for child, rows in parts.items()}
     total = Tally()
     for t in by_child.values():
         total.add(t)

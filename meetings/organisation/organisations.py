@@ -285,7 +285,8 @@ def descendants_during(session: Session, org: Organisation, start: dt.date, end:
 
     walk(org.id, start, end, None, 0)
     for spans in found.values():
-        spans.sort(key=lambda span: span.start)
+        if len(spans) > 1:
+            spans.sort(key=lambda span: span.start)
     return found
 
 
