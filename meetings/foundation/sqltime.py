@@ -135,10 +135,15 @@ class IdList(TypeDecorator[list[int]]):
 
 
 class among(FunctionElement[Any]):  # noqa: N801
-    """``column IN (ids)`` with the ids bound as one value (:class:`IdList`), not one parameter
-    each: a province's audit filters by 3,000 cells in several statements, and rendering 3,000
-    parameters per statement cost more than running it. ``= ANY(array)`` on PostgreSQL,
-    ``IN (SELECT value FROM json_each(…))`` on SQLite; both use the column's index."""
+    """``column IN (ids)`` with the ids as one value (:class:`IdList`), not one parameter each: a
+    province's audit filters by 3,000 cells in several statements, and rendering 3,000
+    parameters per statement cost more than running it. ``= ANY(ARRAY[…])`` on PostgreSQL,
+    ``IN (SELECT value FROM json_each('[…]'))`` on SQLite; both use the column's index.
+
+    The value is written into the statement when it runs (``literal_execute``; the compiled
+    statement stays cached): PostgreSQL hashes a constant array for ``= ANY`` but searches a
+    bound one element by element for every row — and the driver prepares statements run
+    often, after which PostgreSQL may plan them for any parameter value."""
 
     # Untyped, so that SQLite does not get "… = 1" appended as for a boolean column.
     type = NullType()
@@ -146,7 +151,7 @@ class among(FunctionElement[Any]):  # noqa: N801
     name = "among"
 
     def __init__(self, column: Any, ids: Any) -> None:
-        super().__init__(column, bindparam(None, list(ids), type_=IdList()))
+        super().__init__(column, bindparam(None, list(ids), type_=IdList(), literal_execute=True))
 
 
 @compiles(among, "postgresql")
@@ -167,9 +172,10 @@ def id_pairs(pairs: dict[int, int], dialect: str) -> tuple[Any, Any, Any]:
     FROM element and its key and value columns. (The audit groups a province's cells by the
     committee each stood under, a mapping computed from the dated links.)"""
     if dialect == "postgresql":
-        table = func.unnest(bindparam(None, list(pairs), type_=IdList()),
-                            bindparam(None, list(pairs.values()), type_=IdList())).table_valued("k", "v").render_derived()
+        table = func.unnest(bindparam(None, list(pairs), type_=IdList(), literal_execute=True),
+                            bindparam(None, list(pairs.values()), type_=IdList(), literal_execute=True)
+                            ).table_valued("k", "v").render_derived()
         return table, table.c.k, table.c.v
-    table = func.json_each(bindparam(None, json.dumps({str(k): v for k, v in pairs.items()}), type_=String())
-                           ).table_valued("key", "value")
+    table = func.json_each(bindparam(None, json.dumps({str(k): v for k, v in pairs.items()}), type_=String(),
+                                     literal_execute=True)).table_valued("key", "value")
     return table, cast(table.c.key, Integer), cast(table.c.value, Integer)
