@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from .refusals import CloseCode
+
 log = logging.getLogger("chibo.realtime")
 _ids = itertools.count(1)
 
@@ -49,7 +51,7 @@ class Connection:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
             log.warning("send queue full; closing connection", extra={"fields": {"conn": self.id}})
-            self.close_soon(1013, "client too slow")
+            self.close_soon(CloseCode.TRY_AGAIN_LATER, "client too slow")
 
     async def _write(self) -> None:
         try:

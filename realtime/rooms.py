@@ -32,11 +32,13 @@ from meetings.proceedings import chat as chat_store
 from meetings.proceedings import presence
 from meetings.proceedings import votes as vote_store
 from meetings.proceedings.presence import PresenceEventKind
+from meetings.proceedings.room_access import REMOVED_MESSAGE
 
 from . import protocol as p
 from .connection import Endpoint
 from .limits import TokenBucket
 from .mediaplane import MediaPlane
+from .refusals import CloseCode, Refusal, refuse
 from .topology import RELAY_ID, Mesh, Topology, polite
 
 log = logging.getLogger("chibo.realtime")
@@ -206,11 +208,10 @@ class Room:
         async with self.lock:
             if self.closed:
                 conn.send(p.MeetingState(status="closed", message="Cuộc họp đã kết thúc.").encode())
-                conn.close_soon(4409, "meeting closed")
+                conn.close_soon(CloseCode.NOT_OPEN, "meeting closed")
                 return
             if identity.participant_id in self.banned:
-                conn.send(p.Error(code="removed", message="Bạn đã được mời ra khỏi phòng họp này.").encode())
-                conn.close_soon(4403, "removed")
+                refuse(conn, Refusal("removed", REMOVED_MESSAGE))
                 return
             pid = identity.participant_id
             existing = self.participants.get(pid) or self.waiting.get(pid)
@@ -218,7 +219,7 @@ class Room:
             if existing is not None:
                 if existing.conn is not None and existing.conn is not conn:
                     existing.conn.send(p.Replaced(message="Bạn đã vào phòng họp từ một cửa sổ hoặc thiết bị khác.").encode())
-                    existing.conn.close_soon(4000, "replaced")
+                    existing.conn.close_soon(CloseCode.REPLACED, "replaced")
                 if existing.grace is not None:
                     existing.grace.cancel()
                     existing.grace = None
@@ -363,7 +364,7 @@ class Room:
             conn = part.conn
             await self._remove(part, self.clock(), PresenceEventKind.LEAVE, "left")
             if conn is not None:
-                conn.close_soon(1000, "left")
+                conn.close_soon(CloseCode.NORMAL, "left")
 
     async def _remove(self, part: Participant, at: dt.datetime, kind: PresenceEventKind, reason: str, *,
                       persisted: bool = False) -> None:
@@ -414,11 +415,11 @@ class Room:
                         s, self.meeting_id, i.member_id, i.account_id, i.device, t, PresenceEventKind.LEAVE)
                 )
                 if part.conn is not None:
-                    part.conn.close_soon(4409, "meeting closed")
+                    part.conn.close_soon(CloseCode.NOT_OPEN, "meeting closed")
             for part in self.waiting.values():
                 if part.conn is not None:
                     part.conn.send(p.MeetingState(status="closed", message=message).encode())
-                    part.conn.close_soon(4409, "meeting closed")
+                    part.conn.close_soon(CloseCode.NOT_OPEN, "meeting closed")
             self.participants.clear()
             self.waiting.clear()
             self._seen_task.cancel()
@@ -447,7 +448,7 @@ class Room:
             elif isinstance(message, p.Leave):
                 part = self.waiting.pop(pid)
                 if part.conn:
-                    part.conn.close_soon(1000, "left")
+                    part.conn.close_soon(CloseCode.NORMAL, "left")
                 self._notify_lobby()
             else:
                 raise p.ProtocolError("waiting", "Bạn đang chờ bí thư cho vào phòng họp.", ref=message.TYPE)
@@ -618,7 +619,7 @@ class Room:
         async with self.lock:
             await self._remove(victim, at, PresenceEventKind.REMOVED, "removed", persisted=True)
         if conn is not None:
-            conn.close_soon(4403, "removed")
+            conn.close_soon(CloseCode.NOT_ALLOWED, "removed")
 
     async def _admit(self, target: str, accept: bool) -> None:
         part = self.waiting.get(target)
@@ -628,7 +629,7 @@ class Room:
             del self.waiting[target]
             if part.conn is not None:
                 part.conn.send(p.Removed(reason="Bí thư chưa cho vào phòng họp.").encode())
-                part.conn.close_soon(4403, "denied")
+                part.conn.close_soon(CloseCode.NOT_ALLOWED, "denied")
             self._notify_lobby()
             return
         part.admitted = True

@@ -24,12 +24,6 @@ def meeting_for(ctx: Ctx, *, manage: bool = False, audit: bool = False) -> Meeti
     return meeting
 
 
-def is_chair(ctx: Ctx, meeting: Meeting) -> bool:
-    """The cell's secretary or deputy (or an admin) runs the meeting."""
-    assert ctx.scope is not None
-    return ctx.scope.chairs(meeting.cell_id)
-
-
 def can_audit(ctx: Ctx, org_id: int) -> bool:
     """Manages the organisation (its secretary, an admin above it) or audits it (read-only) by
     an auditor grant that covers it (security finding 12.3: never through a grant elsewhere)."""

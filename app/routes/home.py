@@ -13,7 +13,7 @@ from meetings.organisation.members import Member, MemberPeriod, Membership, Peri
 from meetings.organisation.organisations import Organisation, OrgKind
 from meetings.planning import notices, schedules
 from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus
-from meetings.planning.online import remote_decision
+from meetings.proceedings.room_access import RoomAccess, room_access
 
 from ..web import Ctx, view
 
@@ -30,7 +30,8 @@ def _cell_meetings(ctx: Ctx, cell: Organisation | None, member: Member | None) -
     live: Meeting | None = next((m for m in coming if m.status == MeetingStatus.OPEN), None)
     join = False
     if live is not None:
-        join = remote_decision(ctx.db, live, member.id, is_secretary=ctx.scope.chairs(cell.id)).allowed
+        access = room_access(ctx.db, ctx.scope, live.id)
+        join = isinstance(access, RoomAccess) and access.may_join
     following = next((m for m in coming if m.status == MeetingStatus.SCHEDULED and m.starts_at >= ctx.now), None)
     return {"live": live, "live_join": join, "next_meeting": following}
 

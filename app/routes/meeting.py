@@ -19,8 +19,8 @@ from meetings.planning import absences, agenda, calendars, dates, documents, pil
 from meetings.planning.access import access_meeting, audits_meeting
 from meetings.planning.agenda import ItemInput
 from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
-from meetings.planning.online import remote_decision
 from meetings.planning.schedules import DetailsInput
+from meetings.proceedings.room_access import RoomAccess, RoomRefusal, RoomRole, room_access
 
 from ..web import Ctx, parse_id, status_for, view
 
@@ -31,16 +31,18 @@ def _cell(ctx: Ctx, meeting: Meeting) -> Organisation:
     return cell
 
 
-def _decision(ctx: Ctx, meeting: Meeting):  # type: ignore[no-untyped-def]
+def _room(ctx: Ctx, meeting: Meeting) -> RoomAccess:
+    """Whether and how the reader may join the meeting's room (``proceedings.room_access``)."""
     assert ctx.scope is not None
-    return remote_decision(ctx.db, meeting, ctx.scope.member_id, is_secretary=ctx.scope.can_manage(meeting.cell_id)
-                           and ctx.scope.member_id is not None)
+    access = room_access(ctx.db, ctx.scope, meeting.id)
+    if isinstance(access, RoomRefusal):
+        raise NotFound()
+    return access
 
 
 def _remote_only(ctx: Ctx, meeting: Meeting) -> bool:
     """The reader takes part from afar: in-person-only documents are withheld."""
-    decision = _decision(ctx, meeting)
-    return decision.allowed and not decision.chair
+    return _room(ctx, meeting).role is RoomRole.MEMBER
 
 
 def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
@@ -51,8 +53,9 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
     roster = eligibility.electorate(ctx.db, cell.id, on)
     invited = remote_invites(ctx.db, meeting.id)
     remote_people = [e for e in roster.expected if e.away or e.member_id in invited]
-    decision = _decision(ctx, meeting)
-    remote_only = decision.allowed and not decision.chair
+    room = _room(ctx, meeting)
+    decision = room.decision
+    remote_only = room.role is RoomRole.MEMBER
     items = agenda.items_of(ctx.db, meeting.id)
     hidden_items = {i.id for i in items if i.in_person_only} if remote_only else set()
     docs = documents.documents_of(ctx.db, meeting.id)

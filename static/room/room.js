@@ -129,6 +129,7 @@ class Room {
       case "ice_servers": this.iceServers = msg.ice_servers; return;   // fresh TURN credentials for new links
       case "pong": this.view.serverRtt(performance.now() - msg.t); return;
       case "uplink_loss": return this.indicators.uplinkLoss(msg);
+      case "join_token": return;   // kept by signalling.js for the next reconnection
       case "vote":
         if (!this.vote || this.vote.id !== msg.motion.id) this.voted = false;
         this.vote = msg.motion;
