@@ -290,7 +290,8 @@ def _meeting_month(session: Session, meeting_id: int) -> tuple[int, dt.date] | N
 
 @events.subscribe(MeetingChanged)
 def _meeting_changed(session: Session, event: MeetingChanged) -> None:
-    refresh(session, event.cell_id, event.months)
+    if event.kind in _KINDS:  # chi ủy and extraordinary meetings are in no row
+        refresh(session, event.cell_id, event.months)
 
 
 @events.subscribe(RosterChanged)

@@ -251,6 +251,7 @@ class MeetingChanged:
 
     cell_id: int
     months: tuple[dt.date, ...]
+    kind: MeetingKind
 
 
 def month_of(day: dt.date) -> dt.date:
@@ -264,7 +265,7 @@ def announce_change(session: Session, meeting: Meeting, *, was: dt.date | None =
     months = {month_of(meeting.local_date)}
     if was is not None:
         months.add(month_of(was))
-    events.publish(session, MeetingChanged(meeting.cell_id, tuple(sorted(months))))
+    events.publish(session, MeetingChanged(meeting.cell_id, tuple(sorted(months)), meeting.kind))
 
 
 @dataclass(frozen=True)
