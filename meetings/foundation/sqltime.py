@@ -117,18 +117,16 @@ def plain_rows(session: Any, stmt: Any) -> list[tuple[Any, ...]]:
 
 
 class IdList(TypeDecorator[list[int]]):
-    """A list of integer ids as one bound value: an ``integer[]`` on PostgreSQL, JSON text on
-    SQLite (read there by ``json_each``)."""
+    """A list of integer ids as one text value: an array literal (``{1,2,3}``, cast to
+    ``integer[]`` by the SQL) on PostgreSQL, JSON (read by ``json_each``) on SQLite — written
+    with one ``join``, not adapted id by id."""
 
     impl = String
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Any) -> Any:
-        return dialect.type_descriptor(ARRAY(Integer()) if dialect.name == "postgresql" else String())
-
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        ids = [int(i) for i in value or ()]
-        return ids if dialect.name == "postgresql" else json.dumps(ids)
+        ids = ",".join(map(str, map(int, value or ())))
+        return f"{{{ids}}}" if dialect.name == "postgresql" else f"[{ids}]"
 
     def process_literal_param(self, value: Any, dialect: Any) -> Any:
         return self.process_bind_param(value, dialect)
@@ -142,8 +140,7 @@ class among(FunctionElement[Any]):  # noqa: N801
 
     The value is written into the statement when it runs (``literal_execute``; the compiled
     statement stays cached): PostgreSQL hashes a constant array for ``= ANY`` but searches a
-    bound one element by element for every row — and the driver prepares statements run
-    often, after which PostgreSQL may plan them for any parameter value."""
+    bound one (a parameter) element by element for every row."""
 
     # Untyped, so that SQLite does not get "… = 1" appended as for a boolean column.
     type = NullType()
@@ -157,7 +154,7 @@ class among(FunctionElement[Any]):  # noqa: N801
 @compiles(among, "postgresql")
 def _among_pg(element: among, compiler: Any, **kw: Any) -> str:
     column, ids = list(element.clauses)
-    return f"{compiler.process(column, **kw)} = ANY({compiler.process(ids, **kw)})"
+    return f"{compiler.process(column, **kw)} = ANY(CAST({compiler.process(ids, **kw)} AS INTEGER[]))"
 
 
 @compiles(among, "sqlite")
@@ -172,9 +169,9 @@ def id_pairs(pairs: dict[int, int], dialect: str) -> tuple[Any, Any, Any]:
     FROM element and its key and value columns. (The audit groups a province's cells by the
     committee each stood under, a mapping computed from the dated links.)"""
     if dialect == "postgresql":
-        table = func.unnest(bindparam(None, list(pairs), type_=IdList(), literal_execute=True),
-                            bindparam(None, list(pairs.values()), type_=IdList(), literal_execute=True)
-                            ).table_valued("k", "v").render_derived()
+        table = func.unnest(cast(bindparam(None, list(pairs), type_=IdList(), literal_execute=True), ARRAY(Integer())),
+                            cast(bindparam(None, list(pairs.values()), type_=IdList(), literal_execute=True),
+                                 ARRAY(Integer()))).table_valued("k", "v").render_derived()
         return table, table.c.k, table.c.v
     table = func.json_each(bindparam(None, json.dumps({str(k): v for k, v in pairs.items()}), type_=String(),
                                      literal_execute=True)).table_valued("key", "value")
