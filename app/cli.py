@@ -38,7 +38,7 @@ from .server import server_config
 from .tuning import tune_gc
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
+def _database(settings: Settings) -> Database:
 
     return Database(make_engine(settings.database_url))
 

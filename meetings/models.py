@@ -17,6 +17,7 @@ from .planning.documents import DocumentAccess, MeetingDocument
 from .planning.meetings import Meeting, PilotApproval, RemoteInvite
 from .planning.notices import Notice
 from .planning.schedules import CellScheduleSettings, MeetingRule
+from .proceedings.access_epoch import AccessEpoch
 from .proceedings.attendance import AttendanceAmendment, AttendanceRecord, DuesRecord
 from .proceedings.chat import ChatMessage
 from .proceedings.minutes import Minutes, MinutesVersion
@@ -25,6 +26,7 @@ from .proceedings.votes import BallotCast, Motion, OpenVote, SecretTally
 
 __all__ = [
     "AbsenceRequest",
+    "AccessEpoch",
     "Account",
     "AgendaItem",
     "AttendanceAmendment",

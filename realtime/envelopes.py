@@ -10,7 +10,6 @@ on.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -163,10 +162,18 @@ def decode(data: Any) -> Envelope:
     return cls(**values)
 
 
-@functools.cache
+# A plain dict as the cache, as in realtime/protocol.py: mypy does not accept the class of a
+# frozen dataclass as an argument of a ``functools.cache`` function.
+_SCHEMAS: dict[type, dict[str, tuple[Any, bool]]] = {}
+
+
 def _schema(cls: type[Envelope]) -> dict[str, tuple[Any, bool]]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: (hints[f.name], f.default is dataclasses.MISSING) for f in dataclasses.fields(cls)}
+    schema = _SCHEMAS.get(cls)
+    if schema is None:
+        hints = typing.get_type_hints(cls)
+        schema = _SCHEMAS[cls] = {f.name: (hints[f.name], f.default is dataclasses.MISSING)
+                                  for f in dataclasses.fields(cls)}
+    return schema
 
 
 def _matches(value: Any, hint: Any) -> bool:

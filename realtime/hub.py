@@ -323,7 +323,7 @@ class RoomHub:
         candidates = [a for a in candidates if a.identity.login_session is not None and not a.conn.closed]
         if not candidates:
             return
-        ids = {int(a.identity.login_session) for a in candidates}  # type: ignore[arg-type]
+        ids = {int(a.identity.login_session) for a in candidates if a.identity.login_session is not None}
         limits, now = self.session_limits, self.clock()
         live = await self.db.run(lambda s: sessions.live_ids(s, ids, now=now, limits=limits, touch=touch))
         for attached in candidates:
@@ -385,10 +385,10 @@ class RoomHub:
             return
         key = (envelope.proc, envelope.conn)
         if isinstance(envelope, env.Join):
-            endpoint = RemoteEndpoint(self.broker, key[0], key[1])
-            self.endpoints[key] = endpoint
-            room = await self.room(envelope.meeting)
-            await room.join(Identity(**envelope.identity), endpoint)
+            joined = RemoteEndpoint(self.broker, key[0], key[1])
+            self.endpoints[key] = joined
+            owner = await self.room(envelope.meeting)
+            await owner.join(Identity(**envelope.identity), joined)
             return
         room = self.rooms.get(envelope.meeting_id)
         remote = self.endpoints.get(key)

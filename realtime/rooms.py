@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,9 @@ from .limits import TokenBucket
 from .mediaplane import MediaPlane
 from .refusals import CloseCode, Refusal, refuse
 from .topology import RELAY_ID, Mesh, Topology, polite
+
+if TYPE_CHECKING:
+    from .hub import RemoteEndpoint
 
 log = logging.getLogger("chibo.realtime")
 T = TypeVar("T")
@@ -195,7 +198,7 @@ class Room:
             if process is None:
                 part.conn.send(frame)
             else:  # participants on another process: one envelope per process, not per person
-                remote.setdefault(process, []).append(part.conn.conn_id)
+                remote.setdefault(process, []).append(cast("RemoteEndpoint", part.conn).conn_id)
         for process, conns in remote.items():
             self.settings.send_remote(process, conns, frame)
 
@@ -408,12 +411,11 @@ class Room:
                     part.ice_refresh.cancel()
                 if part.token_refresh is not None:
                     part.token_refresh.cancel()
-                at = part.disconnected_at or now
-                identity = part.identity
-                await self.db.run(
-                    lambda s, i=identity, t=at: presence.record_leave(
-                        s, self.meeting_id, i.member_id, i.account_id, i.device, t, PresenceEventKind.LEAVE)
-                )
+                def leave(s: Session, i: Identity = part.identity, t: dt.datetime = part.disconnected_at or now) -> None:
+                    presence.record_leave(s, self.meeting_id, i.member_id, i.account_id, i.device, t,
+                                          PresenceEventKind.LEAVE)
+
+                await self.db.run(leave)
                 if part.conn is not None:
                     part.conn.close_soon(CloseCode.NOT_OPEN, "meeting closed")
             for part in self.waiting.values():
@@ -446,9 +448,9 @@ class Room:
             if isinstance(message, p.Ping):
                 self.send_to(pid, p.Pong(t=message.t))
             elif isinstance(message, p.Leave):
-                part = self.waiting.pop(pid)
-                if part.conn:
-                    part.conn.close_soon(CloseCode.NORMAL, "left")
+                waiting = self.waiting.pop(pid)
+                if waiting.conn:
+                    waiting.conn.close_soon(CloseCode.NORMAL, "left")
                 self._notify_lobby()
             else:
                 raise p.ProtocolError("waiting", "Bạn đang chờ bí thư cho vào phòng họp.", ref=message.TYPE)
@@ -765,9 +767,14 @@ class Room:
                 raise ValidationError("Phòng họp vừa nhận phiếu kín; hãy kết thúc biểu quyết lại.") from None
             return True
 
+        def void(session: Session) -> None:
+            meeting = session.get(Meeting, meeting_id)
+            assert meeting is not None, "run() found it a moment ago"
+            vote_store.void_ballot(session, Actor.system(ROOM_ACTOR), meeting,
+                                   vote_store.get_motion(session, motion_id), now)
+
         if not await db.run(run):
-            await db.run(lambda s: vote_store.void_ballot(
-                s, Actor.system(ROOM_ACTOR), s.get(Meeting, meeting_id), vote_store.get_motion(s, motion_id), now))
+            await db.run(void)
             raise vote_store.BallotsLost()
 
     async def _recover_lost_ballot(self) -> None:

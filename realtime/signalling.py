@@ -28,13 +28,13 @@ from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from meetings.foundation.base import LOCAL_TZ
-from meetings.organisation import scoping, sessions
+from meetings.organisation import sessions
 from meetings.organisation.accounts import Account
-from meetings.organisation.organisations import Organisation
 from meetings.organisation.sessions import SCOPE_KEY, LoginRef, SessionLimits
-from meetings.proceedings.room_access import RoomAccess, RoomRefusal, RoomRole, room_access
+from meetings.proceedings.room_access import RoomRefusal, RoomRole
 
 from . import protocol as p
+from .admission import Admission, AdmissionCache
 from .connection import Connection
 from .hub import RoomHub
 from .limits import TokenBucket
@@ -86,21 +86,21 @@ def frame_sender(websocket: WebSocket) -> Callable[[str], Any]:
     return send_text
 
 
-def _identity(access: RoomAccess, account: Account, login_session: int) -> Identity:
+def _identity(admission: Admission, account: Account, login_session: int) -> Identity:
     """The participant an admitted account becomes: the hall device, or the member (as chair
     when they run the meeting)."""
-    if access.role is RoomRole.HALL:
+    if admission.role is RoomRole.HALL:
         return Identity(participant_id="hall", name="Hội trường", role="hall", account_id=account.id,
                         member_id=None, device="hall", voter=False, login_session=login_session)
-    member_id, entry = account.member_id, access.entry
+    member_id = account.member_id
     return Identity(
         participant_id=f"m{member_id}" if member_id is not None else f"a{account.id}",
-        name=entry.full_name if entry else account.display_name,
-        role="chair" if access.role is RoomRole.CHAIR else "member",
+        name=admission.name or account.display_name,
+        role="chair" if admission.role is RoomRole.CHAIR else "member",
         account_id=account.id,
         member_id=member_id,
         device="member",
-        voter=bool(entry and entry.may_vote),
+        voter=admission.voter,
         login_session=login_session,
     )
 
@@ -120,8 +120,11 @@ class SignallingConfig:
 
 
 class SignallingEndpoint:
-    def __init__(self, hub: RoomHub, db: Database, config: SignallingConfig, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, hub: RoomHub, db: Database, config: SignallingConfig, clock: Callable[[], dt.datetime],
+                 admissions: AdmissionCache | None = None) -> None:
         self.hub = hub
+        #: Room access decisions kept while nothing they read changes (shared with the token route).
+        self.admissions = admissions or AdmissionCache()
         self.db = db
         self.config = config
         self.clock = clock
@@ -203,25 +206,17 @@ class SignallingEndpoint:
             raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.")
         if account.member_id != grant.member_id:
             raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.")
-        scope = scoping.scope_for(session, account, now.astimezone(LOCAL_TZ).date())
-        access = room_access(session, scope, meeting_id, device)
-        refusal = access if isinstance(access, RoomRefusal) else access.refusal(open_now=True)
+        decision = self.admissions.decide(session, account, login.session_id, meeting_id, device,
+                                          now.astimezone(LOCAL_TZ).date())
+        refusal = decision if isinstance(decision, RoomRefusal) else decision.refusal_open
         if refusal is not None:
             raise Refusal.of(refusal)
-        assert isinstance(access, RoomAccess)
-        meeting = access.meeting
-        cell = session.get(Organisation, meeting.cell_id)
+        assert isinstance(decision, Admission)
         # Last, so that a refused handshake does not spend the token: each token opens one
         # connection (finding 12.6), also when two processes see it at the same moment.
         if not sessions.use_join_nonce(session, grant.nonce, now=now, keep_for=JOIN_NONCE_MEMORY):
             raise Refusal("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.")
-        identity = _identity(access, account, login.session_id)
-        info = {
-            "id": meeting.id, "cell_id": meeting.cell_id, "title": meeting.title,
-            "cell": cell.name if cell else "", "status": meeting.status.value,
-            "starts_at": meeting.starts_at.isoformat(), "lobby": meeting.lobby,
-        }
-        return identity, info
+        return _identity(decision, account, login.session_id), dict(decision.meeting)
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection) -> None:
         bucket = TokenBucket(self.config.rate, self.config.burst)

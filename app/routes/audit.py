@@ -20,16 +20,15 @@ from meetings.organisation.organisations import Organisation, OrgKind
 from .. import changelog, charts, exports
 from ..tuning import paused_gc
 from ..web import Ctx, view
-from .access import can_audit, quarter_param, year_param
+from .access import quarter_param, year_param
 
 #: Flagged members are named on a committee's page up to this many cells (a commune).
 MAX_CELLS_NAMED = 80
 
 
 def _org_for_audit(ctx: Ctx) -> Organisation:
-    assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"))
-    if not can_audit(ctx, org.id):
+    if not ctx.scope.can_audit(org.id):
         raise Forbidden("Chỉ cấp ủy cấp trên (và bí thư đối với chi bộ mình) xem được trang kiểm tra nền nếp.")
     return org
 
@@ -66,7 +65,6 @@ def _page(ctx: Ctx, org: Organisation, year: int, quarter: int | None, *, subjec
           only_cell: int | None = None) -> dict[str, Any]:
     """The audit of ``org`` (the committee it is seen from); ``subject`` is the page's own
     organisation (a cell's page seen from a committee: only that cell, ``only_cell``)."""
-    assert ctx.scope is not None
     subject = subject or org
     with paused_gc():
         result = regularity.audit(ctx.db, org, year, quarter, ctx.now, only_cell=only_cell)
@@ -106,18 +104,17 @@ def _vantage(ctx: Ctx, cell: Organisation, year: int, quarter: int | None) -> Or
     itself for its secretary (and the admins above, who manage it), and for an auditor the
     nearest committee above the cell that they audit — so that each sees the months the cell
     stood under them (decision 11), never another committee's."""
-    assert ctx.scope is not None
     via = ctx.request.query_params.get("via", "")
     if via:
         if not via.isdigit():
             raise NotFound()
         org = scoping.access_organisation(ctx.db, ctx.scope, int(via))
-        if not can_audit(ctx, org.id):
+        if not ctx.scope.can_audit(org.id):
             raise Forbidden("Chỉ cấp ủy cấp trên (và bí thư đối với chi bộ mình) xem được trang kiểm tra nền nếp.")
         if cell.id not in regularity.cells_of_period(ctx.db, org, year, quarter):
             raise NotFound()
         return org
-    if not (ctx.scope.can_read(cell.id) and can_audit(ctx, cell.id)):
+    if not (ctx.scope.can_read(cell.id) and ctx.scope.can_audit(cell.id)):
         raise NotFound() if not ctx.scope.can_read(cell.id) else Forbidden(
             "Chỉ bí thư chi bộ và cấp ủy cấp trên xem được trang kiểm tra nền nếp.")
     if ctx.scope.can_manage(cell.id):
@@ -130,7 +127,6 @@ def _vantage(ctx: Ctx, cell: Organisation, year: int, quarter: int | None) -> Or
 
 @view()
 def cell_audit(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = ctx.db.get(Organisation, ctx.path_int("cell_id"))
     if cell is None or cell.kind != OrgKind.CELL:
         raise NotFound()
@@ -163,7 +159,7 @@ def audit_xlsx(ctx: Ctx) -> Response:
     year, quarter = year_param(ctx), quarter_param(ctx)
     with paused_gc():
         result = regularity.audit(ctx.db, org, year, quarter, ctx.now, detail_all=True)
-    totals: list[list[object]] = [["Tổ chức", "Số chi bộ", "Thường kỳ đúng hạn", "Muộn", "Thiếu", "Chuyên đề đã họp",
+    totals: list[list[regularity.ExportValue]] = [["Tổ chức", "Số chi bộ", "Thường kỳ đúng hạn", "Muộn", "Thiếu", "Chuyên đề đã họp",
                                    "Chuyên đề thiếu", "Biên bản đã thông qua", "Tỷ lệ dự họp (%)",
                                    "Đảng viên đi làm ăn xa", "Tham gia trực tuyến (%)", "Cảnh báo", "Xem xét xóa tên"]]
     for name, t in [(org.name, result.total), *[(c.name, t) for c, t in result.children]]:
@@ -178,7 +174,6 @@ def audit_xlsx(ctx: Ctx) -> Response:
 def evaluation_policy(ctx: Ctx) -> Response:
     """An admin of a committee sets, for its subtree, whether thematic absences count and the
     review date; the members' flags of the year are rechecked at once."""
-    assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"), manage=True)
     if not ctx.scope.administers(org.id):
         raise Forbidden("Chỉ quản trị cấp ủy thay đổi được thiết lập đánh giá.")
@@ -207,7 +202,6 @@ def chain_status(ctx: Ctx) -> dict[str, Any] | None:
     """The hash chain's check, when asked for (``?verify=1``; the page's script asks for it as
     soon as the page is shown): it reads the whole log. Breaks in entries outside the viewer's
     organisations are listed without their details."""
-    assert ctx.scope is not None
     if ctx.request.query_params.get("verify") != "1":
         return None
     anchors, anchor_error = _anchors(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -33,7 +34,6 @@ def _cell(ctx: Ctx, meeting: Meeting) -> Organisation:
 
 def _room(ctx: Ctx, meeting: Meeting) -> RoomAccess:
     """Whether and how the reader may join the meeting's room (``proceedings.room_access``)."""
-    assert ctx.scope is not None
     access = room_access(ctx.db, ctx.scope, meeting.id)
     if isinstance(access, RoomRefusal):
         raise NotFound()
@@ -46,7 +46,6 @@ def _remote_only(ctx: Ctx, meeting: Meeting) -> bool:
 
 
 def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
-    assert ctx.scope is not None
     cell = _cell(ctx, meeting)
     manage = ctx.scope.can_manage(cell.id)
     on = meeting.local_date
@@ -91,7 +90,6 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
 
 @view()
 def meeting_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     return ctx.render("meeting.html", **meeting_context(ctx, meeting))
 
@@ -103,28 +101,29 @@ def _meeting_error(ctx: Ctx, meeting: Meeting, exc: DomainError, **extra: Any) -
 
 @view()
 def meeting_edit(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     cell = _cell(ctx, meeting)
-    context = {"meeting": meeting, "cell": cell, "approval": pilot.current_approval(ctx.db, cell.id, meeting.local_date)}
+    context: dict[str, Any] = {"meeting": meeting, "cell": cell,
+                               "approval": pilot.current_approval(ctx.db, cell.id, meeting.local_date)}
     if ctx.request.method == "GET":
         values = {"title": meeting.title, "topic": meeting.topic or "", "place": meeting.place or "",
                   "expected_minutes": meeting.expected_minutes, "combined_thematic": meeting.combined_thematic,
                   "remote_open": meeting.remote_open, "lobby": meeting.lobby}
         return ctx.render("meeting_edit.html", values=values, **context)
-    values = {n: ctx.field(n) for n in ("title", "topic", "place", "expected_minutes")}
+    posted = {n: ctx.field(n) for n in ("title", "topic", "place", "expected_minutes")}
     flags = {n: ctx.field(n) == "on" for n in ("combined_thematic", "remote_open", "lobby")}
     try:
-        schedules.update_details(ctx.db, ctx.actor, meeting, DetailsInput(**values, **flags), now=ctx.now)
+        details = DetailsInput(title=posted["title"], topic=posted["topic"], place=posted["place"],
+                               expected_minutes=posted["expected_minutes"], **flags)
+        schedules.update_details(ctx.db, ctx.actor, meeting, details, now=ctx.now)
     except DomainError as exc:
-        return ctx.render("meeting_edit.html", status_code=400, values={**values, **flags}, error=exc.message,
+        return ctx.render("meeting_edit.html", status_code=400, values={**posted, **flags}, error=exc.message,
                           **context)
     return ctx.redirect(f"/meetings/{meeting.id}", "Đã lưu cuộc họp.")
 
 
 @view()
 def meeting_move(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     form = {n: ctx.field(n) for n in ("date", "time", "place", "reason")}
     try:
@@ -137,7 +136,6 @@ def meeting_move(ctx: Ctx) -> Response:
 
 @view()
 def meeting_cancel(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     try:
         schedules.cancel_meeting(ctx.db, ctx.actor, meeting, ctx.field("reason"), now=ctx.now)
@@ -148,7 +146,6 @@ def meeting_cancel(ctx: Ctx) -> Response:
 
 @view()
 def meeting_actual(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     form = {n: ctx.field(n) for n in ("date", "start", "end", "reason")}
     try:
@@ -165,9 +162,8 @@ def meeting_actual(ctx: Ctx) -> Response:
 
 @view()
 def agenda_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
-    context = {"meeting": meeting, "cell": _cell(ctx, meeting)}
+    context: dict[str, Any] = {"meeting": meeting, "cell": _cell(ctx, meeting)}
     if ctx.request.method == "GET":
         return ctx.render("agenda_form.html", items=agenda.items_of(ctx.db, meeting.id), **context)
     assert ctx.form is not None
@@ -195,13 +191,13 @@ def agenda_page(ctx: Ctx) -> Response:
     return ctx.redirect(f"/meetings/{meeting.id}", "Đã lưu chương trình cuộc họp.")
 
 
-def _documents_root(ctx: Ctx):  # type: ignore[no-untyped-def]
-    return ctx.request.app.state.settings.data_dir
+def _documents_root(ctx: Ctx) -> Path:
+    root: Path = ctx.request.app.state.settings.data_dir
+    return root
 
 
 @view(upload=True)
 def document_upload(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     upload = ctx.file("file")
     settings = ctx.request.app.state.settings
@@ -222,7 +218,6 @@ def document_upload(ctx: Ctx) -> Response:
 
 @view()
 def document_open(ctx: Ctx) -> Response:
-    assert ctx.scope is not None and ctx.account is not None
     doc = ctx.db.get(documents.MeetingDocument, ctx.path_int("document_id"))
     if doc is None:
         raise NotFound()
@@ -241,7 +236,6 @@ def document_open(ctx: Ctx) -> Response:
 
 @view()
 def document_remove(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     doc = ctx.db.get(documents.MeetingDocument, ctx.path_int("document_id"))
     if doc is None:
         raise NotFound()
@@ -253,7 +247,6 @@ def document_remove(ctx: Ctx) -> Response:
 @view()
 def remote_list(ctx: Ctx) -> Response:
     """The secretary adds a member to (or removes one from) the meeting's remote list."""
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     member_id = ctx.field_id("member_id")
     try:
@@ -290,7 +283,6 @@ def remote_list(ctx: Ctx) -> Response:
 
 @view()
 def absence_file(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting_id = ctx.path_int("meeting_id")
     try:
         meeting = access_meeting(ctx.db, ctx.scope, meeting_id)
@@ -310,7 +302,6 @@ def absence_file(ctx: Ctx) -> Response:
 
 @view()
 def absence_decide(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     request = absences.get_request(ctx.db, ctx.path_int("absence_id"))
     meeting = access_meeting(ctx.db, ctx.scope, request.meeting_id, manage=True)
     decision = ctx.field("decision")
@@ -326,7 +317,6 @@ def absence_decide(ctx: Ctx) -> Response:
 
 @view()
 def meeting_ics(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     body = calendars.meeting_ics(meeting, _cell(ctx, meeting), str(ctx.request.app.state.settings.PUBLIC_URL), ctx.now)
     return Response(body, media_type="text/calendar; charset=utf-8",

@@ -13,6 +13,7 @@ from meetings.planning.access import audits_meeting
 from meetings.planning.meetings import Meeting, MeetingStatus
 from meetings.proceedings.room_access import RoomAccess, RoomRefusal, RoomRole, room_access
 from realtime import protocol
+from realtime.admission import AdmissionCache
 from realtime.tokens import JoinGrant, issue_join_token
 
 from ..web import Ctx, view
@@ -21,7 +22,6 @@ from ..web import Ctx, view
 def _access(ctx: Ctx, device: str = "member") -> RoomAccess:
     """The room as the account sees it on ``device`` (``proceedings.room_access``); 404 when
     the meeting is not there for it."""
-    assert ctx.scope is not None
     access = room_access(ctx.db, ctx.scope, ctx.path_int("meeting_id"), device)
     if isinstance(access, RoomRefusal):
         raise NotFound()
@@ -32,9 +32,8 @@ def _refused(refusal: RoomRefusal) -> Response:
     return JSONResponse({"error": refusal.code, "message": refusal.reason}, status_code=403)
 
 
-def _token(ctx: Ctx, meeting: Meeting, device: str) -> str:
-    assert ctx.account is not None
-    grant = JoinGrant(meeting_id=meeting.id, account_id=ctx.account.id, member_id=ctx.account.member_id,
+def _token(ctx: Ctx, meeting_id: int, device: str) -> str:
+    grant = JoinGrant(meeting_id=meeting_id, account_id=ctx.account.id, member_id=ctx.account.member_id,
                       device=device, session_id=ctx.login.session_id if ctx.login else None)
     return issue_join_token(ctx.request.app.state.settings.secret_key, grant)
 
@@ -53,13 +52,12 @@ def room_page(ctx: Ctx) -> Response:
         access = _access(ctx)  # the hall device is the chair's: anyone else gets their own view
     meeting, chair, device = access.meeting, access.chair, access.device
     cell = ctx.db.get(Organisation, meeting.cell_id)
-    assert ctx.scope is not None
     removed = access.removed
     can_join = access.role is not RoomRole.OBSERVER and meeting.status in (MeetingStatus.OPEN, MeetingStatus.SCHEDULED)
     # A join token with the page: the first connection needs no token request of its own
     # (one round trip less before media). Short-lived and single-use; reconnections get fresh
     # ones from the room (``welcome``) or the token route.
-    token = _token(ctx, meeting, device) if can_join and not removed else None
+    token = _token(ctx, meeting.id, device) if can_join and not removed else None
     response = ctx.render(
         "room.html",
         removed=removed,
@@ -80,13 +78,18 @@ def room_page(ctx: Ctx) -> Response:
 
 @view()
 def room_token(ctx: Ctx) -> Response:
-    """A fresh join token for (re)connecting; JSON for the room's script."""
-    access = _access(ctx, ctx.request.query_params.get("device", "member"))
-    refusal = access.refusal()
-    if refusal is not None:
-        return _refused(refusal)
-    meeting = access.meeting
-    return JSONResponse({"token": _token(ctx, meeting, access.device), "status": meeting.status.value},
+    """A fresh join token for (re)connecting; JSON for the room's script. On the join path: the
+    decision is the one the handshake keeps too (``realtime.admission``)."""
+    assert ctx.login is not None  # a logged-in view
+    device = ctx.request.query_params.get("device", "member")
+    admissions: AdmissionCache = ctx.request.app.state.admissions
+    decision = admissions.decide(ctx.db, ctx.account, ctx.login.session_id, ctx.path_int("meeting_id"), device,
+                                 ctx.today, scope=ctx.scope)
+    if isinstance(decision, RoomRefusal):
+        raise NotFound()
+    if decision.refusal is not None:
+        return _refused(decision.refusal)
+    return JSONResponse({"token": _token(ctx, decision.meeting_id, device), "status": decision.status},
                         headers={"Cache-Control": "no-store"})
 
 

@@ -32,7 +32,7 @@ restructures.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, and_, case, delete, func, insert, select
@@ -143,12 +143,13 @@ def _as_date(value: Any) -> dt.date | None:
 
 
 def _as_utc(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    instant = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(instant, dt.datetime)
+    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
 
 
-def _fold(meetings: Sequence[Sequence[Any]], rosters: dict[int, Sequence[int]]) -> dict[tuple[int, dt.date], dict[str, Any]]:
+def _fold(meetings: Sequence[Sequence[Any]], rosters: Mapping[int, Sequence[int]]
+          ) -> dict[tuple[int, dt.date], dict[str, Any]]:
     """The rows of the months these meetings fall in (every meeting of those months given)."""
     rows: dict[tuple[int, dt.date], dict[str, Any]] = {}
     closed, opened, cancelled = MeetingStatus.CLOSED.value, MeetingStatus.OPEN.value, MeetingStatus.CANCELLED.value
@@ -209,7 +210,7 @@ def _compute(conn: Connection, where: Any) -> dict[tuple[int, dt.date], dict[str
         return {}
     ids = select(Meeting.id).where(Meeting.kind.in_(_KINDS), where).scalar_subquery() if len(meetings) > 500 \
         else [m[0] for m in meetings]
-    rosters = {row[0]: tuple(row[1:]) for row in conn.execute(_roster_statement(ids))}
+    rosters: dict[int, Sequence[int]] = {row[0]: tuple(row[1:]) for row in conn.execute(_roster_statement(ids))}
     return _fold(meetings, rosters)
 
 
@@ -229,13 +230,15 @@ def stored(conn: Connection) -> dict[tuple[int, dt.date], dict[str, Any]]:
         for name in ("regular_last_at", "thematic_last_at"):
             if values[name] is not None:
                 values[name] = _as_utc(values[name])
-        out[(row["cell_id"], _as_date(row["month"]))] = values
+        month = _as_date(row["month"])
+        assert month is not None
+        out[(row["cell_id"], month)] = values
     return out
 
 
 def _write(conn: Connection, rows: dict[tuple[int, dt.date], dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(CellMonth.__table__),
+        conn.execute(insert(CellMonth),
                      [{"cell_id": cell_id, "month": month, **values} for (cell_id, month), values in rows.items()])
 
 
@@ -271,8 +274,14 @@ def by_meeting(conn: Connection, cell_id: int, month: dt.date) -> list[tuple[dt.
                                                      Meeting.starts_at < hi))).all()
     if not meetings:
         return []
-    rosters = {row[0]: tuple(row[1:]) for row in conn.execute(_roster_statement([m[0] for m in meetings]))}
-    return [(_as_date(m[2]), next(iter(_fold([m], rosters).values()))) for m in meetings]  # type: ignore[misc]
+    rosters: dict[int, Sequence[int]] = {
+        row[0]: tuple(row[1:]) for row in conn.execute(_roster_statement([m[0] for m in meetings]))}
+    out = []
+    for m in meetings:
+        day = _as_date(m[2])
+        assert day is not None
+        out.append((day, next(iter(_fold([m], rosters).values()))))
+    return out
 
 
 def read_statement(cell_ids: Sequence[int], first: dt.date, last: dt.date):  # type: ignore[no-untyped-def]

@@ -51,12 +51,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-from sqlalchemy import and_, case, distinct, func, or_, select
-from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import among, id_pairs, minutes_between, plain_rows
+from ..foundation.sqltime import AnySelect, among, id_pairs, minutes_between, plain_rows
 from ..organisation import organisations
 from ..organisation.members import MemberPeriod, Membership, PeriodKind
 from ..organisation.organisations import Organisation, OrgKind, Span
@@ -297,7 +296,7 @@ def bounds(year: int, quarter: int | None) -> tuple[dt.datetime, dt.datetime]:
     return lo, hi
 
 
-def _counts(*conditions) -> list[object]:  # type: ignore[no-untyped-def]
+def _counts(*conditions: ColumnElement[bool] | QueryableAttribute[bool]) -> list[ColumnElement[int]]:
     """COUNT(*) FILTER (WHERE …) per condition: one pass over the roster lines (SQLite ≥ 3.30,
     PostgreSQL), quicker than SUM(CASE …) on SQLite."""
     return [func.count().filter(c) for c in conditions]
@@ -342,7 +341,7 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
     return Plan(spans_of, cells, fast, detailed)
 
 
-def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialect: str) -> dict[str, Select]:  # type: ignore[type-arg]
+def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialect: str) -> dict[str, AnySelect]:
     """The queries of an audit beyond the dated links and the cells themselves (also timed
     bare by bench/audit.py): for the fast cells, per cell the period's sums and counts of
     months held on time, late, too short and still scheduled, and a code per quarter; per
@@ -354,7 +353,7 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
     today = now.astimezone(LOCAL_TZ).date()
     cm, st = monthly.CellMonth, CellScheduleSettings
     in_period = and_(cm.month >= first_day, cm.month <= last_day)
-    out: dict[str, Select] = {}  # type: ignore[type-arg]
+    out: dict[str, AnySelect] = {}
     if p.fast:
         fast = list(p.fast)
         need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
@@ -548,7 +547,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     for row in results.get("months", ()):
         month = _date(row[1])
         assert month is not None
-        by_cell.setdefault(row[0], {})[month.month] = row  # type: ignore[call-overload]
+        by_cell.setdefault(row[0], {})[month.month] = row
 
     today = now.astimezone(LOCAL_TZ).date()
     starts = {m: dt.date(year, m, 1) for m in range(1, 13)}
@@ -585,8 +584,8 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     nothing = (None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, *[None] * len(quarters))
     audits: dict[int, CellAudit] = {}
     for cell_id, name, code, path, _created_on, _committee in cells:
-        child = p.fast.get(cell_id)
-        if child is None:
+        fast_child = p.fast.get(cell_id)
+        if fast_child is None:
             continue
         (_, held_, no_roster, expected, present, online, away_expected, away_online, adopted, prompt, days,
          on_time, late, too_short, scheduled, *qcodes) = summaries.get(cell_id, nothing)
@@ -600,7 +599,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         t = Tally(1, months_due, on_time, late, months_due - on_time - late, too_short,
                   thematic_held + thematic_missing, thematic_held, thematic_missing, held_, no_roster, adopted, prompt,
                   days, expected, present, online, away.get(cell_id, 0), away_expected, away_online)
-        audits[cell_id] = CellAudit(cell_id, name, code, path, child, t, spans_of[cell_id], {child: t})
+        audits[cell_id] = CellAudit(cell_id, name, code, path, fast_child, t, spans_of[cell_id], {fast_child: t})
 
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
@@ -617,20 +616,20 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         rows = by_cell.get(cell_id, {})
         mins = minimums.get(cell_id, default)
         for i, m in enumerate(months):
-            row = rows.get(m)
-            cell = _regular(row, starts[m], month_end[m], created_on, today, now, mins)
-            child = _child_on(spans, _deciding_day(cell, month_end[m], today))
-            if child is None:
+            month_row = rows.get(m)
+            cell = _regular(month_row, starts[m], month_end[m], created_on, today, now, mins)
+            holder = _child_on(spans, _deciding_day(cell, month_end[m], today))
+            if holder is None:
                 mark = MonthMark(m, OUTSIDE, cell)
             else:
                 mark = _month_mark(m, cell)
-                mark.child_id = child
+                mark.child_id = holder
             ca.months.append(mark)
             status = mark.status
-            if status is not NOT_DUE and status is not OUTSIDE:
-                t = ca.by_child[child]  # type: ignore[index]
+            if holder is not None and status is not NOT_DUE:
+                t = ca.by_child[holder]
                 t.months_due += 1
-                cdue, cheld = grid(child)  # type: ignore[arg-type]
+                cdue, cheld = grid(holder)
                 cdue[i] += 1
                 if status is MISSING:
                     t.missing += 1
@@ -642,12 +641,12 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
                         t.on_time += 1
                     if cell.mark is TOO_SHORT:
                         t.too_short += 1
-            if row is None:
+            if month_row is None:
                 continue
             # What took place this month, for the child the cell stood under on each day.
             one, owner = _month_child(spans, starts[m], month_end[m])
             if one:
-                parts: list[tuple[int, Sequence[object]]] = [(owner, row)] if owner is not None else []
+                parts: list[tuple[int, Sequence[object]]] = [(owner, month_row)] if owner is not None else []
             else:
                 parts = [(owner, [figures.get(n) for n in _AT])
                          for day, figures in monthly.by_meeting(conn, cell_id, starts[m])
@@ -656,7 +655,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
             for owner, values in parts:
                 t = ca.by_child[owner]
                 for field_name, at in _SUMS:
-                    setattr(t, field_name, getattr(t, field_name) + values[at])  # type: ignore[operator]
+                    setattr(t, field_name, getattr(t, field_name) + values[at])
                 point.expected += values[_AT["expected"]]  # type: ignore[operator]
                 point.present += values[_AT["present"]]  # type: ignore[operator]
                 point.away_expected += values[_AT["away_expected"]]  # type: ignore[operator]
@@ -664,17 +663,17 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         for q in quarters:
             qrows = [rows[m] for m in (q * 3 - 2, q * 3 - 1, q * 3) if m in rows]
             thematic = _thematic(qrows, starts[q * 3 - 2], month_end[q * 3], created_on, today, now)
-            child = _child_on(spans, _deciding_day(thematic, month_end[q * 3], today))
-            if child is None:
+            holder = _child_on(spans, _deciding_day(thematic, month_end[q * 3], today))
+            if holder is None:
                 ca.quarters.append((q, Mark.NOT_APPLICABLE, thematic))
                 continue
             ca.quarters.append((q, thematic.mark, thematic))
             if thematic.mark is HELD or thematic.mark is TOO_SHORT:
-                t = ca.by_child[child]
+                t = ca.by_child[holder]
                 t.quarters_due += 1
                 t.thematic_held += 1
             elif thematic.mark is Mark.MISSING or thematic.mark is UNRECORDED:
-                t = ca.by_child[child]
+                t = ca.by_child[holder]
                 t.quarters_due += 1
                 t.thematic_missing += 1
         # The year's figures of the cell as a whole count once, for the child that had it last.
@@ -692,7 +691,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
 
     # Each child's row sums what fell to it; the total is the children's sum with each cell
     # counted once (a cell that moved counts in two children's "cells").
-    parts: dict[int, list[tuple[int, ...]]] = {}
+    columns: dict[int, list[tuple[int, ...]]] = {}
     for ca in audits.values():
         if len(ca.by_child) == 1:
             ca.tally = next(iter(ca.by_child.values()))
@@ -701,10 +700,10 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
                 ca.tally.add(t)
             ca.tally.cells = 1
         for child, t in ca.by_child.items():
-            if child not in parts:
-                parts[child] = []
-            parts[child].append(_tally_values(t))
-    by_child = {child: Tally(*map(sum, zip(*rows, strict=True))) for child, rows in parts.items()}
+            if child not in columns:
+                columns[child] = []
+            columns[child].append(_tally_values(t))
+    by_child = {child: Tally(*map(sum, zip(*rows, strict=True))) for child, rows in columns.items()}
     total = Tally()
     for t in by_child.values():
         total.add(t)
@@ -732,7 +731,7 @@ def meeting_figures(session: Session, cell: Organisation, year: int, quarter: in
     online = and_(present, a.mode == AttendanceMode.ONLINE)
     absent = and_(a.expected, a.status == AttendanceStatus.ABSENT)
     conn = session.connection()
-    figures = {row[0]: MeetingFigures(*row) for row in conn.execute(
+    figures = {row[0]: MeetingFigures(*tuple(row)) for row in conn.execute(
         select(a.meeting_id, *_counts(a.expected, and_(a.expected, present), and_(a.expected, online),
                                       and_(absent, a.excused.is_(True)),
                                       and_(absent, or_(a.excused.is_(False), a.excused.is_(None))),
@@ -747,10 +746,14 @@ def meeting_figures(session: Session, cell: Organisation, year: int, quarter: in
     return meetings, figures, adopted
 
 
-def as_rows(result: Audit) -> list[list[object]]:
+#: A value of an exported table.
+ExportValue = str | int | float | None
+
+
+def as_rows(result: Audit) -> list[list[ExportValue]]:
     """One row per cell, for CSV and XLSX (header first)."""
     months = result.months
-    header: list[object] = ["Cấp ủy trực thuộc", "Mã chi bộ", "Chi bộ",
+    header: list[ExportValue] = ["Cấp ủy trực thuộc", "Mã chi bộ", "Chi bộ",
                             *[f"Tháng {m}" for m in months],
                             "Thường kỳ đúng hạn", "Thường kỳ muộn", "Thường kỳ thiếu", "Dưới thời lượng",
                             *[f"Chuyên đề quý {q}" for q in result.quarters],
@@ -759,7 +762,7 @@ def as_rows(result: Audit) -> list[list[object]]:
                             "Đảng viên đi làm ăn xa", "Tỷ lệ tham gia trực tuyến của ĐV đi làm ăn xa (%)",
                             "Cảnh báo 2 tháng", "Xem xét xóa tên"]
     names = {c.id: c.name for c, _ in result.children}
-    rows: list[list[object]] = [header]
+    rows: list[list[ExportValue]] = [header]
     for ca in result.cells:
         t = ca.tally
         rows.append([

@@ -13,9 +13,9 @@ a test compares both backends with the Python computation.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Date, Integer, String, bindparam, cast, func
+from sqlalchemy import Date, Integer, Select, String, bindparam, cast, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -98,6 +98,10 @@ def _unindexed(element: unindexed, compiler: Any, **kw: Any) -> str:
 @compiles(unindexed, "sqlite")
 def _unindexed_sqlite(element: unindexed, compiler: Any, **kw: Any) -> str:
     return f"+{compiler.process(element.clauses, **kw)}"
+
+
+#: A SELECT of any columns (``Select`` is generic in the types of its columns).
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 
 def plain_rows(session: Any, stmt: Any) -> list[tuple[Any, ...]]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Integer,
@@ -34,7 +35,7 @@ from ..foundation import audit
 from ..foundation.actors import Actor
 from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
 from ..foundation.errors import Conflict, NotFound, ValidationError
-from ..foundation.sqltime import plain_rows
+from ..foundation.sqltime import AnySelect, plain_rows
 
 
 class OrgKind(enum.StrEnum):
@@ -185,7 +186,7 @@ def ancestors(session: Session, org: Organisation) -> list[Organisation]:
     return [found[i] for i in ids if i in found]
 
 
-def subtree_filter(org: Organisation):  # type: ignore[no-untyped-def]
+def subtree_filter(org: Organisation) -> ColumnElement[bool]:
     """A SQL condition selecting ``org`` and everything below it (current tree)."""
     return Organisation.path.startswith(org.path, autoescape=True)
 
@@ -245,12 +246,12 @@ class Span:
         return self.start <= day <= self.end
 
 
-def descent_statement(org_id: int, start: dt.date, end: dt.date):  # type: ignore[no-untyped-def]
+def descent_statement(org_id: int, start: dt.date, end: dt.date) -> AnySelect:
     """The dated links below ``org_id`` that overlap ``start``–``end``, at any depth (one
     recursive query; bench/audit.py times it bare)."""
     link = OrgParentLink
 
-    def overlapping(stmt):  # type: ignore[no-untyped-def]
+    def overlapping(stmt: AnySelect) -> AnySelect:
         return stmt.where(link.valid_from <= end, or_(link.valid_to.is_(None), link.valid_to >= start))
 
     columns = (link.organisation_id, link.parent_id, link.valid_from, link.valid_to)

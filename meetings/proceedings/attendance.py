@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -151,8 +152,8 @@ class AttendanceAmendment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("attendance.id"), index=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
-    before: Mapped[dict] = mapped_column(JSONType)  # type: ignore[type-arg]
-    after: Mapped[dict] = mapped_column(JSONType)  # type: ignore[type-arg]
+    before: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    after: Mapped[dict[str, Any]] = mapped_column(JSONType)
     reason: Mapped[str] = mapped_column(Text)
     by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -316,12 +317,14 @@ def online_presence(session: Session, meeting: Meeting, now: dt.datetime) -> dic
         select(PresenceInterval).where(PresenceInterval.meeting_id == meeting.id, PresenceInterval.member_id.is_not(None),
                                        PresenceInterval.device == "member")
     ):
+        member_id = interval.member_id
+        assert member_id is not None, "the query asks for members' intervals"
         if live and interval.left_at is None:
-            connected.add(interval.member_id)  # type: ignore[arg-type]
+            connected.add(member_id)
         left = interval.left_at or (now if meeting.closed_at is None else interval.last_seen_at)
         a, b = max(interval.joined_at, start), min(left, end)
         if b > a or (live and interval.left_at is None):
-            spans.setdefault(interval.member_id, []).append((a, max(a, b)))  # type: ignore[arg-type]
+            spans.setdefault(member_id, []).append((a, max(a, b)))
     result: dict[int, OnlineSummary] = {}
     for member_id, member_spans in spans.items():
         merged = merge_intervals(member_spans)
@@ -618,7 +621,7 @@ class Counts:
     def as_dict(self) -> dict[str, object]:
         data = {k: v for k, v in self.__dict__.items()}
         data["too_few_voters"] = self.too_few_voters
-        return json_safe(data)  # type: ignore[no-any-return]
+        return json_safe(data)
 
 
 def counts(records: list[AttendanceRecord]) -> Counts:

@@ -167,7 +167,7 @@ def save_draft(session: Session, actor: Actor, meeting: Meeting, data: dict[str,
     minutes = draft(session, meeting)
     if base_revision != minutes.revision:
         raise Conflict("Biên bản vừa được người khác sửa. Hãy tải lại trang để xem bản mới nhất.")
-    values = {
+    values: dict[str, Any] = {
         "chair_name": _text(data.get("chair_name"), 200) or None,
         "taker_name": _text(data.get("taker_name"), 200) or None,
         "place": _text(data.get("place"), 300) or None,

@@ -136,10 +136,10 @@ def _lean_rtp_problems() -> list[str]:
         problems.append("RTCDtlsTransport._send_rtp missing or not a coroutine")
     else:
         # DirectRtpSend does what _send_rtp does; check that is still all it does.
-        names = set(send_rtp.__code__.co_names)
+        used = set(send_rtp.__code__.co_names)
         for name in ("_state", "CONNECTED", "_tx_srtp", "protect", "transport", "_send",
                      "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets"):
-            if name not in names:
+            if name not in used:
                 problems.append(f"RTCDtlsTransport._send_rtp no longer uses {name}")
 
 
@@ -159,7 +159,7 @@ def _lean_rtp_problems() -> list[str]:
     return problems
 
 
-class EncodedFrameTap(queue.Queue):  # type: ignore[type-arg]
+class EncodedFrameTap(queue.Queue[Any]):
     """Stands in for a receiver's decoder queue.
 
     ``RTCRtpReceiver._handle_rtp_packet`` calls ``put((codec, JitterFrame))`` on the event-loop
@@ -169,7 +169,7 @@ class EncodedFrameTap(queue.Queue):  # type: ignore[type-arg]
     ``receive()`` started it — so the thread exits and the receiver's track ends as usual.
     """
 
-    def __init__(self, original: queue.Queue, on_frame: Callable[[Any, Any], None],  # type: ignore[type-arg]
+    def __init__(self, original: queue.Queue[Any], on_frame: Callable[[Any, Any], None],
                  on_end: Callable[[], None]) -> None:
         super().__init__()
         self._original = original

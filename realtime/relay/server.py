@@ -81,6 +81,13 @@ class Publisher:
     sources: dict[str, ForwardedSource] = field(default_factory=dict)
 
 
+#: The ``error`` message for a refused ``answer`` or ``candidate`` sent to the relay.
+BAD_SIGNAL = {
+    "answer": "Mô tả phiên (SDP) gửi máy chủ chuyển tiếp không hợp lệ.",
+    "candidate": "Ứng viên ICE gửi máy chủ chuyển tiếp không hợp lệ.",
+}
+
+
 def parse_candidate(data: dict[str, Any] | None) -> Any:
     """A browser's trickled candidate as aiortc wants it; None for an end-of-candidates marker."""
     line = (data or {}).get("candidate") or ""
@@ -246,8 +253,14 @@ class RelayLink:
                     await self._on_answer(value)
                 elif kind == "candidate":
                     await self._on_candidate(value)
-            except Exception:  # a bad answer or candidate must not stop the link's worker
-                log.exception("relay link %s: %s failed", self.participant, kind)
+            except Exception as exc:  # a bad answer or candidate must not stop the link's worker
+                if kind == "offer":
+                    log.exception("relay link %s: offer failed", self.participant)
+                    continue
+                # What the participant sent does not parse or fit the relay's offer: say so to
+                # it (its socket stays open and it may answer again); nobody else is affected.
+                log.warning("relay link %s: %s refused: %r", self.participant, kind, exc)
+                self.server.send(self.participant, p.Error(code="bad_message", message=BAD_SIGNAL[kind], ref=kind))
 
     async def _offer(self) -> None:
         if self._closed or not self._offer_needed:
@@ -279,9 +292,9 @@ class RelayLink:
                 pin_codec(transceiver, "audio", red_first=answer_prefers_red(media))
 
     async def _on_candidate(self, data: dict[str, Any] | None) -> None:
+        candidate = parse_candidate(data)  # first, so that a malformed one is refused in any state
         if self.pc.remoteDescription is None:
             return
-        candidate = parse_candidate(data)
         if candidate is not None:
             await self.pc.addIceCandidate(candidate)
 

@@ -12,7 +12,7 @@ import { connectionStats } from "./stats.js";
 import { watchConnection } from "./watch.js";
 
 export class RelayLink {
-  constructor({ session, iceServers, local, signal, onTrack, onState, videoActive = true }) {
+  constructor({ session, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, videoActive = true }) {
     this.remote = "relay";
     this.session = session;
     this.polite = true;
@@ -26,7 +26,9 @@ export class RelayLink {
     this.videoPaused = new Set();
     this.videoReduced = new Set();
     this.videoActive = videoActive;
-    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    // iceTransportPolicy "relay" (a server setting) holds here as in the mesh: media only
+    // through the TURN server, so the relay never learns the member's own addresses.
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.pc = pc;
     pc.onicecandidate = ({ candidate }) =>
       this.signal({ type: "candidate", candidate: candidate ? candidate.toJSON() : null });

@@ -218,7 +218,8 @@ class Room {
   connectRelay(session) {
     this.dropLink(RELAY);
     const link = new RelayLink({
-      session, iceServers: this.iceServers, local: this.media, videoActive: !this.uplink.audioOnly,
+      session, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, local: this.media,
+      videoActive: !this.uplink.audioOnly,
       signal: (m) => this.send({ ...m, to: RELAY, to_session: session }),
       onTrack: (id, track) => this.gotTrack(id, track),
       onState: (state) => {

@@ -3,8 +3,8 @@ month, who attended and how soon minutes were adopted, kept up to date in the tr
 the facts they summarise (``meetings.evaluation.monthly``). Backfilled here from the
 meetings, rosters and minutes already stored.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009a
 
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 from meetings.evaluation import monthly
 from meetings.foundation.base import UTCDateTime
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009a"
 branch_labels = None
 depends_on = None
 
