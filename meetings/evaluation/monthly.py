@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..foundation import events
 from ..foundation.base import LOCAL_TZ, Base, UTCDateTime
-from ..foundation.sqltime import among, local_date, minutes_between
+from ..foundation.sqltime import AnySelect, among, local_date, minutes_between
 from ..planning.meetings import Meeting, MeetingChanged, MeetingKind, MeetingStatus
 from ..proceedings.attendance import (
     AttendanceMode,
@@ -108,7 +108,7 @@ _COUNTS = FIELDS[:FIELDS.index("regular_id")]
 _KINDS = (MeetingKind.REGULAR, MeetingKind.THEMATIC)
 
 
-def _meetings_statement(where: Any):  # type: ignore[no-untyped-def]
+def _meetings_statement(where: Any) -> AnySelect:
     """Every regular and thematic meeting matching ``where``, with what a row needs of it."""
     both_actual = and_(Meeting.actual_start_at.is_not(None), Meeting.actual_end_at.is_not(None))
     both_room = and_(Meeting.opened_at.is_not(None), Meeting.closed_at.is_not(None))
@@ -123,7 +123,7 @@ def _meetings_statement(where: Any):  # type: ignore[no-untyped-def]
             .where(Meeting.kind.in_(_KINDS), where).order_by(Meeting.cell_id, Meeting.starts_at, Meeting.id))
 
 
-def _roster_statement(meeting_ids: Any):  # type: ignore[no-untyped-def]
+def _roster_statement(meeting_ids: Any) -> AnySelect:
     a = AttendanceRecord
     present = a.status == AttendanceStatus.PRESENT
     online = and_(present, a.mode == AttendanceMode.ONLINE)
@@ -284,7 +284,7 @@ def by_meeting(conn: Connection, cell_id: int, month: dt.date) -> list[tuple[dt.
     return out
 
 
-def read_statement(cell_ids: Sequence[int], first: dt.date, last: dt.date):  # type: ignore[no-untyped-def]
+def read_statement(cell_ids: Sequence[int], first: dt.date, last: dt.date) -> AnySelect:
     """The rows of the cells for the months ``first``–``last`` (the audit's one read of them)."""
     return (select(CellMonth.__table__).where(among(CellMonth.cell_id, cell_ids),
                                              CellMonth.month >= first, CellMonth.month <= last))

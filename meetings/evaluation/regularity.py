@@ -50,6 +50,7 @@ import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -334,7 +335,7 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
         spans = spans_of[cell_id]
         if (not detail_all and only_cell is None and len(spans) == 1 and spans[0].start <= first_day
                 and spans[0].end >= last_day and spans[0].child_id != cell_id
-                and _date(created_on) <= first_day):  # type: ignore[operator]
+                and _day(created_on) <= first_day):
             fast[cell_id] = spans[0].child_id
         else:
             detailed.append(cell_id)
@@ -446,18 +447,25 @@ _SUMS = tuple((name, _AT[name]) for name in ("held", "no_roster", "expected", "p
                                              "minutes_days"))
 
 
-def _date(value: object) -> dt.date | None:
-    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(value)  # type: ignore[arg-type]
+def _date(value: Any) -> dt.date | None:
+    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
-def _instant(value: object) -> dt.datetime:
+def _day(value: Any) -> dt.date:
+    """A date the database never leaves empty (as text on SQLite)."""
+    day = _date(value)
+    assert day is not None
+    return day
+
+
+def _instant(value: Any) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     assert isinstance(value, dt.datetime)
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _pending(rows: Sequence[Sequence[object]], part: str, now: dt.datetime) -> compliance.Cell | None:
+def _pending(rows: Sequence[Sequence[Any]], part: str, now: dt.datetime) -> compliance.Cell | None:
     """Compliance's judgement of a month or quarter with nothing held, from the rows' meetings
     neither held nor cancelled: one still ahead (or open) is *scheduled*, else *unrecorded*."""
     pid, pon, lid, lon, lat, opened = (_AT[f"{part}_pending_id"], _AT[f"{part}_pending_on"], _AT[f"{part}_last_id"],
@@ -468,16 +476,16 @@ def _pending(rows: Sequence[Sequence[object]], part: str, now: dt.datetime) -> c
     for r in waiting:
         if r[opened]:
             day = _date(r[pon])
-            return compliance.Cell(Mark.SCHEDULED, r[pid], note=f"ngày {day:%d/%m}")  # type: ignore[arg-type]
+            return compliance.Cell(Mark.SCHEDULED, r[pid], note=f"ngày {day:%d/%m}")
         if _instant(r[lat]) > now:  # the last one is still ahead: named, unless it is the only one
             day = _date(r[pon] if r[lid] == r[pid] else r[lon])
-            return compliance.Cell(Mark.SCHEDULED, r[lid], note=f"ngày {day:%d/%m}")  # type: ignore[arg-type]
+            return compliance.Cell(Mark.SCHEDULED, r[lid], note=f"ngày {day:%d/%m}")
     first = waiting[0]
     day = _date(first[pon])
-    return compliance.Cell(Mark.UNRECORDED, first[pid], note=f"ngày {day:%d/%m}: chưa ghi giờ họp thực tế")  # type: ignore[arg-type]
+    return compliance.Cell(Mark.UNRECORDED, first[pid], note=f"ngày {day:%d/%m}: chưa ghi giờ họp thực tế")
 
 
-def _regular(row: Sequence[object] | None, month_start: dt.date, month_end: dt.date, created_on: dt.date,
+def _regular(row: Sequence[Any] | None, month_start: dt.date, month_end: dt.date, created_on: dt.date,
              today: dt.date, now: dt.datetime, minimums: tuple[int, int]) -> compliance.Cell:
     """The month's regular meeting as ``compliance._judge`` sees it, from the month's row."""
     if month_end < created_on:
@@ -489,17 +497,17 @@ def _regular(row: Sequence[object] | None, month_start: dt.date, month_end: dt.d
             held_on, planned_on = _date(row[_AT["regular_on"]]), _date(row[_AT["regular_planned_on"]])
             if minutes is not None:
                 need = minimums[1] if row[_AT["regular_combined"]] else minimums[0]
-                if minutes < need:  # type: ignore[operator]
-                    return compliance.Cell(Mark.TOO_SHORT, meeting_id, minutes,  # type: ignore[arg-type]
+                if minutes < need:
+                    return compliance.Cell(Mark.TOO_SHORT, meeting_id, minutes,
                                            f"{minutes} phút, dưới {need} phút (HD 42)", held_on, planned_on)
-            return compliance.Cell(Mark.HELD, meeting_id, minutes, "", held_on, planned_on)  # type: ignore[arg-type]
+            return compliance.Cell(Mark.HELD, meeting_id, minutes, "", held_on, planned_on)
         waiting = _pending([row], "regular", now)
         if waiting is not None:
             return waiting
     return _NOT_YET if month_start > today else _MISSING
 
 
-def _thematic(rows: Sequence[Sequence[object]], quarter_start: dt.date, quarter_end: dt.date, created_on: dt.date,
+def _thematic(rows: Sequence[Sequence[Any]], quarter_start: dt.date, quarter_end: dt.date, created_on: dt.date,
               today: dt.date, now: dt.datetime) -> compliance.Cell:
     """The quarter's thematic session as compliance judges it: the longest held, from the rows
     of the quarter's months."""
@@ -508,10 +516,10 @@ def _thematic(rows: Sequence[Sequence[object]], quarter_start: dt.date, quarter_
     best = None
     tid, tmin = _AT["thematic_id"], _AT["thematic_minutes"]
     for r in rows:
-        if r[tid] is not None and (best is None or (r[tmin] or 0) > (best[tmin] or 0)):  # type: ignore[operator]
+        if r[tid] is not None and (best is None or (r[tmin] or 0) > (best[tmin] or 0)):
             best = r
     if best is not None:
-        return compliance.Cell(Mark.HELD, best[tid], best[tmin], "", _date(best[_AT["thematic_on"]]))  # type: ignore[arg-type]
+        return compliance.Cell(Mark.HELD, best[tid], best[tmin], "", _date(best[_AT["thematic_on"]]))
     waiting = _pending(rows, "thematic", now)
     if waiting is not None:
         return waiting
@@ -543,7 +551,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     default = (MIN_REGULAR_MINUTES, MIN_COMBINED_MINUTES)
     minimums = {cell_id: (regular or MIN_REGULAR_MINUTES, combined or MIN_COMBINED_MINUTES)
                 for cell_id, regular, combined in results.get("overrides", ())}
-    by_cell: dict[int, dict[int, Sequence[object]]] = {}
+    by_cell: dict[int, dict[int, Sequence[Any]]] = {}
     for row in results.get("months", ()):
         month = _date(row[1])
         assert month is not None
@@ -569,7 +577,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         for i in eligible:
             cdue[i] = count
     for child, month, n_held, n_scheduled, expected, present, away_expected, away_online in results.get("grid", ()):
-        i = index[_date(month).month]  # type: ignore[union-attr]
+        i = index[_day(month).month]
         cdue, cheld = grid(child)
         cdue[i] -= n_scheduled
         cheld[i] += n_held
@@ -607,7 +615,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     for cell_id, name, code, path, created_on, _committee in cells:
         if cell_id in p.fast:
             continue
-        created_on = _date(created_on)  # type: ignore[assignment]
+        created_on = _day(created_on)
         spans = spans_of[cell_id]
         ca = audits[cell_id] = CellAudit(cell_id, name, code, path, spans[-1].child_id, spans=spans, marks=[],
                                          quarter_marks=[])
@@ -646,7 +654,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
             # What took place this month, for the child the cell stood under on each day.
             one, owner = _month_child(spans, starts[m], month_end[m])
             if one:
-                parts: list[tuple[int, Sequence[object]]] = [(owner, month_row)] if owner is not None else []
+                parts: list[tuple[int, Sequence[Any]]] = [(owner, month_row)] if owner is not None else []
             else:
                 parts = [(owner, [figures.get(n) for n in _AT])
                          for day, figures in monthly.by_meeting(conn, cell_id, starts[m])
@@ -656,10 +664,10 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
                 t = ca.by_child[owner]
                 for field_name, at in _SUMS:
                     setattr(t, field_name, getattr(t, field_name) + values[at])
-                point.expected += values[_AT["expected"]]  # type: ignore[operator]
-                point.present += values[_AT["present"]]  # type: ignore[operator]
-                point.away_expected += values[_AT["away_expected"]]  # type: ignore[operator]
-                point.away_online += values[_AT["away_online"]]  # type: ignore[operator]
+                point.expected += values[_AT["expected"]]
+                point.present += values[_AT["present"]]
+                point.away_expected += values[_AT["away_expected"]]
+                point.away_online += values[_AT["away_online"]]
         for q in quarters:
             qrows = [rows[m] for m in (q * 3 - 2, q * 3 - 1, q * 3) if m in rows]
             thematic = _thematic(qrows, starts[q * 3 - 2], month_end[q * 3], created_on, today, now)
