@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Integer, event, select, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, UOWTransaction, mapped_column
 
-from ..foundation.base import Base
+from ..foundation.base import Base, rows_changed
 from ..organisation.accounts import Account, RoleGrant
 from ..organisation.members import Member, MemberPeriod, Membership
 from ..organisation.organisations import Organisation, OrgParentLink
@@ -47,10 +47,10 @@ def current(session: Session) -> int:
 
 def bump(session: Session) -> None:
     """Invalidate every kept access decision, with this transaction."""
-    moved = session.execute(update(AccessEpoch).where(AccessEpoch.id == ROW_ID)
-                            .values(value=AccessEpoch.value + 1)
-                            .execution_options(synchronize_session=False))
-    if not moved.rowcount:  # type: ignore[attr-defined]  # CursorResult of an UPDATE has one
+    moved = rows_changed(session, update(AccessEpoch).where(AccessEpoch.id == ROW_ID)
+                         .values(value=AccessEpoch.value + 1)
+                         .execution_options(synchronize_session=False))
+    if not moved:
         session.add(AccessEpoch(id=ROW_ID, value=1))
 
 
