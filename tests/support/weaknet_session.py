@@ -36,6 +36,7 @@ import uvicorn
 
 from app.config import Settings
 from app.factory import create_app
+from app.server import server_config
 from meetings.foundation.actors import Actor
 from meetings.foundation.base import utcnow
 from meetings.organisation.organisations import Organisation
@@ -163,8 +164,9 @@ async def room_server(lab: NetLab, workdir: Path, *, relay: bool, port: int,
     app = create_app(settings, database=database)
     global LAST_APP
     LAST_APP = app
-    server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=port, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=2))
+    # The production configuration (no permessage-deflate, the request-head deadline).
+    server = uvicorn.Server(server_config(app, settings, host="0.0.0.0", port=port, lifespan="on",
+                                          timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
