@@ -11,6 +11,7 @@ details, and are labelled in Vietnamese.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -36,6 +37,7 @@ class GridRow:
     titles: Sequence[str]
 
 
+@functools.lru_cache(maxsize=1024)  # a province's grid repeats the same few shares
 def _share_colour(share: float) -> str:
     """Red (nothing held) through amber to green (every cell held its meeting)."""
     share = max(0.0, min(1.0, share))

@@ -1,5 +1,6 @@
 """Import every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from .evaluation.monthly import CellMonth
 from .evaluation.policies import EvaluationPolicy
 from .evaluation.reviews import HostComment, YearReview
 from .evaluation.three_month import MemberFlag
@@ -35,6 +36,7 @@ __all__ = [
     "BallotCast",
     "Base",
     "CalendarFeed",
+    "CellMonth",
     "CellScheduleSettings",
     "ChatMessage",
     "DocumentAccess",

@@ -39,16 +39,6 @@ def _grid_rows(result: regularity.Audit) -> list[charts.GridRow]:
     meeting (a cell that moved counts under the committee it stood under that month)."""
     rows = []
     cells = {c.id: c for c in result.cells}
-    due: dict[tuple[int, int], int] = {}
-    held: dict[tuple[int, int], int] = {}
-    for cell in result.cells:
-        for i, mm in enumerate(cell.months):
-            if mm.child_id is None or mm.status in (Regular.NOT_DUE, Regular.OUTSIDE):
-                continue
-            key = (mm.child_id, i)
-            due[key] = due.get(key, 0) + 1
-            if mm.status in (Regular.ON_TIME, Regular.LATE):
-                held[key] = held.get(key, 0) + 1
     for child, _tally in result.children:
         if child.kind == OrgKind.CELL and child.id in cells:
             cell = cells[child.id]
@@ -61,8 +51,9 @@ def _grid_rows(result: regularity.Audit) -> list[charts.GridRow]:
             continue
         values: list[str | float | None] = []
         titles = []
+        due, held = result.due.get(child.id), result.held.get(child.id)
         for i, month in enumerate(result.months):
-            n, k = due.get((child.id, i), 0), held.get((child.id, i), 0)
+            n, k = (due[i], held[i]) if due and held else (0, 0)
             values.append(None if n == 0 else k / n)
             titles.append(f"{child.name}, tháng {month}: {k}/{n} chi bộ đã họp" if n else
                           f"{child.name}, tháng {month}: chưa đến hạn")
@@ -158,7 +149,7 @@ def audit_csv(ctx: Ctx) -> Response:
     org = _org_for_audit(ctx)
     year, quarter = year_param(ctx), quarter_param(ctx)
     with paused_gc():
-        result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
+        result = regularity.audit(ctx.db, org, year, quarter, ctx.now, detail_all=True)
     return exports.csv_response(regularity.as_rows(result), _export_name(org, year, quarter, "csv"))
 
 
@@ -167,7 +158,7 @@ def audit_xlsx(ctx: Ctx) -> Response:
     org = _org_for_audit(ctx)
     year, quarter = year_param(ctx), quarter_param(ctx)
     with paused_gc():
-        result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
+        result = regularity.audit(ctx.db, org, year, quarter, ctx.now, detail_all=True)
     totals: list[list[regularity.ExportValue]] = [["Tổ chức", "Số chi bộ", "Thường kỳ đúng hạn", "Muộn", "Thiếu", "Chuyên đề đã họp",
                                    "Chuyên đề thiếu", "Biên bản đã thông qua", "Tỷ lệ dự họp (%)",
                                    "Đảng viên đi làm ăn xa", "Tham gia trực tuyến (%)", "Cảnh báo", "Xem xét xóa tên"]]

@@ -35,7 +35,7 @@ from ..foundation import audit
 from ..foundation.actors import Actor
 from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
 from ..foundation.errors import Conflict, NotFound, ValidationError
-from ..foundation.sqltime import AnySelect
+from ..foundation.sqltime import AnySelect, plain_rows
 
 
 class OrgKind(enum.StrEnum):
@@ -266,7 +266,11 @@ def descendants_during(session: Session, org: Organisation, start: dt.date, end:
     never today's tree (decision 11). A cell moved from one commune to another on 1 July has
     a span under each for the year."""
     below: dict[int, list[tuple[int, dt.date, dt.date | None]]] = {}
-    for organisation_id, parent_id, valid_from, valid_to in session.execute(descent_statement(org.id, start, end)):
+    # The driver's tuples (a province has thousands of links): dates come as text on SQLite.
+    for organisation_id, parent_id, valid_from, valid_to in plain_rows(session, descent_statement(org.id, start, end)):
+        if isinstance(valid_from, str):
+            valid_from = dt.date.fromisoformat(valid_from)
+            valid_to = dt.date.fromisoformat(valid_to) if valid_to else None
         below.setdefault(parent_id, []).append((organisation_id, valid_from, valid_to))
     found: dict[int, list[Span]] = {}
 
@@ -282,7 +286,8 @@ def descendants_during(session: Session, org: Organisation, start: dt.date, end:
 
     walk(org.id, start, end, None, 0)
     for spans in found.values():
-        spans.sort(key=lambda span: span.start)
+        if len(spans) > 1:
+            spans.sort(key=lambda span: span.start)
     return found
 
 

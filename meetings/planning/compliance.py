@@ -28,7 +28,7 @@ from sqlalchemy import Boolean, and_, case, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import AnySelect, local_date, minutes_between, plain_rows
+from ..foundation.sqltime import AnySelect, among, local_date, minutes_between, plain_rows
 from ..organisation.organisations import Organisation, OrgKind, subtree_filter
 from .meetings import Meeting, MeetingKind, MeetingStatus
 from .schedules import MIN_COMBINED_MINUTES, MIN_REGULAR_MINUTES, CellScheduleSettings
@@ -283,10 +283,15 @@ def cells_info(session: Session, cell_ids: Sequence[int]) -> list[CellInfo]:
     """(id, name, code, path, created_on, has_committee) of the given cells, by path."""
     if not cell_ids:
         return []
-    return [cast(CellInfo, tuple(r)) for r in session.connection().execute(
-        select(Organisation.id, Organisation.name, Organisation.code, Organisation.path, Organisation.created_on,
-               Organisation.has_committee)
-        .where(Organisation.id.in_(list(cell_ids)), Organisation.kind == OrgKind.CELL).order_by(Organisation.path))]
+    rows = plain_rows(session, select(Organisation.id, Organisation.name, Organisation.code, Organisation.path,
+                                      Organisation.created_on, Organisation.has_committee)
+                      .where(among(Organisation.id, cell_ids), Organisation.kind == OrgKind.CELL)
+                      .order_by(Organisation.path))
+    if rows and isinstance(rows[0][4], str):  # SQLite: dates as text, booleans as 0/1
+        parse = dt.date.fromisoformat
+        return [(i, name, code, path, parse(created), bool(committee))
+                for i, name, code, path, created, committee in rows]
+    return [cast(CellInfo, tuple(r)) for r in rows]
 
 
 def cells_statement(cell_ids: Sequence[int], year: int, now: dt.datetime, *, committee: bool = True) -> AnySelect:

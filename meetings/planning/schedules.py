@@ -470,6 +470,7 @@ def _create_planned(session: Session, actor: Actor, cell: Organisation, planned:
 
 def _follow(session: Session, actor: Actor, meeting: Meeting, planned: Planned) -> bool:
     before = audit.snapshot(meeting, mt.MEETING_FIELDS)
+    was = meeting.local_date
     new_start = planned.starts_at.astimezone(dt.UTC)
     told = meeting.starts_at != new_start or meeting.place != planned.place or \
         meeting.expected_minutes != planned.minutes
@@ -491,6 +492,7 @@ def _follow(session: Session, actor: Actor, meeting: Meeting, planned: Planned) 
     if after == before:
         return False
     audit.record(session, actor, "meeting.follow_rule", meeting, before, after, note=CHANGED_BY_RULE)
+    mt.announce_change(session, meeting, was=was)
     return True
 
 
@@ -505,6 +507,7 @@ def _remove_generated(session: Session, actor: Actor, meeting: Meeting, now: dt.
         session.execute(delete(agenda.AgendaItem).where(agenda.AgendaItem.meeting_id == meeting.id))
         session.delete(meeting)
         session.flush()
+        mt.announce_change(session, meeting)
         return
     mt.change_status(session, actor, meeting, MeetingStatus.CANCELLED, now=now, reason=CHANGED_BY_RULE)
 
@@ -591,6 +594,7 @@ def update_details(session: Session, actor: Actor, meeting: Meeting, data: Detai
     after = audit.snapshot(meeting, mt.MEETING_FIELDS)
     if after != before:
         audit.record(session, actor, "meeting.update", meeting, before, after)
+        mt.announce_change(session, meeting)
 
 
 def create_adhoc(session: Session, actor: Actor, cell: Organisation, *, kind: MeetingKind, starts_at: dt.datetime,

@@ -51,9 +51,10 @@ from aiortc.sdp import candidate_from_sdp
 from .. import protocol as p
 from ..topology import RELAY_ID
 from .codecs import answer_prefers_red, pin_codec, register_red
+from .consent import install_patient_consent
 from .downlink import DownlinkGuard, DownlinkPolicy, VideoLevel
 from .forwarding import ForwardedSource, ForwardedTrack
-from .internals import check_aiortc_internals, hook_sender
+from .internals import check_aiortc_internals, hook_sender, ice_connection
 from .lean_sender import install_lean_rtp
 
 log = logging.getLogger("chibo.relay")
@@ -137,6 +138,8 @@ class RelayLink:
             # A browser sends the first codec of the offer: RED first for one that takes it.
             pin_codec(transceiver, red_first=red)
             self.upload[kind] = transceiver
+        # Consent that a queueing mobile uplink can pass (consent.py); bundled: one connection.
+        install_patient_consent(ice_connection(self.upload["audio"]))
         # A link that fails is not repaired here: the participant's watchdog sends
         # "renegotiate" and gets a fresh link (signal() below).
         self.pc.on("track", self._on_track)
