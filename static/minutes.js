@@ -3,7 +3,8 @@
 // Every change is kept in localStorage at once; the server gets it after a short pause. If
 // the connection drops, the status says so and saving resumes by itself; on the next load a
 // copy the server never received is restored. A save based on an older revision than the
-// server's is refused (someone else edited): the editor then asks to reload.
+// server's is refused (someone else edited): the editor then asks to reload, and the reloaded
+// page offers the copy typed here beside the server's text.
 
 const boot = JSON.parse(document.getElementById("minutes-data").textContent);
 const form = document.getElementById("minutes-form");
@@ -121,6 +122,29 @@ async function save() {
   }
 }
 
+// A copy typed on an older revision (someone else saved meanwhile): never dropped silently.
+// The server's text is shown; the copy is offered to be taken over or discarded.
+function takeOver(current, copy) {
+  // The copy's filled fields over the server's: what the other editor saved stays where this copy is empty.
+  const out = { ...current };
+  for (const [k, v] of Object.entries(copy)) if (k !== "items" && v != null && String(v).trim()) out[k] = v;
+  if ((copy.items || []).length) out.items = copy.items;
+  return out;
+}
+
+function offerStale(copy) {
+  const box = el("div", { class: "flash flash-warning", id: "stale-copy", role: "alert" },
+    el("p", { text: "Máy này còn một bản nháp chưa lưu, soạn trước khi biên bản được sửa ở nơi khác:" }));
+  const texts = [copy.data.place, copy.data.guests, copy.data.resolution, copy.data.other,
+    ...(copy.data.items || []).flatMap((i) => [i.title, i.summary, i.conclusion, ...(i.opinions || []).map((o) => o.text)])];
+  for (const t of texts.filter((t) => t && String(t).trim())) box.append(el("blockquote", { text: String(t) }));
+  box.append(
+    el("button", { type: "button", class: "small", text: "Dùng bản nháp này", onclick: () => { box.remove(); fill(takeOver(collect(), copy.data)); changed(); } }),
+    " ",
+    el("button", { type: "button", class: "small linkish", text: "Bỏ bản nháp này", onclick: () => { box.remove(); localStorage.removeItem(storeKey); } }));
+  form.before(box);
+}
+
 const stored = JSON.parse(localStorage.getItem(storeKey) || "null");
 if (stored && stored.revision === boot.revision) {
   fill(stored.data);
@@ -128,8 +152,8 @@ if (stored && stored.revision === boot.revision) {
   show("pending", "Đã khôi phục bản nháp chưa lưu trên máy này; đang lưu…");
   setTimeout(save, 300);
 } else {
-  if (stored) localStorage.removeItem(storeKey);
   fill(boot.data);
+  if (stored) offerStale(stored);
 }
 document.getElementById("add-item").addEventListener("click", () => { itemsBox.append(itemBox()); changed(); });
 form.addEventListener("input", changed);

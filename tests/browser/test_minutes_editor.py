@@ -3,6 +3,7 @@
 * autosave: what is typed is saved by itself ("Đã lưu lúc …") and is there after a reload;
 * the connection drops while typing: the editor says the text is kept on this machine, and
   the next time the page is opened the unsaved copy is restored and saved;
+* two editors at once: the second save is told of the conflict, and neither text is lost.
 """
 
 from __future__ import annotations
@@ -100,3 +101,27 @@ def test_offline_typing_is_restored_when_the_page_is_opened_again(editor, sqlite
     again.reload()
     assert again.input_value("textarea[name=other]") == "Ghi khi mất mạng: đồng chí Lan xin góp ý sau."
 
+
+def test_a_second_editor_is_told_of_the_conflict_and_nothing_is_lost(editor, sqlite_database):
+    open_editor, meeting_id = editor
+    first, second = open_editor(), open_editor()
+    first.fill("textarea[name=resolution]", "Bản của máy thứ nhất.")
+    first.wait_for_function(SAVED.format("saved"), timeout=10000)
+    second.fill("textarea[name=guests]", "Bản của máy thứ hai: đồng chí Bí thư Đảng ủy xã.")
+    second.wait_for_function(SAVED.format("conflict"), timeout=10000)
+    assert "tải lại" in second.inner_text("#autosave").lower()
+    # The first editor's text is kept on the server, the second's is still on its screen.
+    assert _stored_resolution(sqlite_database, meeting_id) == "Bản của máy thứ nhất."
+    assert second.input_value("textarea[name=guests]") == "Bản của máy thứ hai: đồng chí Bí thư Đảng ủy xã."
+    # Reloading as told: the server's text is shown and the copy typed here is offered, not dropped.
+    second.reload()
+    assert second.input_value("textarea[name=resolution]") == "Bản của máy thứ nhất."
+    offered = second.locator("#stale-copy")
+    assert "Bản của máy thứ hai: đồng chí Bí thư Đảng ủy xã." in offered.inner_text()
+    offered.get_by_role("button", name="Dùng bản nháp này").click()
+    assert second.input_value("textarea[name=guests]") == "Bản của máy thứ hai: đồng chí Bí thư Đảng ủy xã."
+    second.wait_for_function(SAVED.format("saved"), timeout=10000)
+    with sqlite_database.session() as s:
+        draft = s.scalar(select(mn.Minutes).where(mn.Minutes.meeting_id == meeting_id))
+        assert draft.guests == "Bản của máy thứ hai: đồng chí Bí thư Đảng ủy xã."
+        assert draft.resolution == "Bản của máy thứ nhất."
