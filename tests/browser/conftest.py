@@ -30,6 +30,19 @@ def _needs_chromium() -> None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
 
 
+@pytest.fixture(scope="module")
+def chromium():  # type: ignore[no-untyped-def]
+    """One headless Chromium for a module's synchronous journeys (each test opens its own contexts)."""
+    from playwright.sync_api import sync_playwright
+
+    from scripts.screenshots import CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture
 def demo(sqlite_database, tmp_path, clock):  # type: ignore[no-untyped-def]
     """The demo organisation as of the test clock's day, served live: (base URL, ids)."""

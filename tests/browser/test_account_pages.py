@@ -10,32 +10,21 @@ from __future__ import annotations
 import pytest
 
 from app.demo import DEMO_PASSWORD
-from scripts.screenshots import CHROMIUM, CHROMIUM_ARGS
 
 HEADER = "Họ và tên,Ngày sinh,Số thẻ đảng viên,Ngày vào Đảng,Trạng thái,Ngày chính thức,Ngày hết dự bị,Điện thoại,Email\n"
 GOOD = "Trương Văn Nhập,12/03/1980,48099001,19/05/2010,chính thức,,,0912000111,\n"
 BAD = "Đoàn Thị Sai,31/02/1990,48099002,03/02/2015,chính thức,,,,\n"
 
 
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def login(demo, browser):  # type: ignore[no-untyped-def]
+def login(demo, chromium):  # type: ignore[no-untyped-def]
     """Log in through the login page in a fresh context; returns the page (still on the login
     page when the password is refused)."""
     base, _ = demo
     contexts = []
 
     def log_in(username: str, password: str = DEMO_PASSWORD):  # type: ignore[no-untyped-def]
-        context = browser.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
+        context = chromium.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
         contexts.append(context)
         page = context.new_page()
         page.goto(f"{base}/login")

@@ -16,23 +16,12 @@ from meetings.foundation.actors import Actor
 from meetings.planning import dates
 from meetings.planning.meetings import Meeting
 from meetings.proceedings import minutes as mn
-from scripts.screenshots import CHROMIUM, CHROMIUM_ARGS
 
 SAVED = "() => document.querySelector('#autosave').dataset.state === '{}'"
 
 
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def editor(demo, sqlite_database, clock, browser):  # type: ignore[no-untyped-def]
+def editor(demo, sqlite_database, clock, chromium):  # type: ignore[no-untyped-def]
     """The demo's meeting of today, started; a function logging the secretary in a new context
     and opening its minutes editor."""
     base, ids = demo
@@ -44,7 +33,7 @@ def editor(demo, sqlite_database, clock, browser):  # type: ignore[no-untyped-de
 
     def open_editor(context=None):  # type: ignore[no-untyped-def]
         if context is None:
-            context = browser.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
+            context = chromium.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
             contexts.append(context)
             page = context.new_page()
             page.goto(f"{base}/login")
