@@ -23,6 +23,7 @@ from meetings.organisation.sessions import SessionLimits
 from realtime import tokens
 from realtime.broker import Broker, LocalBroker, RedisBroker
 from realtime.hub import RoomHub
+from realtime.relay.nat import NatMapping
 from realtime.rooms import Identity, RoomSettings
 from realtime.signalling import RawSendMiddleware, SignallingConfig, SignallingEndpoint
 
@@ -73,6 +74,8 @@ def create_app(
         # Credentials in a participant's hands always have at least half their lifetime left.
         ice_refresh_seconds=max(settings.TURN_TTL / 2, 1.0) if turn else None,
         relay_after=settings.RELAY_VIDEO_SENDERS,
+        relay_nat=(NatMapping(settings.RELAY_PUBLIC_IP, keep_private=settings.RELAY_KEEP_HOST_CANDIDATES)
+                   if settings.RELAY_PUBLIC_IP else None),
         join_token=join_token,
     ), broker=broker, site_secret=settings.secret_key, session_limits=session_limits)
     signalling = SignallingEndpoint(
