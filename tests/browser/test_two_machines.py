@@ -14,17 +14,19 @@ Marked ``netns`` (real WebRTC media); needs root, nftables, PostgreSQL and Redis
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from app.db import Database, make_engine
 from app.migrate import migrate
 from scripts.screenshots import CHROMIUM_ARGS, MEDIA_ARGS
-from tests.browser.test_room import VIDEO_PLAYING, open_room
+from tests.browser.test_room import VIDEO_PLAYING
 from tests.browser.test_room_relay import FRAMES_DECODED
 from tests.support.netlab import LabUnavailable
 from tests.support.province_lab import ProvinceLab
 from tests.support.room_fixtures import seed_room_world
+from tests.support.world import PASSWORD
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns]
 
@@ -52,6 +54,32 @@ LINK_STATE = """async () => {
   }
   return out;
 }"""
+
+
+async def open_room(browser, server, meeting_id, username, frames):  # type: ignore[no-untyped-def]
+    """test_room.open_room, noting the room's frames (type, and the relay session of offers) for
+    the failure message."""
+    context = await browser.new_context(viewport={"width": 390, "height": 800}, locale="vi-VN")
+    page = await context.new_page()
+
+    def note(direction: str, payload: str | bytes) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            return
+        frames.append(f"{direction}{message.get('type')}:{message.get('sender_session') or message.get('to_session') or ''}")
+
+    page.on("websocket", lambda ws: (ws.on("framereceived", lambda f: note("<", f)),
+                                     ws.on("framesent", lambda f: note(">", f))))
+    await page.goto(f"{server}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{server}/")
+    await page.goto(f"{server}/meetings/{meeting_id}/room")
+    await page.click("#join-video")
+    await page.wait_for_function("() => window.chiboRoom && window.chiboRoom.me", timeout=15000)
+    return page
 
 
 @pytest.fixture
@@ -88,8 +116,9 @@ async def test_members_outside_the_nat_reach_the_relay_at_its_public_address(lab
                                           args=[*CHROMIUM_ARGS, *MEDIA_ARGS,
                                                 f"--unsafely-treat-insecure-origin-as-secure={secure}"])
         try:
-            chair = await open_room(browser, one.url, province.meeting_id, "sec_a")
-            away = await open_room(browser, two.url, province.meeting_id, "away_a")
+            frames: dict[str, list[str]] = {"chair": [], "away": []}
+            chair = await open_room(browser, one.url, province.meeting_id, "sec_a", frames["chair"])
+            away = await open_room(browser, two.url, province.meeting_id, "away_a", frames["away"])
             chair_id = await chair.evaluate("window.chiboRoom.me")
             away_id = await away.evaluate("window.chiboRoom.me")
             try:
@@ -97,7 +126,7 @@ async def test_members_outside_the_nat_reach_the_relay_at_its_public_address(lab
                 await away.wait_for_function(VIDEO_PLAYING, arg=chair_id, timeout=30000)
             except Exception as exc:
                 states = [await page.evaluate(LINK_STATE) for page in (chair, away)]
-                raise AssertionError(f"no video: {states}\n{lab.counters()}\n{lab.logs()}") from exc
+                raise AssertionError(f"no video: {states}\n{lab.counters()}\n{frames}\n{lab.logs()}") from exc
             for page in (chair, away):
                 assert await page.evaluate("[...window.chiboRoom.links.keys()]") == ["relay"]
                 offer = await page.evaluate("window.chiboRoom.links.get('relay').pc.remoteDescription.sdp")
