@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -133,7 +133,7 @@ class Page:
 
 
 def query(organisation_ids: Iterable[int], *, kind: str | None = None, member_id: int | None = None,
-          session: Session | None = None) -> Select[tuple[AuditEntry]]:
+          session: Session | None = None) -> Select[AuditEntry]:
     """The entries of these organisations, newest first, narrowed to a kind of change and to
     the changes that concern one member (their record, periods, marks, dues, requests, reviews,
     account, removal from a room)."""
@@ -168,6 +168,9 @@ def page_of(session: Session, organisation_ids: Iterable[int], *, page: int = 1,
 
 
 # --------------------------------------------------------------------------- sentences
+
+
+_M = TypeVar("_M")
 
 
 class _Objects:
@@ -217,6 +220,11 @@ class _Objects:
         if isinstance(id_, str) and id_.isdigit():
             id_ = int(id_)
         return self.by_type.get(type_, {}).get(id_) if isinstance(id_, int) else None
+
+    def of(self, model: type[_M], id_: Any) -> _M | None:
+        """``get`` for a model known here by its class name (Member, Meeting, ...)."""
+        found = self.get(model.__name__, id_)
+        return found if isinstance(found, model) else None
 
 
 def _local_date(value: dt.datetime | None) -> str:
@@ -268,15 +276,15 @@ class _Sentence:
     # The member and the meeting the entry concerns, wherever they are recorded.
     def member(self) -> Member | None:
         if self.entry.entity_type == "Member":
-            return self.obj  # type: ignore[no-any-return]
+            return self.obj if isinstance(self.obj, Member) else None
         member_id = getattr(self.obj, "member_id", None) or self.snap.get("member_id")
-        return self.objects.get("Member", member_id)  # type: ignore[no-any-return]
+        return self.objects.of(Member, member_id)
 
     def meeting(self) -> Meeting | None:
         if self.entry.entity_type == "Meeting":
-            return self.obj  # type: ignore[no-any-return]
+            return self.obj if isinstance(self.obj, Meeting) else None
         meeting_id = getattr(self.obj, "meeting_id", None) or self.snap.get("meeting_id")
-        return self.objects.get("Meeting", meeting_id)  # type: ignore[no-any-return]
+        return self.objects.of(Meeting, meeting_id)
 
     def member_piece(self, fallback: str = "một đảng viên") -> Piece:
         m = self.member()
@@ -398,11 +406,11 @@ class _Sentence:
             return [T(" đổi thiết lập đánh giá (tính vắng chuyên đề, ngày kiểm điểm)")]
         if group == "organisation":
             org = self.obj
-            name = Piece(org.name, f"/cells/{org.id}" if org.kind == OrgKind.CELL else f"/orgs/{org.id}") if org \
+            named = Piece(org.name, f"/cells/{org.id}" if org.kind == OrgKind.CELL else f"/orgs/{org.id}") if org \
                 else Piece("một tổ chức")
             phrase = {"create": " lập ", "move": " chuyển cấp trên của ", "merge": " hợp nhất ",
                       "email": " đổi địa chỉ thư điện tử của "}.get(verb, " thay đổi ")
-            return [T(phrase), name]
+            return [T(phrase), named]
         if group == "pilot":
             return [T(" phê duyệt thí điểm sinh hoạt trực tuyến (Hướng dẫn 03-HD/TW)" if verb == "approve"
                       else " kết thúc thí điểm sinh hoạt trực tuyến")]

@@ -11,6 +11,7 @@ details, and are labelled in Vietnamese.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -36,6 +37,7 @@ class GridRow:
     titles: Sequence[str]
 
 
+@functools.lru_cache(maxsize=1024)  # a province's grid repeats the same few shares
 def _share_colour(share: float) -> str:
     """Red (nothing held) through amber to green (every cell held its meeting)."""
     share = max(0.0, min(1.0, share))
@@ -107,12 +109,12 @@ def trend(points: Sequence[tuple[int, float | None, float | None]], *, caption: 
         out.append(f'<text x="{x(i):.1f}" y="{height - 10}" font-size="10" text-anchor="middle" '
                    f'fill="#5f6670">T{month}</text>')
     for index, colour, name in ((1, "#b3261e", "Tỷ lệ dự họp"), (2, "#0b5cad", "Đi làm ăn xa: tham gia trực tuyến")):
-        coords = [(x(i), y(p[index]), p) for i, p in enumerate(points) if p[index] is not None]  # type: ignore[arg-type]
+        coords = [(x(i), y(share), p[0], share) for i, p in enumerate(points) if (share := p[index]) is not None]
         if len(coords) > 1:
-            path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy, _ in coords)
+            path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy, _, _ in coords)
             out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        for cx, cy, p in coords:
+        for cx, cy, month, share in coords:
             out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{colour}">'
-                       f"<title>{escape(name)}, tháng {p[0]}: {p[index] * 100:.0f}%</title></circle>")
+                       f"<title>{escape(name)}, tháng {month}: {share * 100:.0f}%</title></circle>")
     out.append("</svg>")
     return Markup("".join(out))

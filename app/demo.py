@@ -18,7 +18,7 @@ from meetings.foundation.actors import Actor
 from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import accounts, members, organisations
 from meetings.organisation.accounts import Role
-from meetings.organisation.members import ExemptKind, MemberInput, PeriodInput, PeriodKind
+from meetings.organisation.members import ExemptKind, Member, MemberInput, PeriodInput, PeriodKind
 from meetings.organisation.organisations import Organisation, OrgKind
 from meetings.planning import absences, agenda, dates, pilot, schedules
 from meetings.planning import meetings as mt
@@ -162,20 +162,21 @@ def load_demo(session: Session, today: dt.date) -> bool:
     )
 
     anmy = first_members["QT-CL-ANMY"]
-    for demo, member, role, org in (
+    grants: tuple[tuple[DemoAccount, Member | None, Role, Organisation], ...] = (
         (DEMO_ACCOUNTS[0], anmy[0], Role.SECRETARY, cells[0]),
         (DEMO_ACCOUNTS[1], anmy[-4], Role.MEMBER, cells[0]),
         (DEMO_ACCOUNTS[2], anmy[1], Role.MEMBER, cells[0]),
         (DEMO_ACCOUNTS[3], None, Role.AUDITOR, communes[0]),
         (DEMO_ACCOUNTS[4], None, Role.ADMIN, province),
-    ):
+    )
+    for demo, holder, role, org in grants:
         account = accounts.create_account(
             session, actor, username=demo.username, password=demo.password,
-            display_name=member.full_name if member else demo.role, member=member,
+            display_name=holder.full_name if holder else demo.role, member=holder,
             must_change_password=False,
         )
         accounts.grant_role(session, actor, account, role, org)
-        if member is not None and role != Role.MEMBER:
+        if holder is not None and role != Role.MEMBER:
             accounts.grant_role(session, actor, account, Role.MEMBER, org)
     # The chair (the secretary) and the minute-taker of every cell's meetings, each with an
     # account: they confirm and adopt the minutes from their own accounts (decision 13).

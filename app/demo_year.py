@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
@@ -43,7 +43,9 @@ ILL = Mark(status="absent", excused=True, reason_category="illness", reason_text
 Signer = tuple[Actor, Member]
 
 
-def _hold(session: Session, actor: Actor, meeting: mt.Meeting, length: int, choose, dues_for, adopt_after,  # type: ignore[no-untyped-def]
+def _hold(session: Session, actor: Actor, meeting: mt.Meeting, length: int,
+          choose: Callable[[attendance.AttendanceRecord], Mark],
+          dues_for: Callable[[attendance.AttendanceRecord], DuesStatus], adopt_after: dt.timedelta | None,
           now: dt.datetime, signers: tuple[Signer, Signer]) -> None:
     """Open the meeting, mark everyone expected (``choose(record) → Mark``; the chair and the
     minute-taker are there), record the month's dues, close it and adopt the minutes
@@ -102,7 +104,7 @@ def demo_year(session: Session, actor: Actor, cells: Sequence[Organisation], anm
     absent = {anmy[11].id: {3, 6, 9}, anmy[12].id: {2, 7, 8}}
     unpaid = {anmy[13].id: {4, 5}}
 
-    def anmy_mark(month: int, day: dt.date):  # type: ignore[no-untyped-def]
+    def anmy_mark(month: int, day: dt.date) -> Callable[[attendance.AttendanceRecord], Mark]:
         def choose(record: attendance.AttendanceRecord) -> Mark:
             if month in absent.get(record.member_id, set()):
                 return UNEXCUSED
@@ -111,7 +113,7 @@ def demo_year(session: Session, actor: Actor, cells: Sequence[Organisation], anm
             return ILL if rng.random() < 0.04 else IN_PERSON
         return choose
 
-    def anmy_dues(month: int):  # type: ignore[no-untyped-def]
+    def anmy_dues(month: int) -> Callable[[attendance.AttendanceRecord], DuesStatus]:
         return lambda record: (DuesStatus.UNPAID if month in unpaid.get(record.member_id, set())
                                else DuesStatus.PAID_TRANSFER if record.away else DuesStatus.PAID_AT_MEETING)
 
@@ -175,5 +177,5 @@ def demo_year(session: Session, actor: Actor, cells: Sequence[Organisation], anm
     for member, grade in ((anmy[14], "httnv"), (anmy[11], "htxsnv")):
         if reviews.eligibility(session, member, year).eligible:
             reviews.submit_self_assessment(session, actor, member, year, form=form, self_grade=grade, file=None,
-                                           root=None, max_bytes=0, today=today, now=now)  # type: ignore[arg-type]
+                                           root=None, max_bytes=0, today=today, now=now)  # type: ignore[arg-type]  # no file: no folder
     session.flush()

@@ -10,8 +10,10 @@ cell marked "quote prefix", which Excel and LibreOffice never evaluate.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Sequence
+from typing import TypeAlias
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -50,7 +52,11 @@ def csv_response(rows: Sequence[Sequence[object]], filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def xlsx_response(sheets: Sequence[tuple[str, Sequence[Sequence[object]]]], filename: str) -> Response:
+#: What a worksheet cell may hold here (openpyxl takes more; our tables need no more).
+XlsxValue: TypeAlias = str | float | dt.datetime | None
+
+
+def xlsx_response(sheets: Sequence[tuple[str, Sequence[Sequence[XlsxValue]]]], filename: str) -> Response:
     """One worksheet per (title, rows); the first row of each is its header, in bold."""
     book = Workbook(write_only=True)
     bold = Font(bold=True)

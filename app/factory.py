@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,6 +22,7 @@ from starlette.routing import Mount, WebSocketRoute
 from meetings.foundation.base import utcnow
 from meetings.organisation.sessions import SessionLimits
 from realtime import tokens
+from realtime.admission import AdmissionCache
 from realtime.broker import Broker, LocalBroker, RedisBroker
 from realtime.hub import RoomHub
 from realtime.relay.nat import NatMapping
@@ -56,7 +58,7 @@ def create_app(
     session_limits = SessionLimits(idle=dt.timedelta(seconds=settings.SESSION_IDLE_TIMEOUT),
                                    lifetime=dt.timedelta(seconds=settings.SESSION_MAX_AGE))
 
-    def ice_servers(identity: Identity) -> list[dict]:  # type: ignore[type-arg]
+    def ice_servers(identity: Identity) -> list[dict[str, Any]]:
         return tokens.ice_servers(settings.ICE_SERVERS, settings.TURN_SECRET, identity.participant_id,
                                   settings.TURN_TTL)
 
@@ -79,9 +81,10 @@ def create_app(
                    if settings.RELAY_PUBLIC_IP else None),
         join_token=join_token,
     ), broker=broker, site_secret=settings.secret_key, session_limits=session_limits)
+    admissions = AdmissionCache()  # the token route and the handshake keep the same decisions
     signalling = SignallingEndpoint(
         hub, db, SignallingConfig(secret_key=settings.secret_key, allowed_origins=settings.allowed_origins,
-                                  session_limits=session_limits), clock
+                                  session_limits=session_limits), clock, admissions
     )
 
     @contextlib.asynccontextmanager
@@ -146,6 +149,7 @@ def create_app(
     app.state.clock = clock
     app.state.session_limits = session_limits
     app.state.rooms = hub
+    app.state.admissions = admissions
     #: Set after each pass of the notice job (lets tests wait for it without sleeping).
     app.state.notice_pass = threading.Event()
     return app

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetings.organisation.sessions import SCOPE_KEY
 
-from .web import error_page
+from .web import error_page, takes_upload
 
 #: Room on an upload route for the form's other fields and the multipart framing.
 UPLOAD_OVERHEAD = 256 * 1024
@@ -50,7 +50,7 @@ MESSAGES = {
 
 def upload_routes(routes: Iterable[BaseRoute]) -> list[Route]:
     """The routes whose view takes files (``@view(upload=True)``)."""
-    return [r for r in routes if isinstance(r, Route) and getattr(r.endpoint, "takes_upload", False)]
+    return [r for r in routes if isinstance(r, Route) and takes_upload(r.endpoint)]
 
 
 class RequestLimitsMiddleware:

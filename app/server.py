@@ -33,7 +33,7 @@ class HeadTimeoutH11Protocol(H11Protocol):
 
     head_timeout: float = 10.0
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's own: asyncio declares BaseTransport
         super().connection_made(transport)
         self._head_timer: asyncio.TimerHandle | None = None
         self._await_head()

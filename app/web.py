@@ -5,6 +5,10 @@ reads and CSRF-checks the form of unsafe requests, loads the account and its sco
 ``fn`` in a worker thread with a database session (the event loop keeps serving WebSockets),
 commits when the response is a success and rolls back otherwise, and maps domain errors to
 Vietnamese error pages. A 4xx or 5xx response never commits anything.
+
+A view behind the login (``@view()``, the default) gets a :class:`Ctx`, whose ``account``
+and ``scope`` are always there; a public one (``@view(login=False)``: the login page, the
+calendar feed) gets a :class:`PublicCtx`, where both are None for a visitor.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote, urlsplit
 
 import anyio.to_thread
@@ -26,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from meetings.foundation.actors import Actor
-from meetings.foundation.base import LOCAL_TZ, MAX_ID
+from meetings.foundation.base import LOCAL_TZ, MAX_ID, unit_of_work
 from meetings.foundation.errors import Conflict, DomainError, Forbidden, NotFound
 from meetings.organisation import sessions
 from meetings.organisation.accounts import Account
@@ -88,7 +92,10 @@ def client_address(request: Request) -> str:
 
 
 @dataclass
-class Ctx:
+class PublicCtx:
+    """What a view gets: the request, its database session, the parsed form and the clock.
+    ``account`` and ``scope`` are None for a visitor who is not logged in."""
+
     request: Request
     db: Session
     account: Account | None
@@ -176,6 +183,14 @@ class Ctx:
 
     def flash(self, message: str, level: str = "success") -> None:
         self.request.session.setdefault("flash", []).append([level, message])
+
+
+@dataclass
+class Ctx(PublicCtx):
+    """A view behind the login: the account and what it may see are always there."""
+
+    account: Account
+    scope: Scope
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -286,11 +301,32 @@ def load_account(db: Session, request: Request) -> Account | None:
     return account
 
 
-def view(*, login: bool = True, allow_password_change_pending: bool = False,
-         upload: bool = False) -> Callable[[Callable[[Ctx], Response]], Callable[[Request], Any]]:
-    """``upload``: the form carries files, so its body may reach UPLOAD_MAX_BYTES (app/limits.py)."""
+Endpoint = Callable[[Request], Any]
 
-    def decorate(fn: Callable[[Ctx], Response]) -> Callable[[Request], Any]:
+#: The endpoints made by ``@view(upload=True)``.
+_UPLOAD_VIEWS: set[Endpoint] = set()
+
+
+def takes_upload(endpoint: object) -> bool:
+    """Whether the endpoint's form may carry files, so its body may reach UPLOAD_MAX_BYTES."""
+    return endpoint in _UPLOAD_VIEWS
+
+
+@overload
+def view(*, login: Literal[True] = True, allow_password_change_pending: bool = False,
+         upload: bool = False) -> Callable[[Callable[[Ctx], Response]], Endpoint]: ...
+@overload
+def view(*, login: Literal[False], allow_password_change_pending: bool = False,
+         upload: bool = False) -> Callable[[Callable[[PublicCtx], Response]], Endpoint]: ...
+
+
+def view(*, login: bool = True, allow_password_change_pending: bool = False,
+         upload: bool = False) -> Callable[[Callable[[Any], Response]], Endpoint]:
+    """``login``: anonymous visitors are sent to the login page, and the view gets a
+    :class:`Ctx`; ``login=False`` views get a :class:`PublicCtx`.
+    ``upload``: the form carries files, so its body may reach UPLOAD_MAX_BYTES (app/limits.py)."""
+
+    def decorate(fn: Callable[[Any], Response]) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             try:
                 form, body = await read_form(request)
@@ -315,8 +351,8 @@ def view(*, login: bool = True, allow_password_change_pending: bool = False,
 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
-        endpoint.view_options = {"login": login}  # type: ignore[attr-defined]
-        endpoint.takes_upload = upload  # type: ignore[attr-defined]
+        if upload:
+            _UPLOAD_VIEWS.add(endpoint)
         return endpoint
 
     return decorate
@@ -336,33 +372,32 @@ async def _after_commit(request: Request, response: Response) -> Response:
     return response
 
 
-def _run(fn: Callable[[Ctx], Response], request: Request, form: FormData | None, body: Any, login: bool,
+def _run(fn: Callable[[Any], Response], request: Request, form: FormData | None, body: Any, login: bool,
          allow_pending: bool) -> Response:
-    database = request.app.state.db
-    db: Session = database.sessions()
-    try:
-        account = load_account(db, request)
-        if login and account is None:
-            db.rollback()
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        if account is not None and account.must_change_password and not allow_pending:
-            db.rollback()
-            return RedirectResponse("/password", status_code=303)
-        now = request.app.state.clock()
-        scope = scope_for(db, account, now.astimezone(LOCAL_TZ).date()) if account is not None else None
-        request.state.account_id = account.id if account else None
+    with unit_of_work(request.app.state.db.sessions) as db:
+        response = _respond(fn, db, request, form, body, login, allow_pending)
+        if response.status_code >= 400:
+            db.rollback()  # a failed request keeps nothing
+    ended = take_ended(db)  # committed now: the rooms of the meetings it closed may end
+    if response.status_code < 400:
+        request.state.ended_meetings = ended
+    return response
+
+
+def _respond(fn: Callable[[Any], Response], db: Session, request: Request, form: FormData | None, body: Any,
+             login: bool, allow_pending: bool) -> Response:
+    account = load_account(db, request)
+    if login and account is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    if account is not None and account.must_change_password and not allow_pending:
+        return RedirectResponse("/password", status_code=303)
+    now = request.app.state.clock()
+    request.state.account_id = account.id if account else None
+    ctx: PublicCtx
+    if account is not None:
+        scope = scope_for(db, account, now.astimezone(LOCAL_TZ).date())
         ctx = Ctx(request=request, db=db, account=account, scope=scope, form=form, now=now, json=body)
-        response = fn(ctx)
-        if response.status_code < 400:
-            db.commit()
-            request.state.ended_meetings = take_ended(db)
-        else:
-            db.rollback()
-            take_ended(db)
-        return response
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
+    else:
+        ctx = PublicCtx(request=request, db=db, account=None, scope=None, form=form, now=now, json=body)
+    return fn(ctx)

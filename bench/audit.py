@@ -8,7 +8,8 @@ dropped afterwards) it generates one province: communes of 30 cells, 10–30 mem
 (away, exempt, transferred and suspended members among them), one year of meetings with
 rosters, minutes and dues — written with bulk inserts (executemany on SQLite, COPY on
 PostgreSQL), not the ORM. The three-month flags are then computed by the real
-``three_month.recheck_cells``. It measures, through the real application (``create_app``,
+``three_month.recheck_cells``, and the cell-month figures by the real ``monthly.rebuild`` (what
+``python -m app rebuild-aggregates`` runs after data written around the domain). It measures, through the real application (``create_app``,
 the ``@view`` pages, a logged-in auditor, HTTP via Starlette's TestClient):
 
 * the province's audit page for the year,
@@ -17,8 +18,9 @@ the ``@view`` pages, a logged-in auditor, HTTP via Starlette's TestClient):
 * one commune's year-end records (every member's figures, flags and review),
 
 and, in the same run, the bare SQL that the province page needs — the same statements
-(compliance's meetings query and the audit's aggregates) sent as plain text through the
-database driver, rows fetched and nothing else — and prints the ratio. The medians of
+(the dated links below the province, its cells, their cell-month figures, flags, away members
+and duration overrides) sent as plain text through the database driver, rows fetched and
+nothing else — and prints the ratio. The medians of
 ``--repeat`` runs after one warm-up are reported; the last lines, one per database, are
 machine-readable:
 
@@ -367,17 +369,15 @@ def bare_sql(engine: Engine, p: Province) -> Callable[[], object]:
     from meetings.evaluation import regularity
     from meetings.organisation import organisations
     from meetings.organisation.organisations import Organisation
-    from meetings.planning import compliance
 
     with Database(engine).session() as s:
         province = s.get(Organisation, p.province_id)
         assert province is not None
-        cells = sorted(regularity.cells_of_period(s, province, YEAR, None))
+        plan = regularity.plan(s, province, YEAR, None)
         statements = [organisations.descent_statement(province.id, dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)),
-                      compliance.cells_statement(cells, YEAR, NOW, committee=False),
-                      *regularity.statements(cells, YEAR, None).values()]
+                      *regularity.statements(plan, YEAR, None, NOW, engine.dialect.name).values()]
     sql = [str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})) for stmt in statements]
-    # The cells' own columns (and their kinds) and the overrides are tiny; included so that the
+    # The cells' own columns (and their kinds) are a small query; included so that the
     # comparison is like for like.
     sql.append(f"SELECT id, name, code, path, created_on, has_committee FROM organisations "
                f"WHERE path LIKE '/{p.province_id}/%' AND kind = 'cell' ORDER BY path")
@@ -427,7 +427,7 @@ def run(kind: str, cells: int, repeat: int, pg_url: str) -> str:
 
     from app.config import Settings
     from app.factory import create_app
-    from meetings.evaluation import three_month
+    from meetings.evaluation import monthly, three_month
 
     with database(kind, pg_url) as engine:
         migrate(engine)
@@ -445,10 +445,15 @@ def run(kind: str, cells: int, repeat: int, pg_url: str) -> str:
             cell_ids = list(s.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.CELL)))
             changes = three_month.recheck_cells(s, cell_ids, YEAR, NOW, notify=False)
         flags = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        with engine.begin() as conn:
+            figures = monthly.rebuild(conn)
+        rebuilt = time.perf_counter() - t2
         analyse(engine)
         print(f"[{kind}] generated {p.cells} cells, {p.members} members, {p.meetings} meetings, "
               f"{p.attendance} roster lines in {generated:.1f} s; three-month flags for everyone in {flags:.1f} s "
-              f"({sum(1 for c in changes if c.after >= three_month.Level.REMOVAL_REVIEW)} to consider for removal)",
+              f"({sum(1 for c in changes if c.after >= three_month.Level.REMOVAL_REVIEW)} to consider for removal); "
+              f"{figures} cell-month figures rebuilt in {rebuilt:.1f} s",
               flush=True)
         settings = Settings.from_env({}, DATA_DIR=tempfile.mkdtemp(prefix="chibo-bench-data-"), SECRET_KEY="b" * 32,
                                      LOG_REQUESTS=False, LOG_LEVEL="WARNING", NOTICE_INTERVAL=0)

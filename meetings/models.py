@@ -1,5 +1,6 @@
 """Import every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from .evaluation.monthly import CellMonth
 from .evaluation.policies import EvaluationPolicy
 from .evaluation.reviews import HostComment, YearReview
 from .evaluation.three_month import MemberFlag
@@ -16,6 +17,7 @@ from .planning.documents import DocumentAccess, MeetingDocument
 from .planning.meetings import Meeting, PilotApproval, RemoteInvite
 from .planning.notices import Notice
 from .planning.schedules import CellScheduleSettings, MeetingRule
+from .proceedings.access_epoch import AccessEpoch
 from .proceedings.attendance import AttendanceAmendment, AttendanceRecord, DuesRecord
 from .proceedings.chat import ChatMessage
 from .proceedings.minutes import Minutes, MinutesVersion
@@ -24,6 +26,7 @@ from .proceedings.votes import BallotCast, Motion, OpenVote, SecretTally
 
 __all__ = [
     "AbsenceRequest",
+    "AccessEpoch",
     "Account",
     "AgendaItem",
     "AttendanceAmendment",
@@ -33,6 +36,7 @@ __all__ = [
     "BallotCast",
     "Base",
     "CalendarFeed",
+    "CellMonth",
     "CellScheduleSettings",
     "ChatMessage",
     "DocumentAccess",

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from .refusals import CloseCode
+
 log = logging.getLogger("chibo.realtime")
 _ids = itertools.count(1)
 
@@ -53,7 +55,7 @@ class Connection:
             return
         if len(self._frames) >= SEND_QUEUE_LIMIT:
             log.warning("send queue full; closing connection", extra={"fields": {"conn": self.id}})
-            self.close_soon(1013, "client too slow")
+            self.close_soon(CloseCode.TRY_AGAIN_LATER, "client too slow")
             return
         self._push(frame)
 

@@ -8,18 +8,8 @@ gets a ``RemoteHandle``: its frames travel to the owner as envelopes and the own
 come back the same way (``RemoteEndpoint`` on the owner's side). A watcher re-attaches local
 participants when an owner's lease runs out, and claims the room itself if nobody has.
 
-Envelopes (JSON objects between processes, field ``op``):
-
-    join     front → owner   meeting, identity, proc, conn: a participant connected
-    msg      front → owner   meeting_id, proc, conn, pid, frame | sealed: one client frame
-                             (a ``cast`` travels only sealed for the owner: realtime/sealing.py)
-    gone     front → owner   meeting_id, proc, conn, pid: the socket closed
-    send     owner → front   conns, frame: deliver a frame to these local sockets
-    close    owner → front   conn, code, reason: close a local socket
-    command  any → owner     meeting_id, name ("close_room" | "announce_vote" | "close_vote"),
-                             message, and for close_vote: motion_id, actor
-    sessions any → all       accounts, proc: login sessions of these accounts ended; every
-                             process closes its sockets whose session is no longer live
+The envelopes between processes are typed in realtime/envelopes.py (one dataclass per
+``op``) and listed in docs/protocol.md ("Between server processes").
 """
 
 from __future__ import annotations
@@ -44,9 +34,11 @@ from meetings.organisation.sessions import SessionLimits
 from meetings.proceedings import presence
 from meetings.proceedings import votes as vote_store
 
+from . import envelopes as env
 from . import protocol as p
 from .broker import RENEW_SECONDS, Broker, LocalBroker
 from .connection import Connection
+from .refusals import CloseCode, Refusal, refuse, reject
 from .rooms import Database, Identity, Room, RoomSettings
 from .sealing import BallotSealer, SealError
 from .topology import Mesh, Topology
@@ -68,12 +60,13 @@ class RemoteEndpoint:
 
     def send(self, frame: str) -> None:
         if not self.closed:
-            self.broker.publish(self.process, {"op": "send", "conns": [self.conn_id], "frame": frame})
+            self.broker.publish(self.process, env.encode(env.Send(conns=[self.conn_id], frame=frame)))
 
     def close_soon(self, code: int, reason: str) -> None:
         if not self.closed:
             self.closed = True
-            self.broker.publish(self.process, {"op": "close", "conn": self.conn_id, "code": code, "reason": reason})
+            self.broker.publish(self.process, env.encode(env.Close(conn=self.conn_id, code=CloseCode(code),
+                                                                   reason=reason)))
 
 
 class LocalHandle:
@@ -101,13 +94,16 @@ class RemoteHandle:
         self.owner = owner
         self.meeting = meeting
 
-    def _envelope(self, op: str, who: Identity, conn: Connection, **extra: Any) -> dict[str, Any]:
-        return {"op": op, "meeting_id": self.meeting["id"], "proc": self.hub.broker.process_id, "conn": conn.id,
-                "pid": who.participant_id, **extra}
+    def _publish(self, envelope: env.Envelope) -> None:
+        self.hub.broker.publish(self.owner, env.encode(envelope))
+
+    def _from(self, who: Identity, conn: Connection) -> dict[str, Any]:
+        return {"meeting_id": self.meeting["id"], "proc": self.hub.broker.process_id, "conn": conn.id,
+                "pid": who.participant_id}
 
     async def join(self, identity: Identity, conn: Connection) -> None:
-        self.hub.broker.publish(self.owner, self._envelope("join", identity, conn, meeting=self.meeting,
-                                                           identity=dataclasses.asdict(identity)))
+        self._publish(env.Join(**self._from(identity, conn), meeting=self.meeting,
+                               identity=dataclasses.asdict(identity)))
 
     async def handle(self, identity: Identity, message: p.Message, conn: Connection) -> None:
         if isinstance(message, p.Cast):
@@ -117,12 +113,12 @@ class RemoteHandle:
             key = await self.hub.owner_key(self.owner)
             sealed = self.hub.sealer.seal(key, self.meeting["id"], identity.participant_id, message.motion_id,
                                           message.choice)
-            self.hub.broker.publish(self.owner, self._envelope("msg", identity, conn, sealed=sealed))
+            self._publish(env.Msg(**self._from(identity, conn), sealed=sealed))
             return
-        self.hub.broker.publish(self.owner, self._envelope("msg", identity, conn, frame=message.encode()))
+        self._publish(env.Msg(**self._from(identity, conn), frame=message.encode()))
 
     def disconnected(self, identity: Identity, conn: Connection) -> None:
-        self.hub.broker.publish(self.owner, self._envelope("gone", identity, conn))
+        self._publish(env.Gone(**self._from(identity, conn)))
 
 
 @dataclass
@@ -137,7 +133,7 @@ class Attached:
 
 @dataclass
 class _Inbox:
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[env.RoomEnvelope] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
 
 
@@ -217,7 +213,7 @@ class RoomHub:
         return self.rooms.get(meeting_id)
 
     def _send_remote(self, process: str, conns: list[int], frame: str) -> None:
-        self.broker.publish(process, {"op": "send", "conns": conns, "frame": frame})
+        self.broker.publish(process, env.encode(env.Send(conns=conns, frame=frame)))
 
     # ------------------------------------------------------------------ connections on this process
 
@@ -243,30 +239,31 @@ class RoomHub:
 
     # ------------------------------------------------------------------ commands from pages
 
-    async def command(self, meeting_id: int, name: str, message: str = "") -> None:
+    async def command(self, meeting_id: int, name: env.CommandName, message: str = "") -> None:
         """Run a room command wherever the room lives (close it, announce a vote change)."""
+        command = env.Command(meeting_id=meeting_id, name=name, message=message)
         if meeting_id in self.rooms:
-            await self._run_command(meeting_id, name, message)
+            await self._run_command(command)
             return
         if self.distributed:
             owner = await self.broker.owner(meeting_id)
             if owner is not None and owner != self.broker.process_id:
-                self.broker.publish(owner, {"op": "command", "meeting_id": meeting_id, "name": name,
-                                            "message": message})
+                self.broker.publish(owner, env.encode(command))
 
-    async def _run_command(self, meeting_id: int, name: str, message: str, extra: dict[str, Any] | None = None) -> None:
-        if name == "close_room":
-            await self.close_room(meeting_id, message or "Cuộc họp đã kết thúc.")
-        elif name == "announce_vote":
+    async def _run_command(self, command: env.Command) -> None:
+        meeting_id = command.meeting_id
+        if command.name == "close_room":
+            await self.close_room(meeting_id, command.message or "Cuộc họp đã kết thúc.")
+        elif command.name == "announce_vote":
             room = self.rooms.get(meeting_id)
             if room is not None:
                 await room.announce_vote()
-        elif name == "close_vote" and extra is not None:
+        elif command.name == "close_vote" and command.actor is not None and command.motion_id is not None:
             room = self.rooms.get(meeting_id)
             if room is not None:
-                actor = Actor(extra["actor"][0], str(extra["actor"][1]))
+                actor = Actor(command.actor[0], str(command.actor[1]))
                 with contextlib.suppress(DomainError):  # the page that asked tells its user
-                    await room.close_vote(actor, int(extra["motion_id"]))
+                    await room.close_vote(actor, command.motion_id)
 
     async def close_secret_ballot(self, meeting_id: int, motion_id: int, actor: Actor) -> None:
         """Close a secret ballot where its ballot box is: in the room, on whichever process
@@ -280,9 +277,9 @@ class RoomHub:
         if self.distributed:
             owner = await self.broker.owner(meeting_id)
             if owner is not None and owner != self.broker.process_id:
-                self.broker.publish(owner, {"op": "command", "meeting_id": meeting_id, "name": "close_vote",
-                                            "message": "", "motion_id": motion_id,
-                                            "actor": [actor.account_id, actor.label]})
+                self.broker.publish(owner, env.encode(env.Command(
+                    meeting_id=meeting_id, name="close_vote", motion_id=motion_id,
+                    actor=[actor.account_id, actor.label])))
                 await self._wait_closed(motion_id)
                 return
         await Room.close_vote_without_room(self.db, meeting_id, motion_id, actor, self.clock())
@@ -314,7 +311,7 @@ class RoomHub:
         """Login sessions of these accounts ended (logout, password change, revoke): close the
         sockets opened with them, here at once and on every other process through the broker."""
         if self.distributed:
-            self.broker.publish_all({"op": "sessions", "accounts": account_ids, "proc": self.broker.process_id})
+            self.broker.publish_all(env.encode(env.Sessions(accounts=account_ids, proc=self.broker.process_id)))
         accounts = set(account_ids)
         await self._close_ended([a for a in self.attached.values() if a.identity.account_id in accounts])
 
@@ -326,15 +323,13 @@ class RoomHub:
         candidates = [a for a in candidates if a.identity.login_session is not None and not a.conn.closed]
         if not candidates:
             return
-        ids = {int(a.identity.login_session) for a in candidates}  # type: ignore[arg-type]
+        ids = {int(a.identity.login_session) for a in candidates if a.identity.login_session is not None}
         limits, now = self.session_limits, self.clock()
         live = await self.db.run(lambda s: sessions.live_ids(s, ids, now=now, limits=limits, touch=touch))
         for attached in candidates:
             if attached.identity.login_session not in live:
-                attached.conn.send(p.Error(code="session_ended",
-                                           message="Phiên đăng nhập đã kết thúc (đăng xuất, đổi mật khẩu hoặc "
-                                                   "bị thu hồi). Hãy đăng nhập lại.").encode())
-                attached.conn.close_soon(4401, "session ended")
+                refuse(attached.conn, Refusal("session_ended", "Phiên đăng nhập đã kết thúc (đăng xuất, đổi mật khẩu "
+                                                               "hoặc bị thu hồi). Hãy đăng nhập lại."))
 
     async def _watch_sessions(self) -> None:
         # Also catches what no event announced: a session that went idle or reached its
@@ -348,29 +343,33 @@ class RoomHub:
 
     # ------------------------------------------------------------------ envelopes
 
-    async def _on_envelope(self, envelope: dict[str, Any]) -> None:
-        op = envelope.get("op")
-        if op == "send":
-            for conn_id in envelope["conns"]:
+    async def _on_envelope(self, data: dict[str, Any]) -> None:
+        try:
+            envelope = env.decode(data)
+        except env.EnvelopeError as exc:
+            log.warning("unreadable envelope dropped", extra={"fields": {"error": str(exc)}})
+            return
+        match envelope:
+            case env.Send(conns=conns, frame=frame):
+                for conn_id in conns:
+                    attached = self.attached.get(conn_id)
+                    if attached is not None:
+                        attached.conn.send(frame)
+            case env.Close(conn=conn_id, code=code, reason=reason):
                 attached = self.attached.get(conn_id)
                 if attached is not None:
-                    attached.conn.send(envelope["frame"])
-        elif op == "close":
-            attached = self.attached.get(envelope["conn"])
-            if attached is not None:
-                attached.conn.close_soon(int(envelope["code"]), str(envelope["reason"]))
-        elif op == "sessions":
-            if envelope.get("proc") != self.broker.process_id:  # this process closed its own already
-                accounts = {int(a) for a in envelope.get("accounts", [])}
-                await self._close_ended([a for a in self.attached.values() if a.identity.account_id in accounts])
-        elif op in ("join", "msg", "gone", "command"):
-            # The owner handles each room's envelopes in order, one at a time.
-            meeting_id = int(envelope["meeting_id"])
-            inbox = self._inboxes.get(meeting_id)
-            if inbox is None:
-                inbox = self._inboxes[meeting_id] = _Inbox()
-                inbox.task = asyncio.create_task(self._drain(inbox))
-            inbox.queue.put_nowait(envelope)
+                    attached.conn.close_soon(code, reason)
+            case env.Sessions(accounts=account_ids, proc=proc):
+                if proc != self.broker.process_id:  # this process closed its own already
+                    accounts = set(account_ids)
+                    await self._close_ended([a for a in self.attached.values() if a.identity.account_id in accounts])
+            case env.Join() | env.Msg() | env.Gone() | env.Command():
+                # The owner handles each room's envelopes in order, one at a time.
+                inbox = self._inboxes.get(envelope.meeting_id)
+                if inbox is None:
+                    inbox = self._inboxes[envelope.meeting_id] = _Inbox()
+                    inbox.task = asyncio.create_task(self._drain(inbox))
+                inbox.queue.put_nowait(envelope)
 
     async def _drain(self, inbox: _Inbox) -> None:
         while True:
@@ -378,41 +377,37 @@ class RoomHub:
             try:
                 await self._owner_envelope(envelope)
             except Exception:
-                log.exception("room envelope failed", extra={"fields": {"op": envelope.get("op")}})
+                log.exception("room envelope failed", extra={"fields": {"op": envelope.OP}})
 
-    async def _owner_envelope(self, envelope: dict[str, Any]) -> None:
-        op = envelope["op"]
-        meeting_id = int(envelope["meeting_id"])
-        if op == "command":
-            await self._run_command(meeting_id, envelope["name"], envelope.get("message", ""), envelope)
+    async def _owner_envelope(self, envelope: env.RoomEnvelope) -> None:
+        if isinstance(envelope, env.Command):
+            await self._run_command(envelope)
             return
-        key = (str(envelope["proc"]), int(envelope["conn"]))
-        if op == "join":
-            endpoint = RemoteEndpoint(self.broker, key[0], key[1])
-            self.endpoints[key] = endpoint
-            room = await self.room(envelope["meeting"])
-            await room.join(Identity(**envelope["identity"]), endpoint)
+        key = (envelope.proc, envelope.conn)
+        if isinstance(envelope, env.Join):
+            joined = RemoteEndpoint(self.broker, key[0], key[1])
+            self.endpoints[key] = joined
+            owner = await self.room(envelope.meeting)
+            await owner.join(Identity(**envelope.identity), joined)
             return
-        room = self.rooms.get(meeting_id)
-        endpoint = self.endpoints.get(key)
-        if room is None or endpoint is None:
+        room = self.rooms.get(envelope.meeting_id)
+        remote = self.endpoints.get(key)
+        if room is None or remote is None:
             return
-        if op == "gone":
+        if isinstance(envelope, env.Gone):
             self.endpoints.pop(key, None)
-            room.disconnected(envelope["pid"], endpoint)
+            room.disconnected(envelope.pid, remote)
             return
         try:
-            await room.handle(envelope["pid"], self._client_message(meeting_id, envelope))
+            await room.handle(envelope.pid, self._client_message(envelope))
         except p.ProtocolError as exc:
-            endpoint.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())
-            if exc.fatal:
-                endpoint.close_soon(4400, exc.code)
+            reject(remote, exc)
 
-    def _client_message(self, meeting_id: int, envelope: dict[str, Any]) -> p.Message:
-        if "sealed" not in envelope:
-            return p.decode(envelope["frame"])
+    def _client_message(self, envelope: env.Msg) -> p.Message:
+        if envelope.sealed is None:
+            return p.decode(envelope.frame or "")
         try:
-            motion_id, choice = self.sealer.open(str(envelope["sealed"]), meeting_id, str(envelope["pid"]))
+            motion_id, choice = self.sealer.open(envelope.sealed, envelope.meeting_id, envelope.pid)
         except SealError:
             raise p.ProtocolError("bad_message", "Không mở được phiếu đã niêm phong; xin bỏ phiếu lại.",
                                   ref="cast") from None

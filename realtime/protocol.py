@@ -10,7 +10,6 @@ connection stays open.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import types
@@ -57,9 +56,16 @@ class Message:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
-@functools.cache
+# Per-class caches as plain dicts: ``functools.cache`` would do, but mypy does not accept the
+# class of a frozen dataclass as a hashable argument.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _plain(value: Any) -> Any:
@@ -614,12 +620,18 @@ def decode(frame: str | bytes) -> Message:
     return _build(cls, data)
 
 
-@functools.cache
+_SCHEMAS: dict[type, tuple[tuple[str, Any, bool], ...]] = {}
+
+
 def _schema(cls: type[Message]) -> tuple[tuple[str, Any, bool], ...]:
     """(field name, type hint, required) per field; resolving hints is slow, so once per class."""
-    hints = typing.get_type_hints(cls)
-    return tuple((f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-                 for f in dataclasses.fields(cls))
+    schema = _SCHEMAS.get(cls)
+    if schema is None:
+        hints = typing.get_type_hints(cls)
+        schema = _SCHEMAS[cls] = tuple(
+            (f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(cls))
+    return schema
 
 
 def _build(cls: type[Message], data: dict[str, Any]) -> Message:

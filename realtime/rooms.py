@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -32,13 +32,18 @@ from meetings.proceedings import chat as chat_store
 from meetings.proceedings import presence
 from meetings.proceedings import votes as vote_store
 from meetings.proceedings.presence import PresenceEventKind
+from meetings.proceedings.room_access import REMOVED_MESSAGE
 
 from . import protocol as p
 from .connection import Endpoint
 from .limits import TokenBucket
 from .mediaplane import MediaPlane
+from .refusals import CloseCode, Refusal, refuse
 from .relay.nat import NatMapping
 from .topology import RELAY_ID, Mesh, Topology, polite
+
+if TYPE_CHECKING:
+    from .hub import RemoteEndpoint
 
 log = logging.getLogger("chibo.realtime")
 T = TypeVar("T")
@@ -197,7 +202,7 @@ class Room:
             if process is None:
                 part.conn.send(frame)
             else:  # participants on another process: one envelope per process, not per person
-                remote.setdefault(process, []).append(part.conn.conn_id)
+                remote.setdefault(process, []).append(cast("RemoteEndpoint", part.conn).conn_id)
         for process, conns in remote.items():
             self.settings.send_remote(process, conns, frame)
 
@@ -210,11 +215,10 @@ class Room:
         async with self.lock:
             if self.closed:
                 conn.send(p.MeetingState(status="closed", message="Cuộc họp đã kết thúc.").encode())
-                conn.close_soon(4409, "meeting closed")
+                conn.close_soon(CloseCode.NOT_OPEN, "meeting closed")
                 return
             if identity.participant_id in self.banned:
-                conn.send(p.Error(code="removed", message="Bạn đã được mời ra khỏi phòng họp này.").encode())
-                conn.close_soon(4403, "removed")
+                refuse(conn, Refusal("removed", REMOVED_MESSAGE))
                 return
             pid = identity.participant_id
             existing = self.participants.get(pid) or self.waiting.get(pid)
@@ -222,7 +226,7 @@ class Room:
             if existing is not None:
                 if existing.conn is not None and existing.conn is not conn:
                     existing.conn.send(p.Replaced(message="Bạn đã vào phòng họp từ một cửa sổ hoặc thiết bị khác.").encode())
-                    existing.conn.close_soon(4000, "replaced")
+                    existing.conn.close_soon(CloseCode.REPLACED, "replaced")
                 if existing.grace is not None:
                     existing.grace.cancel()
                     existing.grace = None
@@ -367,7 +371,7 @@ class Room:
             conn = part.conn
             await self._remove(part, self.clock(), PresenceEventKind.LEAVE, "left")
             if conn is not None:
-                conn.close_soon(1000, "left")
+                conn.close_soon(CloseCode.NORMAL, "left")
 
     async def _remove(self, part: Participant, at: dt.datetime, kind: PresenceEventKind, reason: str, *,
                       persisted: bool = False) -> None:
@@ -411,18 +415,17 @@ class Room:
                     part.ice_refresh.cancel()
                 if part.token_refresh is not None:
                     part.token_refresh.cancel()
-                at = part.disconnected_at or now
-                identity = part.identity
-                await self.db.run(
-                    lambda s, i=identity, t=at: presence.record_leave(
-                        s, self.meeting_id, i.member_id, i.account_id, i.device, t, PresenceEventKind.LEAVE)
-                )
+                def leave(s: Session, i: Identity = part.identity, t: dt.datetime = part.disconnected_at or now) -> None:
+                    presence.record_leave(s, self.meeting_id, i.member_id, i.account_id, i.device, t,
+                                          PresenceEventKind.LEAVE)
+
+                await self.db.run(leave)
                 if part.conn is not None:
-                    part.conn.close_soon(4409, "meeting closed")
+                    part.conn.close_soon(CloseCode.NOT_OPEN, "meeting closed")
             for part in self.waiting.values():
                 if part.conn is not None:
                     part.conn.send(p.MeetingState(status="closed", message=message).encode())
-                    part.conn.close_soon(4409, "meeting closed")
+                    part.conn.close_soon(CloseCode.NOT_OPEN, "meeting closed")
             self.participants.clear()
             self.waiting.clear()
             self._seen_task.cancel()
@@ -449,9 +452,9 @@ class Room:
             if isinstance(message, p.Ping):
                 self.send_to(pid, p.Pong(t=message.t))
             elif isinstance(message, p.Leave):
-                part = self.waiting.pop(pid)
-                if part.conn:
-                    part.conn.close_soon(1000, "left")
+                waiting = self.waiting.pop(pid)
+                if waiting.conn:
+                    waiting.conn.close_soon(CloseCode.NORMAL, "left")
                 self._notify_lobby()
             else:
                 raise p.ProtocolError("waiting", "Bạn đang chờ bí thư cho vào phòng họp.", ref=message.TYPE)
@@ -622,7 +625,7 @@ class Room:
         async with self.lock:
             await self._remove(victim, at, PresenceEventKind.REMOVED, "removed", persisted=True)
         if conn is not None:
-            conn.close_soon(4403, "removed")
+            conn.close_soon(CloseCode.NOT_ALLOWED, "removed")
 
     async def _admit(self, target: str, accept: bool) -> None:
         part = self.waiting.get(target)
@@ -632,7 +635,7 @@ class Room:
             del self.waiting[target]
             if part.conn is not None:
                 part.conn.send(p.Removed(reason="Bí thư chưa cho vào phòng họp.").encode())
-                part.conn.close_soon(4403, "denied")
+                part.conn.close_soon(CloseCode.NOT_ALLOWED, "denied")
             self._notify_lobby()
             return
         part.admitted = True
@@ -768,9 +771,14 @@ class Room:
                 raise ValidationError("Phòng họp vừa nhận phiếu kín; hãy kết thúc biểu quyết lại.") from None
             return True
 
+        def void(session: Session) -> None:
+            meeting = session.get(Meeting, meeting_id)
+            assert meeting is not None, "run() found it a moment ago"
+            vote_store.void_ballot(session, Actor.system(ROOM_ACTOR), meeting,
+                                   vote_store.get_motion(session, motion_id), now)
+
         if not await db.run(run):
-            await db.run(lambda s: vote_store.void_ballot(
-                s, Actor.system(ROOM_ACTOR), s.get(Meeting, meeting_id), vote_store.get_motion(s, motion_id), now))
+            await db.run(void)
             raise vote_store.BallotsLost()
 
     async def _recover_lost_ballot(self) -> None:

@@ -4,13 +4,10 @@ read loop with limits, and hand-over to the room.
 A connection is accepted only from an allowed origin, with a live login session (the web
 layer put it in the scope), and with a ``hello`` carrying a join token issued to that session
 for this meeting and not used before; the meeting must be open and the member allowed to join
-remotely (``meetings.online``). Refusals send an ``error`` frame with the reason in
-Vietnamese, then close with a 44xx code:
-
-    4400 protocol (bad hello)   4401 not logged in / bad or used token   4403 not allowed
-    4404 no such meeting        4409 meeting not open                    1008 flooding
-
-When the login session ends later, the hub closes the socket with 4401 (``session_ended``).
+remotely (``meetings.proceedings.room_access``). Refusals send an ``error`` frame with the reason in
+Vietnamese, then close with the code the refusal maps to (``refusals.CLOSES``; the table is
+in docs/protocol.md). When the login session ends later, the hub closes the socket
+(``session_ended``).
 
 Errors in later frames (malformed, unknown, oversized, too fast) get an ``error`` frame and
 the connection stays open.
@@ -30,18 +27,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from meetings.foundation.base import MAX_ID
-from meetings.organisation import scoping, sessions
+from meetings.foundation.base import LOCAL_TZ
+from meetings.organisation import sessions
 from meetings.organisation.accounts import Account
-from meetings.organisation.organisations import Organisation
 from meetings.organisation.sessions import SCOPE_KEY, LoginRef, SessionLimits
-from meetings.planning.meetings import Meeting, MeetingStatus
-from meetings.planning.online import remote_decision
+from meetings.proceedings.room_access import RoomRefusal, RoomRole
 
 from . import protocol as p
+from .admission import Admission, AdmissionCache
 from .connection import Connection
 from .hub import RoomHub
 from .limits import TokenBucket
+from .refusals import CloseCode, Refusal, refuse, reject
 from .rooms import Database, Identity
 from .tokens import JOIN_TOKEN_MAX_AGE, JoinGrant, TokenError, read_join_token
 
@@ -52,7 +49,7 @@ HELLO_TIMEOUT = 10.0
 JOIN_NONCE_MEMORY = dt.timedelta(seconds=2 * JOIN_TOKEN_MAX_AGE)
 
 #: A client that pings (the room page does, every second) and then sends nothing for this
-#: long has lost its network: its socket is closed (4408), so that the others see it
+#: long has lost its network: its socket is closed (HEARTBEAT_TIMEOUT), so that the others see it
 #: reconnecting now rather than when TCP gives up minutes later.
 HEARTBEAT_TIMEOUT = 8.0
 
@@ -89,12 +86,23 @@ def frame_sender(websocket: WebSocket) -> Callable[[str], Any]:
     return send_text
 
 
-class Refusal(Exception):
-    def __init__(self, code: str, message: str, close_code: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.close_code = close_code
+def _identity(admission: Admission, account: Account, login_session: int) -> Identity:
+    """The participant an admitted account becomes: the hall device, or the member (as chair
+    when they run the meeting)."""
+    if admission.role is RoomRole.HALL:
+        return Identity(participant_id="hall", name="Hội trường", role="hall", account_id=account.id,
+                        member_id=None, device="hall", voter=False, login_session=login_session)
+    member_id = account.member_id
+    return Identity(
+        participant_id=f"m{member_id}" if member_id is not None else f"a{account.id}",
+        name=admission.name or account.display_name,
+        role="chair" if admission.role is RoomRole.CHAIR else "member",
+        account_id=account.id,
+        member_id=member_id,
+        device="member",
+        voter=admission.voter,
+        login_session=login_session,
+    )
 
 
 @dataclass
@@ -112,8 +120,11 @@ class SignallingConfig:
 
 
 class SignallingEndpoint:
-    def __init__(self, hub: RoomHub, db: Database, config: SignallingConfig, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, hub: RoomHub, db: Database, config: SignallingConfig, clock: Callable[[], dt.datetime],
+                 admissions: AdmissionCache | None = None) -> None:
         self.hub = hub
+        #: Room access decisions kept while nothing they read changes (shared with the token route).
+        self.admissions = admissions or AdmissionCache()
         self.db = db
         self.config = config
         self.clock = clock
@@ -130,7 +141,7 @@ class SignallingEndpoint:
         meeting_id = int(websocket.path_params["meeting_id"])
         if not self.origin_allowed(websocket):
             # Before accept: the browser sees an HTTP 403 (cross-site WebSocket hijacking).
-            await websocket.close(code=4403)
+            await websocket.close(code=CloseCode.NOT_ALLOWED)
             return
         await websocket.accept()
         conn = Connection(frame_sender(websocket), lambda code, reason: websocket.close(code, reason))
@@ -138,8 +149,8 @@ class SignallingEndpoint:
             try:
                 identity, meeting = await self._handshake(websocket, meeting_id)
             except Refusal as refusal:
-                conn.send(p.Error(code=refusal.code, message=refusal.message, ref="hello").encode())
-                conn.close_soon(refusal.close_code, refusal.code)
+                refusal.ref = "hello"
+                refuse(conn, refusal)
                 return
             await self.hub.attach(meeting, identity, conn)
             await self._read_loop(websocket, conn)
@@ -152,7 +163,7 @@ class SignallingEndpoint:
     async def _receive_text(self, websocket: WebSocket) -> str | bytes:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
+            raise WebSocketDisconnect(message.get("code", CloseCode.NORMAL))
         if message.get("text") is not None:
             return str(message["text"])
         return bytes(message.get("bytes") or b"")
@@ -161,27 +172,27 @@ class SignallingEndpoint:
         try:
             frame = await asyncio.wait_for(self._receive_text(websocket), timeout=HELLO_TIMEOUT)
         except TimeoutError:
-            raise Refusal("timeout", "Không nhận được lời chào (hello) kịp thời.", 4400) from None
+            raise Refusal("timeout", "Không nhận được lời chào (hello) kịp thời.") from None
         try:
             hello = p.decode(frame)
         except p.ProtocolError as exc:
-            raise Refusal(exc.code, exc.message, 4400) from None
+            raise Refusal(exc.code, exc.message) from None
         if not isinstance(hello, p.Hello):
-            raise Refusal("bad_message", "Thông điệp đầu tiên phải là “hello”.", 4400)
+            raise Refusal("bad_message", "Thông điệp đầu tiên phải là “hello”.")
         if hello.version != p.PROTOCOL_VERSION:
-            raise Refusal("version", "Phiên bản ứng dụng không khớp. Hãy tải lại trang.", 4400)
+            raise Refusal("version", "Phiên bản ứng dụng không khớp. Hãy tải lại trang.")
         if hello.device not in ("member", "hall"):
-            raise Refusal("bad_message", "Loại thiết bị không hợp lệ.", 4400)
+            raise Refusal("bad_message", "Loại thiết bị không hợp lệ.")
         try:
             grant = read_join_token(self.config.secret_key, hello.token)
         except TokenError as exc:
-            raise Refusal("auth_failed", exc.message, 4401) from None
+            raise Refusal("auth_failed", exc.message) from None
         login = websocket.scope.get(SCOPE_KEY)
         if not isinstance(login, LoginRef):
-            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.", 4401)
+            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.")
         if (not grant.nonce or grant.account_id != login.account_id or grant.session_id != login.session_id
                 or grant.meeting_id != meeting_id or grant.device != hello.device):
-            raise Refusal("auth_failed", "Mã tham gia không dành cho tài khoản hoặc cuộc họp này.", 4401)
+            raise Refusal("auth_failed", "Mã tham gia không dành cho tài khoản hoặc cuộc họp này.")
         now = self.clock()
         identity, meeting = await self.db.run(lambda s: self._authorise(s, login, grant, meeting_id, hello.device, now))
         return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
@@ -189,55 +200,23 @@ class SignallingEndpoint:
 
     def _authorise(self, session: Session, login: LoginRef, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
-        member_id = grant.member_id
         account = session.get(Account, login.account_id)
         live = sessions.live_ids(session, {login.session_id}, now=now, limits=self.config.session_limits)
         if account is None or not account.is_active or not live:
-            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.", 4401)
-        if account.member_id != member_id:
-            raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.", 4401)
-        meeting = session.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
-        if meeting is None:
-            raise Refusal("not_found", "Không tìm thấy cuộc họp.", 4404)
-        scope = scoping.scope_for(session, account, meeting.local_date)
-        chair = scope.chairs(meeting.cell_id)
-        if not scope.can_read(meeting.cell_id) and not chair:
-            raise Refusal("not_allowed", "Bạn không sinh hoạt tại chi bộ này nên không thể tham gia cuộc họp.", 4403)
-        decision = remote_decision(session, meeting, member_id, is_secretary=chair)
-        if not decision.allowed:
-            raise Refusal("not_allowed", decision.reason, 4403)
-        if device == "hall" and not chair:
-            raise Refusal("not_allowed", "Chỉ bí thư chi bộ mới kết nối được thiết bị hội trường.", 4403)
-        if meeting.status != MeetingStatus.OPEN:
-            raise Refusal("meeting_not_open", "Cuộc họp chưa bắt đầu. Trang sẽ tự vào phòng khi bí thư mở cuộc họp.",
-                          4409)
-        cell = session.get(Organisation, meeting.cell_id)
-        entry = decision.eligibility
+            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.")
+        if account.member_id != grant.member_id:
+            raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.")
+        decision = self.admissions.decide(session, account, login.session_id, meeting_id, device,
+                                          now.astimezone(LOCAL_TZ).date())
+        refusal = decision if isinstance(decision, RoomRefusal) else decision.refusal_open
+        if refusal is not None:
+            raise Refusal.of(refusal)
+        assert isinstance(decision, Admission)
         # Last, so that a refused handshake does not spend the token: each token opens one
         # connection (finding 12.6), also when two processes see it at the same moment.
         if not sessions.use_join_nonce(session, grant.nonce, now=now, keep_for=JOIN_NONCE_MEMORY):
-            raise Refusal("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.", 4401)
-        if device == "hall":
-            identity = Identity(participant_id="hall", name="Hội trường", role="hall", account_id=account.id,
-                                member_id=None, device="hall", voter=False, login_session=login.session_id)
-        else:
-            pid = f"m{member_id}" if member_id is not None else f"a{account.id}"
-            identity = Identity(
-                participant_id=pid,
-                name=entry.full_name if entry else account.display_name,
-                role="chair" if chair else "member",
-                account_id=account.id,
-                member_id=member_id,
-                device="member",
-                voter=bool(entry and entry.may_vote),
-                login_session=login.session_id,
-            )
-        info = {
-            "id": meeting.id, "cell_id": meeting.cell_id, "title": meeting.title,
-            "cell": cell.name if cell else "", "status": meeting.status.value,
-            "starts_at": meeting.starts_at.isoformat(), "lobby": meeting.lobby,
-        }
-        return identity, info
+            raise Refusal("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.")
+        return _identity(decision, account, login.session_id), dict(decision.meeting)
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection) -> None:
         bucket = TokenBucket(self.config.rate, self.config.burst)
@@ -249,13 +228,12 @@ class SignallingEndpoint:
                 frame = await asyncio.wait_for(self._receive_text(websocket),
                                                timeout=HEARTBEAT_TIMEOUT if heartbeat else None)
             except TimeoutError:
-                conn.close_soon(4408, "heartbeat timeout")
+                conn.close_soon(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
                 return
             if not bucket.take():
                 dropped += 1
                 if dropped > self.config.flood_limit:
-                    conn.send(p.Error(code="flooding", message="Gửi quá nhiều thông điệp; kết nối bị đóng.").encode())
-                    conn.close_soon(1008, "flooding")
+                    refuse(conn, Refusal("flooding", "Gửi quá nhiều thông điệp; kết nối bị đóng."))
                     return
                 now = time.monotonic()
                 if now - warned_at > 1.0:
@@ -268,7 +246,6 @@ class SignallingEndpoint:
                 heartbeat = heartbeat or isinstance(message, p.Ping)
                 await self.hub.dispatch(conn, message)
             except p.ProtocolError as exc:
-                conn.send(p.Error(code=exc.code, message=exc.message, ref=exc.ref).encode())
+                reject(conn, exc)
                 if exc.fatal:
-                    conn.close_soon(4400, exc.code)
                     return

@@ -48,6 +48,27 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI=true needs DATABASE_URL=postgresql://… so the suite also runs on PostgreSQL")
 
 
+#: The stash key for how many selected tests would also have run on PostgreSQL.
+SQLITE_ONLY = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not postgres_url():
+        config.stash[SQLITE_ONLY] = sum(1 for item in items if "backend" in getattr(item, "fixturenames", ()))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    """A local run without DATABASE_URL leaves out every PostgreSQL variant: say so, so
+    that a green run is not mistaken for one that covered both databases."""
+    left_out = config.stash.get(SQLITE_ONLY, 0)
+    if left_out:
+        terminalreporter.write_sep("-", "PostgreSQL variants not run", yellow=True)
+        terminalreporter.write_line(
+            f"{left_out} database test(s) ran on SQLite only: DATABASE_URL is not set to a PostgreSQL URL. "
+            "Set DATABASE_URL=postgresql://127.0.0.1/test to run them on PostgreSQL too (CI always does).",
+            yellow=True)
+
+
 class Clock:
     """A settable clock; starts at 10:00 on 27 November 2026, Vietnam time."""
 

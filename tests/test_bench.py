@@ -26,3 +26,15 @@ def test_audit_bench_runs_at_a_tiny_size():
     last = lines[-len(expected):]
     assert [LINE.match(line).group(1) for line in last] == expected, done.stdout  # type: ignore[union-attr]
     assert "generated 8 cells" in done.stdout
+
+
+JOIN_LINE = re.compile(r"^joins=(\d+) joins_per_s=\d+\.\d p50_ms=\d+ p99_ms=\d+ bare_joins_per_s=\d+\.\d$")
+
+
+def test_join_bench_runs_at_a_tiny_size():
+    """bench/join.py: twenty members fetch a token and reach ``welcome``, then the bare route."""
+    args = [sys.executable, "-m", "bench.join", "--members", "20", "--ramp", "0.5"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    match = JOIN_LINE.match(done.stdout.strip().splitlines()[-1])
+    assert match and match.group(1) == "20", done.stdout

@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 
-COMMANDS = ("serve", "migrate", "demo", "create-account", "import-members", "notices", "flags", "verify-audit")
+COMMANDS = ("serve", "migrate", "demo", "create-account", "import-members", "notices", "flags", "verify-audit",
+            "rebuild-aggregates")
 
 
 def run(*args, env):
@@ -66,6 +67,30 @@ def test_migrate_is_idempotent_and_demo_loads_once(env):
     assert flags.returncode == 0 and "0 raised, 0 lowered" in flags.stdout, flags.stdout + flags.stderr
     verified = run("verify-audit", env=env)
     assert verified.returncode == 0 and "Audit log intact:" in verified.stdout, verified.stdout + verified.stderr
+
+
+def test_rebuild_aggregates_finds_and_mends_writes_around_the_application(env):
+    """The demo, written through the domain, leaves the audit's cell-month figures equal to a
+    recomputation; a roster line changed by SQL makes ``--check`` fail (exit 1) until
+    ``rebuild-aggregates`` recomputes them."""
+    from sqlalchemy import text
+
+    from app.db import make_engine
+
+    assert run("demo", env=env).returncode == 0
+    check = run("rebuild-aggregates", "--check", env=env)
+    assert check.returncode == 0 and "up to date" in check.stdout, check.stdout + check.stderr
+    engine = make_engine(env["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE attendance SET status = 'absent', mode = NULL, excused = :no WHERE id = "
+                          "(SELECT MIN(id) FROM attendance WHERE status = 'present' AND expected = :yes)"),
+                     {"no": False, "yes": True})
+    engine.dispose()
+    check = run("rebuild-aggregates", "--check", env=env)
+    assert check.returncode == 1 and "DIFFER in 1 row(s)" in check.stdout, check.stdout + check.stderr
+    rebuilt = run("rebuild-aggregates", env=env)
+    assert rebuilt.returncode == 0 and "rebuilt" in rebuilt.stdout, rebuilt.stdout + rebuilt.stderr
+    assert run("rebuild-aggregates", "--check", env=env).returncode == 0
 
 
 def test_demo_reset_starts_the_demo_over(env, backend):

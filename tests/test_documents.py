@@ -14,6 +14,7 @@ from meetings.organisation.organisations import Organisation
 from meetings.planning import agenda, documents, schedules
 from meetings.planning.documents import MeetingDocument
 from meetings.planning.meetings import Meeting, MeetingKind, PilotApproval
+from tests.support.snapshot import unchanged
 from tests.support.web import client_token
 
 ACTOR = Actor.system("test")
@@ -78,7 +79,7 @@ def test_type_is_checked_by_content_and_nothing_is_stored_when_wrong(world, clie
 
 def test_size_limit(session, world, meeting_id, tmp_path):
     meeting = session.get(Meeting, meeting_id)
-    with pytest.raises(ValidationError, match="quá lớn"):
+    with unchanged(session), pytest.raises(ValidationError, match="quá lớn"):
         documents.add_document(session, ACTOR, meeting, filename="to.pdf", data=PDF + b"x" * 2000, root=tmp_path,
                                max_bytes=1000, now=at(2026, 11, 27, 10, 0))
 

@@ -14,6 +14,7 @@ from meetings.organisation.members import (
     PeriodInput,
     PeriodKind,
 )
+from tests.support.snapshot import unchanged
 from tests.support.world import add_member
 
 ACTOR = Actor.system("test")
@@ -54,7 +55,7 @@ def test_probation_defaults_to_twelve_months(session, world):
 
 def test_card_numbers_are_unique(session, world):
     taken = world.members["a1"].card_number
-    with pytest.raises(Conflict, match=taken):
+    with unchanged(session), pytest.raises(Conflict, match=taken):
         members.create_member(
             session, ACTOR, world.orgs["B"],
             MemberInput(full_name="Người Trùng Thẻ", birth_date="1990-01-01", card_number=taken,
@@ -71,9 +72,9 @@ def test_periods_of_one_kind_must_not_overlap(session, world):
     m = world.members["a2"]
     members.add_period(session, ACTOR, m, away(dt.date(2026, 1, 1), dt.date(2026, 3, 31)))
     before = session.scalar(select(func.count()).select_from(MemberPeriod))
-    with pytest.raises(ValidationError, match="trùng với giai đoạn đã có"):
+    with unchanged(session), pytest.raises(ValidationError, match="trùng với giai đoạn đã có"):
         members.add_period(session, ACTOR, m, away(dt.date(2026, 3, 31), dt.date(2026, 6, 30)))
-    with pytest.raises(ValidationError, match="trùng"):
+    with unchanged(session), pytest.raises(ValidationError, match="trùng"):
         members.add_period(session, ACTOR, m, away(dt.date(2025, 1, 1)))  # open-ended from before
     assert session.scalar(select(func.count()).select_from(MemberPeriod)) == before
     # Adjacent is fine, and another kind may overlap.
@@ -89,20 +90,20 @@ def test_open_period_blocks_later_ones_and_edits_are_checked_too(session, world)
     m = world.members["a2"]
     first = members.add_period(session, ACTOR, m, away(dt.date(2026, 1, 1), dt.date(2026, 1, 31)))
     members.add_period(session, ACTOR, m, away(dt.date(2026, 5, 1)))
-    with pytest.raises(ValidationError, match="trùng"):
+    with unchanged(session), pytest.raises(ValidationError, match="trùng"):
         members.add_period(session, ACTOR, m, away(dt.date(2027, 1, 1), dt.date(2027, 2, 1)))
-    with pytest.raises(ValidationError, match="trùng"):
+    with unchanged(session), pytest.raises(ValidationError, match="trùng"):
         members.update_period(session, ACTOR, first, away(dt.date(2026, 1, 1), dt.date(2026, 6, 1)))
     assert first.end_on == dt.date(2026, 1, 31)
 
 
 def test_period_fields_required_by_kind(session, world):
     m = world.members["a2"]
-    with pytest.raises(ValidationError, match="số quyết định"):
+    with unchanged(session), pytest.raises(ValidationError, match="số quyết định"):
         members.add_period(session, ACTOR, m, PeriodInput(kind=PeriodKind.EXEMPT, start_on="2026-01-01", reason="x"))
-    with pytest.raises(ValidationError, match="nơi đi làm ăn xa"):
+    with unchanged(session), pytest.raises(ValidationError, match="nơi đi làm ăn xa"):
         members.add_period(session, ACTOR, m, PeriodInput(kind=PeriodKind.AWAY, start_on="2026-01-01"))
-    with pytest.raises(ValidationError, match="phải sau"):
+    with unchanged(session), pytest.raises(ValidationError, match="phải sau"):
         members.add_period(session, ACTOR, m, away(dt.date(2026, 5, 1), dt.date(2026, 4, 1)))
 
 

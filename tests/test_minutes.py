@@ -23,6 +23,7 @@ from meetings.proceedings import votes
 from meetings.proceedings.attendance import Mark
 from meetings.proceedings.minutes_export import header, to_docx
 from scripts.render_minutes import render
+from tests.support.snapshot import unchanged
 from tests.support.web import client_token, login, post
 from tests.support.world import add_meetings, add_member
 from tests.test_attendance import ACTOR, at, new_cell, open_meeting, present
@@ -87,11 +88,11 @@ def held(session, signers):
 def test_adoption_needs_the_takers_confirmation_of_the_final_text(session, held, signers):
     draft = mn.save_draft(session, signers.taker, held, signers.draft, base_revision=0, now=at(21, 10))
     assert draft.revision == 1
-    with pytest.raises(ValidationError, match="Thư ký chưa xác nhận"):
+    with unchanged(session), pytest.raises(ValidationError, match="Thư ký chưa xác nhận"):
         mn.adopt(session, signers.chair, held, at(21, 20))
     mn.confirm_as_taker(session, signers.taker, held, at(21, 15))
     mn.save_draft(session, signers.taker, held, {**signers.draft, "other": "Bổ sung sau xác nhận"}, base_revision=1, now=at(21, 16))
-    with pytest.raises(ValidationError, match="xác nhận lại"):
+    with unchanged(session), pytest.raises(ValidationError, match="xác nhận lại"):
         mn.adopt(session, signers.chair, held, at(21, 20))
     mn.confirm_as_taker(session, signers.taker, held, at(21, 17))
     version = mn.adopt(session, signers.chair, held, at(21, 20))
@@ -104,9 +105,9 @@ def test_adoption_needs_the_takers_confirmation_of_the_final_text(session, held,
 
 def test_two_editors_do_not_overwrite_each_other(session, held, signers):
     mn.save_draft(session, signers.taker, held, signers.draft, base_revision=0, now=at(21, 10))
-    with pytest.raises(Conflict, match="người khác sửa"):
+    with unchanged(session), pytest.raises(Conflict, match="người khác sửa"):
         mn.save_draft(session, signers.chair, held, {**signers.draft, "resolution": "Khác"}, base_revision=0, now=at(21, 11))
-    with pytest.raises(ValidationError, match="không hợp lệ"):
+    with unchanged(session), pytest.raises(ValidationError, match="không hợp lệ"):
         mn.save_draft(session, signers.taker, held, {**signers.draft, "items": "không phải danh sách"}, base_revision=1, now=at(21, 12))
 
 
@@ -115,7 +116,7 @@ def test_adopted_minutes_cannot_change_in_the_database_and_amendments_are_new_ve
     mn.save_draft(session, signers.taker, held, signers.draft, base_revision=0, now=at(21, 10))
     mn.confirm_as_taker(session, signers.taker, held, at(21, 15))
     first = mn.adopt(session, signers.chair, held, at(21, 20))
-    with pytest.raises(ValidationError, match="không có gì thay đổi"):
+    with unchanged(session), pytest.raises(ValidationError, match="không có gì thay đổi"):
         mn.adopt(session, signers.chair, held, at(21, 20), reason="Không đổi gì")
     change_status(session, ACTOR, held, MeetingStatus.CLOSED, now=at(21, 30))
     session.commit()
@@ -126,7 +127,7 @@ def test_adopted_minutes_cannot_change_in_the_database_and_amendments_are_new_ve
     fixed = {**signers.draft, "resolution": "Chi bộ thống nhất thông qua nghị quyết tháng 12 (đã sửa lỗi chính tả)."}
     mn.save_draft(session, signers.taker, held, fixed, base_revision=1, now=at(22, 0))
     mn.confirm_as_taker(session, signers.taker, held, at(22, 1))
-    with pytest.raises(ValidationError, match="phải ghi lý do"):
+    with unchanged(session), pytest.raises(ValidationError, match="phải ghi lý do"):
         mn.adopt(session, signers.chair, held, at(22, 2))
     second = mn.adopt(session, signers.chair, held, at(22, 2), reason="Sửa lỗi chính tả ở phần nghị quyết")
     assert second.version == 2 and second.reason.startswith("Sửa lỗi")
@@ -168,15 +169,15 @@ def test_each_signer_signs_once_from_their_own_account(session, held, signers):
     """Decision 13: the minute-taker confirms, the chair adopts; two members, two accounts."""
     same = {**signers.draft, "taker_member_id": signers.draft["chair_member_id"]}
     mn.save_draft(session, signers.chair, held, same, base_revision=0, now=at(21, 10))
-    with pytest.raises(ValidationError, match="hai đồng chí khác nhau"):
+    with unchanged(session), pytest.raises(ValidationError, match="hai đồng chí khác nhau"):
         mn.confirm_as_taker(session, signers.chair, held, at(21, 11))
     mn.save_draft(session, signers.chair, held, signers.draft, base_revision=1, now=at(21, 12))
     for actor in (signers.chair, ACTOR):
-        with pytest.raises(ValidationError, match="Chỉ đồng chí Lê Thị Thu Hà, thư ký cuộc họp"):
+        with unchanged(session), pytest.raises(ValidationError, match="Chỉ đồng chí Lê Thị Thu Hà, thư ký cuộc họp"):
             mn.confirm_as_taker(session, actor, held, at(21, 13))
     mn.confirm_as_taker(session, signers.taker, held, at(21, 14))
     for actor in (signers.taker, ACTOR):
-        with pytest.raises(ValidationError, match="Chỉ đồng chí Nguyễn Văn Ấn, người chủ trì"):
+        with unchanged(session), pytest.raises(ValidationError, match="Chỉ đồng chí Nguyễn Văn Ấn, người chủ trì"):
             mn.adopt(session, actor, held, at(21, 15))
     version = mn.adopt(session, signers.chair, held, at(21, 15))
     assert (version.taker_confirmed_by_id, version.chair_confirmed_by_id) == (signers.taker.account_id,

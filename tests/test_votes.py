@@ -12,6 +12,7 @@ from meetings.proceedings import attendance as att
 from meetings.proceedings import votes
 from meetings.proceedings.attendance import AttendanceMode
 from meetings.proceedings.votes import BallotCast, Choice, SecretTally
+from tests.support.snapshot import unchanged
 from tests.support.world import add_member
 from tests.test_attendance import ACTOR, at, new_cell, open_meeting, present
 
@@ -58,15 +59,15 @@ def test_second_vote_probationary_vote_and_late_vote_are_refused(session, hall):
     motion = votes.open_motion(session, ACTOR, meeting, "Bỏ phiếu kín", "secret", at(20, 0))
     box = votes.BallotBox(motion.id)
     votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1), box=box)
-    with pytest.raises(ValidationError, match="chỉ biểu quyết một lần"):
+    with unchanged(session), pytest.raises(ValidationError, match="chỉ biểu quyết một lần"):
         votes.cast(session, meeting, motion, officials[0].id, "disagree", now=at(20, 2), box=box)
-    with pytest.raises(ValidationError, match="dự bị không có quyền biểu quyết"):
+    with unchanged(session), pytest.raises(ValidationError, match="dự bị không có quyền biểu quyết"):
         votes.cast(session, meeting, motion, trainee.id, "agree", now=at(20, 2), box=box)
     votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=2, disagree=0, abstain=1)
     closed = votes.close_motion(session, ACTOR, meeting, motion, at(20, 10), box=box)
     # 3 agree of D = 6 is not more than half: the resolution does not pass.
     assert (closed.agree, closed.disagree, closed.abstain, closed.denominator, closed.passed) == (3, 0, 1, 6, False)
-    with pytest.raises(ValidationError, match="đã kết thúc"):
+    with unchanged(session), pytest.raises(ValidationError, match="đã kết thúc"):
         votes.cast(session, meeting, motion, officials[1].id, "agree", now=at(20, 11), box=box)
 
 
@@ -74,7 +75,7 @@ def test_in_person_counts_cannot_exceed_the_voters_in_the_hall(session, hall):
     meeting, officials, _ = hall
     motion = votes.open_motion(session, ACTOR, meeting, "Biểu quyết công khai", "open", at(20, 0))
     votes.cast(session, meeting, motion, officials[0].id, "agree", now=at(20, 1))
-    with pytest.raises(ValidationError, match="vượt số đảng viên"):
+    with unchanged(session), pytest.raises(ValidationError, match="vượt số đảng viên"):
         votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=4, disagree=0, abstain=0)
     votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=3, disagree=0, abstain=0)
     assert votes.tally(session, motion).agree == 4
@@ -100,9 +101,9 @@ def test_a_closed_vote_cannot_be_changed_in_the_database(database, session, hall
 def test_only_one_open_vote_at_a_time_and_only_during_the_meeting(session, hall):
     meeting, _, _ = hall
     votes.open_motion(session, ACTOR, meeting, "Thứ nhất", "open", at(20, 0))
-    with pytest.raises(ValidationError, match="chưa kết thúc"):
+    with unchanged(session), pytest.raises(ValidationError, match="chưa kết thúc"):
         votes.open_motion(session, ACTOR, meeting, "Thứ hai", "open", at(20, 1))
-    with pytest.raises(ValidationError, match="Hình thức"):
+    with unchanged(session), pytest.raises(ValidationError, match="Hình thức"):
         votes.open_motion(session, ACTOR, meeting, "X", "giơ thẻ", at(20, 1))
 
 
@@ -110,14 +111,14 @@ def test_absent_members_cannot_vote(session, hall):
     meeting, officials, _ = hall
     att.mark(session, ACTOR, meeting, officials[5].id, att.Mark(status="absent", excused=False), now=at(20, 0))
     motion = votes.open_motion(session, ACTOR, meeting, "Nội dung", "open", at(20, 0))
-    with pytest.raises(ValidationError, match="có mặt"):
+    with unchanged(session), pytest.raises(ValidationError, match="có mặt"):
         votes.cast(session, meeting, motion, officials[5].id, "agree", now=at(20, 1))
 
 
 def test_a_secret_ballot_is_never_recorded_by_name_in_the_hall(session, hall):
     meeting, officials, _ = hall
     motion = votes.open_motion(session, ACTOR, meeting, "Bỏ phiếu kín", "secret", at(20, 0))
-    with pytest.raises(ValidationError, match="chỉ bỏ trong phòng họp"):
+    with unchanged(session), pytest.raises(ValidationError, match="chỉ bỏ trong phòng họp"):
         votes.cast(session, meeting, motion, officials[4].id, "agree", channel="in_person", now=at(20, 1))
     assert motion.ballots_in_box == 0
 
@@ -177,7 +178,7 @@ def test_two_boxes_never_take_ballots_for_one_ballot(session, hall):
         votes.cast(session, meeting, motion, officials[1].id, "agree", now=at(20, 2), box=second)
     session.rollback()
     votes.void_ballot(session, ACTOR, meeting, motion, at(20, 3))
-    with pytest.raises(ValidationError, match="đã kết thúc"):
+    with unchanged(session), pytest.raises(ValidationError, match="đã kết thúc"):
         votes.cast(session, meeting, motion, officials[2].id, "agree", now=at(20, 4), box=first)
 
 
@@ -189,7 +190,7 @@ def test_hall_voters_who_also_voted_online_are_not_counted_twice(session, hall):
     votes.cast(session, meeting, motion, officials[3].id, "disagree", now=at(20, 1), box=box)
     votes.set_in_person_counts(session, ACTOR, meeting, motion, agree=3, disagree=0, abstain=0)
     session.commit()
-    with pytest.raises(ValidationError, match=r"\(3\) vượt số đảng viên có quyền biểu quyết có mặt trực tiếp \(2\)"):
+    with unchanged(session), pytest.raises(ValidationError, match=r"\(3\) vượt số đảng viên có quyền biểu quyết có mặt trực tiếp \(2\)"):
         votes.close_motion(session, ACTOR, meeting, motion, at(20, 2), box=box)
     session.rollback()
     assert motion.status == votes.MotionStatus.OPEN and len(box) == 1

@@ -15,26 +15,12 @@ def meeting_for(ctx: Ctx, *, manage: bool = False, audit: bool = False) -> Meeti
     """The meeting in the path. 404 unless its cell is readable; 403 when ``manage`` is asked
     and the account does not manage the cell, or ``audit`` is asked and it neither manages the
     cell nor audits it."""
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     if manage and not ctx.scope.can_manage(meeting.cell_id):
         raise Forbidden("Chỉ bí thư chi bộ mới thực hiện được thao tác này.")
     if audit and not audits_meeting(ctx.db, ctx.scope, meeting):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem trang này.")
     return meeting
-
-
-def is_chair(ctx: Ctx, meeting: Meeting) -> bool:
-    """The cell's secretary or deputy (or an admin) runs the meeting."""
-    assert ctx.scope is not None
-    return ctx.scope.chairs(meeting.cell_id)
-
-
-def can_audit(ctx: Ctx, org_id: int) -> bool:
-    """Manages the organisation (its secretary, an admin above it) or audits it (read-only) by
-    an auditor grant that covers it (security finding 12.3: never through a grant elsewhere)."""
-    assert ctx.scope is not None
-    return ctx.scope.can_audit(org_id)
 
 
 def year_param(ctx: Ctx) -> int:
@@ -60,9 +46,8 @@ def quarter_param(ctx: Ctx) -> int | None:
 def member_record_access(ctx: Ctx, member_id: int) -> Member:
     """A member's yearly record and review: the member, the secretaries of the cells they
     belong to, the auditors and admins above. Anyone else: 404 (outside) or 403."""
-    assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, member_id, ctx.today)
     cells = scoping.member_cells(ctx.db, member, ctx.today)
-    if not (ctx.scope.member_id == member.id or any(can_audit(ctx, c) for c in cells)):
+    if not (ctx.scope.member_id == member.id or any(ctx.scope.can_audit(c) for c in cells)):
         raise Forbidden("Chỉ đảng viên đó, bí thư chi bộ và cấp ủy cấp trên được xem hồ sơ năm của đảng viên.")
     return member

@@ -52,7 +52,6 @@ def roster_page(ctx: Ctx) -> Response:
 
 
 def _render_roster(ctx: Ctx, meeting: Meeting, *, status_code: int = 200, error: str | None = None) -> Response:
-    assert ctx.scope is not None
     records = att.current_roster(ctx.db, meeting, ctx.now)
     dues = att.dues_for_month(ctx.db, meeting.cell_id, meeting.local_date)
     return ctx.render(
@@ -143,7 +142,6 @@ def roster_csv(ctx: Ctx) -> Response:
 @view()
 def member_history(ctx: Ctx) -> Response:
     """A member's attendance, meeting by meeting — which ones counted them present online."""
-    assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
     cells = scoping.member_cells(ctx.db, member, ctx.today)
     if not (ctx.scope.member_id == member.id or any(ctx.scope.can_audit(c) for c in cells)):

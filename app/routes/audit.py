@@ -20,16 +20,15 @@ from meetings.organisation.organisations import Organisation, OrgKind
 from .. import changelog, charts, exports
 from ..tuning import paused_gc
 from ..web import Ctx, view
-from .access import can_audit, quarter_param, year_param
+from .access import quarter_param, year_param
 
 #: Flagged members are named on a committee's page up to this many cells (a commune).
 MAX_CELLS_NAMED = 80
 
 
 def _org_for_audit(ctx: Ctx) -> Organisation:
-    assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"))
-    if not can_audit(ctx, org.id):
+    if not ctx.scope.can_audit(org.id):
         raise Forbidden("Chỉ cấp ủy cấp trên (và bí thư đối với chi bộ mình) xem được trang kiểm tra nền nếp.")
     return org
 
@@ -40,16 +39,6 @@ def _grid_rows(result: regularity.Audit) -> list[charts.GridRow]:
     meeting (a cell that moved counts under the committee it stood under that month)."""
     rows = []
     cells = {c.id: c for c in result.cells}
-    due: dict[tuple[int, int], int] = {}
-    held: dict[tuple[int, int], int] = {}
-    for cell in result.cells:
-        for i, mm in enumerate(cell.months):
-            if mm.child_id is None or mm.status in (Regular.NOT_DUE, Regular.OUTSIDE):
-                continue
-            key = (mm.child_id, i)
-            due[key] = due.get(key, 0) + 1
-            if mm.status in (Regular.ON_TIME, Regular.LATE):
-                held[key] = held.get(key, 0) + 1
     for child, _tally in result.children:
         if child.kind == OrgKind.CELL and child.id in cells:
             cell = cells[child.id]
@@ -62,8 +51,9 @@ def _grid_rows(result: regularity.Audit) -> list[charts.GridRow]:
             continue
         values: list[str | float | None] = []
         titles = []
+        due, held = result.due.get(child.id), result.held.get(child.id)
         for i, month in enumerate(result.months):
-            n, k = due.get((child.id, i), 0), held.get((child.id, i), 0)
+            n, k = (due[i], held[i]) if due and held else (0, 0)
             values.append(None if n == 0 else k / n)
             titles.append(f"{child.name}, tháng {month}: {k}/{n} chi bộ đã họp" if n else
                           f"{child.name}, tháng {month}: chưa đến hạn")
@@ -75,7 +65,6 @@ def _page(ctx: Ctx, org: Organisation, year: int, quarter: int | None, *, subjec
           only_cell: int | None = None) -> dict[str, Any]:
     """The audit of ``org`` (the committee it is seen from); ``subject`` is the page's own
     organisation (a cell's page seen from a committee: only that cell, ``only_cell``)."""
-    assert ctx.scope is not None
     subject = subject or org
     with paused_gc():
         result = regularity.audit(ctx.db, org, year, quarter, ctx.now, only_cell=only_cell)
@@ -115,18 +104,17 @@ def _vantage(ctx: Ctx, cell: Organisation, year: int, quarter: int | None) -> Or
     itself for its secretary (and the admins above, who manage it), and for an auditor the
     nearest committee above the cell that they audit — so that each sees the months the cell
     stood under them (decision 11), never another committee's."""
-    assert ctx.scope is not None
     via = ctx.request.query_params.get("via", "")
     if via:
         if not via.isdigit():
             raise NotFound()
         org = scoping.access_organisation(ctx.db, ctx.scope, int(via))
-        if not can_audit(ctx, org.id):
+        if not ctx.scope.can_audit(org.id):
             raise Forbidden("Chỉ cấp ủy cấp trên (và bí thư đối với chi bộ mình) xem được trang kiểm tra nền nếp.")
         if cell.id not in regularity.cells_of_period(ctx.db, org, year, quarter):
             raise NotFound()
         return org
-    if not (ctx.scope.can_read(cell.id) and can_audit(ctx, cell.id)):
+    if not (ctx.scope.can_read(cell.id) and ctx.scope.can_audit(cell.id)):
         raise NotFound() if not ctx.scope.can_read(cell.id) else Forbidden(
             "Chỉ bí thư chi bộ và cấp ủy cấp trên xem được trang kiểm tra nền nếp.")
     if ctx.scope.can_manage(cell.id):
@@ -139,7 +127,6 @@ def _vantage(ctx: Ctx, cell: Organisation, year: int, quarter: int | None) -> Or
 
 @view()
 def cell_audit(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = ctx.db.get(Organisation, ctx.path_int("cell_id"))
     if cell is None or cell.kind != OrgKind.CELL:
         raise NotFound()
@@ -162,7 +149,7 @@ def audit_csv(ctx: Ctx) -> Response:
     org = _org_for_audit(ctx)
     year, quarter = year_param(ctx), quarter_param(ctx)
     with paused_gc():
-        result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
+        result = regularity.audit(ctx.db, org, year, quarter, ctx.now, detail_all=True)
     return exports.csv_response(regularity.as_rows(result), _export_name(org, year, quarter, "csv"))
 
 
@@ -171,8 +158,8 @@ def audit_xlsx(ctx: Ctx) -> Response:
     org = _org_for_audit(ctx)
     year, quarter = year_param(ctx), quarter_param(ctx)
     with paused_gc():
-        result = regularity.audit(ctx.db, org, year, quarter, ctx.now)
-    totals: list[list[object]] = [["Tổ chức", "Số chi bộ", "Thường kỳ đúng hạn", "Muộn", "Thiếu", "Chuyên đề đã họp",
+        result = regularity.audit(ctx.db, org, year, quarter, ctx.now, detail_all=True)
+    totals: list[list[regularity.ExportValue]] = [["Tổ chức", "Số chi bộ", "Thường kỳ đúng hạn", "Muộn", "Thiếu", "Chuyên đề đã họp",
                                    "Chuyên đề thiếu", "Biên bản đã thông qua", "Tỷ lệ dự họp (%)",
                                    "Đảng viên đi làm ăn xa", "Tham gia trực tuyến (%)", "Cảnh báo", "Xem xét xóa tên"]]
     for name, t in [(org.name, result.total), *[(c.name, t) for c, t in result.children]]:
@@ -187,7 +174,6 @@ def audit_xlsx(ctx: Ctx) -> Response:
 def evaluation_policy(ctx: Ctx) -> Response:
     """An admin of a committee sets, for its subtree, whether thematic absences count and the
     review date; the members' flags of the year are rechecked at once."""
-    assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"), manage=True)
     if not ctx.scope.administers(org.id):
         raise Forbidden("Chỉ quản trị cấp ủy thay đổi được thiết lập đánh giá.")
@@ -216,7 +202,6 @@ def chain_status(ctx: Ctx) -> dict[str, Any] | None:
     """The hash chain's check, when asked for (``?verify=1``; the page's script asks for it as
     soon as the page is shown): it reads the whole log. Breaks in entries outside the viewer's
     organisations are listed without their details."""
-    assert ctx.scope is not None
     if ctx.request.query_params.get("verify") != "1":
         return None
     anchors, anchor_error = _anchors(ctx)

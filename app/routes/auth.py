@@ -12,7 +12,7 @@ from meetings.foundation.errors import DomainError, ValidationError
 from meetings.organisation import accounts
 from meetings.planning import notices
 
-from ..web import Ctx, client_address, safe_next, view
+from ..web import Ctx, PublicCtx, client_address, safe_next, view
 from .room import ROOM_MODULES
 
 _ROOM_PAGE = re.compile(r"/meetings/\d+/room(\?.*)?")
@@ -29,7 +29,7 @@ def _prefetch_for(next_url: str) -> list[str]:
 
 
 @view(login=False)
-def login(ctx: Ctx) -> Response:
+def login(ctx: PublicCtx) -> Response:
     next_url = safe_next(ctx.request.query_params.get("next", "/"))
     if ctx.request.method == "GET":
         if ctx.account is not None:
@@ -59,7 +59,7 @@ def login(ctx: Ctx) -> Response:
     return RedirectResponse(next_url, status_code=303)
 
 
-def _tell_owner_of_guessing(ctx: Ctx, account: accounts.Account) -> None:
+def _tell_owner_of_guessing(ctx: PublicCtx, account: accounts.Account) -> None:
     """Someone keeps typing wrong passwords for this account: its owner hears of it (the
     guesser is slowed down, the owner is not locked out)."""
     when = ctx.now.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
@@ -74,14 +74,13 @@ def _tell_owner_of_guessing(ctx: Ctx, account: accounts.Account) -> None:
 
 
 @view(login=False)
-def logout(ctx: Ctx) -> Response:
+def logout(ctx: PublicCtx) -> Response:
     ctx.log_out()
     return ctx.redirect("/login", "Bạn đã đăng xuất.", "info")
 
 
 @view(allow_password_change_pending=True)
 def password(ctx: Ctx) -> Response:
-    assert ctx.account is not None
     if ctx.request.method == "GET":
         return ctx.render("password.html", forced=ctx.account.must_change_password)
     try:

@@ -13,7 +13,7 @@ from meetings.organisation.members import Member, MemberPeriod, Membership, Peri
 from meetings.organisation.organisations import Organisation, OrgKind
 from meetings.planning import notices, schedules
 from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus
-from meetings.planning.online import remote_decision
+from meetings.proceedings.room_access import RoomAccess, room_access
 
 from ..web import Ctx, view
 
@@ -23,21 +23,20 @@ def _cell_meetings(ctx: Ctx, cell: Organisation | None, member: Member | None) -
     and its next meeting: what a member opens the site for on a meeting day."""
     if cell is None or member is None:
         return {"live": None, "live_join": False, "next_meeting": None}
-    assert ctx.scope is not None
     # The cell's own meetings; the chi ủy's are on the schedule page for those who sit on it.
     coming = [m for m in schedules.upcoming(ctx.db, cell.id, ctx.now, past_days=1)
               if m.status != MeetingStatus.CANCELLED and m.kind != MeetingKind.COMMITTEE]
     live: Meeting | None = next((m for m in coming if m.status == MeetingStatus.OPEN), None)
     join = False
     if live is not None:
-        join = remote_decision(ctx.db, live, member.id, is_secretary=ctx.scope.chairs(cell.id)).allowed
+        access = room_access(ctx.db, ctx.scope, live.id)
+        join = isinstance(access, RoomAccess) and access.may_join
     following = next((m for m in coming if m.status == MeetingStatus.SCHEDULED and m.starts_at >= ctx.now), None)
     return {"live": live, "live_join": join, "next_meeting": following}
 
 
 @view()
 def home(ctx: Ctx) -> Response:
-    assert ctx.scope is not None and ctx.account is not None
     member = ctx.db.get(Member, ctx.account.member_id) if ctx.account.member_id else None
     home_cell = ctx.db.get(Organisation, member.home_cell_id) if member and member.home_cell_id else None
     managed = [ctx.db.get(Organisation, cid) for cid in sorted(ctx.scope.managed_cells)]
@@ -86,7 +85,6 @@ def _cell_counts(ctx: Ctx, cell_ids: list[int]) -> dict[int, dict[str, int]]:
 
 @view()
 def organisation_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"))
     if org.kind == OrgKind.CELL:
         return RedirectResponse(f"/cells/{org.id}", status_code=303)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,8 +20,8 @@ from meetings.planning import absences, agenda, calendars, dates, documents, pil
 from meetings.planning.access import access_meeting, audits_meeting
 from meetings.planning.agenda import ItemInput
 from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite, remote_invites
-from meetings.planning.online import remote_decision
 from meetings.planning.schedules import DetailsInput
+from meetings.proceedings.room_access import RoomAccess, RoomRefusal, RoomRole, room_access
 
 from ..web import Ctx, parse_id, status_for, view
 
@@ -31,28 +32,29 @@ def _cell(ctx: Ctx, meeting: Meeting) -> Organisation:
     return cell
 
 
-def _decision(ctx: Ctx, meeting: Meeting):  # type: ignore[no-untyped-def]
-    assert ctx.scope is not None
-    return remote_decision(ctx.db, meeting, ctx.scope.member_id, is_secretary=ctx.scope.can_manage(meeting.cell_id)
-                           and ctx.scope.member_id is not None)
+def _room(ctx: Ctx, meeting: Meeting) -> RoomAccess:
+    """Whether and how the reader may join the meeting's room (``proceedings.room_access``)."""
+    access = room_access(ctx.db, ctx.scope, meeting.id)
+    if isinstance(access, RoomRefusal):
+        raise NotFound()
+    return access
 
 
 def _remote_only(ctx: Ctx, meeting: Meeting) -> bool:
     """The reader takes part from afar: in-person-only documents are withheld."""
-    decision = _decision(ctx, meeting)
-    return decision.allowed and not decision.chair
+    return _room(ctx, meeting).role is RoomRole.MEMBER
 
 
 def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
-    assert ctx.scope is not None
     cell = _cell(ctx, meeting)
     manage = ctx.scope.can_manage(cell.id)
     on = meeting.local_date
     roster = eligibility.electorate(ctx.db, cell.id, on)
     invited = remote_invites(ctx.db, meeting.id)
     remote_people = [e for e in roster.expected if e.away or e.member_id in invited]
-    decision = _decision(ctx, meeting)
-    remote_only = decision.allowed and not decision.chair
+    room = _room(ctx, meeting)
+    decision = room.decision
+    remote_only = room.role is RoomRole.MEMBER
     items = agenda.items_of(ctx.db, meeting.id)
     hidden_items = {i.id for i in items if i.in_person_only} if remote_only else set()
     docs = documents.documents_of(ctx.db, meeting.id)
@@ -88,7 +90,6 @@ def meeting_context(ctx: Ctx, meeting: Meeting, **extra: Any) -> dict[str, Any]:
 
 @view()
 def meeting_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     return ctx.render("meeting.html", **meeting_context(ctx, meeting))
 
@@ -100,28 +101,29 @@ def _meeting_error(ctx: Ctx, meeting: Meeting, exc: DomainError, **extra: Any) -
 
 @view()
 def meeting_edit(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     cell = _cell(ctx, meeting)
-    context = {"meeting": meeting, "cell": cell, "approval": pilot.current_approval(ctx.db, cell.id, meeting.local_date)}
+    context: dict[str, Any] = {"meeting": meeting, "cell": cell,
+                               "approval": pilot.current_approval(ctx.db, cell.id, meeting.local_date)}
     if ctx.request.method == "GET":
         values = {"title": meeting.title, "topic": meeting.topic or "", "place": meeting.place or "",
                   "expected_minutes": meeting.expected_minutes, "combined_thematic": meeting.combined_thematic,
                   "remote_open": meeting.remote_open, "lobby": meeting.lobby}
         return ctx.render("meeting_edit.html", values=values, **context)
-    values = {n: ctx.field(n) for n in ("title", "topic", "place", "expected_minutes")}
+    posted = {n: ctx.field(n) for n in ("title", "topic", "place", "expected_minutes")}
     flags = {n: ctx.field(n) == "on" for n in ("combined_thematic", "remote_open", "lobby")}
     try:
-        schedules.update_details(ctx.db, ctx.actor, meeting, DetailsInput(**values, **flags), now=ctx.now)
+        details = DetailsInput(title=posted["title"], topic=posted["topic"], place=posted["place"],
+                               expected_minutes=posted["expected_minutes"], **flags)
+        schedules.update_details(ctx.db, ctx.actor, meeting, details, now=ctx.now)
     except DomainError as exc:
-        return ctx.render("meeting_edit.html", status_code=400, values={**values, **flags}, error=exc.message,
+        return ctx.render("meeting_edit.html", status_code=400, values={**posted, **flags}, error=exc.message,
                           **context)
     return ctx.redirect(f"/meetings/{meeting.id}", "Đã lưu cuộc họp.")
 
 
 @view()
 def meeting_move(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     form = {n: ctx.field(n) for n in ("date", "time", "place", "reason")}
     try:
@@ -134,7 +136,6 @@ def meeting_move(ctx: Ctx) -> Response:
 
 @view()
 def meeting_cancel(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     try:
         schedules.cancel_meeting(ctx.db, ctx.actor, meeting, ctx.field("reason"), now=ctx.now)
@@ -145,7 +146,6 @@ def meeting_cancel(ctx: Ctx) -> Response:
 
 @view()
 def meeting_actual(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     form = {n: ctx.field(n) for n in ("date", "start", "end", "reason")}
     try:
@@ -162,9 +162,8 @@ def meeting_actual(ctx: Ctx) -> Response:
 
 @view()
 def agenda_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
-    context = {"meeting": meeting, "cell": _cell(ctx, meeting)}
+    context: dict[str, Any] = {"meeting": meeting, "cell": _cell(ctx, meeting)}
     if ctx.request.method == "GET":
         return ctx.render("agenda_form.html", items=agenda.items_of(ctx.db, meeting.id), **context)
     assert ctx.form is not None
@@ -192,13 +191,13 @@ def agenda_page(ctx: Ctx) -> Response:
     return ctx.redirect(f"/meetings/{meeting.id}", "Đã lưu chương trình cuộc họp.")
 
 
-def _documents_root(ctx: Ctx):  # type: ignore[no-untyped-def]
-    return ctx.request.app.state.settings.data_dir
+def _documents_root(ctx: Ctx) -> Path:
+    root: Path = ctx.request.app.state.settings.data_dir
+    return root
 
 
 @view(upload=True)
 def document_upload(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     upload = ctx.file("file")
     settings = ctx.request.app.state.settings
@@ -219,7 +218,6 @@ def document_upload(ctx: Ctx) -> Response:
 
 @view()
 def document_open(ctx: Ctx) -> Response:
-    assert ctx.scope is not None and ctx.account is not None
     doc = ctx.db.get(documents.MeetingDocument, ctx.path_int("document_id"))
     if doc is None:
         raise NotFound()
@@ -238,7 +236,6 @@ def document_open(ctx: Ctx) -> Response:
 
 @view()
 def document_remove(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     doc = ctx.db.get(documents.MeetingDocument, ctx.path_int("document_id"))
     if doc is None:
         raise NotFound()
@@ -250,7 +247,6 @@ def document_remove(ctx: Ctx) -> Response:
 @view()
 def remote_list(ctx: Ctx) -> Response:
     """The secretary adds a member to (or removes one from) the meeting's remote list."""
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"), manage=True)
     member_id = ctx.field_id("member_id")
     try:
@@ -287,7 +283,6 @@ def remote_list(ctx: Ctx) -> Response:
 
 @view()
 def absence_file(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting_id = ctx.path_int("meeting_id")
     try:
         meeting = access_meeting(ctx.db, ctx.scope, meeting_id)
@@ -307,7 +302,6 @@ def absence_file(ctx: Ctx) -> Response:
 
 @view()
 def absence_decide(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     request = absences.get_request(ctx.db, ctx.path_int("absence_id"))
     meeting = access_meeting(ctx.db, ctx.scope, request.meeting_id, manage=True)
     decision = ctx.field("decision")
@@ -323,7 +317,6 @@ def absence_decide(ctx: Ctx) -> Response:
 
 @view()
 def meeting_ics(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     meeting = access_meeting(ctx.db, ctx.scope, ctx.path_int("meeting_id"))
     body = calendars.meeting_ics(meeting, _cell(ctx, meeting), str(ctx.request.app.state.settings.PUBLIC_URL), ctx.now)
     return Response(body, media_type="text/calendar; charset=utf-8",

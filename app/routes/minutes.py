@@ -23,7 +23,6 @@ from .access import meeting_for
 
 
 def _can_edit(ctx: Ctx, meeting: Meeting, minutes: mn.Minutes | None) -> bool:
-    assert ctx.scope is not None
     if meeting.status not in (MeetingStatus.OPEN, MeetingStatus.CLOSED):
         return False
     if ctx.scope.can_manage(meeting.cell_id):
@@ -32,7 +31,6 @@ def _can_edit(ctx: Ctx, meeting: Meeting, minutes: mn.Minutes | None) -> bool:
 
 
 def _editor(ctx: Ctx, meeting: Meeting, *, status_code: int = 200, error: str | None = None) -> Response:
-    assert ctx.scope is not None
     existing = ctx.db.scalar(select(mn.Minutes).where(mn.Minutes.meeting_id == meeting.id))
     can_edit = _can_edit(ctx, meeting, existing)
     versions = mn.versions(ctx.db, meeting.id)
@@ -98,7 +96,6 @@ def minutes_confirm(ctx: Ctx) -> Response:
 @view()
 def minutes_adopt(ctx: Ctx) -> Response:
     meeting = meeting_for(ctx)
-    assert ctx.scope is not None
     if not ctx.scope.chairs(meeting.cell_id):
         raise Forbidden("Chỉ người chủ trì (bí thư chi bộ) thông qua biên bản.")
     try:
@@ -145,7 +142,6 @@ def version_pdf(ctx: Ctx) -> Response:
 @view()
 def cell_minutes(ctx: Ctx) -> Response:
     """Every adopted minutes of the cell, latest version each (what members may read)."""
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
     rows = ctx.db.execute(
         select(Meeting, mn.MinutesVersion).join(mn.MinutesVersion, mn.MinutesVersion.meeting_id == Meeting.id)

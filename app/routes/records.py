@@ -19,7 +19,7 @@ from meetings.organisation.organisations import Organisation, OrgKind
 
 from ..tuning import paused_gc
 from ..web import Ctx, view
-from .access import can_audit, member_record_access, year_param
+from .access import member_record_access, year_param
 
 #: A committee's year-end list names every member up to this many cells (a commune); above
 #: it, the page sums per committee below and the auditor drills down.
@@ -28,7 +28,6 @@ MAX_CELLS_LISTED = 80
 
 def record_context(ctx: Ctx, member: Member, year: int) -> dict[str, Any]:
     """What the record and the review pages show about the member's year."""
-    assert ctx.scope is not None
     record = records.record_of(ctx.db, member.id, year)
     names = records.cell_names(ctx.db, sorted({line.cell_id for line in record.lines}))
     return {
@@ -62,7 +61,7 @@ def _rows_for_cells(ctx: Ctx, cell_ids: list[int], year: int) -> list[dict[str, 
         recs = records.records_for(ctx.db, ids, year)
     revs = reviews.reviews_of(ctx.db, ids, year)
     allowed = reviews.eligibilities(ctx.db, list(people.values()), year)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for member_id, cell_id in pairs:
         record = recs[member_id]
         rows.append({
@@ -76,9 +75,8 @@ def _rows_for_cells(ctx: Ctx, cell_ids: list[int], year: int) -> list[dict[str, 
 
 @view()
 def cell_records(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
-    if not can_audit(ctx, cell.id):
+    if not ctx.scope.can_audit(cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên xem được hồ sơ năm của đảng viên.")
     year = year_param(ctx)
     return ctx.render("records_list.html", org=cell, year=year, cells={cell.id: cell.name},
@@ -89,9 +87,8 @@ def cell_records(ctx: Ctx) -> Response:
 @view()
 def org_records(ctx: Ctx) -> Response:
     """A committee's year-end list: every member of a commune; sums per committee above."""
-    assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"))
-    if not can_audit(ctx, org.id):
+    if not ctx.scope.can_audit(org.id):
         raise Forbidden("Chỉ cấp ủy cấp trên xem được hồ sơ năm của đảng viên.")
     year = year_param(ctx)
     if org.kind == OrgKind.CELL:
@@ -110,7 +107,9 @@ def _child_sums(ctx: Ctx, org: Organisation, year: int) -> list[tuple[Organisati
     """Per committee below ``org``: reviews by status and grade, and flags, in grouped queries."""
     depth = len([p for p in org.path.split("/") if p])
     children = organisations.children(ctx.db, org)
-    by_id = {c.id: {"cells": 0, "status": {}, "grades": {}, "warnings": 0, "removal": 0} for c in children}
+    # Keyed by child id; None (a cell under no child, never in the dict) finds nothing.
+    by_id: dict[int | None, dict[str, Any]] = {
+        c.id: {"cells": 0, "status": {}, "grades": {}, "warnings": 0, "removal": 0} for c in children}
     paths = dict(ctx.db.execute(select(Organisation.id, Organisation.path).where(
         organisations.subtree_filter(org), Organisation.kind == OrgKind.CELL)).all())
 
@@ -127,14 +126,14 @@ def _child_sums(ctx: Ctx, org: Organisation, year: int) -> list[tuple[Organisati
             select(YearReview.cell_id, YearReview.status, YearReview.confirmed_grade, func.count())
             .where(YearReview.cell_id.in_(subtree), YearReview.year == year)
             .group_by(YearReview.cell_id, YearReview.status, YearReview.confirmed_grade)):
-        sums = by_id.get(child_of(cell_id))  # type: ignore[arg-type]
+        sums = by_id.get(child_of(cell_id))
         if sums is None:
             continue
         sums["status"][status] = sums["status"].get(status, 0) + n
         if grade is not None:
             sums["grades"][grade] = sums["grades"].get(grade, 0) + n
     for flag, _name, _cell in three_month.raised_in(ctx.db, list(paths), year):
-        sums = by_id.get(child_of(flag.cell_id))  # type: ignore[arg-type]
+        sums = by_id.get(child_of(flag.cell_id))
         if sums is not None:
             sums["removal" if flag.level >= Level.REMOVAL_REVIEW else "warnings"] += 1
     return [(c, by_id[c.id]) for c in children]

@@ -39,7 +39,6 @@ def _host_cells(ctx: Ctx, member: Member, year: int) -> set[int]:
 
 def _roles(ctx: Ctx, member: Member, year: int) -> dict[str, Any]:
     """What the viewer may do on this review."""
-    assert ctx.scope is not None
     home = member.home_cell_id
     cell = ctx.db.get(Organisation, home) if home else None
     hosts = {c for c in _host_cells(ctx, member, year) if ctx.scope.can_manage(c)}
@@ -85,7 +84,7 @@ def _upload(ctx: Ctx) -> tuple[str, bytes] | None:
 
 
 def _form_values(ctx: Ctx) -> dict[str, str]:
-    return {name: ctx.field(name) for name in ctx.form} if ctx.form is not None else {}  # type: ignore[misc]
+    return {name: ctx.field(name) for name in ctx.form} if ctx.form is not None else {}
 
 
 @view(upload=True)

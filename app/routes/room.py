@@ -5,49 +5,35 @@ from __future__ import annotations
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meetings.foundation.errors import Forbidden
+from meetings.foundation.errors import Forbidden, NotFound
 from meetings.organisation.organisations import Organisation
 from meetings.planning import dates
 from meetings.planning import meetings as mt
 from meetings.planning.access import audits_meeting
 from meetings.planning.meetings import Meeting, MeetingStatus
-from meetings.planning.online import RemoteDecision, remote_decision
-from meetings.proceedings import presence
-from meetings.proceedings.presence import PresenceEventKind
+from meetings.proceedings.room_access import RoomAccess, RoomRefusal, RoomRole, room_access
 from realtime import protocol
+from realtime.admission import AdmissionCache
 from realtime.tokens import JoinGrant, issue_join_token
 
 from ..web import Ctx, view
-from .access import is_chair, meeting_for
 
 
-def _meeting_for(ctx: Ctx) -> tuple[Meeting, bool, RemoteDecision]:
-    """The meeting (404 unless its cell is readable), whether the account chairs it, and
-    whether it may join remotely."""
-    assert ctx.account is not None
-    meeting = meeting_for(ctx)
-    chair = is_chair(ctx, meeting)
-    decision = remote_decision(ctx.db, meeting, ctx.account.member_id, is_secretary=chair)
-    return meeting, chair, decision
+def _access(ctx: Ctx, device: str = "member") -> RoomAccess:
+    """The room as the account sees it on ``device`` (``proceedings.room_access``); 404 when
+    the meeting is not there for it."""
+    access = room_access(ctx.db, ctx.scope, ctx.path_int("meeting_id"), device)
+    if isinstance(access, RoomRefusal):
+        raise NotFound()
+    return access
 
 
-def was_removed(ctx: Ctx, meeting: Meeting, device: str) -> bool:
-    """The chair removed this member from the room (a persisted presence event): the room
-    would refuse them, so the page offers no way back in."""
-    assert ctx.account is not None
-    member_id = ctx.account.member_id
-    if member_id is None or device != "member":
-        return False
-    return any(e.kind == PresenceEventKind.REMOVED and e.member_id == member_id and e.device == device
-               for e in presence.events(ctx.db, meeting.id))
+def _refused(refusal: RoomRefusal) -> Response:
+    return JSONResponse({"error": refusal.code, "message": refusal.reason}, status_code=403)
 
 
-REMOVED_MESSAGE = "Bạn đã được mời ra khỏi phòng họp này."
-
-
-def _token(ctx: Ctx, meeting: Meeting, device: str) -> str:
-    assert ctx.account is not None
-    grant = JoinGrant(meeting_id=meeting.id, account_id=ctx.account.id, member_id=ctx.account.member_id,
+def _token(ctx: Ctx, meeting_id: int, device: str) -> str:
+    grant = JoinGrant(meeting_id=meeting_id, account_id=ctx.account.id, member_id=ctx.account.member_id,
                       device=device, session_id=ctx.login.session_id if ctx.login else None)
     return issue_join_token(ctx.request.app.state.settings.secret_key, grant)
 
@@ -61,16 +47,17 @@ ROOM_MODULES = ("room.js", "signalling.js", "media.js", "peers.js", "relay.js", 
 
 @view()
 def room_page(ctx: Ctx) -> Response:
-    meeting, chair, decision = _meeting_for(ctx)
-    device = "hall" if ctx.request.query_params.get("device") == "hall" and chair else "member"
+    access = _access(ctx, "hall" if ctx.request.query_params.get("device") == "hall" else "member")
+    if access.device == "hall" and not access.chair:
+        access = _access(ctx)  # the hall device is the chair's: anyone else gets their own view
+    meeting, chair, device = access.meeting, access.chair, access.device
     cell = ctx.db.get(Organisation, meeting.cell_id)
-    assert ctx.scope is not None
-    removed = was_removed(ctx, meeting, device)
-    can_join = decision.allowed and meeting.status in (MeetingStatus.OPEN, MeetingStatus.SCHEDULED)
+    removed = access.removed
+    can_join = access.role is not RoomRole.OBSERVER and meeting.status in (MeetingStatus.OPEN, MeetingStatus.SCHEDULED)
     # A join token with the page: the first connection needs no token request of its own
     # (one round trip less before media). Short-lived and single-use; reconnections get fresh
     # ones from the room (``welcome``) or the token route.
-    token = _token(ctx, meeting, device) if can_join and not removed else None
+    token = _token(ctx, meeting.id, device) if can_join and not removed else None
     response = ctx.render(
         "room.html",
         removed=removed,
@@ -79,7 +66,7 @@ def room_page(ctx: Ctx) -> Response:
         cell=cell,
         chair=chair,
         device=device,
-        decision=decision,
+        decision=access.decision,
         protocol_version=protocol.PROTOCOL_VERSION,
         can_join=can_join,
         token=token,
@@ -91,22 +78,25 @@ def room_page(ctx: Ctx) -> Response:
 
 @view()
 def room_token(ctx: Ctx) -> Response:
-    """A fresh join token for (re)connecting; JSON for the room's script."""
-    meeting, chair, decision = _meeting_for(ctx)
+    """A fresh join token for (re)connecting; JSON for the room's script. On the join path: the
+    decision is the one the handshake keeps too (``realtime.admission``)."""
+    assert ctx.login is not None  # a logged-in view
     device = ctx.request.query_params.get("device", "member")
-    if device not in ("member", "hall") or (device == "hall" and not chair):
-        return JSONResponse({"error": "not_allowed", "message": "Thiết bị không hợp lệ."}, status_code=403)
-    if not decision.allowed:
-        return JSONResponse({"error": "not_allowed", "message": decision.reason}, status_code=403)
-    if was_removed(ctx, meeting, device):
-        return JSONResponse({"error": "removed", "message": REMOVED_MESSAGE}, status_code=403)
-    return JSONResponse({"token": _token(ctx, meeting, device), "status": meeting.status.value},
+    admissions: AdmissionCache = ctx.request.app.state.admissions
+    decision = admissions.decide(ctx.db, ctx.account, ctx.login.session_id, ctx.path_int("meeting_id"), device,
+                                 ctx.today, scope=ctx.scope)
+    if isinstance(decision, RoomRefusal):
+        raise NotFound()
+    if decision.refusal is not None:
+        return _refused(decision.refusal)
+    return JSONResponse({"token": _token(ctx, decision.meeting_id, device), "status": decision.status},
                         headers={"Cache-Control": "no-store"})
 
 
 def _chair_meeting(ctx: Ctx) -> Meeting:
-    meeting, chair, _ = _meeting_for(ctx)
-    if not chair:
+    access = _access(ctx)
+    meeting = access.meeting
+    if not access.chair:
         raise Forbidden("Chỉ bí thư chi bộ mới mở hoặc kết thúc cuộc họp.")
     return meeting
 

@@ -35,7 +35,6 @@ from meetings.planning import notices
 
 from ..web import Ctx, view
 from . import schedule
-from .access import can_audit
 from .audit import log_page
 from .sessions import may_revoke
 
@@ -72,14 +71,12 @@ def phones_visible(ctx: Ctx, cell_id: int | None, people: Iterable[Member]) -> s
     """Whose phone numbers the viewer sees: their own, everyone's when they manage the cell
     (secretary, deputy, an admin above), and otherwise only those who agreed to share it
     with the cell (finding 12.10)."""
-    assert ctx.scope is not None
     manages = ctx.scope.can_manage(cell_id)
     return {m.id for m in people if manages or m.phone_shared or m.id == ctx.scope.member_id}
 
 
 @view()
 def cell_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
     electorate = eligibility.electorate(ctx.db, cell.id, ctx.today)
     ids = [e.member_id for e in electorate]
@@ -98,14 +95,13 @@ def cell_page(ctx: Ctx) -> Response:
         with_accounts=with_accounts,
         phones=phones_visible(ctx, cell.id, people.values()),
         can_manage=ctx.scope.can_manage(cell.id),
-        can_audit=can_audit(ctx, cell.id),
+        can_audit=ctx.scope.can_audit(cell.id),
         schedule=schedule.cell_summary(ctx, cell),
     )
 
 
 @view()
 def member_new(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
     if ctx.request.method == "GET":
         return ctx.render("member_form.html", cell=cell, member=None, values={"status": "official"})
@@ -121,7 +117,6 @@ def member_new(ctx: Ctx) -> Response:
 @view()
 def attached_new(ctx: Ctx) -> Response:
     """Attach a member from an organisation that is not on the platform (sinh hoạt tạm thời)."""
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
     if ctx.request.method == "GET":
         return ctx.render("attached_form.html", cell=cell, values={"status": "official"})
@@ -141,7 +136,6 @@ def attached_new(ctx: Ctx) -> Response:
 
 @view(upload=True)
 def import_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
     context: dict[str, Any] = {"cell": cell, "columns": member_import.COLUMNS,
                                "required": member_import.REQUIRED_COLUMNS}
@@ -163,7 +157,6 @@ def import_page(ctx: Ctx) -> Response:
 
 @view()
 def import_template(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
     return Response(
         member_import.template_csv(),
@@ -174,9 +167,8 @@ def import_template(ctx: Ctx) -> Response:
 
 @view()
 def cell_log(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
-    if not can_audit(ctx, cell.id):
+    if not ctx.scope.can_audit(cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên được xem nhật ký thay đổi.")
     roll = eligibility.electorate(ctx.db, cell.id, ctx.today)
     members = sorted(((e.member_id, e.full_name) for e in roll), key=lambda m: name_sort_key(m[1]))
@@ -188,7 +180,6 @@ def cell_log(ctx: Ctx) -> Response:
 
 @view()
 def member_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
     cells = scoping.member_cells(ctx.db, member, ctx.today)
     managing = {member.home_cell_id} if member.home_cell_id else cells
@@ -222,7 +213,6 @@ def member_page(ctx: Ctx) -> Response:
 @view()
 def phone_sharing(ctx: Ctx) -> Response:
     """A member agrees (or no longer agrees) that every cell-mate may see their phone number."""
-    assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
     if ctx.scope.member_id != member.id:
         raise Forbidden("Chỉ chính đảng viên đó quyết định việc chia sẻ số điện thoại của mình.")
@@ -237,7 +227,6 @@ def phone_sharing(ctx: Ctx) -> Response:
 
 @view()
 def member_edit(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today, manage=True)
     cell = ctx.db.get(Organisation, member.home_cell_id) if member.home_cell_id else None
     if ctx.request.method == "GET":
@@ -252,9 +241,11 @@ def member_edit(ctx: Ctx) -> Response:
 
 
 def _period_input(ctx: Ctx, kind: PeriodKind) -> PeriodInput:
-    data = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}
-    data["exempt_kind"] = data["exempt_kind"] or None
-    return PeriodInput(kind=kind, **data)
+    f = ctx.field
+    return PeriodInput(kind=kind, start_on=f("start_on"), end_on=f("end_on"), place=f("place"),
+                       host_org_name=f("host_org_name"), host_contact=f("host_contact"),
+                       expected_return_on=f("expected_return_on"), decision_number=f("decision_number"),
+                       reason=f("reason"), exempt_kind=f("exempt_kind") or None, note=f("note"))
 
 
 def _kind_from(ctx: Ctx) -> PeriodKind:
@@ -267,10 +258,9 @@ def _kind_from(ctx: Ctx) -> PeriodKind:
 
 @view()
 def period_new(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today, manage=True)
     kind = _kind_from(ctx)
-    context = {"member": member, "period": None, "kind": kind, "exempt_kinds": list(ExemptKind)}
+    context: dict[str, Any] = {"member": member, "period": None, "kind": kind, "exempt_kinds": list(ExemptKind)}
     if ctx.request.method == "GET":
         return ctx.render("period_form.html", values={"start_on": ctx.today.isoformat()}, **context)
     values = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}
@@ -295,10 +285,10 @@ def _period_values(period: MemberPeriod) -> dict[str, Any]:
 
 @view()
 def period_edit(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     period = members.get_period(ctx.db, ctx.path_int("period_id"))
     member = scoping.access_member(ctx.db, ctx.scope, period.member_id, ctx.today, manage=True)
-    context = {"member": member, "period": period, "kind": period.kind, "exempt_kinds": list(ExemptKind)}
+    context: dict[str, Any] = {"member": member, "period": period, "kind": period.kind,
+                               "exempt_kinds": list(ExemptKind)}
     if ctx.request.method == "GET":
         return ctx.render("period_form.html", values=_period_values(period), **context)
     values = {name: ctx.field(name) for name in PERIOD_FORM_FIELDS}
@@ -311,7 +301,6 @@ def period_edit(ctx: Ctx) -> Response:
 
 @view()
 def period_delete(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     period = members.get_period(ctx.db, ctx.path_int("period_id"))
     member = scoping.access_member(ctx.db, ctx.scope, period.member_id, ctx.today, manage=True)
     members.delete_period(ctx.db, ctx.actor, period)
@@ -321,7 +310,6 @@ def period_delete(ctx: Ctx) -> Response:
 @view()
 def member_account(ctx: Ctx) -> Response:
     """Create the member's account (or reset its password) with a one-time password."""
-    assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today, manage=True)
     cell_id = member.home_cell_id or next(iter(scoping.member_cells(ctx.db, member, ctx.today)), None)
     existing = accounts.account_for_member(ctx.db, member.id)

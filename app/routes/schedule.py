@@ -16,8 +16,7 @@ from meetings.planning import calendars, compliance, pilot, schedules
 from meetings.planning.meetings import MeetingKind
 from meetings.planning.schedules import RuleInput, ThematicInput
 
-from ..web import Ctx, safe_next, view
-from .access import can_audit
+from ..web import Ctx, PublicCtx, safe_next, view
 
 RULE_FIELDS = ("pattern", "monthday", "ordinal", "weekday", "start_time", "duration_minutes", "place",
                "committee_days_before")
@@ -27,7 +26,6 @@ THEMATIC_FIELDS = ("mode", "month_of_quarter", "pattern", "monthday", "ordinal",
 
 def cell_summary(ctx: Ctx, cell: Organisation) -> dict[str, Any]:
     """What the cell page shows about schedules and the online pilot."""
-    assert ctx.scope is not None
     return {
         "rules": schedules.active_rules(ctx.db, cell.id),
         "next_meetings": [m for m in schedules.upcoming(ctx.db, cell.id, ctx.now, past_days=0)][:3],
@@ -39,7 +37,6 @@ def cell_summary(ctx: Ctx, cell: Organisation) -> dict[str, Any]:
 
 @view()
 def schedule_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
     meetings = schedules.upcoming(ctx.db, cell.id, ctx.now)
     member_feed = None
@@ -48,7 +45,7 @@ def schedule_page(ctx: Ctx) -> Response:
     return ctx.render(
         "schedule.html", cell=cell, meetings=meetings, now=ctx.now,
         breadcrumb=[o for o in organisations.ancestors(ctx.db, cell) if ctx.scope.can_read(o.id)],
-        can_manage=ctx.scope.can_manage(cell.id), can_audit=can_audit(ctx, cell.id),
+        can_manage=ctx.scope.can_manage(cell.id), can_audit=ctx.scope.can_audit(cell.id),
         member_feed=member_feed, feed_url=ctx.request.session.pop("feed_url", None),
         **cell_summary(ctx, cell),
     )
@@ -82,7 +79,6 @@ def _rule_values(rule: schedules.MeetingRule | None, prefix: str = "") -> dict[s
 
 @view()
 def rules_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
     rules = schedules.active_rules(ctx.db, cell.id)
     context: dict[str, Any] = {"cell": cell, "weekdays": schedules.WEEKDAYS, "ordinals": schedules.ORDINALS,
@@ -108,10 +104,9 @@ def rules_page(ctx: Ctx) -> Response:
 
 @view()
 def meeting_new(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"), manage=True)
     kinds = [k for k in MeetingKind if k != MeetingKind.COMMITTEE or cell.has_committee]
-    context = {"cell": cell, "kinds": kinds}
+    context: dict[str, Any] = {"cell": cell, "kinds": kinds}
     if ctx.request.method == "GET":
         return ctx.render("meeting_new.html", values={"kind": "extraordinary", "expected_minutes": 120,
                                                       "place": cell.address or ""}, **context)
@@ -133,7 +128,6 @@ def meeting_new(ctx: Ctx) -> Response:
 @view()
 def pilot_page(ctx: Ctx) -> Response:
     """The cell's online-pilot approvals and duration override; recorded by the higher committee."""
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
     context: dict[str, Any] = {
         "cell": cell, "approvals": pilot.approvals_of(ctx.db, cell.id),
@@ -168,9 +162,8 @@ def pilot_page(ctx: Ctx) -> Response:
 
 @view()
 def compliance_page(ctx: Ctx) -> Response:
-    assert ctx.scope is not None
     cell = scoping.access_cell(ctx.db, ctx.scope, ctx.path_int("cell_id"))
-    if not can_audit(ctx, cell.id):
+    if not ctx.scope.can_audit(cell.id):
         raise Forbidden("Chỉ bí thư chi bộ và cấp ủy cấp trên xem được trang theo dõi nền nếp sinh hoạt.")
     raw = ctx.request.query_params.get("year", "")
     try:
@@ -187,7 +180,6 @@ def compliance_page(ctx: Ctx) -> Response:
 @view()
 def calendar_feed_issue(ctx: Ctx) -> Response:
     """A member (re)creates the secret address of their own calendar feed."""
-    assert ctx.scope is not None
     member = scoping.access_member(ctx.db, ctx.scope, ctx.path_int("member_id"), ctx.today)
     if ctx.scope.member_id != member.id:
         raise Forbidden("Chỉ chính đảng viên được tạo đường dẫn lịch riêng của mình.")
@@ -202,7 +194,7 @@ def calendar_feed_issue(ctx: Ctx) -> Response:
 
 
 @view(login=False)
-def calendar_feed(ctx: Ctx) -> Response:
+def calendar_feed(ctx: PublicCtx) -> Response:
     token = str(ctx.request.path_params.get("token", ""))
     member = calendars.member_for_token(ctx.db, token)
     if member is None:
@@ -215,7 +207,6 @@ def calendar_feed(ctx: Ctx) -> Response:
 @view()
 def organisation_email(ctx: Ctx) -> Response:
     """Where a committee receives the notices of its cells (admins of the subtree)."""
-    assert ctx.scope is not None
     org = scoping.access_organisation(ctx.db, ctx.scope, ctx.path_int("org_id"), manage=True)
     if org.is_cell or not ctx.scope.administers(org.id):
         raise Forbidden("Chỉ quản trị cấp ủy được đặt địa chỉ nhận thông báo.")

@@ -15,7 +15,8 @@ from ..web import Ctx, view
 
 
 def _limits(ctx: Ctx) -> sessions.SessionLimits:
-    return ctx.request.app.state.session_limits  # type: ignore[no-any-return]
+    limits: sessions.SessionLimits = ctx.request.app.state.session_limits
+    return limits
 
 
 def _rows(ctx: Ctx, account: Account) -> list[dict[str, object]]:
@@ -26,7 +27,6 @@ def _rows(ctx: Ctx, account: Account) -> list[dict[str, object]]:
 
 @view()
 def my_sessions(ctx: Ctx) -> Response:
-    assert ctx.account is not None
     return ctx.render("sessions.html", rows=_rows(ctx, ctx.account), owner=ctx.account, own=True,
                       limits=_limits(ctx))
 
@@ -34,7 +34,6 @@ def my_sessions(ctx: Ctx) -> Response:
 @view()
 def end_my_session(ctx: Ctx) -> Response:
     """End one of one's own sessions (a phone left logged in somewhere)."""
-    assert ctx.account is not None
     row = ctx.db.get(LoginSession, ctx.path_int("session_id"))
     if row is None or row.account_id != ctx.account.id or row.ended_at is not None:
         raise NotFound("Không tìm thấy phiên đăng nhập này (có thể đã kết thúc).")
@@ -48,7 +47,6 @@ def end_my_session(ctx: Ctx) -> Response:
 
 @view()
 def end_my_other_sessions(ctx: Ctx) -> Response:
-    assert ctx.account is not None
     count = sessions.end_all(ctx.db, ctx.account.id, EndReason.ENDED_BY_OWNER, ctx.now,
                              keep=ctx.login.session_id if ctx.login else None)
     ctx.sessions_ended(ctx.account.id)
@@ -60,8 +58,7 @@ def may_revoke(ctx: Ctx, target: Account) -> bool:
     organisation the target holds a role on (an admin of one commune is no admin elsewhere,
     even if they are a secretary there), and they must hold every role the target holds
     (the rule of the password reset)."""
-    assert ctx.scope is not None
-    if ctx.account is None or target.id == ctx.account.id or not any(r == Role.ADMIN for r, _ in ctx.scope.roles):
+    if target.id == ctx.account.id or not any(r == Role.ADMIN for r, _ in ctx.scope.roles):
         return False
     grants = accounts.grants_of(ctx.db, target.id)
     if not grants and ctx.scope.administered is not None:
@@ -75,7 +72,6 @@ def may_revoke(ctx: Ctx, target: Account) -> bool:
 
 
 def _revocable(ctx: Ctx) -> Account:
-    assert ctx.scope is not None and ctx.account is not None
     if not any(role == Role.ADMIN for role, _ in ctx.scope.roles):
         raise Forbidden("Chỉ quản trị được xem và kết thúc phiên đăng nhập của tài khoản khác.")
     target = ctx.db.get(Account, ctx.path_int("account_id"))

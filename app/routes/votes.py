@@ -3,6 +3,8 @@ close and see results. Members vote in the room; the room hears of changes made 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio.from_thread
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -30,7 +32,6 @@ def _int(ctx: Ctx, name: str) -> int:
 
 
 def _render(ctx: Ctx, meeting: Meeting, *, status_code: int = 200, error: str | None = None) -> Response:
-    assert ctx.scope is not None
     motions = votes.motions_of(ctx.db, meeting.id)
     records = att.current_roster(ctx.db, meeting, ctx.now)
     in_hall = [r for r in records if r.may_vote and r.status == AttendanceStatus.PRESENT
@@ -60,7 +61,7 @@ def votes_page(ctx: Ctx) -> Response:
     return _render(ctx, meeting_for(ctx))
 
 
-def _act(ctx: Ctx, action) -> Response:  # type: ignore[no-untyped-def]
+def _act(ctx: Ctx, action: Callable[[Meeting], object]) -> Response:
     meeting = meeting_for(ctx, manage=True)
     try:
         action(meeting)

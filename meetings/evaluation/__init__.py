@@ -6,4 +6,4 @@ Stands on every other part of the domain; nothing below imports it. It subscribe
 events that lower parts publish (a period change, an attendance decision) in ``three_month``.
 """
 
-from . import three_month  # noqa: F401  (subscribes the handlers of upward events)
+from . import monthly, three_month  # noqa: F401  (subscribe the handlers of upward events)

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import and_, exists, func, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from ..foundation.base import LOCAL_TZ
@@ -170,7 +170,7 @@ def _month_span(year: int, month: int) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def held_condition():  # type: ignore[no-untyped-def]
+def held_condition() -> ColumnElement[bool]:
     """A meeting that has taken place (or is taking place): it belongs in the records."""
     return or_(Meeting.status.in_([MeetingStatus.OPEN, MeetingStatus.CLOSED]), Meeting.actual_end_at.is_not(None))
 
@@ -292,7 +292,7 @@ def records_for(session: Session, member_ids: Sequence[int], year: int) -> dict[
     result: dict[int, YearRecord] = {}
     for member_id in ids:
         home = people.get(member_id)
-        record = YearRecord(member_id, year, policies.get(home) if home is not None else Policy())
+        record = YearRecord(member_id, year, policies[home] if home is not None else Policy())
         record.lines = sorted(lines[member_id], key=lambda line: (line.day, line.meeting_id))
         record.months = [Month(m, excluded=_month_excluded(periods[member_id], year, m),
                                dues=dues[member_id].get(m)) for m in range(1, 13)]
@@ -312,9 +312,9 @@ def records_for(session: Session, member_ids: Sequence[int], year: int) -> dict[
                 record.unexcused += 1
             else:
                 record.unmarked += 1
-        for month in record.months:
-            month.absence_counted = any(record.counts(line) for line in month.lines)
-            month.dues_counted = month.dues == DuesStatus.UNPAID and month.excluded is None
+        for summary in record.months:
+            summary.absence_counted = any(record.counts(line) for line in summary.lines)
+            summary.dues_counted = summary.dues == DuesStatus.UNPAID and summary.excluded is None
         record.absence_months = [m.month for m in record.months if m.absence_counted]
         record.dues_months = [m.month for m in record.months if m.dues_counted]
         result[member_id] = record
@@ -339,7 +339,8 @@ def members_of_cells(session: Session, cell_ids: Sequence[int], year: int) -> li
         MemberPeriod.start_on <= last, or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first))).all()
     seen: dict[int, int] = {}
     for member_id, cell_id in [*home, *attached]:
-        seen.setdefault(member_id, cell_id)
+        if cell_id is not None:  # always: a host cell among ``cell_ids``
+            seen.setdefault(member_id, cell_id)
     return list(seen.items())
 
 

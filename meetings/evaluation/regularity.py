@@ -2,8 +2,8 @@
 
 For a committee's subtree and a year (or one quarter of it), per cell:
 
-* the **regular meeting of each month** — *on time*, *late* or *missing* — from the schedule
-  compliance reports (``meetings.compliance``, not recomputed here). A month's meeting is
+* the **regular meeting of each month** — *on time*, *late* or *missing* — as the schedule
+  compliance reports judge it (``planning.compliance``). A month's meeting is
   **late** when it was held more than :data:`LATE_AFTER_DAYS` days after the day the cell's
   own rule planned it for (``Meeting.occurrence_on``; a meeting moved with a reason keeps that
   day). Meetings added by hand have no planned day and are on time whenever held in their
@@ -33,36 +33,40 @@ elsewhere show as "—". The year's flags and away members count once, for the c
 had the cell last in the period. Each child's row sums what fell to it, so a cell that moved
 counts in two children's "cells" and once in the total.
 
-Cost: a province of 3,000 cells is eight queries — the dated links below it (one recursive
-query), the cells, their meetings and duration overrides (compliance), one aggregate over the roster lines grouped by meeting (answered from
-a covering index), one over the minutes, one over flags, one over away periods — read as the
-driver's tuples, and a pass over ~40,000 meetings with the garbage collector paused
-(``app.tuning.paused_gc``, around the call). :func:`statements` returns the aggregate queries so that the
-benchmark can time them bare.
+Read from the cell-month figures (``evaluation.monthly``), never the meetings and roster lines
+themselves: the months are judged as ``planning.compliance`` judges them (a test compares the
+two), with "now", the tree and the cells' duration minimums applied here. A cell under one
+child for the whole period is summed by the database (:class:`Plan`, :func:`statements`); the
+others month by month. A province of 3,000 cells is six queries (docs/evaluation.md §4).
+:func:`statements` returns them so that the benchmark can time them bare.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import heapq
+import operator
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
-from sqlalchemy import and_, distinct, func, or_, select
-from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import minutes_between, plain_rows
+from ..foundation.sqltime import AnySelect, among, id_pairs, minutes_between, plain_rows
 from ..organisation import organisations
 from ..organisation.members import MemberPeriod, Membership, PeriodKind
 from ..organisation.organisations import Organisation, OrgKind, Span
 from ..planning import compliance
 from ..planning.compliance import Mark
-from ..planning.meetings import Meeting, MeetingKind, MeetingStatus
+from ..planning.meetings import Meeting, MeetingKind
+from ..planning.schedules import MIN_COMBINED_MINUTES, MIN_REGULAR_MINUTES, CellScheduleSettings
 from ..proceedings.attendance import AttendanceMode, AttendanceRecord, AttendanceStatus
 from ..proceedings.minutes import MinutesVersion
-from .records import held_condition
+from . import monthly
 from .three_month import Level, MemberFlag
 
 #: A regular meeting held more than this many days after its planned day is late.
@@ -113,8 +117,30 @@ class Tally:
     removal_reviews: int = 0
 
     def add(self, other: Tally) -> None:
-        for name in _TALLY_FIELDS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        # Written out field by field: a province adds thousands of these (a test checks that
+        # every field is here).
+        self.cells += other.cells
+        self.months_due += other.months_due
+        self.on_time += other.on_time
+        self.late += other.late
+        self.missing += other.missing
+        self.too_short += other.too_short
+        self.quarters_due += other.quarters_due
+        self.thematic_held += other.thematic_held
+        self.thematic_missing += other.thematic_missing
+        self.held += other.held
+        self.no_roster += other.no_roster
+        self.minutes_adopted += other.minutes_adopted
+        self.minutes_prompt += other.minutes_prompt
+        self.minutes_days += other.minutes_days
+        self.expected += other.expected
+        self.present += other.present
+        self.present_online += other.present_online
+        self.away_members += other.away_members
+        self.away_expected += other.away_expected
+        self.away_online += other.away_online
+        self.warnings += other.warnings
+        self.removal_reviews += other.removal_reviews
 
     @staticmethod
     def _rate(part: int, whole: int) -> float | None:
@@ -154,7 +180,10 @@ class Tally:
         return self.missing + self.late + self.thematic_missing
 
 
-_TALLY_FIELDS = tuple(f.name for f in fields(Tally))
+
+
+#: A tally's values in field order, as one tuple (column sums over many tallies).
+_tally_values = operator.attrgetter(*(f.name for f in fields(Tally)))
 
 
 @dataclass(slots=True)
@@ -177,13 +206,27 @@ class CellAudit:
     #: The child of the audited committee the cell stood under last in the period (itself for
     #: a direct child).
     child_id: int
-    months: list[MonthMark] = field(default_factory=list)
-    quarters: list[tuple[int, Mark, compliance.Cell]] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
     #: When the cell stood under the audited committee in the period, and through which child.
     spans: list[Span] = field(default_factory=list)
     #: What fell to each child the cell stood under (one entry unless it moved).
     by_child: dict[int, Tally] = field(default_factory=dict)
+    #: The month and quarter marks, or (for a cell audited from its summary) how to make them
+    #: when a page or an export first asks: a province's page needs only the tallies.
+    #: The month and quarter marks: kept for the cells audited month by month (``Plan``), not
+    #: for those the database summed (a province's page needs only the tallies).
+    marks: list[MonthMark] | None = None
+    quarter_marks: list[tuple[int, Mark, compliance.Cell]] | None = None
+
+    @property
+    def months(self) -> list[MonthMark]:
+        assert self.marks is not None, "marks kept only for detailed cells: audit(..., detail_all=True)"
+        return self.marks
+
+    @property
+    def quarters(self) -> list[tuple[int, Mark, compliance.Cell]]:
+        assert self.quarter_marks is not None, "marks kept only for detailed cells: audit(..., detail_all=True)"
+        return self.quarter_marks
 
 
 @dataclass
@@ -216,6 +259,10 @@ class Audit:
     children: list[tuple[Organisation, Tally]]
     total: Tally
     trend: list[MonthTrend]
+    #: Per child of the audited committee, per month of the period: cells whose regular
+    #: meeting was due, and held (the month grid of a committee's children).
+    due: dict[int, list[int]] = field(default_factory=dict)
+    held: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def quarters(self) -> list[int]:
@@ -250,53 +297,105 @@ def bounds(year: int, quarter: int | None) -> tuple[dt.datetime, dt.datetime]:
     return lo, hi
 
 
-def _held(cell_ids: Sequence[int], year: int, quarter: int | None):  # type: ignore[no-untyped-def]
-    """The cells' held regular and thematic meetings in the period (a WHERE clause)."""
-    lo, hi = bounds(year, quarter)
-    return and_(Meeting.cell_id.in_(list(cell_ids)), Meeting.starts_at >= lo, Meeting.starts_at < hi,
-                Meeting.kind.in_([MeetingKind.REGULAR, MeetingKind.THEMATIC]), held_condition())
-
-
-def _counts(*conditions) -> list[object]:  # type: ignore[no-untyped-def]
+def _counts(*conditions: ColumnElement[bool] | QueryableAttribute[bool]) -> list[ColumnElement[int]]:
     """COUNT(*) FILTER (WHERE …) per condition: one pass over the roster lines (SQLite ≥ 3.30,
     PostgreSQL), quicker than SUM(CASE …) on SQLite."""
     return [func.count().filter(c) for c in conditions]
 
 
-def statements(cell_ids: Sequence[int], year: int, quarter: int | None) -> dict[str, Select]:  # type: ignore[type-arg]
-    """The aggregate queries of an audit beyond compliance's, over the cells the audited
-    committee had in the period (also timed bare by bench/audit.py)."""
+@dataclass
+class Plan:
+    """Which cells an audit covers and how each is read: ``fast`` cells stood under one child
+    of the audited committee (not themselves) for the whole period and existed before it, so
+    the database sums their months and groups them by child; the ``detailed`` ones — moved or
+    created within the period, a committee's own cells, a cell's page, an export — are judged
+    month by month from their cell-month rows, their marks kept."""
+
+    spans_of: dict[int, list[Span]]
+    cells: list[compliance.CellInfo]
+    fast: dict[int, int]
+    detailed: list[int]
+
+
+def plan(session: Session, org: Organisation, year: int, quarter: int | None, *, only_cell: int | None = None,
+         detail_all: bool = False) -> Plan:
     lo, hi = bounds(year, quarter)
-    ids = list(cell_ids)
-    held = select(Meeting.id).where(_held(ids, year, quarter))
-    a = AttendanceRecord
-    present = a.status == AttendanceStatus.PRESENT
-    online = and_(present, a.mode == AttendanceMode.ONLINE)
-    # Grouped by the roster's own meeting column, so that the covering index is all it reads;
-    # which cell and month each meeting belongs to comes from compliance's rows.
-    attendance = (
-        select(a.meeting_id, *_counts(a.expected, and_(a.expected, present), and_(a.expected, online),
-                                      and_(a.expected, a.away), and_(a.expected, a.away, online)))
-        .where(a.meeting_id.in_(held)).group_by(a.meeting_id)
-    )
-    # Minutes from each meeting's end to its first adopted version (NULL: none adopted): a
-    # correlated lookup per meeting, so that the cost follows the period, not the whole history.
-    first = (select(func.min(MinutesVersion.adopted_at)).where(MinutesVersion.meeting_id == Meeting.id)
-             .correlate(Meeting).scalar_subquery())
-    ended = func.coalesce(Meeting.actual_end_at, Meeting.closed_at, Meeting.starts_at)
-    minutes = select(Meeting.id, minutes_between(ended, first)).where(_held(ids, year, quarter))
-    flags = (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level))
-             .where(MemberFlag.cell_id.in_(ids), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
-             .group_by(MemberFlag.cell_id, MemberFlag.member_id))
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
-    away = (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)))
-            .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
-            .where(Membership.cell_id.in_(ids), Membership.start_on <= last_day,
-                   or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
-                   MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
-                   or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
-            .group_by(Membership.cell_id))
-    return {"attendance": attendance, "minutes": minutes, "flags": flags, "away": away}
+    # The organisations below (cells_of_period without its query of their kinds: cells_info
+    # keeps the cells).
+    found = {org.id: [Span(first_day, last_day, org.id)]} if org.kind == OrgKind.CELL else \
+        organisations.descendants_during(session, org, first_day, last_day)
+    if only_cell is not None:
+        found = {only_cell: found[only_cell]} if only_cell in found else {}
+    cells = compliance.cells_info(session, list(found))
+    spans_of = {c[0]: found[c[0]] for c in cells}
+    fast: dict[int, int] = {}
+    detailed: list[int] = []
+    for cell_id, _name, _code, _path, created_on, _committee in cells:
+        spans = spans_of[cell_id]
+        if (not detail_all and only_cell is None and len(spans) == 1 and spans[0].start <= first_day
+                and spans[0].end >= last_day and spans[0].child_id != cell_id
+                and _day(created_on) <= first_day):
+            fast[cell_id] = spans[0].child_id
+        else:
+            detailed.append(cell_id)
+    return Plan(spans_of, cells, fast, detailed)
+
+
+def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialect: str) -> dict[str, AnySelect]:
+    """The queries of an audit beyond the dated links and the cells themselves (also timed
+    bare by bench/audit.py): for the fast cells, per cell the period's sums and counts of
+    months held on time, late, too short and still scheduled, and a code per quarter; per
+    child and month, held and scheduled cells and the roster sums; for the detailed cells their
+    cell-month rows and duration minimums; for all, the flags and away members."""
+    lo, hi = bounds(year, quarter)
+    ids = [c[0] for c in p.cells]
+    first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
+    today = now.astimezone(LOCAL_TZ).date()
+    cm, st = monthly.CellMonth, CellScheduleSettings
+    in_period = and_(cm.month >= first_day, cm.month <= last_day)
+    out: dict[str, AnySelect] = {}
+    if p.fast:
+        fast = list(p.fast)
+        need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
+                    else_=func.coalesce(func.nullif(st.min_regular_minutes, 0), MIN_REGULAR_MINUTES))
+        held = cm.regular_id.is_not(None)
+        late = cm.regular_late_days > LATE_AFTER_DAYS
+        scheduled = and_(cm.regular_id.is_(None), cm.regular_pending_id.is_not(None),
+                         or_(cm.regular_open, cm.regular_last_at > now), cm.month <= today)
+        tcode = case((cm.thematic_id.is_not(None), 3),
+                     (cm.thematic_pending_id.is_not(None),
+                      case((or_(cm.thematic_open, cm.thematic_last_at > now), 2), else_=1)), else_=0)
+        quarters = [quarter] if quarter else [1, 2, 3, 4]
+        out["cells"] = (
+            select(cm.cell_id, *[func.sum(getattr(cm, name)) for name, _ in _SUMS],
+                   func.count().filter(and_(held, or_(cm.regular_late_days.is_(None), ~late))),
+                   func.count().filter(and_(held, late)), func.count().filter(and_(held, cm.regular_minutes < need)),
+                   func.count().filter(scheduled),
+                   *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
+                                    tcode))) for q in quarters])
+            .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
+            .where(among(cm.cell_id, fast), in_period).group_by(cm.cell_id))
+        pairs, cell, child = id_pairs(p.fast, dialect)
+        out["grid"] = (
+            select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
+                   func.sum(cm.expected), func.sum(cm.present), func.sum(cm.away_expected), func.sum(cm.away_online))
+            .select_from(pairs).join(cm, cm.cell_id == cell).where(in_period).group_by(child, cm.month))
+    if p.detailed:
+        out["months"] = monthly.read_statement(p.detailed, first_day, last_day)
+        out["overrides"] = (select(st.cell_id, st.min_regular_minutes, st.min_combined_minutes)
+                            .where(among(st.cell_id, p.detailed)))
+    out["flags"] = (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level))
+                    .where(among(MemberFlag.cell_id, ids), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
+                    .group_by(MemberFlag.cell_id, MemberFlag.member_id))
+    out["away"] = (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)))
+                   .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
+                   .where(among(Membership.cell_id, ids), Membership.start_on <= last_day,
+                          or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
+                          MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
+                          or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
+                   .group_by(Membership.cell_id))
+    return out
 
 
 def _month_mark(month: int, cell: compliance.Cell) -> MonthMark:
@@ -319,7 +418,7 @@ def cells_of_period(session: Session, org: Organisation, year: int, quarter: int
     if org.kind == OrgKind.CELL:
         return {org.id: [Span(first, last, org.id)]}
     found = organisations.descendants_during(session, org, first, last)
-    kinds = dict(session.execute(select(Organisation.id, Organisation.kind).where(Organisation.id.in_(list(found)))
+    kinds = dict(session.execute(select(Organisation.id, Organisation.kind).where(among(Organisation.id, found))
                                  ).all()) if found else {}
     return {i: spans for i, spans in found.items() if kinds.get(i) == OrgKind.CELL}
 
@@ -337,148 +436,291 @@ def _deciding_day(cell: compliance.Cell, period_end: dt.date, today: dt.date) ->
     return cell.held_on or min(period_end, max(today, period_end.replace(day=1)))
 
 
+#: Shared, never modified: the compliance cells of months and quarters without a meeting.
+_NOT_APPLICABLE = compliance.Cell(Mark.NOT_APPLICABLE)
+_NOT_YET = compliance.Cell(Mark.NOT_YET)
+_MISSING = compliance.Cell(Mark.MISSING)
+#: Positions of a cell_months row's columns, as the driver returns them (key first).
+_AT = {name: i for i, name in enumerate(("cell_id", "month", *monthly.FIELDS))}
+_SUMS = tuple((name, _AT[name]) for name in ("held", "no_roster", "expected", "present", "present_online",
+                                             "away_expected", "away_online", "minutes_adopted", "minutes_prompt",
+                                             "minutes_days"))
+
+
+def _date(value: Any) -> dt.date | None:
+    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def _day(value: Any) -> dt.date:
+    """A date the database never leaves empty (as text on SQLite)."""
+    day = _date(value)
+    assert day is not None
+    return day
+
+
+def _instant(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _pending(rows: Sequence[Sequence[Any]], part: str, now: dt.datetime) -> compliance.Cell | None:
+    """Compliance's judgement of a month or quarter with nothing held, from the rows' meetings
+    neither held nor cancelled: one still ahead (or open) is *scheduled*, else *unrecorded*."""
+    pid, pon, lid, lon, lat, opened = (_AT[f"{part}_pending_id"], _AT[f"{part}_pending_on"], _AT[f"{part}_last_id"],
+                                       _AT[f"{part}_last_on"], _AT[f"{part}_last_at"], _AT[f"{part}_open"])
+    waiting = [r for r in rows if r[pid] is not None]
+    if not waiting:
+        return None
+    for r in waiting:
+        if r[opened]:
+            day = _date(r[pon])
+            return compliance.Cell(Mark.SCHEDULED, r[pid], note=f"ngày {day:%d/%m}")
+        if _instant(r[lat]) > now:  # the last one is still ahead: named, unless it is the only one
+            day = _date(r[pon] if r[lid] == r[pid] else r[lon])
+            return compliance.Cell(Mark.SCHEDULED, r[lid], note=f"ngày {day:%d/%m}")
+    first = waiting[0]
+    day = _date(first[pon])
+    return compliance.Cell(Mark.UNRECORDED, first[pid], note=f"ngày {day:%d/%m}: chưa ghi giờ họp thực tế")
+
+
+def _regular(row: Sequence[Any] | None, month_start: dt.date, month_end: dt.date, created_on: dt.date,
+             today: dt.date, now: dt.datetime, minimums: tuple[int, int]) -> compliance.Cell:
+    """The month's regular meeting as ``compliance._judge`` sees it, from the month's row."""
+    if month_end < created_on:
+        return _NOT_APPLICABLE
+    if row is not None:
+        meeting_id = row[_AT["regular_id"]]
+        if meeting_id is not None:
+            minutes = row[_AT["regular_minutes"]]
+            held_on, planned_on = _date(row[_AT["regular_on"]]), _date(row[_AT["regular_planned_on"]])
+            if minutes is not None:
+                need = minimums[1] if row[_AT["regular_combined"]] else minimums[0]
+                if minutes < need:
+                    return compliance.Cell(Mark.TOO_SHORT, meeting_id, minutes,
+                                           f"{minutes} phút, dưới {need} phút (HD 42)", held_on, planned_on)
+            return compliance.Cell(Mark.HELD, meeting_id, minutes, "", held_on, planned_on)
+        waiting = _pending([row], "regular", now)
+        if waiting is not None:
+            return waiting
+    return _NOT_YET if month_start > today else _MISSING
+
+
+def _thematic(rows: Sequence[Sequence[Any]], quarter_start: dt.date, quarter_end: dt.date, created_on: dt.date,
+              today: dt.date, now: dt.datetime) -> compliance.Cell:
+    """The quarter's thematic session as compliance judges it: the longest held, from the rows
+    of the quarter's months."""
+    if quarter_end < created_on:
+        return _NOT_APPLICABLE
+    best = None
+    tid, tmin = _AT["thematic_id"], _AT["thematic_minutes"]
+    for r in rows:
+        if r[tid] is not None and (best is None or (r[tmin] or 0) > (best[tmin] or 0)):
+            best = r
+    if best is not None:
+        return compliance.Cell(Mark.HELD, best[tid], best[tmin], "", _date(best[_AT["thematic_on"]]))
+    waiting = _pending(rows, "thematic", now)
+    if waiting is not None:
+        return waiting
+    return _NOT_YET if quarter_start > today else _MISSING
+
+
+def _month_child(spans: Sequence[Span], start: dt.date, end: dt.date) -> tuple[bool, int | None]:
+    """Whether the month falls to one child (or to none) as a whole, and which."""
+    covering = [s for s in spans if s.start <= end and s.end >= start]
+    if not covering:
+        return True, None
+    if len(covering) == 1 and covering[0].start <= start and covering[0].end >= end:
+        return True, covering[0].child_id
+    return False, None
+
+
 def audit(session: Session, org: Organisation, year: int, quarter: int | None, now: dt.datetime, *,
-          only_cell: int | None = None) -> Audit:
+          only_cell: int | None = None, detail_all: bool = False) -> Audit:
     """The audit of ``org``'s cells of the period (see the module docstring); ``only_cell``
-    restricts it to one of them (the cell's page as seen from ``org``)."""
+    restricts it to one of them (the cell's page as seen from ``org``). ``detail_all`` keeps
+    every cell's month and quarter marks (the exports; :class:`Plan`)."""
     months = period_months(quarter)
     quarters = [quarter] if quarter else [1, 2, 3, 4]
-    spans_of = cells_of_period(session, org, year, quarter)
-    if only_cell is not None:
-        spans_of = {only_cell: spans_of[only_cell]} if only_cell in spans_of else {}
-    cells = compliance.cells_info(session, list(spans_of))
-    ids = [c[0] for c in cells]
-    rows = compliance._rows(session, compliance.cells_statement(ids, year, now, committee=False)) if ids else []
-    reports = compliance.evaluate_cells(session, cells, rows, year, now, committee=False)
+    p = plan(session, org, year, quarter, only_cell=only_cell, detail_all=detail_all)
+    spans_of, cells = p.spans_of, p.cells
+    results = {name: plain_rows(session, stmt) for name, stmt in
+               statements(p, year, quarter, now, session.get_bind().dialect.name).items()} if cells else {}
+    away = dict(results.get("away", ()))
+    default = (MIN_REGULAR_MINUTES, MIN_COMBINED_MINUTES)
+    minimums = {cell_id: (regular or MIN_REGULAR_MINUTES, combined or MIN_COMBINED_MINUTES)
+                for cell_id, regular, combined in results.get("overrides", ())}
+    by_cell: dict[int, dict[int, Sequence[Any]]] = {}
+    for row in results.get("months", ()):
+        month = _date(row[1])
+        assert month is not None
+        by_cell.setdefault(row[0], {})[month.month] = row
+
     today = now.astimezone(LOCAL_TZ).date()
+    starts = {m: dt.date(year, m, 1) for m in range(1, 13)}
     month_end = {m: (dt.date(year + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)) for m in range(1, 13)}
-    # Where each meeting belongs: its cell, month, and the child the cell stood under that day
-    # (None: under another committee then); and the meetings of the period that took place.
-    placed: dict[int, tuple[int, int, int | None]] = {}
-    held_in_period: dict[tuple[int, int], int] = {}
-    in_period = set(months)
-    OPEN = MeetingStatus.OPEN  # noqa: N806
-    for r in rows:
-        month = r.local_date.month
-        child = _child_on(spans_of[r.cell_id], r.local_date)
-        placed[r.id] = (r.cell_id, month, child)
-        if child is not None and (r.held or r.status is OPEN) and month in in_period and r.local_date.year == year:
-            key = (r.cell_id, child)
-            held_in_period[key] = held_in_period.get(key, 0) + 1
-    results = {name: plain_rows(session, stmt) for name, stmt in statements(ids, year, quarter).items()} if ids \
-        else {"attendance": [], "minutes": [], "flags": [], "away": []}
-    away = dict(results["away"])
-
-    audits: dict[int, CellAudit] = {}
-    for cell_id, name, code, path, _created, _committee in cells:
-        spans = spans_of[cell_id]
-        audits[cell_id] = CellAudit(cell_id, name, code, path, spans[-1].child_id, spans=spans)
-
-    def tally_of(ca: CellAudit, child: int) -> Tally:
-        t = ca.by_child.get(child)
-        if t is None:
-            ca.by_child[child] = t = Tally(cells=1)
-        return t
-
+    index = {m: i for i, m in enumerate(months)}
     trend = {m: MonthTrend(m) for m in months}
+    due: dict[int, list[int]] = {}
+    held: dict[int, list[int]] = {}
+
+    def grid(child: int) -> tuple[list[int], list[int]]:
+        if child not in due:
+            due[child], held[child] = [0] * len(months), [0] * len(months)
+        return due[child], held[child]
+
+    # The fast cells, grouped by child by the database: the grid's and the trend's months.
+    eligible = [i for i, m in enumerate(months) if starts[m] <= today]
+    for child, count in Counter(p.fast.values()).items():
+        cdue, _ = grid(child)
+        for i in eligible:
+            cdue[i] = count
+    for child, month, n_held, n_scheduled, expected, present, away_expected, away_online in results.get("grid", ()):
+        i = index[_day(month).month]
+        cdue, cheld = grid(child)
+        cdue[i] -= n_scheduled
+        cheld[i] += n_held
+        point = trend[months[i]]
+        point.expected += expected or 0
+        point.present += present or 0
+        point.away_expected += away_expected or 0
+        point.away_online += away_online or 0
+    summaries = {row[0]: row for row in results.get("cells", ())}
+    n_eligible = len(eligible)
+    due_quarters = [starts[q * 3 - 2] <= today for q in quarters]
+    nothing = (None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, *[None] * len(quarters))
+    audits: dict[int, CellAudit] = {}
+    for cell_id, name, code, path, _created_on, _committee in cells:
+        fast_child = p.fast.get(cell_id)
+        if fast_child is None:
+            continue
+        (_, held_, no_roster, expected, present, online, away_expected, away_online, adopted, prompt, days,
+         on_time, late, too_short, scheduled, *qcodes) = summaries.get(cell_id, nothing)
+        months_due = n_eligible - scheduled
+        thematic_held = thematic_missing = 0
+        for is_due, qcode in zip(due_quarters, qcodes, strict=True):
+            if qcode == 3:
+                thematic_held += 1
+            elif qcode == 1 or (not qcode and is_due):
+                thematic_missing += 1
+        t = Tally(1, months_due, on_time, late, months_due - on_time - late, too_short,
+                  thematic_held + thematic_missing, thematic_held, thematic_missing, held_, no_roster, adopted, prompt,
+                  days, expected, present, online, away.get(cell_id, 0), away_expected, away_online)
+        audits[cell_id] = CellAudit(cell_id, name, code, path, fast_child, t, spans_of[cell_id], {fast_child: t})
+
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
-    for cell_id, report in reports.items():
-        ca = audits[cell_id]
-        for span in ca.spans:
-            tally_of(ca, span.child_id)
-        for m in months:
-            cell = report.months[m - 1].regular
-            child = _child_on(ca.spans, _deciding_day(cell, month_end[m], today))
-            mark = _month_mark(m, cell) if child is not None else MonthMark(m, OUTSIDE, cell)
-            mark.child_id = child
+    conn = session.connection()
+    for cell_id, name, code, path, created_on, _committee in cells:
+        if cell_id in p.fast:
+            continue
+        created_on = _day(created_on)
+        spans = spans_of[cell_id]
+        ca = audits[cell_id] = CellAudit(cell_id, name, code, path, spans[-1].child_id, spans=spans, marks=[],
+                                         quarter_marks=[])
+        for span in spans:
+            ca.by_child.setdefault(span.child_id, Tally(cells=1))
+        rows = by_cell.get(cell_id, {})
+        mins = minimums.get(cell_id, default)
+        for i, m in enumerate(months):
+            month_row = rows.get(m)
+            cell = _regular(month_row, starts[m], month_end[m], created_on, today, now, mins)
+            holder = _child_on(spans, _deciding_day(cell, month_end[m], today))
+            if holder is None:
+                mark = MonthMark(m, OUTSIDE, cell)
+            else:
+                mark = _month_mark(m, cell)
+                mark.child_id = holder
             ca.months.append(mark)
             status = mark.status
-            if status is NOT_DUE or status is OUTSIDE:
+            if holder is not None and status is not NOT_DUE:
+                t = ca.by_child[holder]
+                t.months_due += 1
+                cdue, cheld = grid(holder)
+                cdue[i] += 1
+                if status is MISSING:
+                    t.missing += 1
+                else:
+                    cheld[i] += 1
+                    if status is LATE:
+                        t.late += 1
+                    else:
+                        t.on_time += 1
+                    if cell.mark is TOO_SHORT:
+                        t.too_short += 1
+            if month_row is None:
                 continue
-            t = tally_of(ca, child)  # type: ignore[arg-type]
-            t.months_due += 1
-            trend[m].due += 1
-            if status is MISSING:
-                t.missing += 1
-                continue
-            trend[m].held += 1
-            if status is LATE:
-                t.late += 1
+            # What took place this month, for the child the cell stood under on each day.
+            one, owner = _month_child(spans, starts[m], month_end[m])
+            if one:
+                parts: list[tuple[int, Sequence[Any]]] = [(owner, month_row)] if owner is not None else []
             else:
-                t.on_time += 1
-            if cell.mark is TOO_SHORT:
-                t.too_short += 1
+                parts = [(owner, [figures.get(n) for n in _AT])
+                         for day, figures in monthly.by_meeting(conn, cell_id, starts[m])
+                         if (owner := _child_on(spans, day)) is not None]
+            point = trend[m]
+            for owner, values in parts:
+                t = ca.by_child[owner]
+                for field_name, at in _SUMS:
+                    setattr(t, field_name, getattr(t, field_name) + values[at])
+                point.expected += values[_AT["expected"]]
+                point.present += values[_AT["present"]]
+                point.away_expected += values[_AT["away_expected"]]
+                point.away_online += values[_AT["away_online"]]
         for q in quarters:
-            thematic = report.quarters[q - 1].thematic
-            child = _child_on(ca.spans, _deciding_day(thematic, month_end[q * 3], today))
-            if child is None:
+            qrows = [rows[m] for m in (q * 3 - 2, q * 3 - 1, q * 3) if m in rows]
+            thematic = _thematic(qrows, starts[q * 3 - 2], month_end[q * 3], created_on, today, now)
+            holder = _child_on(spans, _deciding_day(thematic, month_end[q * 3], today))
+            if holder is None:
                 ca.quarters.append((q, Mark.NOT_APPLICABLE, thematic))
                 continue
             ca.quarters.append((q, thematic.mark, thematic))
             if thematic.mark is HELD or thematic.mark is TOO_SHORT:
-                t = tally_of(ca, child)
+                t = ca.by_child[holder]
                 t.quarters_due += 1
                 t.thematic_held += 1
             elif thematic.mark is Mark.MISSING or thematic.mark is UNRECORDED:
-                t = tally_of(ca, child)
+                t = ca.by_child[holder]
                 t.quarters_due += 1
                 t.thematic_missing += 1
         # The year's figures of the cell as a whole count once, for the child that had it last.
-        tally_of(ca, ca.child_id).away_members = away.get(cell_id, 0)
-    for (cell_id, child), held in held_in_period.items():
-        t = tally_of(audits[cell_id], child)
-        t.held = t.no_roster = held
-    for meeting_id, expected, present, online, away_expected, away_online in results["attendance"]:
-        cell_id, month, child = placed[meeting_id]
-        if child is None:
-            continue
-        t = tally_of(audits[cell_id], child)
-        t.expected += expected
-        t.present += present
-        t.present_online += online
-        t.away_expected += away_expected
-        t.away_online += away_online
-        t.no_roster -= 1  # a meeting with a roster
-        point = trend.get(month)
-        if point is not None:
-            point.expected += expected
-            point.present += present
-            point.away_expected += away_expected
-            point.away_online += away_online
-    for meeting_id, delay in results["minutes"]:
-        cell_id, _month, child = placed[meeting_id]
-        if delay is None or child is None:
-            continue
-        t = tally_of(audits[cell_id], child)
-        days = max(0, delay) // 1440
-        t.minutes_adopted += 1
-        t.minutes_days += days
-        if days <= PROMPT_MINUTES_DAYS:
-            t.minutes_prompt += 1
-    for cell_id, _member_id, level in results["flags"]:
+        ca.by_child[ca.child_id].away_members = away.get(cell_id, 0)
+    for cell_id, _member_id, level in results.get("flags", ()):
         ca = audits[cell_id]
-        t = tally_of(ca, ca.child_id)
+        t = ca.by_child[ca.child_id]
         if level >= Level.REMOVAL_REVIEW:
             t.removal_reviews += 1
         else:
             t.warnings += 1
+    for i, m in enumerate(months):
+        trend[m].due = sum(d[i] for d in due.values())
+        trend[m].held = sum(h[i] for h in held.values())
 
-    by_child: dict[int, Tally] = {}
-    total = Tally()
+    # Each child's row sums what fell to it; the total is the children's sum with each cell
+    # counted once (a cell that moved counts in two children's "cells").
+    columns: dict[int, list[tuple[int, ...]]] = {}
     for ca in audits.values():
+        if len(ca.by_child) == 1:
+            ca.tally = next(iter(ca.by_child.values()))
+        else:
+            for t in ca.by_child.values():
+                ca.tally.add(t)
+            ca.tally.cells = 1
         for child, t in ca.by_child.items():
-            ca.tally.add(t)
-            if child not in by_child:
-                by_child[child] = Tally()
-            by_child[child].add(t)
-        ca.tally.cells = 1
-        total.add(ca.tally)
+            if child not in columns:
+                columns[child] = []
+            columns[child].append(_tally_values(t))
+    by_child = {child: Tally(*map(sum, zip(*rows, strict=True))) for child, rows in columns.items()}
+    total = Tally()
+    for t in by_child.values():
+        total.add(t)
+    total.cells = len(audits)
     child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(
         select(Organisation).where(Organisation.id.in_(list(by_child))).order_by(Organisation.name)))
     ordered = sorted(audits.values(), key=lambda ca: ca.path)
     return Audit(org, year, quarter, months, ordered, [(c, by_child[c.id]) for c in child_orgs], total,
-                 [trend[m] for m in months])
+                 [trend[m] for m in months], due, held)
 
 
 def meeting_figures(session: Session, cell: Organisation, year: int, quarter: int | None,
@@ -497,7 +739,7 @@ def meeting_figures(session: Session, cell: Organisation, year: int, quarter: in
     online = and_(present, a.mode == AttendanceMode.ONLINE)
     absent = and_(a.expected, a.status == AttendanceStatus.ABSENT)
     conn = session.connection()
-    figures = {row[0]: MeetingFigures(*row) for row in conn.execute(
+    figures = {row[0]: MeetingFigures(*tuple(row)) for row in conn.execute(
         select(a.meeting_id, *_counts(a.expected, and_(a.expected, present), and_(a.expected, online),
                                       and_(absent, a.excused.is_(True)),
                                       and_(absent, or_(a.excused.is_(False), a.excused.is_(None))),
@@ -512,10 +754,14 @@ def meeting_figures(session: Session, cell: Organisation, year: int, quarter: in
     return meetings, figures, adopted
 
 
-def as_rows(result: Audit) -> list[list[object]]:
+#: A value of an exported table.
+ExportValue = str | int | float | None
+
+
+def as_rows(result: Audit) -> list[list[ExportValue]]:
     """One row per cell, for CSV and XLSX (header first)."""
     months = result.months
-    header: list[object] = ["Cấp ủy trực thuộc", "Mã chi bộ", "Chi bộ",
+    header: list[ExportValue] = ["Cấp ủy trực thuộc", "Mã chi bộ", "Chi bộ",
                             *[f"Tháng {m}" for m in months],
                             "Thường kỳ đúng hạn", "Thường kỳ muộn", "Thường kỳ thiếu", "Dưới thời lượng",
                             *[f"Chuyên đề quý {q}" for q in result.quarters],
@@ -524,7 +770,7 @@ def as_rows(result: Audit) -> list[list[object]]:
                             "Đảng viên đi làm ăn xa", "Tỷ lệ tham gia trực tuyến của ĐV đi làm ăn xa (%)",
                             "Cảnh báo 2 tháng", "Xem xét xóa tên"]
     names = {c.id: c.name for c, _ in result.children}
-    rows: list[list[object]] = [header]
+    rows: list[list[ExportValue]] = [header]
     for ca in result.cells:
         t = ca.tally
         rows.append([
@@ -553,6 +799,5 @@ def _percent(rate: float | None) -> float | None:
 def cells_with_gaps(result: Audit, limit: int = 30) -> Sequence[CellAudit]:
     """The cells needing attention first: missing, late and thematic gaps, then flags."""
     ranked = [c for c in result.cells if c.tally.gaps or c.tally.removal_reviews]
-    ranked.sort(key=lambda c: (-c.tally.missing, -c.tally.thematic_missing, -c.tally.late, -c.tally.removal_reviews,
-                               c.name))
-    return ranked[:limit]
+    return heapq.nsmallest(limit, ranked, key=lambda c: (-c.tally.missing, -c.tally.thematic_missing, -c.tally.late,
+                                                         -c.tally.removal_reviews, c.name))

@@ -21,6 +21,9 @@ held until the transaction ends, so concurrent writers append one after another 
 forking the chain (the second waits, then sees the first's committed head); SQLite allows one
 writer at a time anyway. A transaction that writes an audit entry therefore holds the head
 row until it commits — keep audited transactions short.
+
+**When.** ``at`` is the wall clock when the row is written, never the app's settable clock
+(``create_app(clock=…)``): the log says when a change really happened.
 """
 
 from __future__ import annotations

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, cast, overload
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, DateTime, Enum, MetaData, TypeDecorator
+from sqlalchemy import JSON, CursorResult, DateTime, Enum, Executable, MetaData, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 #: Every date and time the users see is in Vietnam's time zone (UTC+7, no DST).
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -70,6 +72,29 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+@contextmanager
+def unit_of_work(sessions: Callable[[], Session]) -> Iterator[Session]:
+    """A new session whose work commits when the block ends and rolls back when it raises
+    anything (a cancellation too); the session is closed either way. A block that decides to
+    keep nothing calls ``session.rollback()`` itself, and the commit then has nothing to write."""
+    session = sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and say how many rows it changed (the test of a compare-and-set).
+    ``Session.execute`` is typed as returning a plain ``Result``; a DML statement's result is a
+    ``CursorResult``, which has the count."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -86,9 +111,16 @@ def to_local(value: dt.datetime) -> dt.datetime:
     return value.astimezone(LOCAL_TZ)
 
 
-def json_safe(value: Any) -> Any:
+@overload
+def json_safe(value: Mapping[str, object]) -> dict[str, Any]: ...
+@overload
+def json_safe(value: None) -> None: ...
+
+
+def json_safe(value: Mapping[str, object] | None) -> dict[str, Any] | None:
     """Make a value JSON-serialisable for the audit log (dates as ISO strings, enums by value)."""
-    return json.loads(json.dumps(value, default=_json_default))
+    plain: dict[str, Any] | None = json.loads(json.dumps(value, default=_json_default))
+    return plain
 
 
 def _json_default(value: Any) -> Any:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -80,7 +80,7 @@ class Electorate:
     on: dt.date
     entries: tuple[Eligibility, ...]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Eligibility]:
         return iter(self.entries)
 
     def get(self, member_id: int) -> Eligibility | None:

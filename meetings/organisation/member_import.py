@@ -171,7 +171,8 @@ def validate(session: Session, data: bytes, today: dt.date) -> tuple[list[tuple[
             seen_cards[card] = line
         valid.append((line, row))
     if seen_cards:
-        taken = set(session.scalars(select(Member.card_number).where(Member.card_number.in_(list(seen_cards)))))
+        taken = {card for card in session.scalars(select(Member.card_number).where(Member.card_number.in_(list(seen_cards))))
+                 if card is not None}
         for card in sorted(taken, key=lambda c: seen_cards[c]):
             errors.append(LineError(seen_cards[card], f"số thẻ {card} đã thuộc về một đảng viên trong hệ thống."))
     if not rows and not errors:

@@ -56,7 +56,9 @@ class Scope:
 
     def can_audit(self, org_id: int | None) -> bool:
         """Oversight pages (records, change log, audit, compliance, rosters and their
-        exports): whoever manages the organisation, or audits it by a grant covering it."""
+        exports): whoever manages the organisation (its secretary, an admin above it), or
+        audits it read-only by an auditor grant that covers it (security finding 12.3: never
+        through a grant elsewhere)."""
         return org_id is not None and (self.can_manage(org_id) or org_id in self.auditable)
 
     def administers(self, org_id: int | None) -> bool:
@@ -152,8 +154,8 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
         if member is not None and member.home_cell_id is not None:
             readable.add(member.home_cell_id)
             own.add(member.home_cell_id)
-        hosts = set(
-            session.scalars(
+        hosts = {
+            cell for cell in session.scalars(
                 select(MemberPeriod.host_cell_id).where(
                     MemberPeriod.member_id == account.member_id,
                     MemberPeriod.kind == PeriodKind.TRANSFER_OUT,
@@ -161,8 +163,8 @@ def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
                     MemberPeriod.start_on <= today,
                     or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= today),
                 )
-            )
-        )
+            ) if cell is not None
+        }
         readable |= hosts
         own |= hosts
     return Scope(
@@ -196,8 +198,8 @@ def access_cell(session: Session, scope: Scope, cell_id: int, *, manage: bool = 
 def member_cells(session: Session, member: Member, today: dt.date) -> set[int]:
     """The home cell and any cell the member is attached to today."""
     cells = {member.home_cell_id} if member.home_cell_id is not None else set()
-    cells |= set(
-        session.scalars(
+    cells |= {
+        cell for cell in session.scalars(
             select(MemberPeriod.host_cell_id).where(
                 MemberPeriod.member_id == member.id,
                 MemberPeriod.kind == PeriodKind.TRANSFER_OUT,
@@ -205,10 +207,9 @@ def member_cells(session: Session, member: Member, today: dt.date) -> set[int]:
                 MemberPeriod.start_on <= today,
                 or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= today),
             )
-        )
-    )
-    cells.discard(None)  # type: ignore[arg-type]
-    return cells  # type: ignore[return-value]
+        ) if cell is not None
+    }
+    return cells
 
 
 def access_member(session: Session, scope: Scope, member_id: int, today: dt.date, *, manage: bool = False) -> Member:

@@ -26,7 +26,7 @@ from sqlalchemy import ForeignKey, Integer, String, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation.base import Base, JSONType, UTCDateTime, utcnow, value_enum
+from ..foundation.base import Base, JSONType, UTCDateTime, rows_changed, utcnow, value_enum
 
 #: A session's last use is written at most this often (not on every request).
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
@@ -169,8 +169,7 @@ def end_all(session: Session, account_id: int, reason: EndReason, now: dt.dateti
     stmt = update(LoginSession).where(LoginSession.account_id == account_id, LoginSession.ended_at.is_(None))
     if keep is not None:
         stmt = stmt.where(LoginSession.id != keep)
-    result = session.execute(stmt.values(ended_at=now, end_reason=reason))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_changed(session, stmt.values(ended_at=now, end_reason=reason))
 
 
 def sessions_of(session: Session, account_id: int, *, now: dt.datetime, limits: SessionLimits) -> list[LoginSession]:

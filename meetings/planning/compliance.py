@@ -22,13 +22,13 @@ import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Boolean, and_, case, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import local_date, minutes_between, plain_rows
+from ..foundation.sqltime import AnySelect, among, local_date, minutes_between, plain_rows
 from ..organisation.organisations import Organisation, OrgKind, subtree_filter
 from .meetings import Meeting, MeetingKind, MeetingStatus
 from .schedules import MIN_COMBINED_MINUTES, MIN_REGULAR_MINUTES, CellScheduleSettings
@@ -210,7 +210,7 @@ _KINDS = {k.value: k for k in MeetingKind}
 _STATUSES = {s.value: s for s in MeetingStatus}
 
 
-def _rows(session: Session, stmt) -> list[Row]:  # type: ignore[no-untyped-def]
+def _rows(session: Session, stmt: AnySelect) -> list[Row]:
     # The driver's tuples, converted here: a province has ~40,000 meetings (meetings.sqltime).
     kinds, statuses = _KINDS, _STATUSES
     raw = plain_rows(session, stmt)
@@ -223,7 +223,7 @@ def _rows(session: Session, stmt) -> list[Row]:  # type: ignore[no-untyped-def]
             for i, cell, kind, combined, day, status, minutes, held, ahead, planned in raw]
 
 
-def _row_columns(now: dt.datetime):  # type: ignore[no-untyped-def]
+def _row_columns(now: dt.datetime) -> tuple[Any, ...]:
     both_actual = and_(Meeting.actual_start_at.is_not(None), Meeting.actual_end_at.is_not(None))
     both_room = and_(Meeting.opened_at.is_not(None), Meeting.closed_at.is_not(None))
     minutes = case(
@@ -254,7 +254,7 @@ def for_cells(session: Session, cells: Sequence[Organisation], year: int, now: d
 
 
 def _evaluate_all(session: Session, cells: Sequence[tuple[int, dt.date, bool]], rows: list[Row], year: int,
-                  now: dt.datetime, overrides_stmt=None) -> dict[int, Report]:  # type: ignore[no-untyped-def]
+                  now: dt.datetime, overrides_stmt: AnySelect | None = None) -> dict[int, Report]:
     ids = [c[0] for c in cells]
     stmt = overrides_stmt if overrides_stmt is not None else select(
         CellScheduleSettings.cell_id, CellScheduleSettings.min_regular_minutes,
@@ -283,13 +283,18 @@ def cells_info(session: Session, cell_ids: Sequence[int]) -> list[CellInfo]:
     """(id, name, code, path, created_on, has_committee) of the given cells, by path."""
     if not cell_ids:
         return []
-    return [tuple(r) for r in session.connection().execute(  # type: ignore[misc]
-        select(Organisation.id, Organisation.name, Organisation.code, Organisation.path, Organisation.created_on,
-               Organisation.has_committee)
-        .where(Organisation.id.in_(list(cell_ids)), Organisation.kind == OrgKind.CELL).order_by(Organisation.path))]
+    rows = plain_rows(session, select(Organisation.id, Organisation.name, Organisation.code, Organisation.path,
+                                      Organisation.created_on, Organisation.has_committee)
+                      .where(among(Organisation.id, cell_ids), Organisation.kind == OrgKind.CELL)
+                      .order_by(Organisation.path))
+    if rows and isinstance(rows[0][4], str):  # SQLite: dates as text, booleans as 0/1
+        parse = dt.date.fromisoformat
+        return [(i, name, code, path, parse(created), bool(committee))
+                for i, name, code, path, created, committee in rows]
+    return [cast(CellInfo, tuple(r)) for r in rows]
 
 
-def cells_statement(cell_ids: Sequence[int], year: int, now: dt.datetime, *, committee: bool = True):  # type: ignore[no-untyped-def]
+def cells_statement(cell_ids: Sequence[int], year: int, now: dt.datetime, *, committee: bool = True) -> AnySelect:
     """The meetings query for the given cells (the audit's, over the cells a committee had in
     the period — ``organisations.descendants_during``)."""
     lo, hi = _year_bounds(year)
@@ -304,9 +309,9 @@ def evaluate_cells(session: Session, cells: Sequence[CellInfo], rows: list[Row],
     return _evaluate_all(session, [(c[0], c[4], c[5] and committee) for c in cells], rows, year, now)
 
 
-def subtree_cells(session: Session, org: Organisation) -> list[tuple[int, str, str, str, dt.date, bool]]:
+def subtree_cells(session: Session, org: Organisation) -> list[CellInfo]:
     """(id, name, code, path, created_on, has_committee) of every cell under ``org``, by path."""
-    return [tuple(r) for r in session.connection().execute(  # type: ignore[misc]
+    return [cast(CellInfo, tuple(r)) for r in session.connection().execute(
         select(Organisation.id, Organisation.name, Organisation.code, Organisation.path, Organisation.created_on,
                Organisation.has_committee)
         .where(subtree_filter(org), Organisation.kind == OrgKind.CELL).order_by(Organisation.path))]
@@ -341,7 +346,7 @@ def evaluate_subtree(session: Session, org: Organisation, cells: Sequence[tuple[
     return _evaluate_all(session, [(c[0], c[4], c[5] and committee) for c in cells], rows, year, now, overrides)
 
 
-def subtree_statement(org: Organisation, year: int, now: dt.datetime, *, committee: bool = True):  # type: ignore[no-untyped-def]
+def subtree_statement(org: Organisation, year: int, now: dt.datetime, *, committee: bool = True) -> AnySelect:
     """The meetings query of :func:`for_subtree` (bench/audit.py times it bare)."""
     lo, hi = _year_bounds(year)
     kinds = [MeetingKind.REGULAR, MeetingKind.THEMATIC] + ([MeetingKind.COMMITTEE] if committee else [])

@@ -162,6 +162,7 @@ def _apply_move(session: Session, actor: Actor, meeting: Meeting, new_start: dt.
     meeting.sequence += 1
     session.flush()
     audit.record(session, actor, action, meeting, before, audit.snapshot(meeting, mt.MEETING_FIELDS), note=reason)
+    mt.announce_change(session, meeting, was=old)
 
 
 def move_meeting(session: Session, actor: Actor, meeting: Meeting, new_start: dt.datetime, reason: str | None,
@@ -235,6 +236,7 @@ def record_actual_times(session: Session, actor: Actor, meeting: Meeting, start:
     meeting.touched = True
     session.flush()
     audit.record(session, actor, "meeting.actual_times", meeting, before, audit.snapshot(meeting, mt.MEETING_FIELDS))
+    mt.announce_change(session, meeting)
     if meeting.status in (MeetingStatus.SCHEDULED, MeetingStatus.OPEN) and end <= now:
         # A meeting whose end is recorded has been held (also one held in the hall only, never
         # opened in the room): it is closed, and its roster and minutes are final from here.

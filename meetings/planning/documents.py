@@ -164,6 +164,8 @@ def add_document(session: Session, actor: Actor, meeting: Meeting, *, filename: 
 
 def remove_document(session: Session, actor: Actor, doc: MeetingDocument, meeting: Meeting, now: dt.datetime) -> None:
     """Withdraw a document (the file and its access log are kept)."""
+    if doc.removed_at is not None:
+        raise ValidationError(f"Tài liệu “{doc.filename}” đã được gỡ.")
     before = audit.snapshot(doc, DOCUMENT_FIELDS)
     doc.removed_at = now
     session.flush()

@@ -239,7 +239,33 @@ def create_meeting(
     session.add(meeting)
     session.flush()
     audit.record(session, actor, "meeting.create", meeting, None, audit.snapshot(meeting, MEETING_FIELDS))
+    announce_change(session, meeting)
     return meeting
+
+
+@dataclass(frozen=True)
+class MeetingChanged:
+    """A meeting was created, moved, opened, closed, cancelled, re-planned, edited or deleted:
+    what its cell's months show may have changed (``evaluation.monthly`` keeps the cell-month
+    figures). ``months`` are the first days of the local months it was in, before and after."""
+
+    cell_id: int
+    months: tuple[dt.date, ...]
+    kind: MeetingKind
+
+
+def month_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def announce_change(session: Session, meeting: Meeting, *, was: dt.date | None = None) -> None:
+    """Publish :class:`MeetingChanged` for ``meeting`` (``was``: its local day before a move).
+    Every writer of a meeting's date, status, kind, actual times or existence calls this, in
+    its transaction."""
+    months = {month_of(meeting.local_date)}
+    if was is not None:
+        months.add(month_of(was))
+    events.publish(session, MeetingChanged(meeting.cell_id, tuple(sorted(months)), meeting.kind))
 
 
 @dataclass(frozen=True)
@@ -282,6 +308,7 @@ def change_status(session: Session, actor: Actor, meeting: Meeting, to: MeetingS
     session.flush()
     audit.record(session, actor, f"meeting.{to.value}", meeting, before, audit.snapshot(meeting, MEETING_FIELDS),
                  organisation_id=meeting.cell_id, note=reason)
+    announce_change(session, meeting)
     if to == MeetingStatus.CLOSED:
         events.publish(session, MeetingEnded(meeting.id, now))
 

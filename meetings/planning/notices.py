@@ -25,14 +25,13 @@ import enum
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import ForeignKey, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, utcnow
+from ..foundation.base import LOCAL_TZ, Base, UTCDateTime, rows_changed, unit_of_work, utcnow
 from ..organisation.accounts import Account, Role, RoleGrant
 from ..organisation.eligibility import electorate
 from ..organisation.members import Member
@@ -317,19 +316,6 @@ def due_meetings(session: Session, now: dt.datetime, options: NoticeOptions) -> 
     )).order_by(Meeting.starts_at)))
 
 
-@contextmanager
-def _unit(sessions: Callable[[], Session]) -> Iterator[Session]:
-    session = sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 def _message_id(key: str, domain: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
@@ -344,22 +330,21 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
     ``send`` delivers one message or raises; None leaves e-mail pending (no SMTP configured).
     """
     report = RunReport()
-    with _unit(sessions) as session:
+    with unit_of_work(sessions) as session:
         if extend:
             extend_all(session, now)
-        stale = session.execute(
+        report.uncertain = rows_changed(session,
             update(Notice).where(Notice.email_status == EmailStatus.SENDING, Notice.email_claimed_at < now - STALE_CLAIM)
             .values(email_status=EmailStatus.UNCERTAIN,
                     email_error="Máy chủ dừng giữa chừng khi gửi; không gửi lại để tránh trùng.")
         )
-        report.uncertain = stale.rowcount or 0
         for meeting in due_meetings(session, now, options):
             report.created += len(enqueue(session, meeting, now, options))
     if send is None:
         return report
     domain = options.public_url.split("//")[-1].split("/")[0].split(":")[0] or "chibo"
     while not should_stop():
-        with _unit(sessions) as session:
+        with unit_of_work(sessions) as session:
             row = session.execute(
                 select(Notice.id, Notice.key, Notice.email, Notice.subject, Notice.body, Meeting.starts_at, Notice.event)
                 .outerjoin(Meeting, Meeting.id == Notice.meeting_id)
@@ -371,18 +356,18 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
                 session.execute(update(Notice).where(Notice.id == row.id).values(email_status=EmailStatus.EXPIRED))
                 report.expired += 1
                 continue
-            claimed = session.execute(
+            claimed = rows_changed(session,
                 update(Notice).where(Notice.id == row.id, Notice.email_status == EmailStatus.PENDING)
                 .values(email_status=EmailStatus.SENDING, email_claimed_at=now, email_attempts=Notice.email_attempts + 1)
             )
-            if claimed.rowcount != 1:
+            if claimed != 1:
                 continue  # another worker took it
         mail = OutgoingMail(to=row.email, subject=row.subject, body=row.body.replace(SITE, options.public_url.rstrip("/")),
                             message_id=_message_id(row.key, domain), key=row.key)
         try:
             send(mail)
         except Exception as exc:  # the server refused or is unreachable: retry on a later run
-            with _unit(sessions) as session:
+            with unit_of_work(sessions) as session:
                 attempts = session.scalar(select(Notice.email_attempts).where(Notice.id == row.id)) or 0
                 session.execute(update(Notice).where(Notice.id == row.id).values(
                     email_status=EmailStatus.FAILED if attempts >= MAX_ATTEMPTS else EmailStatus.PENDING,
@@ -394,11 +379,11 @@ def run_due_notices(sessions: Callable[[], Session], now: dt.datetime, send: Cal
         except BaseException:
             # Shutdown while handing over the message (the mailer raises before the SMTP DATA
             # is accepted): give the row back so the next worker sends it.
-            with _unit(sessions) as session:
+            with unit_of_work(sessions) as session:
                 session.execute(update(Notice).where(Notice.id == row.id, Notice.email_status == EmailStatus.SENDING)
                                 .values(email_status=EmailStatus.PENDING))
             raise
-        with _unit(sessions) as session:
+        with unit_of_work(sessions) as session:
             session.execute(update(Notice).where(Notice.id == row.id).values(
                 email_status=EmailStatus.SENT, email_sent_at=now, email_error=None))
         report.sent += 1

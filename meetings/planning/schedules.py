@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
@@ -208,6 +208,12 @@ class ThematicInput:
     topic: str | None = None
 
 
+@overload
+def _int(value: Any, label: str, lo: int, hi: int, *, required: Literal[True] = True) -> int: ...
+@overload
+def _int(value: Any, label: str, lo: int, hi: int, *, required: bool) -> int | None: ...
+
+
 def _int(value: Any, label: str, lo: int, hi: int, *, required: bool = True) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -281,7 +287,7 @@ def set_rules(session: Session, actor: Actor, cell: Organisation, regular: RuleI
         raise ValidationError("Lịch sinh hoạt chỉ đặt cho chi bộ.")
     today = now.astimezone(LOCAL_TZ).date()
     start = parse_date(valid_from, label="Áp dụng từ ngày", required=False) or today
-    reg_values = None
+    reg_values: dict[str, Any] | None = None
     if regular is not None:
         committee = _int(regular.committee_days_before, "Họp chi ủy trước (ngày)", 0, 14, required=False)
         reg_values = {
@@ -299,14 +305,13 @@ def set_rules(session: Session, actor: Actor, cell: Organisation, regular: RuleI
     them_values = None
     if thematic is not None and thematic.mode != "none":
         moq = _int(thematic.month_of_quarter, "Tháng trong quý", 1, 3)
-        assert moq is not None
         months = [q * 3 + moq for q in range(4)]
         topic = optional_text(thematic.topic)
         if thematic.mode == "combined":
-            if regular is None:
+            if reg_values is None:
                 raise ValidationError("Muốn kết hợp sinh hoạt chuyên đề với sinh hoạt thường kỳ, "
                                       "chi bộ cần có lịch sinh hoạt thường kỳ.")
-            them_values = {"rrule": build_rrule("months", months=months), "start_time": reg_values["start_time"],  # type: ignore[index]
+            them_values = {"rrule": build_rrule("months", months=months), "start_time": reg_values["start_time"],
                            "duration_minutes": MIN_COMBINED_MINUTES, "place": None, "topic": topic,
                            "combined": True, "committee_days_before": None, "valid_from": start}
         elif thematic.mode == "separate":
@@ -465,6 +470,7 @@ def _create_planned(session: Session, actor: Actor, cell: Organisation, planned:
 
 def _follow(session: Session, actor: Actor, meeting: Meeting, planned: Planned) -> bool:
     before = audit.snapshot(meeting, mt.MEETING_FIELDS)
+    was = meeting.local_date
     new_start = planned.starts_at.astimezone(dt.UTC)
     told = meeting.starts_at != new_start or meeting.place != planned.place or \
         meeting.expected_minutes != planned.minutes
@@ -486,6 +492,7 @@ def _follow(session: Session, actor: Actor, meeting: Meeting, planned: Planned) 
     if after == before:
         return False
     audit.record(session, actor, "meeting.follow_rule", meeting, before, after, note=CHANGED_BY_RULE)
+    mt.announce_change(session, meeting, was=was)
     return True
 
 
@@ -500,6 +507,7 @@ def _remove_generated(session: Session, actor: Actor, meeting: Meeting, now: dt.
         session.execute(delete(agenda.AgendaItem).where(agenda.AgendaItem.meeting_id == meeting.id))
         session.delete(meeting)
         session.flush()
+        mt.announce_change(session, meeting)
         return
     mt.change_status(session, actor, meeting, MeetingStatus.CANCELLED, now=now, reason=CHANGED_BY_RULE)
 
@@ -575,7 +583,7 @@ def update_details(session: Session, actor: Actor, meeting: Meeting, data: Detai
             or title != meeting.title)
     combined_changed = combined != meeting.combined_thematic
     meeting.title, meeting.topic, meeting.place = title, topic, optional_text(data.place)
-    meeting.expected_minutes = minutes  # type: ignore[assignment]
+    meeting.expected_minutes = minutes
     meeting.combined_thematic, meeting.remote_open, meeting.lobby = combined, data.remote_open, data.lobby
     if told and meeting.status == MeetingStatus.SCHEDULED:
         meeting.sequence += 1
@@ -586,6 +594,7 @@ def update_details(session: Session, actor: Actor, meeting: Meeting, data: Detai
     after = audit.snapshot(meeting, mt.MEETING_FIELDS)
     if after != before:
         audit.record(session, actor, "meeting.update", meeting, before, after)
+        mt.announce_change(session, meeting)
 
 
 def create_adhoc(session: Session, actor: Actor, cell: Organisation, *, kind: MeetingKind, starts_at: dt.datetime,
@@ -595,7 +604,6 @@ def create_adhoc(session: Session, actor: Actor, cell: Organisation, *, kind: Me
     if starts_at <= now:
         raise ValidationError("Thời gian họp phải ở tương lai.", field="starts_at")
     minutes = _int(expected_minutes, "Thời lượng dự kiến (phút)", 15, 600)
-    assert minutes is not None
     if kind == MeetingKind.COMMITTEE and not cell.has_committee:
         raise ValidationError("Chi bộ không có chi ủy.", field="kind")
     local = starts_at.astimezone(LOCAL_TZ)

@@ -8,4 +8,7 @@ recheck the three-month rule is published as an event (``attendance.AttendanceDe
 evaluation subscribes to it.
 """
 
-from . import votes  # noqa: F401  (subscribes the refusal to end a meeting during a secret ballot)
+from . import (
+    access_epoch,  # noqa: F401  (moves the access epoch with every change room access reads)
+    votes,  # noqa: F401  (subscribes the refusal to end a meeting during a secret ballot)
+)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -54,6 +55,14 @@ class AbsenceCountChanged:
     member_id: int
     year: int
     now: dt.datetime
+
+@dataclass(frozen=True)
+class RosterChanged:
+    """Lines were added to a meeting's roster, or a line's mark changed: the cell-month
+    figures follow (``evaluation.monthly``)."""
+
+    meeting_id: int
+
 
 class AttendanceStatus(enum.StrEnum):
     UNMARKED = "unmarked"
@@ -143,8 +152,8 @@ class AttendanceAmendment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("attendance.id"), index=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
-    before: Mapped[dict] = mapped_column(JSONType)  # type: ignore[type-arg]
-    after: Mapped[dict] = mapped_column(JSONType)  # type: ignore[type-arg]
+    before: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    after: Mapped[dict[str, Any]] = mapped_column(JSONType)
     reason: Mapped[str] = mapped_column(Text)
     by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -191,9 +200,11 @@ def roster(session: Session, meeting: Meeting) -> list[AttendanceRecord]:
     records = list(session.scalars(select(AttendanceRecord).where(AttendanceRecord.meeting_id == meeting.id)))
     if meeting.status in (MeetingStatus.CLOSED, MeetingStatus.CANCELLED) and records:
         return _sorted(records)
-    _create_missing(session, meeting, records)
-    _apply_absence_requests(session, meeting, records)
+    changed = _create_missing(session, meeting, records)
+    changed += _apply_absence_requests(session, meeting, records)
     session.flush()
+    if changed:
+        events.publish(session, RosterChanged(meeting.id))
     return _sorted(records)
 
 
@@ -206,7 +217,8 @@ def current_roster(session: Session, meeting: Meeting, now: dt.datetime) -> list
     return refresh_online(session, meeting, now)
 
 
-def _apply_absence_requests(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> None:
+def _apply_absence_requests(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> int:
+    applied = 0
     approved = {r.member_id: r for r in session.scalars(
         select(AbsenceRequest).where(AbsenceRequest.meeting_id == meeting.id,
                                      AbsenceRequest.status == AbsenceStatus.APPROVED))}
@@ -223,10 +235,13 @@ def _apply_absence_requests(session: Session, meeting: Meeting, records: list[At
             record.confirmed = True
             record.decided_by_id = request.decided_by_id
             record.decided_at = request.decided_at
+            applied += 1
+    return applied
 
 
-def _create_missing(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> None:
+def _create_missing(session: Session, meeting: Meeting, records: list[AttendanceRecord]) -> int:
     known = {r.member_id for r in records}
+    created = 0
     for entry in electorate(session, meeting.cell_id, meeting.local_date):
         if entry.member_id in known:
             continue
@@ -238,6 +253,8 @@ def _create_missing(session: Session, meeting: Meeting, records: list[Attendance
         )
         session.add(record)
         records.append(record)
+        created += 1
+    return created
 
 
 def _sorted(records: list[AttendanceRecord]) -> list[AttendanceRecord]:
@@ -300,12 +317,14 @@ def online_presence(session: Session, meeting: Meeting, now: dt.datetime) -> dic
         select(PresenceInterval).where(PresenceInterval.meeting_id == meeting.id, PresenceInterval.member_id.is_not(None),
                                        PresenceInterval.device == "member")
     ):
+        member_id = interval.member_id
+        assert member_id is not None, "the query asks for members' intervals"
         if live and interval.left_at is None:
-            connected.add(interval.member_id)  # type: ignore[arg-type]
+            connected.add(member_id)
         left = interval.left_at or (now if meeting.closed_at is None else interval.last_seen_at)
         a, b = max(interval.joined_at, start), min(left, end)
         if b > a or (live and interval.left_at is None):
-            spans.setdefault(interval.member_id, []).append((a, max(a, b)))  # type: ignore[arg-type]
+            spans.setdefault(member_id, []).append((a, max(a, b)))
     result: dict[int, OnlineSummary] = {}
     for member_id, member_spans in spans.items():
         merged = merge_intervals(member_spans)
@@ -333,6 +352,7 @@ def refresh_online(session: Session, meeting: Meeting, now: dt.datetime) -> list
     an unmarked member connected long enough is marked present online, pending confirmation."""
     records = roster(session, meeting)
     online = online_presence(session, meeting, now)
+    marks_changed = False
     for record in records:
         summary = online.get(record.member_id)
         if summary is None:
@@ -344,6 +364,7 @@ def refresh_online(session: Session, meeting: Meeting, now: dt.datetime) -> list
         # An absence request the member then did not need (they joined after all) gives way
         # to their presence; a secretary's mark never does.
         if record.source in (None, "online", "absence_request"):
+            was = (record.status, record.mode)
             if record.suggestion == "present":
                 record.status = AttendanceStatus.PRESENT
                 record.mode = AttendanceMode.ONLINE
@@ -352,7 +373,10 @@ def refresh_online(session: Session, meeting: Meeting, now: dt.datetime) -> list
                 record.status = AttendanceStatus.UNMARKED if record.expected else AttendanceStatus.NOT_EXPECTED
                 record.mode = None
                 record.source = None
+            marks_changed = marks_changed or was != (record.status, record.mode)
     session.flush()
+    if marks_changed:
+        events.publish(session, RosterChanged(meeting.id))
     return records
 
 
@@ -458,6 +482,7 @@ def _decide(session: Session, actor: Actor, meeting: Meeting, record: Attendance
                                         reason=amendment, by_id=actor.account_id, at=now))
     audit.record(session, actor, action or ("attendance.amend" if amendment is not None else "attendance.mark"),
                  record, before, after, organisation_id=meeting.cell_id, note=amendment)
+    events.publish(session, RosterChanged(meeting.id))
     if AttendanceStatus.ABSENT.value in (before["status"], after["status"]):
         # Only an absence, made or unmade, can change the three-month count.
         events.publish(session, AbsenceCountChanged(record.member_id, meeting.local_date.year, now))
@@ -596,7 +621,7 @@ class Counts:
     def as_dict(self) -> dict[str, object]:
         data = {k: v for k, v in self.__dict__.items()}
         data["too_few_voters"] = self.too_few_voters
-        return json_safe(data)  # type: ignore[no-any-return]
+        return json_safe(data)
 
 
 def counts(records: list[AttendanceRecord]) -> Counts:

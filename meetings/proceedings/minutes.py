@@ -28,12 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..foundation import audit
+from ..foundation import audit, events
 from ..foundation.actors import Actor
 from ..foundation.audit import AuditEntry
 from ..foundation.base import LOCAL_TZ, Base, JSONType, UTCDateTime, json_safe, utcnow
@@ -73,6 +74,14 @@ class Minutes(Base):
     taker_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     taker_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     taker_confirmed_revision: Mapped[int | None] = mapped_column(Integer)
+
+
+@dataclass(frozen=True)
+class MinutesAdopted:
+    """A version of a meeting's minutes was adopted: the cell-month figures follow
+    (``evaluation.monthly``: how soon minutes were adopted)."""
+
+    meeting_id: int
 
 
 class MinutesVersion(Base):
@@ -158,7 +167,7 @@ def save_draft(session: Session, actor: Actor, meeting: Meeting, data: dict[str,
     minutes = draft(session, meeting)
     if base_revision != minutes.revision:
         raise Conflict("Biên bản vừa được người khác sửa. Hãy tải lại trang để xem bản mới nhất.")
-    values = {
+    values: dict[str, Any] = {
         "chair_name": _text(data.get("chair_name"), 200) or None,
         "taker_name": _text(data.get("taker_name"), 200) or None,
         "place": _text(data.get("place"), 300) or None,
@@ -335,6 +344,7 @@ def adopt(session: Session, actor: Actor, meeting: Meeting, now: dt.datetime, re
     audit.record(session, actor, "minutes.adopt" if previous is None else "minutes.amend", version, None,
                  {"version": version.version, "hash": version.content_hash}, organisation_id=meeting.cell_id,
                  note=reason_text or None)
+    events.publish(session, MinutesAdopted(meeting.id))
     return version
 
 

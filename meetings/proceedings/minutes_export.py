@@ -18,7 +18,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import font_roboto
 from docx import Document
@@ -30,6 +30,9 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from .minutes import MinutesVersion
+
+if TYPE_CHECKING:
+    from docx.table import _Cell
 
 VOTE_KIND = {"open": "biểu quyết công khai", "secret": "bỏ phiếu kín"}
 
@@ -164,7 +167,7 @@ def to_docx(version: MinutesVersion) -> bytes:
     normal.font.name = "Times New Roman"
     normal.font.size = Pt(14)
 
-    def centered(cell, text: str, *, bold: bool = False, italic: bool = False, underline: bool = False,  # type: ignore[no-untyped-def]
+    def centered(cell: _Cell, text: str, *, bold: bool = False, italic: bool = False, underline: bool = False,
                  size: int = 13) -> None:
         paragraph = cell.add_paragraph() if cell.paragraphs[0].text else cell.paragraphs[0]
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..foundation import audit, events
 from ..foundation.actors import Actor
-from ..foundation.base import Base, UTCDateTime, utcnow, value_enum
+from ..foundation.base import Base, UTCDateTime, rows_changed, utcnow, value_enum
 from ..foundation.errors import NotFound, ValidationError
 from ..foundation.text import clean_text
 from ..organisation.eligibility import Standing, passes
@@ -237,7 +237,7 @@ def open_motion(session: Session, actor: Actor, meeting: Meeting, title: str, ki
                     ballots_in_box=0)
     session.add(motion)
     session.flush()
-    after = {"title": motion.title, "kind": kind.value}
+    after: dict[str, object] = {"title": motion.title, "kind": kind.value}
     if reopens is not None:
         after["reopens"] = reopens.id
     audit.record(session, actor, "vote.open", motion, None, after, organisation_id=meeting.cell_id)
@@ -301,17 +301,17 @@ def accept_ballot(session: Session, meeting: Meeting, motion: Motion, box: Ballo
         raise ValidationError("Hòm phiếu không thuộc cuộc bỏ phiếu kín này.")
     check_voter(session, meeting, motion, member_id, box)
     if motion.ballot_box != box.token:
-        taken = session.execute(
+        taken = rows_changed(session,
             update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN,
                                  or_(Motion.ballot_box.is_(None), Motion.ballots_in_box == 0))
             .values(ballot_box=box.token).execution_options(synchronize_session=False))
-        if taken.rowcount != 1:
+        if taken != 1:
             raise BallotsLost()
-    counted = session.execute(
+    counted = rows_changed(session,
         update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN,
                              Motion.ballot_box == box.token, Motion.ballots_in_box == len(box))
         .values(ballots_in_box=Motion.ballots_in_box + 1).execution_options(synchronize_session=False))
-    if counted.rowcount != 1:
+    if counted != 1:
         raise BallotsLost()
     session.refresh(motion)
 
@@ -422,20 +422,21 @@ def _empty_the_box(session: Session, meeting: Meeting, motion: Motion, box: Ball
     """
     held = box if box is not None and box.motion_id == motion.id else None
     taken = len(held) if held is not None else 0
+    voters = held.voters() if held is not None else []
+    # Checked before the claim, so that a refused close leaves the motion as it was.
+    _check_hall_count(motion.in_person_voters, _in_hall(session, meeting, set(voters)))
     claim = update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN,
                                  Motion.ballots_in_box == taken)
     if taken:
         assert held is not None
         claim = claim.where(Motion.ballot_box == held.token)
-    if session.execute(claim.values(ballot_box=None).execution_options(synchronize_session=False)).rowcount != 1:
+    if rows_changed(session, claim.values(ballot_box=None).execution_options(synchronize_session=False)) != 1:
         session.refresh(motion)
         if motion.status != MotionStatus.OPEN:
             raise ValidationError("Cuộc biểu quyết này đã kết thúc.")
         raise BallotsLost()
     session.refresh(motion)
-    voters = held.voters() if held is not None else []
     counts = held.counts() if held is not None else {c: 0 for c in Choice}
-    _check_hall_count(motion.in_person_voters, _in_hall(session, meeting, set(voters)))
     session.add_all([BallotCast(motion_id=motion.id, member_id=member_id) for member_id in voters])
     session.add_all([SecretTally(motion_id=motion.id, choice=choice, count=counts[choice]) for choice in Choice])
     session.flush()
@@ -489,12 +490,12 @@ def void_ballot(session: Session, actor: Actor, meeting: Meeting, motion: Motion
     """
     session.refresh(motion)
     lost = motion.ballots_in_box
-    voided = session.execute(
+    voided = rows_changed(session,
         update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN)
         .values(status=MotionStatus.VOID, closed_at=now, ballot_box=None)
         .execution_options(synchronize_session=False))
     session.refresh(motion)
-    if voided.rowcount != 1:
+    if voided != 1:
         return None
     again = meeting.status == MeetingStatus.OPEN
     text = VOID_NOTICE.format(title=motion.title, lost=lost,

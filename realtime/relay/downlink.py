@@ -244,9 +244,10 @@ class DownlinkGuard:
         # loses far more than random loss does), a long RTT says nothing about the downlink.
         if self._uplink_loss() > self.policy.uplink_loss_pct:
             fresh_rtt = False
-        queue = (st.last_rtt - st.min_rtt) if fresh_rtt and st.last_rtt is not None and st.min_rtt is not None else 0.0
-        if queue > self.policy.queue_delay:
-            return f"rtt={st.last_rtt * 1000:.0f}ms>base={st.min_rtt * 1000:.0f}ms"  # type: ignore[operator]
+        rtt, base = st.last_rtt, st.min_rtt
+        queue = (rtt - base) if fresh_rtt and rtt is not None and base is not None else 0.0
+        if queue > self.policy.queue_delay and rtt is not None and base is not None:
+            return f"rtt={rtt * 1000:.0f}ms>base={base * 1000:.0f}ms"
         remb = st.last_remb_bps
         fresh = self._remb_at is not None and since < self._remb_at and now - self._remb_at < 3.0
         if fresh and remb is not None and send is not None and remb < self.policy.remb_margin * send \

@@ -69,7 +69,7 @@ class RelayFrame:
 
     __slots__ = ("packet", "data", "timestamp", "clock_rate", "red", "recovered", "_vp8_chunks")
 
-    def __init__(self, packet: av.Packet, data: bytes, timestamp: int, clock_rate: int, *,
+    def __init__(self, packet: av.Packet[Any], data: bytes, timestamp: int, clock_rate: int, *,
                  red: bytes | None = None, recovered: bool = False) -> None:
         self.packet = packet
         self.data = data  # for audio: the Opus frame (a RED payload's primary)
@@ -177,9 +177,10 @@ class ForwardedSource:
         self._fan_out(RelayFrame(self._packet(data, frame.timestamp), data, frame.timestamp, self._clock_rate,
                                  red=red_payload), key, now)
 
-    def _packet(self, data: bytes, timestamp: int) -> av.Packet:
+    def _packet(self, data: bytes, timestamp: int) -> av.Packet[Any]:
         packet = av.Packet(data)
         packet.pts = timestamp
+        assert self._time_base is not None, "set with the first frame, before any packet"
         packet.time_base = self._time_base
         return packet
 
@@ -314,13 +315,14 @@ class ForwardedTrack(MediaStreamTrack):
         self._ended = source.ended
         self._queue: collections.deque[tuple[RelayFrame, bool, float]] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._loop = asyncio.get_event_loop()
+        # pyee's emitter (the track's base) declares ``_loop`` Optional; here it is always set.
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_event_loop()
         self.last_keyframe_forwarded_at: float | None = None
         #: Set by the sender's lean loop (``LeanRtpLoop.send_now``): sends a frame at once and
         #: returns True, or returns False when the frame must be queued for the loop.
         self.direct_sink: Callable[[RelayFrame], bool] | None = None
         #: Called with (packet, is_keyframe) for every frame handed to the sender (tests).
-        self.on_forward: Callable[[av.Packet, bool], None] | None = None
+        self.on_forward: Callable[[av.Packet[Any], bool], None] | None = None
         source.add_sink(self)
 
     @property
@@ -433,7 +435,7 @@ class ForwardedTrack(MediaStreamTrack):
 
     # -- consumer side: RTCRtpSender._run_rtp --
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         return (await self.recv_relay()).packet
 
     async def recv_relay(self) -> RelayFrame:

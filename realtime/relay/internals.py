@@ -26,6 +26,7 @@ fails loudly instead of silently decoding, re-encoding or dropping media.
 | ``RTCDtlsTransport._state``, ``_tx_srtp.protect``, ``_RTCDtlsTransport__tx_{bytes,packets}`` | attrs | connected? → SRTP → the transport's counters (``lean_sender.DirectRtpSend``) |
 | ``aiortc.codecs.vpx.PACKET_MAX``, ``Vp8Encoder.pack``/``OpusEncoder.pack`` output | format | the lean loop packetises relay frames itself, byte for byte as these do (tests compare) |
 | ``RTCIceTransport._connection``, ``_send``; aioice ``Connection._nominated[1]``, ``CandidatePair.protocol/.remote_addr``, ``StunProtocol.send_data`` = ``transport.sendto`` | attrs | the plain UDP path under ``_send_rtp``, called directly |
+| aioice ``Connection.query_consent``, called by ``connect()`` as ``self.query_consent()``; ``build_request``, ``_nominated``, ``remote_password``, ``_query_consent_task``, ``CONSENT_INTERVAL``/``CONSENT_FAILURES`` | method, attrs, constants | replaced per relay connection by ``consent.patient_query_consent`` (answers count for seconds, not 0.5 s; consent lost after 30 s without one) |
 | asyncio ``_SelectorDatagramTransport._sock``, ``_buffer``, ``_conn_lost`` (CPython's, not aiortc's) | attrs | ``sendto`` on the socket itself while asyncio buffers nothing; checked by ``lean_sender.asyncio_udp_fast_path()``, which falls back to the transport's ``sendto`` if they change (a test asserts it does not) |
 """
 
@@ -136,10 +137,10 @@ def _lean_rtp_problems() -> list[str]:
         problems.append("RTCDtlsTransport._send_rtp missing or not a coroutine")
     else:
         # DirectRtpSend does what _send_rtp does; check that is still all it does.
-        names = set(send_rtp.__code__.co_names)
+        used = set(send_rtp.__code__.co_names)
         for name in ("_state", "CONNECTED", "_tx_srtp", "protect", "transport", "_send",
                      "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets"):
-            if name not in names:
+            if name not in used:
                 problems.append(f"RTCDtlsTransport._send_rtp no longer uses {name}")
 
 
@@ -156,10 +157,26 @@ def _lean_rtp_problems() -> list[str]:
         problems.append("aioice Connection.sendto no longer sends through the nominated pair's protocol")
     if "self.transport.sendto(data, addr)" not in inspect.getsource(StunProtocol.send_data):
         problems.append("aioice StunProtocol.send_data is no longer the UDP transport's sendto")
+    problems += _consent_problems()
     return problems
 
 
-class EncodedFrameTap(queue.Queue):  # type: ignore[type-arg]
+def _consent_problems() -> list[str]:
+    """What consent.patient_query_consent relies on."""
+    problems = []
+    if "self.query_consent()" not in inspect.getsource(Connection.connect):
+        problems.append("aioice Connection.connect no longer starts self.query_consent()")
+    consent = inspect.getsource(Connection.query_consent)
+    for name in ("self._nominated", "self.build_request", "self.remote_password", "self._query_consent_task",
+                 "CONSENT_INTERVAL", "CONSENT_FAILURES"):
+        if name not in consent:
+            problems.append(f"aioice Connection.query_consent no longer uses {name}")
+    if "self._connection = gatherer._connection" not in inspect.getsource(RTCIceTransport.__init__):
+        problems.append("RTCIceTransport no longer takes its gatherer's aioice Connection")
+    return problems
+
+
+class EncodedFrameTap(queue.Queue[Any]):
     """Stands in for a receiver's decoder queue.
 
     ``RTCRtpReceiver._handle_rtp_packet`` calls ``put((codec, JitterFrame))`` on the event-loop
@@ -169,7 +186,7 @@ class EncodedFrameTap(queue.Queue):  # type: ignore[type-arg]
     ``receive()`` started it — so the thread exits and the receiver's track ends as usual.
     """
 
-    def __init__(self, original: queue.Queue, on_frame: Callable[[Any, Any], None],  # type: ignore[type-arg]
+    def __init__(self, original: queue.Queue[Any], on_frame: Callable[[Any, Any], None],
                  on_end: Callable[[], None]) -> None:
         super().__init__()
         self._original = original
@@ -308,3 +325,8 @@ def report_rtt(sender: RTCRtpSender, report: Any) -> float | None:
         return None
 
     return float(time.time() - lsr_time - report.dlsr / 65536)
+
+
+def ice_connection(transceiver: Any) -> Any:
+    """The aioice ``Connection`` under a transceiver's transport (the link's only one: bundled)."""
+    return transceiver.receiver.transport.transport._connection

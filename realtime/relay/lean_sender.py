@@ -369,16 +369,21 @@ async def lean_run_rtp(sender: RTCRtpSender, codec: Any) -> None:
     await LeanRtpLoop(sender, codec).run()
 
 
+#: asyncio's private UDP transport class (typeshed does not declare it), or None if it is gone.
+_UDP_TRANSPORT: Any = getattr(selector_events, "_SelectorDatagramTransport", None)
+
+
 def asyncio_udp_fast_path() -> bool:
     """Whether asyncio's selector UDP transport is still what ``DirectRtpSend`` reads: its
     ``sendto`` tries ``_sock.sendto`` when ``_buffer`` is empty and the transport has not
     lost its connection (``_conn_lost``), and hands socket errors to ``error_received``.
     If a Python release changes that, the relay uses the transport's ``sendto`` (tests
     assert this is True on the Python we ship with)."""
-    transport = getattr(selector_events, "_SelectorDatagramTransport", None)
-    if transport is None:
+    transport = _UDP_TRANSPORT
+    base = getattr(selector_events, "_SelectorTransport", None)
+    if transport is None or base is None:
         return False
-    init = set(selector_events._SelectorTransport.__init__.__code__.co_names)
+    init = set(base.__init__.__code__.co_names)
     sendto = set(transport.sendto.__code__.co_names)
     return ({"_sock", "_buffer", "_conn_lost"} <= init
             and {"_sock", "_buffer", "_conn_lost", "sendto", "error_received"} <= sendto
@@ -416,7 +421,7 @@ class DirectRtpSend:
         addr = pair.remote_addr
         protect = dtls._tx_srtp.protect
 
-        if not (ASYNCIO_UDP_FAST_PATH and type(transport) is selector_events._SelectorDatagramTransport):
+        if not (ASYNCIO_UDP_FAST_PATH and type(transport) is _UDP_TRANSPORT):
             def send(data: bytes) -> int:
                 data = protect(data)
                 udp_sendto(data, addr)

@@ -51,9 +51,10 @@ from aiortc.sdp import candidate_from_sdp
 from .. import protocol as p
 from ..topology import RELAY_ID
 from .codecs import answer_prefers_red, pin_codec, register_red
+from .consent import install_patient_consent
 from .downlink import DownlinkGuard, DownlinkPolicy, VideoLevel
 from .forwarding import ForwardedSource, ForwardedTrack
-from .internals import check_aiortc_internals, hook_sender
+from .internals import check_aiortc_internals, hook_sender, ice_connection
 from .lean_sender import install_lean_rtp
 from .nat import NatMapping
 
@@ -80,6 +81,13 @@ class Publisher:
     participant: str
     session: str
     sources: dict[str, ForwardedSource] = field(default_factory=dict)
+
+
+#: The ``error`` message for a refused ``answer`` or ``candidate`` sent to the relay.
+BAD_SIGNAL = {
+    "answer": "Mô tả phiên (SDP) gửi máy chủ chuyển tiếp không hợp lệ.",
+    "candidate": "Ứng viên ICE gửi máy chủ chuyển tiếp không hợp lệ.",
+}
 
 
 def parse_candidate(data: dict[str, Any] | None) -> Any:
@@ -131,6 +139,8 @@ class RelayLink:
             # A browser sends the first codec of the offer: RED first for one that takes it.
             pin_codec(transceiver, red_first=red)
             self.upload[kind] = transceiver
+        # Consent that a queueing mobile uplink can pass (consent.py); bundled: one connection.
+        install_patient_consent(ice_connection(self.upload["audio"]))
         # A link that fails is not repaired here: the participant's watchdog sends
         # "renegotiate" and gets a fresh link (signal() below).
         self.pc.on("track", self._on_track)
@@ -247,8 +257,14 @@ class RelayLink:
                     await self._on_answer(value)
                 elif kind == "candidate":
                     await self._on_candidate(value)
-            except Exception:  # a bad answer or candidate must not stop the link's worker
-                log.exception("relay link %s: %s failed", self.participant, kind)
+            except Exception as exc:  # a bad answer or candidate must not stop the link's worker
+                if kind == "offer":
+                    log.exception("relay link %s: offer failed", self.participant)
+                    continue
+                # What the participant sent does not parse or fit the relay's offer: say so to
+                # it (its socket stays open and it may answer again); nobody else is affected.
+                log.warning("relay link %s: %s refused: %r", self.participant, kind, exc)
+                self.server.send(self.participant, p.Error(code="bad_message", message=BAD_SIGNAL[kind], ref=kind))
 
     async def _offer(self) -> None:
         if self._closed or not self._offer_needed:
@@ -280,9 +296,9 @@ class RelayLink:
                 pin_codec(transceiver, "audio", red_first=answer_prefers_red(media))
 
     async def _on_candidate(self, data: dict[str, Any] | None) -> None:
+        candidate = parse_candidate(data)  # first, so that a malformed one is refused in any state
         if self.pc.remoteDescription is None:
             return
-        candidate = parse_candidate(data)
         if candidate is not None:
             await self.pc.addIceCandidate(candidate)
 

@@ -16,8 +16,14 @@ import { watchConnection } from "./watch.js";
 
 export const VIDEO_MAX_BITRATE = 250_000;   // weak mobile networks first
 export const VIDEO_MAX_FRAMERATE = 15;
-// While the uplink cannot carry video (uplink.js), the microphone too sends less.
-export const AUDIO_LOW_BITRATE = 20_000;
+// The camera starts here and rises to VIDEO_MAX_BITRATE once the uplink shows it carries
+// more (uplink.js): starting at the maximum overfilled a 64 kbit/s uplink for seconds before
+// the guard could tell, and the member's audio queued and dropped behind the video.
+export const VIDEO_START_BITRATE = 80_000;
+// While the uplink cannot carry video (uplink.js), the microphone too sends less: Opus at
+// 12 kbit/s with RED (each packet carries the previous frame too) and the packet headers
+// come to about 55 kbit/s on the wire, under a 64 kbit/s uplink (20 kbit/s came to ~70).
+export const AUDIO_LOW_BITRATE = 12_000;
 
 // Opus with RED (RFC 2198) first: each packet also carries the previous frame, so a single
 // lost packet is repaired end to end instead of concealed. Chromium sends RED when the
@@ -34,11 +40,11 @@ export function preferRed(transceiver) {
 }
 
 // The caps every video sender keeps, and whether it sends at all (uplink.js).
-export async function tuneSenders(videoSender, audioSender, videoActive) {
+export async function tuneSenders(videoSender, audioSender, videoActive, videoCap = VIDEO_MAX_BITRATE) {
   if (videoSender) {
     const params = videoSender.getParameters();
     if (params.encodings && params.encodings.length) {
-      params.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
+      params.encodings[0].maxBitrate = Math.min(videoCap, VIDEO_MAX_BITRATE);
       params.encodings[0].maxFramerate = VIDEO_MAX_FRAMERATE;
       params.encodings[0].active = videoActive;
       try { await videoSender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
@@ -56,7 +62,7 @@ export async function tuneSenders(videoSender, audioSender, videoActive) {
 
 export class PeerLink {
   constructor({ remote, session, polite, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, audioOnly,
-                videoActive = true }) {
+                videoActive = true, videoCap = VIDEO_START_BITRATE }) {
     this.remote = remote;
     this.session = session;
     this.polite = polite;
@@ -69,6 +75,7 @@ export class PeerLink {
     this.local = local;
     this.audioOnly = audioOnly;
     this.videoActive = videoActive;
+    this.videoCap = videoCap;
     // iceTransportPolicy "relay" (a server setting): media only through the TURN server.
     const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.pc = pc;
@@ -120,11 +127,17 @@ export class PeerLink {
   async tuneVideo() {
     const video = this.transceiver("video");
     const audio = this.transceiver("audio");
-    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive);
+    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive, this.videoCap);
   }
 
   setVideoActive(active) {
     this.videoActive = active;
+    return this.tuneVideo();
+  }
+
+  setVideoCap(cap) {
+    if (cap === this.videoCap) return null;
+    this.videoCap = cap;
     return this.tuneVideo();
   }
 

@@ -7,12 +7,35 @@
 // negotiation. A stuck connection is started over with `renegotiate` (room.js), after which
 // the relay offers on a new connection.
 
-import { preferRed, tuneSenders } from "./peers.js";   // the same caps and codecs as the mesh
+import { VIDEO_START_BITRATE, preferRed, tuneSenders } from "./peers.js";   // the same caps and codecs as the mesh
 import { connectionStats } from "./stats.js";
 import { watchConnection } from "./watch.js";
 
+// How long an answer waits for our first ICE candidates (host ones come within milliseconds
+// of setLocalDescription; server-reflexive and TURN ones that take round trips are trickled
+// after the answer, as before).
+const GATHER_WAIT_MS = 200;
+
+function firstCandidates(pc, ms) {
+  if (pc.iceGatheringState === "complete" || pc.localDescription.sdp.includes("a=candidate")) return Promise.resolve();
+  return new Promise((resolve) => {
+    let timer = setTimeout(finish, ms);
+    function finish() {
+      clearTimeout(timer);
+      pc.removeEventListener("icecandidate", onCandidate);
+      pc.removeEventListener("icegatheringstatechange", onState);
+      resolve();
+    }
+    function onCandidate() { clearTimeout(timer); timer = setTimeout(finish, 10); }   // its siblings follow at once
+    function onState() { if (pc.iceGatheringState === "complete") finish(); }
+    pc.addEventListener("icecandidate", onCandidate);
+    pc.addEventListener("icegatheringstatechange", onState);
+  });
+}
+
 export class RelayLink {
-  constructor({ session, iceServers, local, signal, onTrack, onState, videoActive = true }) {
+  constructor({ session, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, videoActive = true,
+                videoCap = VIDEO_START_BITRATE }) {
     this.remote = "relay";
     this.session = session;
     this.polite = true;
@@ -26,7 +49,11 @@ export class RelayLink {
     this.videoPaused = new Set();
     this.videoReduced = new Set();
     this.videoActive = videoActive;
-    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.videoCap = videoCap;
+    this.iceTransportPolicy = iceTransportPolicy;
+    // iceTransportPolicy "relay" (a server setting) holds here as in the mesh: media only
+    // through the TURN server, so the relay never learns the member's own addresses.
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.pc = pc;
     pc.onicecandidate = ({ candidate }) =>
       this.signal({ type: "candidate", candidate: candidate ? candidate.toJSON() : null });
@@ -63,11 +90,17 @@ export class RelayLink {
   async tuneVideo() {
     const video = this.uploadTransceiver("video");
     const audio = this.uploadTransceiver("audio");
-    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive);
+    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive, this.videoCap);
   }
 
   setVideoActive(active) {
     this.videoActive = active;
+    return this.tuneVideo();
+  }
+
+  setVideoCap(cap) {
+    if (cap === this.videoCap) return null;
+    this.videoCap = cap;
     return this.tuneVideo();
   }
 
@@ -84,6 +117,10 @@ export class RelayLink {
     }
     this.setTracks(this.local);
     await pc.setLocalDescription();
+    // Our host candidates in the answer itself: the relay then starts its checks the moment
+    // the answer is in, instead of when the first trickled candidate follows it half a round
+    // trip later over the same weak link. (TURN only: nothing quick to wait for.)
+    if (this.iceTransportPolicy !== "relay") await firstCandidates(pc, GATHER_WAIT_MS);
     this.signal({ type: "answer", sdp: pc.localDescription.sdp });
     if (pc.connectionState === "connected") this.tuneVideo();
   }

@@ -129,6 +129,7 @@ class Room {
       case "ice_servers": this.iceServers = msg.ice_servers; return;   // fresh TURN credentials for new links
       case "pong": this.view.serverRtt(performance.now() - msg.t); return;
       case "uplink_loss": return this.indicators.uplinkLoss(msg);
+      case "join_token": return;   // kept by signalling.js for the next reconnection
       case "vote":
         if (!this.vote || this.vote.id !== msg.motion.id) this.voted = false;
         this.vote = msg.motion;
@@ -202,6 +203,11 @@ class Room {
     this.view.controls();
   }
 
+  // uplink.js: the most our camera may send, as the uplink allows.
+  setUplinkVideoCap(cap) {
+    for (const link of this.links.values()) link.setVideoCap(cap);
+  }
+
   // The room moved to the relay: connect to it, then let the direct links go.
   onTopology(msg) {
     this.topology = msg.topology;
@@ -217,7 +223,8 @@ class Room {
   connectRelay(session) {
     this.dropLink(RELAY);
     const link = new RelayLink({
-      session, iceServers: this.iceServers, local: this.media, videoActive: !this.uplink.audioOnly,
+      session, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, local: this.media,
+      videoActive: !this.uplink.audioOnly, videoCap: this.uplink.videoCap,
       signal: (m) => this.send({ ...m, to: RELAY, to_session: session }),
       onTrack: (id, track) => this.gotTrack(id, track),
       onState: (state) => {
@@ -287,7 +294,7 @@ class Room {
     const link = new PeerLink({
       remote: p.id, session: p.session, polite, iceServers: this.iceServers,
       iceTransportPolicy: this.iceTransportPolicy, local: this.media,
-      audioOnly: this.audioOnly, videoActive: !this.uplink.audioOnly,
+      audioOnly: this.audioOnly, videoActive: !this.uplink.audioOnly, videoCap: this.uplink.videoCap,
       signal: (m) => this.send({ ...m, to: p.id, to_session: p.session }),
       onTrack: (stream, track) => this.gotTrack(p.id, track),
       onState: (state) => {

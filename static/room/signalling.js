@@ -13,11 +13,11 @@
 // socket open are each abandoned after 8 s (a dead network does not answer; a weak one may
 // take seconds), so attempts repeat while the network is down and one succeeds soon after.
 //
-// Close codes 4000/4401/4403/4404 are final; 4409 (meeting not open) retries slowly;
-// anything else retries with backoff.
+// Close codes 4000/4400/4401/4403/4404 are final (a 4400 after a late `hello` is not: a weak
+// network retries); 4409 (meeting not open) retries slowly; anything else retries with backoff.
 
 export const PROTOCOL_VERSION = 1;
-const FINAL_CODES = new Set([4000, 4401, 4403, 4404]);
+const FINAL_CODES = new Set([4000, 4400, 4401, 4403, 4404]);
 export const PING_EVERY_MS = 1000;
 export const STALE_AFTER_MS = 2500;
 export const GIVE_UP_AFTER_MS = 6000;
@@ -96,6 +96,7 @@ export class Signalling {
       return this.retry();
     }
     if (this.stopped) return;
+    this.lastError = null;   // the close that ends this attempt is judged by this attempt's error
     let ws = this.warm;
     this.warm = null;
     if (!ws || ws.readyState > WebSocket.OPEN) ws = new WebSocket(this.socketUrl());
@@ -129,7 +130,8 @@ export class Signalling {
       this.ws = null;
       if (this.stopped) return;
       const reason = this.lastError && this.lastError.message;
-      if (FINAL_CODES.has(event.code)) { this.stop(); this.onstate("closed", reason, event.code); return; }
+      const late = event.code === 4400 && this.lastError && this.lastError.code === "timeout";
+      if (FINAL_CODES.has(event.code) && !late) { this.stop(); this.onstate("closed", reason, event.code); return; }
       if (event.code === 4409) { this.onstate("waiting", reason); this.retry(10000); return; }
       this.retry();
     };

@@ -60,6 +60,8 @@ async def test_a_member_on_a_weak_link_hears_sees_and_comes_back_after_a_cut(lab
     assert result.video_stalled_s is not None and result.video_stalled_s <= 3.0, result.video_stalled_s
     if mode == "relay":
         assert seen["paused"] == [], seen["paused"]
+    # The member's camera started low (uplink.js) and rose as the link showed it carries more.
+    assert seen["steady"]["away"]["videoCap"] > 80_000, seen["steady"]["away"]
     # The cut: the member's page says so, and the member comes back as the same participant.
     assert result.reconnect_shown_s is not None, result.line()
     assert seen["cut"]["away"]["conn"] == "reconnecting" and "Đang kết nối lại" in seen["cut"]["away_text"]

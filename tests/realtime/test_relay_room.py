@@ -93,3 +93,48 @@ async def test_data_saver_receives_every_voice_but_only_the_floor_holders_video(
     # The others still receive everybody's video.
     await chair.wait_relayed([a4], frames=10, kinds=("video",))
     await away.wait_relayed([a1], frames=10, kinds=("video",))
+
+
+async def test_garbage_answers_and_candidates_to_the_relay_get_typed_errors_and_nobody_loses_media(
+        participant, room_world, invite_a2):
+    """A broken client answers the relay's offer with garbage and trickles malformed
+    candidates before its real answer: it is told what was wrong, gets connected once it
+    answers properly, and the others' media never stops."""
+    chair, away, member = (participant(n, media=True) for n in ("sec_a", "away_a", "mem_a"))
+    a1, a4, a2 = pid(room_world, "a1"), pid(room_world, "a4"), pid(room_world, "a2")
+    await chair.join()
+    await away.join()
+    await chair.wait_media([a4])
+    garbage_answers = ["tôi không phải SDP", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"]
+    garbage_candidates = [{"candidate": "candidate:rác", "sdpMid": "0", "sdpMLineIndex": 0},
+                          {"candidate": "candidate:1 1 udp nhiều 127.0.0.1 9 typ host", "sdpMid": "0"}]
+    answered = asyncio.Event()
+    real_signal = member._signal
+
+    async def broken_then_real(link, message):  # type: ignore[no-untyped-def]
+        if link.remote == "relay" and message["type"] == "offer" and not answered.is_set():
+            answered.set()
+            for candidate in garbage_candidates:
+                await member.send({"type": "candidate", "to": "relay", "to_session": link.session,
+                                   "candidate": candidate})
+            for sdp in garbage_answers:
+                await member.send({"type": "answer", "to": "relay", "to_session": link.session, "sdp": sdp})
+        await real_signal(link, message)  # the relay handles its link's frames in order
+
+    member._signal = broken_then_real  # type: ignore[method-assign]
+    await member.join()  # the third camera: the room moves to the relay
+    await asyncio.wait_for(answered.wait(), 20)
+    await member.wait_relayed([a1, a4], frames=15, timeout=30)
+    errors = [m for m in member.messages if m["type"] == "error"]
+    assert len(errors) == len(garbage_answers) + len(garbage_candidates), errors
+    assert [(e["code"], e["ref"]) for e in errors] == (
+        [("bad_message", "candidate")] * len(garbage_candidates) + [("bad_message", "answer")] * len(garbage_answers))
+    assert all("không hợp lệ" in e["message"] for e in errors)
+    # The others receive each other and the newcomer through the relay; nobody left.
+    await chair.wait_relayed([a4, a2], frames=15)
+    await away.wait_relayed([a1, a2], frames=15)
+    for client in (chair, away, member):
+        assert not [m for m in client.messages if m["type"] == "left"]
+    # The broken client's socket is still served.
+    await member.send({"type": "chat", "text": "Đã vào được"})
+    assert (await chair.wait_for("chat"))["message"]["text"] == "Đã vào được"

@@ -432,13 +432,17 @@ async def test_lobby_holds_members_until_admitted(participant, room_world, sqlit
     await away.login()
     await away.connect()
     assert "chờ bí thư" in (await away.wait_for("waiting"))["message"]
-    lobby = await chair.wait_for("lobby", waiting=[{"id": pid(room_world, "a4"), "name": "Phạm Thị Hường"}])
-    assert lobby
+    await chair.wait_for("lobby", waiting=[{"id": pid(room_world, "a4"), "name": "Phạm Thị Hường"}])
+    # Waiting is not being in the room: the chair does not see the member among the participants.
+    assert pid(room_world, "a4") not in chair.participants
     await away.send({"type": "hand", "raised": True})
     assert (await away.wait_for("error"))["code"] == "waiting"
+    assert not any(m["type"] == "welcome" for m in away.messages)
+    assert not any(m["type"] == "hands" for m in chair.messages)
     await chair.send({"type": "admit", "participant": pid(room_world, "a4")})
     assert (await away.wait_for("welcome"))["you"] == pid(room_world, "a4")
-    await chair.wait_for("joined")
+    assert (await chair.wait_for("joined"))["participant"]["id"] == pid(room_world, "a4")
+    await chair.wait_for("lobby", waiting=[])
 
 
 async def test_hall_device_is_for_the_secretary(participant, room_world, server, room_settings):
@@ -492,10 +496,10 @@ async def test_server_restart_loses_no_presence(room_settings, sqlite_database, 
         before = [(i.member_id, i.joined_at) for i in presence.intervals(s, room_world.meeting_id)]
     assert len(before) == 2
     async with running_server(room_settings, sqlite_database, server_port):
-        for client in (chair, away):
+        for client, key in ((chair, "a1"), (away, "a4")):
             client.messages.clear()
             await client.connect()
-            assert (await client.wait_for("welcome"))["you"] in (pid(room_world, "a1"), pid(room_world, "a4"))
+            assert (await client.wait_for("welcome"))["you"] == pid(room_world, key)
         with sqlite_database.session() as s:
             after = presence.intervals(s, room_world.meeting_id)
             kinds = [e.kind.value for e in presence.events(s, room_world.meeting_id) if e.member_id == a4]

@@ -36,6 +36,7 @@ import uvicorn
 
 from app.config import Settings
 from app.factory import create_app
+from app.server import server_config
 from meetings.foundation.actors import Actor
 from meetings.foundation.base import utcnow
 from meetings.organisation.organisations import Organisation
@@ -57,10 +58,13 @@ CHROMIUM_ARGS = [
 #: inbound media is the other member's).
 PAGE_STATS = """async () => {
   const room = window.chiboRoom;
-  const out = { audioPackets: 0, concealed: 0, samples: 0, frames: 0, freezes: 0, videoPackets: 0,
+  const out = { audioPackets: 0, audioBySsrc: {}, concealed: 0, samples: 0, frames: 0, freezes: 0, videoPackets: 0,
                 conn: (document.querySelector("#conn") || {}).dataset?.state, me: room && room.me,
-                uplink: room && room.uplink && room.uplink.state, links: room ? [...room.links.keys()] : [],
-                quality: room && room.indicators && room.indicators.quality };
+                uplink: room && room.uplink && room.uplink.state, videoCap: room && room.uplink && room.uplink.videoCap, links: room ? [...room.links.keys()] : [],
+                quality: room && room.indicators && room.indicators.quality,
+                // What the page sends, over the last 5 s: the browser's estimate, the video's rate.
+                sent: room && room.indicators ? [...room.indicators.windows.values()].map((w) => w && {
+                  estimateKbps: w.outgoing && Math.round(w.outgoing / 1000), videoKbps: Math.round(w.videoKbpsOut) }) : [] };
   if (!room) return out;
   for (const link of room.links.values()) {
     const report = await link.pc.getStats();
@@ -70,6 +74,7 @@ PAGE_STATS = """async () => {
         const codec = s.codecId && report.get(s.codecId);
         if (codec) out.audioCodec = codec.mimeType;
         out.audioPackets += s.packetsReceived || 0;
+        out.audioBySsrc[s.ssrc] = (out.audioBySsrc[s.ssrc] || 0) + (s.packetsReceived || 0);
         out.concealed += s.concealedSamples || 0;
         out.samples += s.totalSamplesReceived || 0;
       } else {
@@ -159,8 +164,9 @@ async def room_server(lab: NetLab, workdir: Path, *, relay: bool, port: int,
     app = create_app(settings, database=database)
     global LAST_APP
     LAST_APP = app
-    server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=port, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=2))
+    # The production configuration (no permessage-deflate, the request-head deadline).
+    server = uvicorn.Server(server_config(app, settings, host="0.0.0.0", port=port, lifespan="on",
+                                          timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
@@ -238,14 +244,28 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
                 return result
             me = (await stats(away))["me"]
 
-            # Steady: let the link settle, then measure.
-            await asyncio.sleep(5.0)
+            # Steady: let the link settle, then measure. Whether (and when, from the click) the
+            # away member's camera paused by itself is watched all along: after a pause the
+            # guard tries video again, so the state at the end alone may say "probing".
+            audio_only_at: float | None = None
+
+            def watch_uplink(page_stats: dict[str, Any]) -> None:
+                nonlocal audio_only_at
+                if audio_only_at is None and page_stats["uplink"] == "audio_only":
+                    audio_only_at = time.monotonic() - start
+
+            settle = time.monotonic()
+            while time.monotonic() - settle < 5.0:
+                await asyncio.sleep(0.5)
+                watch_uplink(await stats(away))
             a0, s0 = await stats(away), await stats(speaker)
             frames, stalled, last = [], 0.0, a0["frames"]
             t0 = time.monotonic()
             while time.monotonic() - t0 < steady:
                 await asyncio.sleep(0.5)
-                now = (await stats(away))["frames"]
+                now_stats = await stats(away)
+                watch_uplink(now_stats)
+                now = now_stats["frames"]
                 if now == last:
                     stalled += 0.5
                 last = now
@@ -257,8 +277,12 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
             result.video_fps_in = (a1["frames"] - a0["frames"]) / seconds
             result.freezes = a1["freezes"] - a0["freezes"]
             result.video_stalled_s = stalled
-            result.audio_only = a1["uplink"] == "audio_only"
+            result.audio_only = audio_only_at is not None
+            if audio_only_at is not None:
+                result.notes.append(f"audio only {audio_only_at:.1f} s after the click")
             result.notes.append(f"codecs in={a1.get('audioCodec')} out={s1.get('audioCodec')}")
+            result.notes.append(f"video caps away={a1.get('videoCap')} speaker={s1.get('videoCap')}")
+            result.notes.append(f"sent (estimate/video kbit/s) away={a1.get('sent')} speaker={s1.get('sent')}")
             if on_stage is not None:
                 await on_stage("steady", speaker, away)
 
@@ -273,9 +297,11 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
                 before = await asyncio.gather(stats(away), stats(speaker))
                 lab.cut(False)
                 back = await poll(lambda: asyncio.gather(stats(away), stats(speaker)),
-                                  lambda both: both[0]["audioPackets"] > before[0]["audioPackets"] + 5
-                                  and both[1]["audioPackets"] > before[1]["audioPackets"] + 5, timeout=30, every=0.05)
+                                  lambda both: audio_since(before[0], both[0]) > 5 and audio_since(before[1], both[1]) > 5,
+                                  timeout=30, every=0.05)
                 result.cut_recover_s = back
+                if back is not None and not set((await stats(away))["audioBySsrc"]) & set(before[0]["audioBySsrc"]):
+                    result.notes.append("the away member's connection was made anew after the cut")
                 await poll(lambda: stats(away), lambda s: s["conn"] == "open", timeout=20)
                 after = await stats(away)
                 await speaker.click("#btn-people")
@@ -299,6 +325,14 @@ async def login(page: Any, base: str, room: str, username: str) -> None:
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
+
+
+def audio_since(before: dict[str, Any], now: dict[str, Any]) -> int:
+    """Audio packets a page received since ``before``, stream by stream: a connection made
+    anew (the relay link rebuilt after a cut) starts its counters from zero, which a sum over
+    all streams would take for no audio at all until the new stream outgrew the old one."""
+    old = before["audioBySsrc"]
+    return sum(max(0, count - old.get(ssrc, 0)) for ssrc, count in now["audioBySsrc"].items())
 
 
 def pct(part: float, whole: float) -> float | None:

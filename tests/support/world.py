@@ -158,7 +158,8 @@ def signers(session: Session, meeting: Meeting) -> tuple[tuple[Actor, Member], t
     for member_id in people[:2]:
         member = session.get(Member, member_id)
         assert member is not None
-        account = cell_accounts.get(member_id) or accounts.create_account(
+        account = cell_accounts.get(member_id) or session.scalar(
+            select(accounts.Account).where(accounts.Account.username == f"ky{member_id}")) or accounts.create_account(
             session, Actor.system("test"), username=f"ky{member_id}", password=PASSWORD,
             display_name=member.full_name, member=member, must_change_password=False)
         chosen.append((Actor(account.id, member.full_name), member))
