@@ -21,16 +21,15 @@ from starlette.websockets import WebSocket
 
 from realtime.signalling import RAW_SEND
 
-from .sessions import ServerSessionMiddleware
-
 ROOM_PATH = re.compile(r"/ws/meetings/([0-9]{1,18})")
 
 
 class RoomSocketMiddleware:
-    def __init__(self, app: Any, *, sessions: ServerSessionMiddleware,
+    def __init__(self, app: Any, *, load_session: Callable[[Any], Awaitable[Any]],
                  endpoint: Callable[[WebSocket], Awaitable[None]]) -> None:
         self.app = app
-        self.sessions = sessions
+        #: ``ServerSessionMiddleware.load``: the one session lookup.
+        self.load_session = load_session
         self.endpoint = endpoint
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -40,5 +39,10 @@ class RoomSocketMiddleware:
             return
         scope[RAW_SEND] = send
         scope["path_params"] = {"meeting_id": int(match[1])}
-        await self.sessions.load(scope)
+        await self.load_session(scope)
         await self.endpoint(WebSocket(scope, receive, send))
+
+
+async def no_app(scope: Any, receive: Any, send: Any) -> None:
+    """The app of a ``ServerSessionMiddleware`` used only for its ``load``."""
+    raise RuntimeError("not an ASGI app")
