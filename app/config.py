@@ -6,6 +6,7 @@ The table drives parsing from environment variables, ``python -m app settings`` 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import stat
@@ -52,6 +53,15 @@ def _positive_float(value: str) -> float:
     if not number > 0:
         raise ValueError(f"must be a positive number: {value!r}")
     return number
+
+
+def _ipv4(value: str) -> str:
+    address = value.strip()
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        raise ValueError(f"not an IPv4 address: {value!r}") from None
+    return address
 
 
 def _ice_urls(value: str) -> list[str]:
@@ -126,6 +136,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Empty: one process, rooms in memory."),
     Setting("REDIS_PREFIX", "chibo", "Prefix of every Redis key and channel, so that several sites "
             "(or test runs) can share one Redis."),
+    Setting("RELAY_PUBLIC_IP", "", "The public IPv4 address members reach this machine at when it sits behind a "
+            "1:1 NAT (a cloud machine's elastic/floating IP): the relay advertises its host candidates at this "
+            "address, same ports (as Janus's nat_1_1_mapping). Empty: the machine's own addresses.", _ipv4),
+    Setting("RELAY_KEEP_HOST_CANDIDATES", False, "With RELAY_PUBLIC_IP: advertise the machine's private "
+            "addresses too (members on the same network as the machine).", _bool),
     Setting("RELAY_VIDEO_SENDERS", 4, "A meeting room moves from the peer-to-peer mesh to the server "
             "relay when more participants than this send video (0: relay from the first camera).", int),
     Setting("ROOM_GRACE_SECONDS", 20.0, "How long a dropped participant stays in the room, "

@@ -25,6 +25,7 @@ from realtime import tokens
 from realtime.admission import AdmissionCache
 from realtime.broker import Broker, LocalBroker, RedisBroker
 from realtime.hub import RoomHub
+from realtime.relay.nat import NatMapping
 from realtime.rooms import Identity, RoomSettings
 from realtime.signalling import RawSendMiddleware, SignallingConfig, SignallingEndpoint
 
@@ -35,6 +36,7 @@ from .db import Database, make_engine
 from .headers import SecurityHeadersMiddleware
 from .limits import RequestLimitsMiddleware, upload_routes
 from .mailer import notice_loop
+from .room_socket import RoomSocketMiddleware, no_app
 from .routes import all_routes
 from .sessions import ServerSessionMiddleware
 from .templating import make_environment
@@ -75,6 +77,8 @@ def create_app(
         # Credentials in a participant's hands always have at least half their lifetime left.
         ice_refresh_seconds=max(settings.TURN_TTL / 2, 1.0) if turn else None,
         relay_after=settings.RELAY_VIDEO_SENDERS,
+        relay_nat=(NatMapping(settings.RELAY_PUBLIC_IP, keep_private=settings.RELAY_KEEP_HOST_CANDIDATES)
+                   if settings.RELAY_PUBLIC_IP else None),
         join_token=join_token,
     ), broker=broker, site_secret=settings.secret_key, session_limits=session_limits)
     admissions = AdmissionCache()  # the token route and the handshake keep the same decisions
@@ -118,6 +122,10 @@ def create_app(
             Mount("/static", static, name="static"),
         ],
         middleware=[
+            # The room's sockets skip the rest (app/room_socket.py); others keep the raw send.
+            Middleware(RoomSocketMiddleware, endpoint=signalling.handle, load_session=ServerSessionMiddleware(
+                no_app, db=db, clock=clock, limits=session_limits, secret_key=settings.secret_key,
+                secure=settings.COOKIE_SECURE).load),
             Middleware(RawSendMiddleware),
             # HTTP only (WebSocket scopes pass through untouched); text only (app/assets.py).
             Middleware(GZipMiddleware, **gzip_middleware_options()),

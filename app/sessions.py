@@ -74,6 +74,23 @@ class ServerSessionMiddleware:
             scope["session"] = {}
             await self.app(scope, receive, send)
             return
+        ref, stale_cookie = await self.load(scope)
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        original = json.dumps(scope["session"], sort_keys=True, default=str)
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await self._write_back(scope, message, ref, original, stale_cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    async def load(self, scope: Scope) -> tuple[LoginRef | None, bool]:
+        """Put the request's session in ``scope``: its data as ``scope["session"]`` and, when
+        logged in, its ``LoginRef`` as ``scope[SCOPE_KEY]``. Returns the ref and whether the
+        request carried a session cookie that opens nothing (stale)."""
         cookies = _cookies(scope)
         key = cookies.get(SESSION_COOKIE, "")
         found: tuple[LoginRef, dict[str, Any]] | None = None
@@ -86,18 +103,7 @@ class ServerSessionMiddleware:
         else:
             ref, data = None, self._read_anon(cookies.get(ANON_COOKIE, ""))
         scope["session"] = data
-        original = json.dumps(data, sort_keys=True, default=str)
-        stale_cookie = bool(key) and ref is None
-        if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await self._write_back(scope, message, ref, original, stale_cookie)
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
+        return ref, bool(key) and ref is None
 
     def _load(self, session: Any, key: str, address: str) -> tuple[LoginRef, dict[str, Any]] | None:
         row = sessions.find(session, key, now=self.clock(), limits=self.limits, address=address)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import protocol as p
+from .relay.nat import NatMapping
 from .relay.server import RelayServer
 from .topology import RELAY_ID, Mesh, Relay, Topology, polite
 
@@ -46,9 +47,11 @@ class RoomSide(Protocol):
 
 class MediaPlane:
     def __init__(self, room: RoomSide, *, relay_after: int = 4,
-                 relay_factory: Callable[[Callable[[str, p.Message], None]], RelayServer] | None = None) -> None:
+                 relay_factory: Callable[[Callable[[str, p.Message], None]], RelayServer] | None = None,
+                 nat: NatMapping | None = None) -> None:
         self.room = room
         self.relay_after = relay_after
+        self.nat = nat
         self._relay_factory = relay_factory
         self.relay: RelayServer | None = None
         self.data_saver: set[str] = set()
@@ -90,7 +93,7 @@ class MediaPlane:
     def _make_relay(self) -> RelayServer:
         if self._relay_factory is not None:
             return self._relay_factory(self.room.send_to)
-        return RelayServer(self.room.send_to)
+        return RelayServer(self.room.send_to, nat=self.nat)
 
     @property
     def relay_session(self) -> str | None:

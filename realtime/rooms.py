@@ -39,6 +39,7 @@ from .connection import Endpoint
 from .limits import TokenBucket
 from .mediaplane import MediaPlane
 from .refusals import CloseCode, Refusal, refuse
+from .relay.nat import NatMapping
 from .topology import RELAY_ID, Mesh, Topology, polite
 
 if TYPE_CHECKING:
@@ -137,6 +138,8 @@ class RoomSettings:
     relay_after: int = 4
     #: Builds a room's relay (tests and the bench pass their own); None: the default relay.
     relay_factory: Callable[..., Any] | None = None
+    #: The relay's public address when this machine is behind a 1:1 NAT (RELAY_PUBLIC_IP).
+    relay_nat: NatMapping | None = None
     #: Chat messages a participant may post per second on average, and at once. Counted per
     #: participant in the room, so a reconnection (new socket, new token) starts no fresh
     #: allowance; the room lives on one process, so neither does a socket on another process.
@@ -176,7 +179,8 @@ class Room:
         self.void_notice: p.Vote | None = None
         self._seen_task = asyncio.create_task(self._refresh_seen())
         #: Topology switches and the server relay; the room only reports events to it.
-        self.media = MediaPlane(self, relay_after=settings.relay_after, relay_factory=settings.relay_factory)
+        self.media = MediaPlane(self, relay_after=settings.relay_after, relay_factory=settings.relay_factory,
+                                nat=settings.relay_nat)
 
     # ------------------------------------------------------------------ sending
 

@@ -56,6 +56,7 @@ from .downlink import DownlinkGuard, DownlinkPolicy, VideoLevel
 from .forwarding import ForwardedSource, ForwardedTrack
 from .internals import check_aiortc_internals, hook_sender, ice_connection
 from .lean_sender import install_lean_rtp
+from .nat import NatMapping
 
 log = logging.getLogger("chibo.relay")
 
@@ -275,7 +276,7 @@ class RelayLink:
         self.offers += 1
         self.server.send(self.participant, self.tracks_message())
         self.server.send(self.participant, p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
-                                                          sdp=self.pc.localDescription.sdp))
+                                                          sdp=self.server.advertised(self.pc.localDescription.sdp)))
 
     async def _on_answer(self, sdp: str) -> None:
         if self.pc.signalingState != "have-local-offer":
@@ -307,7 +308,7 @@ class RelayLink:
         self.server.tracks_changed(self)
         if self.pc.signalingState == "have-local-offer" and self.pc.localDescription is not None:
             self.server.send(self.participant, p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
-                                                              sdp=self.pc.localDescription.sdp))
+                                                              sdp=self.server.advertised(self.pc.localDescription.sdp)))
 
     def tracks_message(self) -> p.RelayTracks:
         upload = {kind: t.mid for kind, t in self.upload.items() if t.mid is not None}
@@ -330,12 +331,14 @@ class RelayServer:
     """The relay of one room. ``send(participant, message)`` delivers signalling."""
 
     def __init__(self, send: Callable[[str, p.Message], None], *, ice_servers: list[RTCIceServer] | None = None,
-                 policy: DownlinkPolicy | None = DEFAULT_POLICY) -> None:
+                 policy: DownlinkPolicy | None = DEFAULT_POLICY, nat: NatMapping | None = None) -> None:
         check_aiortc_internals()
         register_red()
         self.send = send
         self.ice_servers = ice_servers or []  # never aiortc's default public STUN server
         self.policy = policy
+        #: The public address members reach this machine at (RELAY_PUBLIC_IP), if NATed.
+        self.nat = nat
         self.session = secrets.token_hex(4)
         self.links: dict[str, RelayLink] = {}
         self.publishers: dict[str, Publisher] = {}
@@ -440,6 +443,10 @@ class RelayServer:
             if candidate in publishing:
                 return candidate
         return publishing[0] if publishing else None
+
+    def advertised(self, sdp: str) -> str:
+        """The relay's offer as members get it: with the public address when behind a NAT."""
+        return self.nat.rewrite(sdp) if self.nat is not None else sdp
 
     def tracks_changed(self, link: RelayLink) -> None:
         if link.pc.localDescription is not None:

@@ -50,7 +50,12 @@ class RoomWorld:
 
 @pytest.fixture
 def room_world(sqlite_database) -> RoomWorld:  # type: ignore[no-untyped-def]
-    with sqlite_database.session() as s:
+    return seed_room_world(sqlite_database)
+
+
+def seed_room_world(database) -> RoomWorld:  # type: ignore[no-untyped-def]
+    """The test world with cell A approved for the pilot and an open meeting of A and of B."""
+    with database.session() as s:
         w = build_world(s)
         actor = Actor.system("test")
         s.add(PilotApproval(cell_id=w.id("A"), decision_number="15-QĐ/ĐU", decided_on=dt.date(2026, 1, 5),
@@ -63,7 +68,7 @@ def room_world(sqlite_database) -> RoomWorld:  # type: ignore[no-untyped-def]
         b = s.get(Organisation, w.id("B"))
         other = mt.create_meeting(s, actor, b, kind=MeetingKind.REGULAR, starts_at=now, remote_open=True)
         mt.change_status(s, actor, other, MeetingStatus.OPEN, now=now)
-        return RoomWorld(world=w, meeting_id=meeting.id, other_meeting_id=other.id, db=sqlite_database)
+        return RoomWorld(world=w, meeting_id=meeting.id, other_meeting_id=other.id, db=database)
 
 
 def free_port() -> int:
