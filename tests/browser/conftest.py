@@ -37,6 +37,8 @@ def chromium():  # type: ignore[no-untyped-def]
 
     from scripts.screenshots import CHROMIUM_ARGS
 
+    if not os.path.exists(CHROMIUM):  # set up before the function-scoped check above
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
