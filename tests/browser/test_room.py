@@ -29,8 +29,12 @@ async def browser():  # type: ignore[no-untyped-def]
         await b.close()
 
 
-async def open_room(browser, server, meeting_id, username):  # type: ignore[no-untyped-def]
+async def open_room(browser, server, meeting_id, username, init_script=None):  # type: ignore[no-untyped-def]
+    """Log in as ``username`` on a phone-sized page and join the room with camera and
+    microphone; ``init_script`` runs in the page before its own scripts (instrumentation)."""
     context = await browser.new_context(viewport={"width": 390, "height": 800}, locale="vi-VN")
+    if init_script:
+        await context.add_init_script(init_script)
     page = await context.new_page()
     await page.goto(f"{server}/login")
     await page.fill("input[name=username]", username)

@@ -13,7 +13,6 @@ import pytest
 from tests.browser import test_room
 from tests.browser.test_room import VIDEO_PLAYING, open_room
 from tests.support.turn import relay_settings
-from tests.support.world import PASSWORD
 
 browser = test_room.browser  # the same Chromium fixture as the room test
 
@@ -88,18 +87,7 @@ async def test_two_pages_with_relay_policy_connect_through_coturn(browser, serve
 
 async def open_instrumented_room(browser, server, meeting_id, username):  # type: ignore[no-untyped-def]
     """open_room, with RECORD_ICE_ERRORS in the page."""
-    context = await browser.new_context(viewport={"width": 390, "height": 800}, locale="vi-VN")
-    await context.add_init_script(RECORD_ICE_ERRORS)
-    page = await context.new_page()
-    await page.goto(f"{server}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{server}/")
-    await page.goto(f"{server}/meetings/{meeting_id}/room")
-    await page.click("#join-video")
-    await page.wait_for_function("() => window.chiboRoom && window.chiboRoom.me", timeout=15000)
-    return page
+    return await open_room(browser, server, meeting_id, username, RECORD_ICE_ERRORS)
 
 
 @pytest.mark.parametrize("turn_ttl", [-60])  # credentials issued with a lifetime already over

@@ -10,9 +10,8 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import test_room
-from tests.browser.test_room import VIDEO_PLAYING
+from tests.browser.test_room import VIDEO_PLAYING, open_room
 from tests.support.turn import relay_settings
-from tests.support.world import PASSWORD
 
 browser = test_room.browser  # the same Chromium fixture as the room test
 
@@ -46,18 +45,8 @@ def room_settings(room_settings, coturn):  # type: ignore[no-untyped-def]
 
 
 async def open_recorded_room(browser, server, meeting_id, username):  # type: ignore[no-untyped-def]
-    context = await browser.new_context(viewport={"width": 390, "height": 800}, locale="vi-VN")
-    await context.add_init_script(RECORD_CANDIDATES)
-    page = await context.new_page()
-    await page.goto(f"{server}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{server}/")
-    await page.goto(f"{server}/meetings/{meeting_id}/room")
-    await page.click("#join-video")
-    await page.wait_for_function("() => window.chiboRoom && window.chiboRoom.me", timeout=15000)
-    return page
+    """open_room, with RECORD_CANDIDATES in the page."""
+    return await open_room(browser, server, meeting_id, username, RECORD_CANDIDATES)
 
 
 async def test_relay_mode_gathers_only_relay_candidates(browser, server, room_world, coturn):
