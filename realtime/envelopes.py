@@ -34,15 +34,22 @@ class Envelope:
 
 
 @dataclass(frozen=True)
-class Join(Envelope):
-    """Front → owner: a participant connected to the front passed the handshake."""
+class FromFront(Envelope):
+    """What every front → owner envelope about one participant names: the meeting, the front
+    process and its connection, and the participant."""
 
-    OP: ClassVar[str] = "join"
-    DIRECTION: ClassVar[str] = "front → owner"
     meeting_id: int
     proc: str
     conn: int
     pid: str
+
+
+@dataclass(frozen=True)
+class Join(FromFront):
+    """Front → owner: a participant connected to the front passed the handshake."""
+
+    OP: ClassVar[str] = "join"
+    DIRECTION: ClassVar[str] = "front → owner"
     #: The meeting as the room shows it (``welcome.meeting``).
     meeting: dict[str, Any]
     #: The participant (``rooms.Identity`` as a dict).
@@ -50,30 +57,22 @@ class Join(Envelope):
 
 
 @dataclass(frozen=True)
-class Msg(Envelope):
+class Msg(FromFront):
     """Front → owner: one client frame, decoded and checked by the front; a ``cast`` travels
     only ``sealed`` for the owner (realtime/sealing.py)."""
 
     OP: ClassVar[str] = "msg"
     DIRECTION: ClassVar[str] = "front → owner"
-    meeting_id: int
-    proc: str
-    conn: int
-    pid: str
     frame: str | None = None
     sealed: str | None = None
 
 
 @dataclass(frozen=True)
-class Gone(Envelope):
+class Gone(FromFront):
     """Front → owner: the participant's socket closed (the grace period starts on the owner)."""
 
     OP: ClassVar[str] = "gone"
     DIRECTION: ClassVar[str] = "front → owner"
-    meeting_id: int
-    proc: str
-    conn: int
-    pid: str
 
 
 @dataclass(frozen=True)
