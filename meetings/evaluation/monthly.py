@@ -21,8 +21,9 @@ audit resolves those when it reads (history as of its time: a restructure change
 **Kept in the same transaction** as the facts: every writer of a meeting's date, status, kind,
 actual times or existence publishes ``planning.meetings.MeetingChanged``; every change of a
 roster line's mark ``proceedings.attendance.RosterChanged``; an adoption of minutes
-``proceedings.minutes.MinutesAdopted``. The handlers here recompute the rows of the months
-concerned from the rosters (a few meetings each). Data written around the domain (a bulk load,
+``proceedings.minutes.MinutesAdopted``. The handlers here note the months concerned as stale;
+just before the transaction commits (or when the audit reads in the same transaction,
+:func:`settle`) each stale month is recomputed once from its rosters (a few meetings each). Data written around the domain (a bulk load,
 an import by SQL) is brought in by :func:`rebuild` (``python -m app rebuild-aggregates``), which
 the migration that created the table also ran; ``tests/test_monthly.py`` proves that the
 maintained rows equal a full recomputation after random marks, amendments, period changes and
@@ -36,8 +37,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, and_, case, delete, func, insert, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.util import find_tables
 
 from ..foundation import events
 from ..foundation.base import LOCAL_TZ, Base, UTCDateTime
@@ -254,6 +258,63 @@ def refresh(session: Session, cell_id: int, months: Iterable[dt.date]) -> None:
         _write(conn, rows)
 
 
+# The rows a transaction has made stale, recomputed once when it commits (or when a reader in the
+# same transaction asks, :func:`settle`): a demo load or an import marks hundreds of roster lines
+# of the same few months, and recomputing a month per mark cost seconds.
+_STALE_MONTHS = "cell_months.stale"
+_STALE_MEETINGS = "cell_months.stale_meetings"
+
+
+def _stale_months(session: Session) -> set[tuple[int, dt.date]]:
+    found: set[tuple[int, dt.date]] = session.info.setdefault(_STALE_MONTHS, set())
+    return found
+
+
+def _stale_meetings(session: Session) -> set[int]:
+    found: set[int] = session.info.setdefault(_STALE_MEETINGS, set())
+    return found
+
+
+def settle(session: Session) -> None:
+    """Bring the rows this transaction made stale up to date (before anything reads them)."""
+    meeting_ids = session.info.pop(_STALE_MEETINGS, None)
+    keys = session.info.pop(_STALE_MONTHS, None) or set()
+    if not meeting_ids and not keys:
+        return
+    session.flush()
+    if meeting_ids:
+        for cell_id, starts_at in session.execute(
+                select(Meeting.cell_id, Meeting.starts_at).where(among(Meeting.id, sorted(meeting_ids)))):
+            keys.add((cell_id, _as_utc(starts_at).astimezone(LOCAL_TZ).date().replace(day=1)))
+    by_cell: dict[int, set[dt.date]] = {}
+    for cell_id, month in keys:
+        by_cell.setdefault(cell_id, set()).add(month)
+    for cell_id, months in sorted(by_cell.items()):
+        refresh(session, cell_id, sorted(months))
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _settle_before_commit(session: Session) -> None:
+    settle(session)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _settle_before_reading(state: ORMExecuteState) -> None:
+    """A read of the rows in the transaction that made them stale sees them brought up to date."""
+    info = state.session.info
+    statement = state.statement
+    if state.is_select and (info.get(_STALE_MONTHS) or info.get(_STALE_MEETINGS)) \
+            and isinstance(statement, ClauseElement) \
+            and any(getattr(t, "name", None) == CellMonth.__tablename__ for t in find_tables(statement, include_joins=True)):
+        settle(state.session)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    session.info.pop(_STALE_MONTHS, None)
+    session.info.pop(_STALE_MEETINGS, None)
+
+
 def rebuild(conn: Connection, cell_ids: Sequence[int] | None = None) -> int:
     """Replace every row (of ``cell_ids`` only, when given) by a recomputation; returns how
     many rows there are now. For data written around the domain, and the migration."""
@@ -290,26 +351,17 @@ def read_statement(cell_ids: Sequence[int], first: dt.date, last: dt.date) -> An
                                              CellMonth.month >= first, CellMonth.month <= last))
 
 
-def _meeting_month(session: Session, meeting_id: int) -> tuple[int, dt.date] | None:
-    found = session.execute(select(Meeting.cell_id, Meeting.starts_at).where(Meeting.id == meeting_id)).first()
-    if found is None:
-        return None
-    return found[0], found[1].astimezone(LOCAL_TZ).date().replace(day=1)
-
-
 @events.subscribe(MeetingChanged)
 def _meeting_changed(session: Session, event: MeetingChanged) -> None:
     if event.kind in _KINDS:  # chi ủy and extraordinary meetings are in no row
-        refresh(session, event.cell_id, event.months)
+        _stale_months(session).update((event.cell_id, month) for month in event.months)
 
 
 @events.subscribe(RosterChanged)
 def _roster_changed(session: Session, event: RosterChanged) -> None:
-    found = _meeting_month(session, event.meeting_id)
-    if found is not None:
-        refresh(session, found[0], [found[1]])
+    _stale_meetings(session).add(event.meeting_id)
 
 
 @events.subscribe(MinutesAdopted)
 def _minutes_adopted(session: Session, event: MinutesAdopted) -> None:
-    _roster_changed(session, RosterChanged(event.meeting_id))
+    _stale_meetings(session).add(event.meeting_id)

@@ -541,6 +541,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     """The audit of ``org``'s cells of the period (see the module docstring); ``only_cell``
     restricts it to one of them (the cell's page as seen from ``org``). ``detail_all`` keeps
     every cell's month and quarter marks (the exports; :class:`Plan`)."""
+    monthly.settle(session)  # this transaction's own writes, before the rows are read
     months = period_months(quarter)
     quarters = [quarter] if quarter else [1, 2, 3, 4]
     p = plan(session, org, year, quarter, only_cell=only_cell, detail_all=detail_all)
