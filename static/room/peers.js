@@ -47,6 +47,8 @@ export async function tuneSenders(videoSender, audioSender, videoActive, videoCa
       params.encodings[0].maxBitrate = Math.min(videoCap, VIDEO_MAX_BITRATE);
       params.encodings[0].maxFramerate = VIDEO_MAX_FRAMERATE;
       params.encodings[0].active = videoActive;
+      params.encodings[0].priority = "low";
+      params.encodings[0].networkPriority = "low";
       try { await videoSender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
     }
   }
@@ -55,6 +57,10 @@ export async function tuneSenders(videoSender, audioSender, videoActive, videoCa
     if (params.encodings && params.encodings.length) {
       if (videoActive) delete params.encodings[0].maxBitrate;
       else params.encodings[0].maxBitrate = AUDIO_LOW_BITRATE;
+      // Audio first wherever the browser ranks what it sends (its share of the estimate,
+      // and DSCP where the network honours it): a meeting survives without picture.
+      params.encodings[0].priority = "high";
+      params.encodings[0].networkPriority = "high";
       try { await audioSender.setParameters(params); } catch (e) { console.warn("setParameters", e); }
     }
   }

@@ -201,6 +201,7 @@ class Room {
     for (const link of this.links.values()) link.setVideoActive(active);
     this.announceMedia();
     this.view.controls();
+    this.view.decorate("self");   // "đã tạm tắt hình do mạng yếu" on our own tile, or not
   }
 
   // uplink.js: the most our camera may send, as the uplink allows.
@@ -224,7 +225,7 @@ class Room {
     this.dropLink(RELAY);
     const link = new RelayLink({
       session, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, local: this.media,
-      videoActive: !this.uplink.audioOnly, videoCap: this.uplink.videoCap,
+      videoActive: this.uplink.videoAllowed, videoCap: this.uplink.videoCap,
       signal: (m) => this.send({ ...m, to: RELAY, to_session: session }),
       onTrack: (id, track) => this.gotTrack(id, track),
       onState: (state) => {
@@ -294,7 +295,7 @@ class Room {
     const link = new PeerLink({
       remote: p.id, session: p.session, polite, iceServers: this.iceServers,
       iceTransportPolicy: this.iceTransportPolicy, local: this.media,
-      audioOnly: this.audioOnly, videoActive: !this.uplink.audioOnly, videoCap: this.uplink.videoCap,
+      audioOnly: this.audioOnly, videoActive: this.uplink.videoAllowed, videoCap: this.uplink.videoCap,
       signal: (m) => this.send({ ...m, to: p.id, to_session: p.session }),
       onTrack: (stream, track) => this.gotTrack(p.id, track),
       onState: (state) => {

@@ -24,7 +24,7 @@ export class LinkMeter {
   async sample() {
     const report = await this.pc.getStats();
     const at = performance.now();
-    const s = { at, rtt: null, outgoing: null, limitation: null, bytesByMid: new Map(),
+    const s = { at, rtt: null, outgoing: null, limitation: null, bytesByMid: new Map(), upRtt: null, upFraction: null,
                 downLost: 0, downReceived: 0, upLost: 0, upSent: 0,
                 concealed: 0, audioSamples: 0, framesDecoded: 0, videoBytesSent: 0, framesSent: 0 };
     // The pair in use: the transport's selected one (others may be nominated too).
@@ -45,6 +45,10 @@ export class LinkMeter {
       if (x.type === "remote-inbound-rtp") {
         // What the other end (a peer, or the relay) reports of what we send: our uplink.
         s.upLost += Math.max(0, x.packetsLost || 0);
+        // The last receiver report's figures, not a sum since the start: they answer within
+        // a report interval when video overfills the uplink (its queue, then its drops).
+        if (x.fractionLost != null) s.upFraction = Math.max(s.upFraction || 0, x.fractionLost);
+        if (x.kind === "audio" && x.roundTripTime != null && x.roundTripTime > 0) s.upRtt = x.roundTripTime * 1000;
       }
       if (x.type === "outbound-rtp") {
         s.upSent += x.packetsSent || 0;
@@ -82,6 +86,8 @@ export class LinkMeter {
     return {
       seconds,
       rtt: b.rtt,
+      upRtt: b.upRtt,
+      upFraction: b.upFraction,
       outgoing: b.outgoing,
       limitation: b.limitation,
       downLossPct: dLost + dRecv > 0 ? (100 * dLost) / (dLost + dRecv) : 0,

@@ -34,6 +34,18 @@ const MIN_VIDEO_KBPS = 60;
 const QUEUED_RTT_MS = 800;
 const LOST_UP_PCT = 10;
 const LOW_MS = 2000;
+// An overfilled uplink shows within a second or two, before the estimate learns anything:
+// our round trip QUEUE_MS above the least this link has shown (the bottleneck's queue) while
+// the last receiver report says over OVERFILLED_LOSS of our packets were lost (its drops).
+// Random loss alone (5 %) never does both; two samples in a row decide, at any time.
+const QUEUE_MS = 250;
+const OVERFILLED_LOSS = 0.15;
+const OVERFILLED_SAMPLES = 2;
+// The camera starts START_MS after the links are up, once the estimate (which starts as a
+// guess and falls within a second when even our audio fills the uplink) still leaves room
+// for it; an estimate still too low after START_MAX_MS means audio only from the start.
+const START_MS = 1000;
+const START_MAX_MS = 3000;
 const WARMUP_MS = 3000;
 const AUDIO_ROOM_BPS = 32_000;
 const RAISE_EVERY_MS = 1000;
@@ -45,13 +57,16 @@ const PROBE_JUDGED_MS = 6000;   // the statistics' window (5 s) then covers the 
 export class UplinkGuard {
   constructor(room) {
     this.room = room;
-    this.state = "video";      // "video" | "audio_only" | "probing"
+    this.state = "starting";   // "starting" | "video" | "audio_only" | "probing"
     this.since = performance.now();
     this.lowSince = null;
     this.hold = HOLD_MS;
     this.started = null;
     this.videoCap = VIDEO_START_BITRATE;
     this.raisedAt = 0;
+    this.baseRtt = null;       // the least round trip seen: the link without our queue
+    this.overfilledCount = 0;
+    this.trace = [];           // the last samples, for the bench and for debugging
   }
 
   // One sample: the windows of the links that carry our video.
@@ -63,18 +78,33 @@ export class UplinkGuard {
     const starved = estimate != null && estimate < LOW_BPS && windows.some((w) => w.seconds >= 3
       && (w.fpsOut < STARVED_FPS || w.videoKbpsOut < MIN_VIDEO_KBPS || w.limitation === "bandwidth"));
     const queued = windows.some((w) => w.rtt != null && w.rtt > QUEUED_RTT_MS && w.upLossPct > LOST_UP_PCT);
-    const low = (estimate != null && estimate < FLOOR_BPS) || starved || queued;
-    if (this.state === "video") {
-      if (this.started == null && windows.some((w) => w.rtt != null)) this.started = now;   // links up
+    const overfilled = this.overfilled(windows, estimate);
+    const low = (estimate != null && estimate < FLOOR_BPS) || starved || queued || overfilled;
+    this.trace.push({ t: Math.round(now), state: this.state, est: estimate && Math.round(estimate / 1000), ovf: this.overfilledCount, base: this.baseRtt && Math.round(this.baseRtt),
+                      w: windows.map((w) => [w.rtt && Math.round(w.rtt), w.upRtt && Math.round(w.upRtt), w.upFraction,
+                                             Math.round(w.upLossPct), Math.round(w.fpsOut), Math.round(w.videoKbpsOut), w.limitation]) });
+    if (this.trace.length > 60) this.trace.shift();
+    if (this.started == null && windows.some((w) => w.rtt != null)) this.started = now;   // links up
+    if (this.state === "starting") {
+      // The camera waits until the links are up and the estimate has had START_MS to fall
+      // from its guess: an uplink that cannot carry it never sees it (see START_MS).
+      if (this.started == null || now - this.started < START_MS) return;
+      if (this.overfilledCount || (estimate != null && estimate < LOW_BPS)) {
+        if (now - this.started >= START_MAX_MS) this.to("audio_only", now, { told: true });
+        return;
+      }
+      this.to("video", now);
+    } else if (this.state === "video") {
       if (low && this.started != null) this.cap(VIDEO_START_BITRATE, now);
       else this.raise(windows, estimate, now);
+      if (this.overfilledCount >= OVERFILLED_SAMPLES) { this.to("audio_only", now); return; }
       if (!low || this.started == null || now - this.started < WARMUP_MS) { this.lowSince = null; return; }
       if (this.lowSince == null) this.lowSince = now;
       if (now - this.lowSince >= LOW_MS) this.to("audio_only", now);
     } else if (this.state === "audio_only") {
       if (now - this.since >= this.hold) this.to("probing", now);
     } else if (this.state === "probing") {
-      if (low && now - this.since >= PROBE_JUDGED_MS) {
+      if ((low && now - this.since >= PROBE_JUDGED_MS) || this.overfilledCount >= OVERFILLED_SAMPLES) {
         this.hold = Math.min(this.hold * 2, HOLD_MAX_MS);
         this.to("audio_only", now);
       } else if (now - this.since >= PROBE_MS) {
@@ -82,6 +112,24 @@ export class UplinkGuard {
         this.to("video", now, { told: true });
       }
     }
+  }
+
+  // Whether what we send overfills the uplink (see QUEUE_MS): two of three signs on one link —
+  // the browser's estimate under FLOOR_BPS, our round trip QUEUE_MS above the least it has
+  // been, over OVERFILLED_LOSS of our packets lost in the last receiver report or the window.
+  // Counts the samples in a row that say so.
+  overfilled(windows, estimate) {
+    let overfilled = false;
+    for (const w of windows) {
+      const rtt = w.upRtt != null ? w.upRtt : w.rtt;
+      if (rtt != null && (this.baseRtt == null || rtt < this.baseRtt)) this.baseRtt = rtt;
+      const lost = Math.max(w.upFraction || 0, w.upLossPct / 100);
+      const signs = [estimate != null && estimate < FLOOR_BPS, rtt != null && rtt > this.baseRtt + QUEUE_MS,
+                     lost > OVERFILLED_LOSS];
+      if (signs.filter(Boolean).length >= 2) overfilled = true;
+    }
+    this.overfilledCount = overfilled ? this.overfilledCount + 1 : 0;
+    return overfilled;
   }
 
   // Double the camera's cap while the estimate has room for it and the audio, and no round
@@ -105,16 +153,22 @@ export class UplinkGuard {
     this.state = state;
     this.since = now;
     this.lowSince = null;
+    this.overfilledCount = 0;
     if (state === "audio_only") {
       this.room.setUplinkVideo(false);
-      if (before === "video") this.room.view.toast("Mạng của bạn yếu: đã tạm tắt hình để giữ tiếng. Hình sẽ tự bật lại khi mạng khá hơn.");
+      if (before === "video" || told) this.room.view.toast("Mạng của bạn yếu: đã tạm tắt hình để giữ tiếng. Hình sẽ tự bật lại khi mạng khá hơn.");
     } else if (state === "probing") {
       this.cap(VIDEO_START_BITRATE, now);
+      this.room.setUplinkVideo(true);
+    } else if (before === "starting") {
       this.room.setUplinkVideo(true);
     } else if (told) {
       this.room.view.toast("Mạng đã khá hơn: đã bật lại hình của bạn.");
     }
   }
+
+  // Whether the camera may send now (links made while starting or audio only hold it back).
+  get videoAllowed() { return this.state === "video" || this.state === "probing"; }
 
   get audioOnly() { return this.state === "audio_only"; }
 }

@@ -2,7 +2,9 @@
 loss each way: tests/support/netlab.py) meets the secretary, in the mesh and through the
 relay, and what they notice holds: sound both ways, the secretary's video keeps coming (the
 relay does not pause it on random loss), a cut shows "Đang kết nối lại…", and afterwards the
-member is back as the same participant, with sound both ways.
+member is back as the same participant, with sound both ways. On an uplink too slow for
+video (64 kbit/s) the member's camera stops by itself, sound flows both ways, the member is
+told, and the picture comes back once the link carries it.
 
 Figures (concealed audio, frame rates, times) are measured by bench/weaknet.py, not asserted
 here. Marked ``netns``: scripts/test's second pass runs it inside ``unshare -n``, and it builds
@@ -19,7 +21,7 @@ import pytest
 
 from tests.browser.test_screenshots import ARTIFACTS
 from tests.support.live import free_port
-from tests.support.netlab import UP_256_DOWN_512, LabUnavailable, NetLab
+from tests.support.netlab import UP_64, UP_256, UP_256_DOWN_512, LabUnavailable, NetLab
 from tests.support.weaknet_session import PAGE_STATS, run_once
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns]
@@ -72,3 +74,44 @@ async def test_a_member_on_a_weak_link_hears_sees_and_comes_back_after_a_cut(lab
     counts = lab.delay_counts()
     for direction in ("up", "down"):
         assert counts[direction]["in"] > 1000 and counts[direction]["in"] - counts[direction]["out"] < 100, counts
+
+
+SELF_FLAGS = """() => document.querySelector('.tile[data-id="self"] .tile-flags').textContent"""
+HAS_VIDEO = """(id) => { const t = document.querySelector(`.tile[data-id="${id}"]`); return !!t && !t.classList.contains("no-video"); }"""
+TOASTS = """() => [...document.querySelectorAll('#toasts .toast')].map((t) => t.textContent)"""
+
+
+async def test_at_64_kbit_up_the_camera_stops_by_itself_the_member_is_told_and_it_comes_back(lab, tmp_path: Path):
+    seen: dict[str, Any] = {}
+
+    async def on_stage(stage: str, speaker: Any, away: Any) -> None:
+        me = await away.evaluate("window.chiboRoom.me")
+        seen["uplink"] = await away.evaluate("window.chiboRoom.uplink.state")
+        seen["self_flags"] = await away.evaluate(SELF_FLAGS)
+        seen["speaker_sees_video"] = await speaker.evaluate(HAS_VIDEO, me)
+        seen["speaker_video_flag"] = await speaker.evaluate(
+            "(id) => window.chiboRoom.participants.get(id).video", me)
+        await away.screenshot(path=str(ARTIFACTS / "weaknet-64up-away.png"))
+        # The link gets better (256 kbit/s up): the camera tries again by itself and stays on.
+        lab.apply(UP_256)
+        await away.wait_for_function("window.chiboRoom.uplink.state === 'video'", timeout=60000)
+        seen["told_back"] = await away.evaluate(TOASTS)
+        await speaker.wait_for_function(HAS_VIDEO, arg=me, timeout=15000)
+        seen["flags_after"] = await away.evaluate(SELF_FLAGS)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    result = await run_once(lab, UP_64, relay=False, port=free_port(), workdir=tmp_path, steady=5.0, cut=0,
+                            on_stage=on_stage)
+    print(result.line(), result.notes)
+    assert result.media_s is not None, result.notes  # sound both ways after joining
+    # Sound both ways all along, most of it real.
+    assert result.concealed_in_pct is not None and result.concealed_in_pct < 15, result.line()
+    assert result.concealed_out_pct is not None and result.concealed_out_pct < 15, result.line()
+    # The camera stopped by itself; the member's own tile says why; the secretary sees no picture.
+    assert result.audio_only, result.line()
+    assert seen["uplink"] == "audio_only", seen
+    assert "đã tạm tắt hình do mạng yếu" in seen["self_flags"], seen
+    assert seen["speaker_video_flag"] is False and seen["speaker_sees_video"] is False, seen
+    # And back: the member is told, and the secretary sees the member's picture again.
+    assert any("đã bật lại hình của bạn" in t for t in seen["told_back"]), seen
+    assert "đã tạm tắt hình" not in seen["flags_after"], seen
