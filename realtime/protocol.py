@@ -388,6 +388,9 @@ class RelayTracks(Message):
     video_paused: list[str]
     #: Participants whose video reaches you as an occasional keyframe only (weak downlink).
     video_reduced: list[str] = dataclasses.field(default_factory=list)
+    #: Which of the relay's connections with you this is about (numbers only grow): after
+    #: ``renegotiate``, ignore this and the offer after it if it names the link you gave up.
+    link: int = 0
 
 
 @dataclass(frozen=True)

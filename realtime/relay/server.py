@@ -118,6 +118,10 @@ class RelayLink:
         self.server = server
         self.participant = participant
         self.session = session
+        # Named in every relay_tracks: a participant that started over ignores what a link
+        # it gave up on still sends (an offer in flight when it asked for a new one).
+        server.links_made += 1
+        self.number = server.links_made
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=server.ice_servers,
                                                      bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.slots: list[Slot] = []
@@ -315,7 +319,7 @@ class RelayLink:
         tracks = [p.RelayTrack(mid=s.transceiver.mid, participant=s.publisher, kind=s.kind)
                   for s in self.active_slots() if s.transceiver.mid is not None]
         return p.RelayTracks(upload=upload, tracks=tracks, video_paused=self.video_paused(),
-                             video_reduced=self.video_reduced())
+                             video_reduced=self.video_reduced(), link=self.number)
 
     async def close(self) -> None:
         self._closed = True
@@ -341,6 +345,8 @@ class RelayServer:
         self.nat = nat
         self.session = secrets.token_hex(4)
         self.links: dict[str, RelayLink] = {}
+        #: How many links this relay has made: each link's number (``relay_tracks.link``).
+        self.links_made = 0
         self.publishers: dict[str, Publisher] = {}
         #: Who data-saver subscribers see: set by the room (floor, speakers, hall).
         self.floor: str | None = None

@@ -55,7 +55,10 @@ export async function tuneSenders(videoSender, audioSender, videoActive, videoCa
   if (audioSender) {
     const params = audioSender.getParameters();
     if (params.encodings && params.encodings.length) {
-      if (videoActive) delete params.encodings[0].maxBitrate;
+      // Lean while the camera is off for the uplink's sake, and while it is still at its
+      // start cap (the uplink has not yet shown room for more): Opus with RED at its usual
+      // rate is ~85 kbit/s on the wire, more than a 64 kbit/s uplink carries by itself.
+      if (videoActive && videoCap > VIDEO_START_BITRATE) delete params.encodings[0].maxBitrate;
       else params.encodings[0].maxBitrate = AUDIO_LOW_BITRATE;
       // Audio first wherever the browser ranks what it sends (its share of the estimate,
       // and DSCP where the network honours it): a meeting survives without picture.

@@ -35,7 +35,7 @@ function firstCandidates(pc, ms) {
 
 export class RelayLink {
   constructor({ session, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, videoActive = true,
-                videoCap = VIDEO_START_BITRATE }) {
+                videoCap = VIDEO_START_BITRATE, givenUp = 0 }) {
     this.remote = "relay";
     this.session = session;
     this.polite = true;
@@ -51,6 +51,13 @@ export class RelayLink {
     this.videoActive = videoActive;
     this.videoCap = videoCap;
     this.iceTransportPolicy = iceTransportPolicy;
+    // The relay's number for the connection behind this link (relay_tracks.link), and the
+    // highest one we gave up on: its track list and offer may still be on their way after
+    // our `renegotiate`, and answering them with this new connection would pair it with a
+    // connection the relay has closed (the new one would then stay "new").
+    this.number = 0;
+    this.givenUp = givenUp;
+    this.ignoring = false;
     // iceTransportPolicy "relay" (a server setting) holds here as in the mesh: media only
     // through the TURN server, so the relay never learns the member's own addresses.
     const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
@@ -65,6 +72,9 @@ export class RelayLink {
   }
 
   onRelayTracks(msg) {
+    this.ignoring = !!msg.link && msg.link <= this.givenUp;
+    if (this.ignoring) return;
+    if (msg.link) this.number = msg.link;
     this.upload = msg.upload;
     this.tracks = new Map(msg.tracks.map((t) => [t.mid, { participant: t.participant, kind: t.kind }]));
     this.videoPaused = new Set(msg.video_paused);
@@ -105,7 +115,7 @@ export class RelayLink {
   }
 
   async onDescription(description) {
-    if (description.type !== "offer") return;   // we never offer to the relay
+    if (description.type !== "offer" || this.ignoring) return;   // we never offer to the relay
     const pc = this.pc;
     await pc.setRemoteDescription(description);
     for (const t of pc.getTransceivers()) {

@@ -221,10 +221,10 @@ class Room {
     link.whenConnected = () => { clearTimeout(timer); dropOld(); };
   }
 
-  connectRelay(session) {
+  connectRelay(session, givenUp = 0) {
     this.dropLink(RELAY);
     const link = new RelayLink({
-      session, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, local: this.media,
+      session, givenUp, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, local: this.media,
       videoActive: this.uplink.videoAllowed, videoCap: this.uplink.videoCap,
       signal: (m) => this.send({ ...m, to: RELAY, to_session: session }),
       onTrack: (id, track) => this.gotTrack(id, track),
@@ -243,7 +243,7 @@ class Room {
   restartRelay(link, session) {
     if (!this.signallingUp()) { link.stuck = true; return; }
     this.send({ type: "renegotiate", to: RELAY, to_session: session });
-    this.connectRelay(session);
+    this.connectRelay(session, Math.max(link.number, link.givenUp));
   }
 
   // Signalling is back: start over the connections that got stuck while it was down.

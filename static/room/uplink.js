@@ -44,7 +44,7 @@ const OVERFILLED_SAMPLES = 2;
 // The camera starts START_MS after the links are up, once the estimate (which starts as a
 // guess and falls within a second when even our audio fills the uplink) still leaves room
 // for it; an estimate still too low after START_MAX_MS means audio only from the start.
-const START_MS = 1000;
+const START_MS = 0;
 const START_MAX_MS = 3000;
 const WARMUP_MS = 3000;
 const AUDIO_ROOM_BPS = 32_000;
@@ -66,6 +66,7 @@ export class UplinkGuard {
     this.raisedAt = 0;
     this.baseRtt = null;       // the least round trip seen: the link without our queue
     this.overfilledCount = 0;
+    this.estimateHeard = false;
     this.trace = [];           // the last samples, for the bench and for debugging
   }
 
@@ -75,11 +76,16 @@ export class UplinkGuard {
     if (!this.room.sendsVideo()) { this.lowSince = null; if (this.state !== "audio_only") return; }
     const estimates = windows.map((w) => w.outgoing).filter((x) => x);
     const estimate = estimates.length ? Math.min(...estimates) : null;
-    const starved = estimate != null && estimate < LOW_BPS && windows.some((w) => w.seconds >= 3
+    // The estimate speaks only once it has been above LOW_BPS since the camera last started:
+    // after audio only it sits at what the audio needed (15–35 kbit/s) and takes many seconds
+    // to climb again, which says nothing about whether the link now carries video.
+    if (estimate != null && estimate >= LOW_BPS) this.estimateHeard = true;
+    const heard = this.estimateHeard ? estimate : null;
+    const starved = heard != null && heard < LOW_BPS && windows.some((w) => w.seconds >= 3
       && (w.fpsOut < STARVED_FPS || w.videoKbpsOut < MIN_VIDEO_KBPS || w.limitation === "bandwidth"));
     const queued = windows.some((w) => w.rtt != null && w.rtt > QUEUED_RTT_MS && w.upLossPct > LOST_UP_PCT);
-    const overfilled = this.overfilled(windows, estimate);
-    const low = (estimate != null && estimate < FLOOR_BPS) || starved || queued || overfilled;
+    const overfilled = this.overfilled(windows, heard);
+    const low = (heard != null && heard < FLOOR_BPS) || starved || queued || overfilled;
     this.trace.push({ t: Math.round(now), state: this.state, est: estimate && Math.round(estimate / 1000), ovf: this.overfilledCount, base: this.baseRtt && Math.round(this.baseRtt),
                       w: windows.map((w) => [w.rtt && Math.round(w.rtt), w.upRtt && Math.round(w.upRtt), w.upFraction,
                                              Math.round(w.upLossPct), Math.round(w.fpsOut), Math.round(w.videoKbpsOut), w.limitation]) });
@@ -124,9 +130,11 @@ export class UplinkGuard {
       const rtt = w.upRtt != null ? w.upRtt : w.rtt;
       if (rtt != null && (this.baseRtt == null || rtt < this.baseRtt)) this.baseRtt = rtt;
       const lost = Math.max(w.upFraction || 0, w.upLossPct / 100);
-      const signs = [estimate != null && estimate < FLOOR_BPS, rtt != null && rtt > this.baseRtt + QUEUE_MS,
-                     lost > OVERFILLED_LOSS];
-      if (signs.filter(Boolean).length >= 2) overfilled = true;
+      const queueing = rtt != null && rtt > this.baseRtt + QUEUE_MS;
+      // The estimate under the floor is enough by itself: it falls only on evidence (in the
+      // mesh Chromium's delay-based estimate fell to 47 kbit/s one second into a 64 kbit/s
+      // uplink, while our round trip and losses still looked ordinary).
+      if ((estimate != null && estimate < FLOOR_BPS) || (queueing && lost > OVERFILLED_LOSS)) overfilled = true;
     }
     this.overfilledCount = overfilled ? this.overfilledCount + 1 : 0;
     return overfilled;
@@ -154,6 +162,7 @@ export class UplinkGuard {
     this.since = now;
     this.lowSince = null;
     this.overfilledCount = 0;
+    if (state === "audio_only" || state === "probing") this.estimateHeard = false;
     if (state === "audio_only") {
       this.room.setUplinkVideo(false);
       if (before === "video" || told) this.room.view.toast("Mạng của bạn yếu: đã tạm tắt hình để giữ tiếng. Hình sẽ tự bật lại khi mạng khá hơn.");

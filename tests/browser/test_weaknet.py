@@ -85,8 +85,8 @@ async def test_at_64_kbit_up_the_camera_stops_by_itself_the_member_is_told_and_i
     seen: dict[str, Any] = {}
 
     async def on_stage(stage: str, speaker: Any, away: Any) -> None:
-        me = await away.evaluate("window.chiboRoom.me")
-        seen["uplink"] = await away.evaluate("window.chiboRoom.uplink.state")
+        me = await away.evaluate("() => window.chiboRoom.me")
+        seen["uplink"] = await away.evaluate("() => window.chiboRoom.uplink.state")
         seen["self_flags"] = await away.evaluate(SELF_FLAGS)
         seen["speaker_sees_video"] = await speaker.evaluate(HAS_VIDEO, me)
         seen["speaker_video_flag"] = await speaker.evaluate(
@@ -94,7 +94,7 @@ async def test_at_64_kbit_up_the_camera_stops_by_itself_the_member_is_told_and_i
         await away.screenshot(path=str(ARTIFACTS / "weaknet-64up-away.png"))
         # The link gets better (256 kbit/s up): the camera tries again by itself and stays on.
         lab.apply(UP_256)
-        await away.wait_for_function("window.chiboRoom.uplink.state === 'video'", timeout=60000)
+        await away.wait_for_function("() => window.chiboRoom.uplink.state === 'video'", timeout=60000)
         seen["told_back"] = await away.evaluate(TOASTS)
         await speaker.wait_for_function(HAS_VIDEO, arg=me, timeout=15000)
         seen["flags_after"] = await away.evaluate(SELF_FLAGS)
