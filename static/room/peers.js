@@ -71,7 +71,7 @@ export async function tuneSenders(videoSender, audioSender, videoActive, videoCa
 
 export class PeerLink {
   constructor({ remote, session, polite, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, audioOnly,
-                videoActive = true, videoCap = VIDEO_START_BITRATE }) {
+                videoActive = true, videoCap = VIDEO_START_BITRATE, audioLean = true }) {
     this.remote = remote;
     this.session = session;
     this.polite = polite;
@@ -85,6 +85,7 @@ export class PeerLink {
     this.audioOnly = audioOnly;
     this.videoActive = videoActive;
     this.videoCap = videoCap;
+    this.audioLean = audioLean;
     // iceTransportPolicy "relay" (a server setting): media only through the TURN server.
     const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.pc = pc;
@@ -136,11 +137,17 @@ export class PeerLink {
   async tuneVideo() {
     const video = this.transceiver("video");
     const audio = this.transceiver("audio");
-    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive, this.videoCap);
+    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive, this.videoCap, this.audioLean);
   }
 
   setVideoActive(active) {
     this.videoActive = active;
+    return this.tuneVideo();
+  }
+
+  setAudioLean(lean) {
+    if (lean === this.audioLean) return null;
+    this.audioLean = lean;
     return this.tuneVideo();
   }
 

@@ -35,7 +35,7 @@ function firstCandidates(pc, ms) {
 
 export class RelayLink {
   constructor({ session, iceServers, iceTransportPolicy = "all", local, signal, onTrack, onState, videoActive = true,
-                videoCap = VIDEO_START_BITRATE, givenUp = 0 }) {
+                videoCap = VIDEO_START_BITRATE, audioLean = true, givenUp = 0 }) {
     this.remote = "relay";
     this.session = session;
     this.polite = true;
@@ -50,6 +50,7 @@ export class RelayLink {
     this.videoReduced = new Set();
     this.videoActive = videoActive;
     this.videoCap = videoCap;
+    this.audioLean = audioLean;
     this.iceTransportPolicy = iceTransportPolicy;
     // The relay's number for the connection behind this link (relay_tracks.link), and the
     // highest one we gave up on: its track list and offer may still be on their way after
@@ -100,11 +101,17 @@ export class RelayLink {
   async tuneVideo() {
     const video = this.uploadTransceiver("video");
     const audio = this.uploadTransceiver("audio");
-    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive, this.videoCap);
+    await tuneSenders(video && video.sender, audio && audio.sender, this.videoActive, this.videoCap, this.audioLean);
   }
 
   setVideoActive(active) {
     this.videoActive = active;
+    return this.tuneVideo();
+  }
+
+  setAudioLean(lean) {
+    if (lean === this.audioLean) return null;
+    this.audioLean = lean;
     return this.tuneVideo();
   }
 

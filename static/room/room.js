@@ -204,6 +204,11 @@ class Room {
     this.view.decorate("self");   // "đã tạm tắt hình do mạng yếu" on our own tile, or not
   }
 
+  // uplink.js: the microphone lean (while the uplink has not shown room for video and audio).
+  setUplinkAudioLean(lean) {
+    for (const link of this.links.values()) link.setAudioLean(lean);
+  }
+
   // uplink.js: the most our camera may send, as the uplink allows.
   setUplinkVideoCap(cap) {
     for (const link of this.links.values()) link.setVideoCap(cap);
@@ -225,7 +230,7 @@ class Room {
     this.dropLink(RELAY);
     const link = new RelayLink({
       session, givenUp, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, local: this.media,
-      videoActive: this.uplink.videoAllowed, videoCap: this.uplink.videoCap,
+      videoActive: this.uplink.videoAllowed, videoCap: this.uplink.videoCap, audioLean: this.uplink.audioLean,
       signal: (m) => this.send({ ...m, to: RELAY, to_session: session }),
       onTrack: (id, track) => this.gotTrack(id, track),
       onState: (state) => {
@@ -295,7 +300,7 @@ class Room {
     const link = new PeerLink({
       remote: p.id, session: p.session, polite, iceServers: this.iceServers,
       iceTransportPolicy: this.iceTransportPolicy, local: this.media,
-      audioOnly: this.audioOnly, videoActive: this.uplink.videoAllowed, videoCap: this.uplink.videoCap,
+      audioOnly: this.audioOnly, videoActive: this.uplink.videoAllowed, videoCap: this.uplink.videoCap, audioLean: this.uplink.audioLean,
       signal: (m) => this.send({ ...m, to: p.id, to_session: p.session }),
       onTrack: (stream, track) => this.gotTrack(p.id, track),
       onState: (state) => {
@@ -352,6 +357,7 @@ class Room {
       this.media.stopCamera();
     }
     for (const link of this.links.values()) link.setTracks(this.media);
+    this.setUplinkAudioLean(this.uplink.audioLean);
     this.view.setLocal(this.media);
     this.announceMedia();
     this.remember();
@@ -362,6 +368,7 @@ class Room {
     if (on) this.media.stopCamera();
     else await this.media.startCamera().catch(() => this.view.toast("Không mở được camera.", "error"));
     for (const link of this.links.values()) { link.setTracks(this.media); link.setAudioOnly(on); }
+    this.setUplinkAudioLean(this.uplink.audioLean);
     this.view.setLocal(this.media);
     this.announceMedia();
     this.remember();
@@ -390,7 +397,8 @@ class Room {
     this.measuring = true;
     try {
       await this.indicators.sample();
-      const carrying = [...this.indicators.windows.entries()].filter(([id]) => this.links.has(id)).map(([, w]) => w);
+      const carrying = [...this.indicators.windows.entries()].filter(([id]) => this.links.has(id))
+        .map(([id, w]) => ({ ...w, relay: id === RELAY }));
       this.uplink.observe(carrying);
     } finally {
       this.measuring = false;

@@ -85,7 +85,8 @@ export class UplinkGuard {
       && (w.fpsOut < STARVED_FPS || w.videoKbpsOut < MIN_VIDEO_KBPS || w.limitation === "bandwidth"));
     const queued = windows.some((w) => w.rtt != null && w.rtt > QUEUED_RTT_MS && w.upLossPct > LOST_UP_PCT);
     const overfilled = this.overfilled(windows, heard);
-    const low = (heard != null && heard < FLOOR_BPS) || starved || queued || overfilled;
+    const meshFloor = heard != null && windows.some((w) => !w.relay && w.outgoing != null && w.outgoing < FLOOR_BPS);
+    const low = meshFloor || starved || queued || overfilled;
     this.trace.push({ t: Math.round(now), state: this.state, est: estimate && Math.round(estimate / 1000), ovf: this.overfilledCount, base: this.baseRtt && Math.round(this.baseRtt),
                       w: windows.map((w) => [w.rtt && Math.round(w.rtt), w.upRtt && Math.round(w.upRtt), w.upFraction,
                                              Math.round(w.upLossPct), Math.round(w.fpsOut), Math.round(w.videoKbpsOut), w.limitation]) });
@@ -131,10 +132,13 @@ export class UplinkGuard {
       if (rtt != null && (this.baseRtt == null || rtt < this.baseRtt)) this.baseRtt = rtt;
       const lost = Math.max(w.upFraction || 0, w.upLossPct / 100);
       const queueing = rtt != null && rtt > this.baseRtt + QUEUE_MS;
+      // Towards the relay the estimate is aiortc's REMB: conservative, and it fell under
+      // 50 kbit/s on a clean leg while the relay's machine was loaded. Only the queue there.
+      const low = !w.relay && estimate != null && w.outgoing != null && w.outgoing < FLOOR_BPS;
       // The estimate under the floor is enough by itself: it falls only on evidence (in the
       // mesh Chromium's delay-based estimate fell to 47 kbit/s one second into a 64 kbit/s
       // uplink, while our round trip and losses still looked ordinary).
-      if ((estimate != null && estimate < FLOOR_BPS) || (queueing && lost > OVERFILLED_LOSS)) overfilled = true;
+      if (low || (queueing && lost > OVERFILLED_LOSS)) overfilled = true;
     }
     this.overfilledCount = overfilled ? this.overfilledCount + 1 : 0;
     return overfilled;
@@ -154,6 +158,7 @@ export class UplinkGuard {
     if (bps === this.videoCap) return;
     this.videoCap = bps;
     this.room.setUplinkVideoCap(bps);
+    this.room.setUplinkAudioLean(this.audioLean);
   }
 
   to(state, now, { told = false } = {}) {
@@ -163,6 +168,7 @@ export class UplinkGuard {
     this.lowSince = null;
     this.overfilledCount = 0;
     if (state === "audio_only" || state === "probing") this.estimateHeard = false;
+    this.room.setUplinkAudioLean(this.audioLean);
     if (state === "audio_only") {
       this.room.setUplinkVideo(false);
       if (before === "video" || told) this.room.view.toast("Mạng của bạn yếu: đã tạm tắt hình để giữ tiếng. Hình sẽ tự bật lại khi mạng khá hơn.");
@@ -174,6 +180,14 @@ export class UplinkGuard {
     } else if (told) {
       this.room.view.toast("Mạng đã khá hơn: đã bật lại hình của bạn.");
     }
+  }
+
+  // Whether the microphone stays lean: until the estimate has shown room for the camera
+  // above its start cap and for full audio (raise() lifts both together).
+  // (Without a camera — the member's choice — only while the uplink was found overfilled.)
+  get audioLean() {
+    if (!this.room.sendsVideo()) return this.state === "audio_only";
+    return !(this.state === "video" && this.videoCap > VIDEO_START_BITRATE);
   }
 
   // Whether the camera may send now (links made while starting or audio only hold it back).
