@@ -1,29 +1,39 @@
 // Automatic audio-only when our uplink cannot carry video, and back when it can.
 //
-// Video that cannot get through for LOW_MS only delays and drowns our audio: the browser's
-// own estimate of what it may send (candidate-pair availableOutgoingBitrate) under LOW_BPS
-// while the camera gets less than MIN_VIDEO_KBPS, or under STARVED_FPS frames a second, or
-// the browser says bandwidth holds it back; or that estimate under FLOOR_BPS whatever the
-// camera does; or what we send queueing up — round trips over QUEUED_RTT_MS while over
-// LOST_UP_PCT of our packets are lost (random loss alone never does both; an uplink that
-// video overfills does: at 64 kbit/s the browser kept sending 50–100 kbit/s of video and
-// its estimate stayed at 84 kbit/s while the round trip grew to 1.2 s). (The estimate alone
-// is not enough either: towards the relay, an aiortc peer whose REMB is conservative, it
-// sits under 100 kbit/s while 14 frames a second get through.)
-// Then we stop sending video (the sender's encoding goes inactive — no renegotiation), keep
-// the microphone at a lower bitrate, and tell the member and the room. After a hold we try
-// video again, at the start cap; if the estimate does not hold up within PROBE_MS, audio
-// only again, and the next try waits twice as long (up to HOLD_MAX_MS).
+// The camera waits ("starting") until the links are up: its first keyframe would otherwise
+// queue in front of our first words on a slow uplink. The microphone stays lean
+// (AUDIO_LOW_BITRATE) until the camera's cap has risen above its start: Opus with RED at its
+// usual rate is ~85 kbit/s on the wire, more than a 64 kbit/s uplink carries by itself.
 //
-// The camera starts at VIDEO_START_BITRATE, not the maximum: the browser's first estimate
-// is a guess (300 kbit/s), and at 64 kbit/s up a camera at 250 kbit/s overfilled the uplink
-// for the seconds the guard needs to tell, drowning the member's audio (2–6 % concealed).
-// Once the estimate has had WARMUP_MS to learn the link, the cap doubles each second while
-// the estimate leaves room for it and some audio (AUDIO_ROOM_BPS) and nothing queues, up to
-// VIDEO_MAX_BITRATE; as soon as the uplink looks overfilled it drops back to the start cap.
-// (The browser never sends more than its estimate anyway: through the relay, whose REMB is
-// conservative, the estimate often stays near 100–150 kbit/s on a clean link, and a cap held
-// under it would only cost picture quality.)
+// Overfilled — audio only within two samples, at any time: the browser's estimate
+// (candidate-pair availableOutgoingBitrate) under FLOOR_BPS on a mesh link (Chromium's
+// delay-based estimate fell to 47 kbit/s one second into a 64 kbit/s uplink, while round
+// trips and losses still looked ordinary), or, on any link, our round trip QUEUE_MS above the
+// least it has been while over OVERFILLED_LOSS of our packets were lost (the bottleneck's
+// queue and its drops; 5 % random loss never does both). Towards the relay the estimate is
+// aiortc's REMB — conservative, and under a loaded machine it fell below 50 kbit/s on a clean
+// leg — so there only the queue and drops count. The estimate counts only once it has been
+// above LOW_BPS since the camera last started: after audio only it sits at what the audio
+// needed and climbs slowly, which says nothing about the link.
+//
+// Starved — audio only after LOW_MS, past a WARMUP_MS: the estimate under LOW_BPS while the
+// camera gets less than MIN_VIDEO_KBPS, or under STARVED_FPS frames a second, or the browser
+// says bandwidth holds it back; or round trips over QUEUED_RTT_MS while over LOST_UP_PCT of
+// our packets are lost.
+//
+// Then we stop sending video (the sender's encoding goes inactive — no renegotiation), keep
+// the microphone lean, and tell the member (a notice, and "đã tạm tắt hình do mạng yếu" on
+// their own tile) and the room. After a hold we try video again at the start cap; a probe
+// that overfills the uplink ends after two samples, and the next try waits twice as long (up
+// to HOLD_MAX_MS); one that holds PROBE_MS brings the camera back, and the member is told.
+//
+// The camera starts at VIDEO_START_BITRATE, not the maximum. Once the estimate has had
+// WARMUP_MS to learn the link, the cap doubles each second while the estimate leaves room for
+// it and some audio (AUDIO_ROOM_BPS) and nothing queues, up to VIDEO_MAX_BITRATE; as soon as
+// the uplink looks overfilled it drops back to the start cap. (The browser never sends more
+// than its estimate anyway: through the relay, whose REMB is conservative, the estimate often
+// stays near 100–150 kbit/s on a clean link, and a cap held under it would only cost picture
+// quality.) `trace` keeps the last minute of samples for the bench and for debugging.
 
 import { VIDEO_MAX_BITRATE, VIDEO_START_BITRATE } from "./peers.js";
 
@@ -34,16 +44,12 @@ const MIN_VIDEO_KBPS = 60;
 const QUEUED_RTT_MS = 800;
 const LOST_UP_PCT = 10;
 const LOW_MS = 2000;
-// An overfilled uplink shows within a second or two, before the estimate learns anything:
-// our round trip QUEUE_MS above the least this link has shown (the bottleneck's queue) while
-// the last receiver report says over OVERFILLED_LOSS of our packets were lost (its drops).
-// Random loss alone (5 %) never does both; two samples in a row decide, at any time.
 const QUEUE_MS = 250;
 const OVERFILLED_LOSS = 0.15;
 const OVERFILLED_SAMPLES = 2;
-// The camera starts START_MS after the links are up, once the estimate (which starts as a
-// guess and falls within a second when even our audio fills the uplink) still leaves room
-// for it; an estimate still too low after START_MAX_MS means audio only from the start.
+// The camera starts START_MS after the links are up unless the estimate is already under
+// LOW_BPS (with our audio alone it stayed at its 300 kbit/s guess even at 64 kbit/s up, so
+// waiting longer bought nothing); still under it after START_MAX_MS: audio only.
 const START_MS = 0;
 const START_MAX_MS = 3000;
 const WARMUP_MS = 3000;
@@ -93,8 +99,6 @@ export class UplinkGuard {
     if (this.trace.length > 60) this.trace.shift();
     if (this.started == null && windows.some((w) => w.rtt != null)) this.started = now;   // links up
     if (this.state === "starting") {
-      // The camera waits until the links are up and the estimate has had START_MS to fall
-      // from its guess: an uplink that cannot carry it never sees it (see START_MS).
       if (this.started == null || now - this.started < START_MS) return;
       if (this.overfilledCount || (estimate != null && estimate < LOW_BPS)) {
         if (now - this.started >= START_MAX_MS) this.to("audio_only", now, { told: true });
@@ -121,10 +125,8 @@ export class UplinkGuard {
     }
   }
 
-  // Whether what we send overfills the uplink (see QUEUE_MS): two of three signs on one link —
-  // the browser's estimate under FLOOR_BPS, our round trip QUEUE_MS above the least it has
-  // been, over OVERFILLED_LOSS of our packets lost in the last receiver report or the window.
-  // Counts the samples in a row that say so.
+  // Whether what we send overfills the uplink (see the top of this file); counts the samples
+  // in a row that say so.
   overfilled(windows, estimate) {
     let overfilled = false;
     for (const w of windows) {
