@@ -1,7 +1,6 @@
 // Automatic audio-only when our uplink cannot carry video, and back when it can.
 //
-// The camera waits ("starting") until the links are up: its first keyframe would otherwise
-// queue in front of our first words on a slow uplink. The microphone stays lean
+// The microphone stays lean
 // (AUDIO_LOW_BITRATE) until the camera's cap has risen above its start: Opus with RED at its
 // usual rate is ~85 kbit/s on the wire, more than a 64 kbit/s uplink carries by itself.
 //
@@ -63,7 +62,10 @@ const PROBE_JUDGED_MS = 6000;   // the statistics' window (5 s) then covers the 
 export class UplinkGuard {
   constructor(room) {
     this.room = room;
-    this.state = "starting";   // "starting" | "video" | "audio_only" | "probing"
+    // "starting" (the camera held until the links are up) is not the initial state: held
+    // back, the camera's picture could arrive before the room's "Đã kết nối", and our audio
+    // alone never moved the estimate from its guess, so holding it bought nothing measurable.
+    this.state = "video";      // "starting" | "video" | "audio_only" | "probing"
     this.since = performance.now();
     this.lowSince = null;
     this.hold = HOLD_MS;
