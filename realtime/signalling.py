@@ -40,13 +40,11 @@ from .hub import RoomHub
 from .limits import TokenBucket
 from .refusals import CloseCode, Refusal, refuse, reject
 from .rooms import Database, Identity
-from .tokens import JOIN_TOKEN_MAX_AGE, JoinGrant, TokenError, read_join_token
+from .tokens import JoinGrant, TokenError, read_join_token
 
 log = logging.getLogger("chibo.realtime")
 
 HELLO_TIMEOUT = 10.0
-#: A used nonce is remembered past any token's lifetime.
-JOIN_NONCE_MEMORY = dt.timedelta(seconds=2 * JOIN_TOKEN_MAX_AGE)
 
 #: A client that pings (the room page does, every second) and then sends nothing for this
 #: long has lost its network: its socket is closed (HEARTBEAT_TIMEOUT), so that the others see it
@@ -147,12 +145,15 @@ class SignallingEndpoint:
         conn = Connection(frame_sender(websocket), lambda code, reason: websocket.close(code, reason))
         try:
             try:
-                identity, meeting = await self._handshake(websocket, meeting_id)
+                identity, meeting, nonce = await self._handshake(websocket, meeting_id)
+                # The token's nonce is recorded with the join, so that a refused handshake
+                # does not spend the token: each token opens one connection (finding 12.6),
+                # also when two processes see it at the same moment.
+                await self.hub.attach(meeting, identity, conn, nonce)
             except Refusal as refusal:
                 refusal.ref = "hello"
                 refuse(conn, refusal)
                 return
-            await self.hub.attach(meeting, identity, conn)
             await self._read_loop(websocket, conn)
         except WebSocketDisconnect:
             pass
@@ -168,7 +169,7 @@ class SignallingEndpoint:
             return str(message["text"])
         return bytes(message.get("bytes") or b"")
 
-    async def _handshake(self, websocket: WebSocket, meeting_id: int) -> tuple[Identity, dict[str, Any]]:
+    async def _handshake(self, websocket: WebSocket, meeting_id: int) -> tuple[Identity, dict[str, Any], str]:
         try:
             frame = await asyncio.wait_for(self._receive_text(websocket), timeout=HELLO_TIMEOUT)
         except TimeoutError:
@@ -196,7 +197,7 @@ class SignallingEndpoint:
         now = self.clock()
         identity, meeting = await self.db.run(lambda s: self._authorise(s, login, grant, meeting_id, hello.device, now))
         return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
-                                   resume_session=hello.session, red=hello.red), meeting
+                                   resume_session=hello.session, red=hello.red), meeting, grant.nonce
 
     def _authorise(self, session: Session, login: LoginRef, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
@@ -212,10 +213,6 @@ class SignallingEndpoint:
         if refusal is not None:
             raise Refusal.of(refusal)
         assert isinstance(decision, Admission)
-        # Last, so that a refused handshake does not spend the token: each token opens one
-        # connection (finding 12.6), also when two processes see it at the same moment.
-        if not sessions.use_join_nonce(session, grant.nonce, now=now, keep_for=JOIN_NONCE_MEMORY):
-            raise Refusal("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.")
         return _identity(decision, account, login.session_id), dict(decision.meeting)
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection) -> None:
