@@ -299,12 +299,14 @@ class Room:
         """One transaction for a participant entering: the token's nonce (None when it was
         used before: then nothing is written), the presence, and what ``welcome`` shows of
         the room's stored state (chat, the current vote)."""
+        # Reads first: the writes that follow hold the database's write lock (SQLite has one
+        # writer) for as short a time as they can.
+        history = [self._chat_entry(m) for m in chat_store.history(session, self.meeting_id)]
+        vote, voted = self._current_vote(session, identity.member_id)
         if nonce is not None and not self._use_nonce(session, nonce, now):
             return None
         interval = presence.record_join(session, self.meeting_id, identity.member_id, identity.account_id,
                                         identity.device, now).id
-        history = [self._chat_entry(m) for m in chat_store.history(session, self.meeting_id)]
-        vote, voted = self._current_vote(session, identity.member_id)
         return _Entering(interval, history, vote, voted)
 
     async def _enter(self, part: Participant, resumed: bool, *, same_session: bool = False,

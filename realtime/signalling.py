@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import sessions
 from meetings.organisation.accounts import Account
-from meetings.organisation.sessions import SCOPE_KEY, LoginRef, SessionLimits
+from meetings.organisation.sessions import KEY_SCOPE_KEY, SCOPE_KEY, LoginKey, LoginRef, SessionLimits
 from meetings.proceedings.room_access import RoomRefusal, RoomRole
 
 from . import protocol as p
@@ -45,6 +45,8 @@ from .tokens import JoinGrant, TokenError, read_join_token
 log = logging.getLogger("chibo.realtime")
 
 HELLO_TIMEOUT = 10.0
+EXPIRED = "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại."
+NOT_FOR_YOU = "Mã tham gia không dành cho tài khoản hoặc cuộc họp này."
 
 #: A client that pings (the room page does, every second) and then sends nothing for this
 #: long has lost its network: its socket is closed (HEARTBEAT_TIMEOUT), so that the others see it
@@ -188,23 +190,39 @@ class SignallingEndpoint:
             grant = read_join_token(self.config.secret_key, hello.token)
         except TokenError as exc:
             raise Refusal("auth_failed", exc.message) from None
+        # The login session: opened here from the cookie's key (app/room_socket.py), or
+        # already opened by the session middleware.
         login = websocket.scope.get(SCOPE_KEY)
-        if not isinstance(login, LoginRef):
-            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.")
-        if (not grant.nonce or grant.account_id != login.account_id or grant.session_id != login.session_id
-                or grant.meeting_id != meeting_id or grant.device != hello.device):
-            raise Refusal("auth_failed", "Mã tham gia không dành cho tài khoản hoặc cuộc họp này.")
+        key = websocket.scope.get(KEY_SCOPE_KEY)
+        if not isinstance(login, LoginRef) and not isinstance(key, LoginKey):
+            raise Refusal("auth_failed", EXPIRED)
+        if not grant.nonce or grant.meeting_id != meeting_id or grant.device != hello.device:
+            raise Refusal("auth_failed", NOT_FOR_YOU)
         now = self.clock()
-        identity, meeting = await self.db.run(lambda s: self._authorise(s, login, grant, meeting_id, hello.device, now))
+        identity, meeting = await self.db.run(
+            lambda s: self._authorise(s, login if isinstance(login, LoginRef) else key, grant, meeting_id,
+                                      hello.device, now))
         return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
                                    resume_session=hello.session, red=hello.red), meeting, grant.nonce
 
-    def _authorise(self, session: Session, login: LoginRef, grant: JoinGrant, meeting_id: int,
+    def _login(self, session: Session, login: LoginRef | LoginKey, now: dt.datetime) -> LoginRef | None:
+        """The live login session, now (the nonce and presence are written after this)."""
+        limits = self.config.session_limits
+        if isinstance(login, LoginKey):
+            row = sessions.find(session, login.key, now=now, limits=limits, address=login.address)
+            return LoginRef(row.id, row.account_id) if row is not None else None
+        return login if sessions.live_ids(session, {login.session_id}, now=now, limits=limits) else None
+
+    def _authorise(self, session: Session, key: LoginRef | LoginKey, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
+        login = self._login(session, key, now)
+        if login is None:
+            raise Refusal("auth_failed", EXPIRED)
+        if grant.account_id != login.account_id or grant.session_id != login.session_id:
+            raise Refusal("auth_failed", NOT_FOR_YOU)
         account = session.get(Account, login.account_id)
-        live = sessions.live_ids(session, {login.session_id}, now=now, limits=self.config.session_limits)
-        if account is None or not account.is_active or not live:
-            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.")
+        if account is None or not account.is_active:
+            raise Refusal("auth_failed", EXPIRED)
         if account.member_id != grant.member_id:
             raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.")
         decision = self.admissions.decide(session, account, login.session_id, meeting_id, device,

@@ -35,6 +35,9 @@ TOUCH_INTERVAL = dt.timedelta(seconds=60)
 KEEP_ENDED = dt.timedelta(days=90)
 #: Where the web layer puts the request's login session (a :class:`LoginRef`) in the ASGI scope.
 SCOPE_KEY = "chibo.login"
+#: Where the web layer puts the session cookie's key (a :class:`LoginKey`) for the room's
+#: socket, which opens the session itself, in its handshake's one transaction.
+KEY_SCOPE_KEY = "chibo.login_key"
 
 
 class EndReason(enum.StrEnum):
@@ -95,6 +98,14 @@ class LoginRef:
 
     session_id: int
     account_id: int
+
+
+@dataclass(frozen=True)
+class LoginKey:
+    """A session cookie's key as a request brought it, not looked up yet."""
+
+    key: str
+    address: str = ""
 
 
 def _hash(key: str) -> str:
