@@ -211,7 +211,8 @@ def use_join_nonce(session: Session, nonce: str, *, now: dt.datetime, keep_for: 
     values = {"nonce": nonce[:64], "used_at": now}
     # The service runs on these two (app/db.py); both skip a nonce already there.
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return rows_changed(session, insert(table).values(values).on_conflict_do_nothing(index_elements=["nonce"])) == 1
+    statement = insert(table).values(values).on_conflict_do_nothing(index_elements=["nonce"]).returning(table.c.nonce)
+    return session.execute(statement).scalar() is not None
 
 
 def device_label(user_agent: str) -> str:
