@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from meetings.organisation.accounts import Account
 from meetings.organisation.organisations import Organisation
 from meetings.organisation.scoping import Scope, scope_for
-from meetings.proceedings import access_epoch
 from meetings.planning.meetings import Meeting
+from meetings.proceedings import access_epoch
 from meetings.proceedings.room_access import (
     MeetingFacts,
     RoomAccess,

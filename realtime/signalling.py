@@ -30,7 +30,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import sessions
 from meetings.organisation.accounts import Account
-from meetings.organisation.sessions import KEY_SCOPE_KEY, SCOPE_KEY, LoginKey, LoginRef, SessionLimits
+from meetings.organisation.sessions import (
+    KEY_SCOPE_KEY,
+    SCOPE_KEY,
+    LoginKey,
+    LoginRef,
+    SessionLimits,
+)
 from meetings.proceedings.room_access import RoomRefusal, RoomRole
 
 from . import protocol as p
@@ -194,14 +200,18 @@ class SignallingEndpoint:
         # already opened by the session middleware.
         login = websocket.scope.get(SCOPE_KEY)
         key = websocket.scope.get(KEY_SCOPE_KEY)
-        if not isinstance(login, LoginRef) and not isinstance(key, LoginKey):
+        opened: LoginRef | LoginKey
+        if isinstance(login, LoginRef):
+            opened = login
+        elif isinstance(key, LoginKey):
+            opened = key
+        else:
             raise Refusal("auth_failed", EXPIRED)
         if not grant.nonce or grant.meeting_id != meeting_id or grant.device != hello.device:
             raise Refusal("auth_failed", NOT_FOR_YOU)
         now = self.clock()
         identity, meeting = await self.db.run(
-            lambda s: self._authorise(s, login if isinstance(login, LoginRef) else key, grant, meeting_id,
-                                      hello.device, now))
+            lambda s: self._authorise(s, opened, grant, meeting_id, hello.device, now))
         return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
                                    resume_session=hello.session, red=hello.red), meeting, grant.nonce
 

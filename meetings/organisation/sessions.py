@@ -20,9 +20,9 @@ import enum
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Integer, String, delete, select, update
+from sqlalchemy import ForeignKey, Integer, String, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -206,7 +206,7 @@ def use_join_nonce(session: Session, nonce: str, *, now: dt.datetime, keep_for: 
     """Record a join token's nonce; False when it was used before. Nonces older than
     ``keep_for`` (longer than any token lives) are forgotten. Two plain statements, no
     savepoint: a handshake's part of a province's join rush (bench/join.py)."""
-    table = JoinTokenUse.__table__
+    table = cast(Table, JoinTokenUse.__table__)
     session.execute(delete(table).where(table.c.used_at < now - keep_for))
     values = {"nonce": nonce[:64], "used_at": now}
     # The service runs on these two (app/db.py); both skip a nonce already there.
