@@ -84,6 +84,8 @@ class AdmissionCache:
         self._kept: dict[tuple[int, int, str, dt.date], tuple[int, Admission | RoomRefusal]] = {}
         #: Per meeting: the epoch, the meeting's facts and its cell's name.
         self._meetings: dict[int, tuple[int, MeetingFacts, str]] = {}
+        #: Per meeting: held while one thread reads its facts.
+        self._reading: dict[int, threading.Lock] = {}
         self._lock = threading.Lock()  # the token route and the handshake run on worker threads
         self.hits = 0
         self.misses = 0
@@ -115,15 +117,23 @@ class AdmissionCache:
         return decision
 
     def _meeting(self, session: Session, meeting: Meeting, epoch: int) -> tuple[MeetingFacts, str]:
-        """The meeting's facts and its cell's name, as of ``epoch``."""
+        """The meeting's facts and its cell's name, as of ``epoch``. A cell's members arrive
+        together: one of them reads the facts while the others wait for them."""
         kept = self._meetings.get(meeting.id)
         if kept is not None and kept[0] == epoch:
             return kept[1], kept[2]
-        self.meeting_reads += 1
-        cell = session.get(Organisation, meeting.cell_id)
-        fresh = (epoch, meeting_facts(session, meeting), cell.name if cell else "")
         with self._lock:
-            if len(self._meetings) >= self.limit:
-                self._meetings.clear()
-            self._meetings[meeting.id] = fresh
+            reading = self._reading.setdefault(meeting.id, threading.Lock())
+        with reading:
+            kept = self._meetings.get(meeting.id)
+            if kept is not None and kept[0] == epoch:
+                return kept[1], kept[2]
+            self.meeting_reads += 1
+            cell = session.get(Organisation, meeting.cell_id)
+            fresh = (epoch, meeting_facts(session, meeting), cell.name if cell else "")
+            with self._lock:
+                if len(self._meetings) >= self.limit:
+                    self._meetings.clear()
+                    self._reading.clear()
+                self._meetings[meeting.id] = fresh
         return fresh[1], fresh[2]
