@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, literal, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from ..foundation.base import LOCAL_TZ
@@ -321,14 +321,32 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
          detail_all: bool = False) -> Plan:
     lo, hi = bounds(year, quarter)
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
-    # The organisations below (cells_of_period without its query of their kinds: cells_info
-    # keeps the cells).
-    found = {org.id: [Span(first_day, last_day, org.id)]} if org.kind == OrgKind.CELL else \
-        organisations.descendants_during(session, org, first_day, last_day)
-    if only_cell is not None:
-        found = {only_cell: found[only_cell]} if only_cell in found else {}
-    cells = compliance.cells_info(session, list(found))
-    spans_of = {c[0]: found[c[0]] for c in cells}
+    spans_of: dict[int, list[Span]] = {}
+    cells: list[compliance.CellInfo] = []
+    if org.kind == OrgKind.CELL:
+        if only_cell is None or only_cell == org.id:
+            cells = compliance.cells_info(session, [org.id])
+            spans_of = {org.id: [Span(first_day, last_day, org.id)]} if cells else {}
+    else:
+        # The cells below and their spans, walked by the database (one statement).
+        dates: dict[Any, dt.date] = {}  # SQLite: dates as text, a few distinct ones
+
+        def day(value: Any) -> dt.date:
+            if isinstance(value, dt.date):
+                return value
+            if value not in dates:
+                dates[value] = dt.date.fromisoformat(value)
+            return dates[value]
+
+        for cell_id, name, code, path, created_on, committee, through, start, end in plain_rows(
+                session, organisations.cells_during_statement(org.id, first_day, last_day)):
+            if only_cell is not None and cell_id != only_cell:
+                continue
+            spans = spans_of.get(cell_id)
+            if spans is None:
+                spans_of[cell_id] = spans = []
+                cells.append((cell_id, name, code, path, day(created_on), bool(committee)))
+            spans.append(Span(day(start), day(end), through))
     fast: dict[int, int] = {}
     detailed: list[int] = []
     for cell_id, _name, _code, _path, created_on, _committee in cells:
@@ -344,17 +362,34 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
 
 def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialect: str) -> dict[str, AnySelect]:
     """The queries of an audit beyond the dated links and the cells themselves (also timed
-    bare by bench/audit.py): for the fast cells, per cell the period's sums and counts of
-    months held on time, late, too short and still scheduled, and a code per quarter; per
-    child and month, held and scheduled cells and the roster sums; for the detailed cells their
-    cell-month rows and duration minimums; for all, the flags and away members."""
+    bare by bench/audit.py): for the fast cells, per cell its whole :class:`Tally` (the
+    period's sums of its months, the months held on time, late, too short and still
+    scheduled, the quarters' thematic sessions, its away members and flags — the database
+    does the arithmetic, the page only reads the row) and per child and month, held and
+    scheduled cells and the roster sums; for the detailed cells their cell-month rows,
+    duration minimums, flags and away members."""
     lo, hi = bounds(year, quarter)
-    ids = [c[0] for c in p.cells]
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
     today = now.astimezone(LOCAL_TZ).date()
     cm, st = monthly.CellMonth, CellScheduleSettings
     in_period = and_(cm.month >= first_day, cm.month <= last_day)
     out: dict[str, AnySelect] = {}
+
+    def flags_of(cell_ids: list[int]) -> AnySelect:
+        return (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level).label("level"))
+                .where(among(MemberFlag.cell_id, cell_ids), MemberFlag.year == year,
+                       MemberFlag.level >= Level.WARNING)
+                .group_by(MemberFlag.cell_id, MemberFlag.member_id))
+
+    def away_of(cell_ids: list[int]) -> AnySelect:
+        return (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)).label("members"))
+                .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
+                .where(among(Membership.cell_id, cell_ids), Membership.start_on <= last_day,
+                       or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
+                       MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
+                       or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
+                .group_by(Membership.cell_id))
+
     if p.fast:
         fast = list(p.fast)
         need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
@@ -367,15 +402,45 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
                      (cm.thematic_pending_id.is_not(None),
                       case((or_(cm.thematic_open, cm.thematic_last_at > now), 2), else_=1)), else_=0)
         quarters = [quarter] if quarter else [1, 2, 3, 4]
+        # Per cell, the period's sums and counts of its months and a code per quarter …
+        m = (select(cm.cell_id, *[func.sum(getattr(cm, name)).label(name) for name, _ in _SUMS],
+                    func.count().filter(and_(held, or_(cm.regular_late_days.is_(None), ~late))).label("on_time"),
+                    func.count().filter(and_(held, late)).label("late"),
+                    func.count().filter(and_(held, cm.regular_minutes < need)).label("too_short"),
+                    func.count().filter(scheduled).label("scheduled"),
+                    *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
+                                     tcode))).label(f"q{q}") for q in quarters])
+             .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
+             .where(among(cm.cell_id, fast), in_period).group_by(cm.cell_id)).subquery("m")
+        flags = flags_of(fast).subquery("f")
+        flagged = (select(flags.c.cell_id, func.count().filter(flags.c.level < Level.REMOVAL_REVIEW).label("warnings"),
+                          func.count().filter(flags.c.level >= Level.REMOVAL_REVIEW).label("reviews"))
+                   .group_by(flags.c.cell_id)).subquery("fl")
+        away = away_of(fast).subquery("aw")
+        # … and, from those, the cell's whole tally in Tally's field order (one row per fast
+        # cell, with the child it stood under: nothing left to the page but to read it).
+        due_quarters = [dt.date(year, q * 3 - 2, 1) <= today for q in quarters]
+        months_due = len([m_ for m_ in period_months(quarter) if dt.date(year, m_, 1) <= today]) \
+            - func.coalesce(m.c.scheduled, 0)
+        on_time, late_ = func.coalesce(m.c.on_time, 0), func.coalesce(m.c.late, 0)
+        thematic_held = sum((case((m.c[f"q{q}"] == 3, 1), else_=0) for q in quarters), start=literal(0))
+        thematic_missing = sum((case((func.coalesce(m.c[f"q{q}"], 0).in_([0, 1]) if is_due else m.c[f"q{q}"] == 1, 1),
+                                     else_=0) for q, is_due in zip(quarters, due_quarters, strict=True)),
+                               start=literal(0))
+
+        def total(name: str) -> ColumnElement[int]:
+            return func.coalesce(m.c[name], 0)
+
+        pairs, cell, child = id_pairs(p.fast, dialect)
         out["cells"] = (
-            select(cm.cell_id, *[func.sum(getattr(cm, name)) for name, _ in _SUMS],
-                   func.count().filter(and_(held, or_(cm.regular_late_days.is_(None), ~late))),
-                   func.count().filter(and_(held, late)), func.count().filter(and_(held, cm.regular_minutes < need)),
-                   func.count().filter(scheduled),
-                   *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
-                                    tcode))) for q in quarters])
-            .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
-            .where(among(cm.cell_id, fast), in_period).group_by(cm.cell_id))
+            select(cell, child, literal(1), months_due, on_time, late_, months_due - on_time - late_,
+                   total("too_short"), thematic_held + thematic_missing, thematic_held, thematic_missing,
+                   total("held"), total("no_roster"), total("minutes_adopted"), total("minutes_prompt"),
+                   total("minutes_days"), total("expected"), total("present"), total("present_online"),
+                   func.coalesce(away.c.members, 0), total("away_expected"), total("away_online"),
+                   func.coalesce(flagged.c.warnings, 0), func.coalesce(flagged.c.reviews, 0))
+            .select_from(pairs).outerjoin(m, m.c.cell_id == cell).outerjoin(flagged, flagged.c.cell_id == cell)
+            .outerjoin(away, away.c.cell_id == cell))
         pairs, cell, child = id_pairs(p.fast, dialect)
         out["grid"] = (
             select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
@@ -385,17 +450,14 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
         out["months"] = monthly.read_statement(p.detailed, first_day, last_day)
         out["overrides"] = (select(st.cell_id, st.min_regular_minutes, st.min_combined_minutes)
                             .where(among(st.cell_id, p.detailed)))
-    out["flags"] = (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level))
-                    .where(among(MemberFlag.cell_id, ids), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
-                    .group_by(MemberFlag.cell_id, MemberFlag.member_id))
-    out["away"] = (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)))
-                   .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
-                   .where(among(Membership.cell_id, ids), Membership.start_on <= last_day,
-                          or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
-                          MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
-                          or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
-                   .group_by(Membership.cell_id))
+        out["flags"] = flags_of(p.detailed)
+        out["away"] = away_of(p.detailed)
     return out
+
+
+def children_statement(child_ids: Sequence[int]) -> Select[tuple[Organisation]]:
+    """The audited committee's children that rows fell to, by name (also timed bare)."""
+    return select(Organisation).where(among(Organisation.id, child_ids)).order_by(Organisation.name)
 
 
 def _month_mark(month: int, cell: compliance.Cell) -> MonthMark:
@@ -587,28 +649,19 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         point.present += present or 0
         point.away_expected += away_expected or 0
         point.away_online += away_online or 0
-    summaries = {row[0]: row for row in results.get("cells", ())}
-    n_eligible = len(eligible)
-    due_quarters = [starts[q * 3 - 2] <= today for q in quarters]
-    nothing = (None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, *[None] * len(quarters))
+    # The fast cells' tallies, computed by the database in Tally's field order.
+    info = {c[0]: c for c in cells} if p.fast else {}
     audits: dict[int, CellAudit] = {}
-    for cell_id, name, code, path, _created_on, _committee in cells:
-        fast_child = p.fast.get(cell_id)
-        if fast_child is None:
-            continue
-        (_, held_, no_roster, expected, present, online, away_expected, away_online, adopted, prompt, days,
-         on_time, late, too_short, scheduled, *qcodes) = summaries.get(cell_id, nothing)
-        months_due = n_eligible - scheduled
-        thematic_held = thematic_missing = 0
-        for is_due, qcode in zip(due_quarters, qcodes, strict=True):
-            if qcode == 3:
-                thematic_held += 1
-            elif qcode == 1 or (not qcode and is_due):
-                thematic_missing += 1
-        t = Tally(1, months_due, on_time, late, months_due - on_time - late, too_short,
-                  thematic_held + thematic_missing, thematic_held, thematic_missing, held_, no_roster, adopted, prompt,
-                  days, expected, present, online, away.get(cell_id, 0), away_expected, away_online)
+    columns: dict[int, list[tuple[int, ...]]] = {}
+    for row in results.get("cells", ()):
+        cell_id, fast_child = row[0], row[1]
+        values = row[2:]
+        t = Tally(*values)
+        _, name, code, path, _created_on, _committee = info[cell_id]
         audits[cell_id] = CellAudit(cell_id, name, code, path, fast_child, t, spans_of[cell_id], {fast_child: t})
+        if fast_child not in columns:
+            columns[fast_child] = []
+        columns[fast_child].append(values)
 
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
@@ -700,8 +753,9 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
 
     # Each child's row sums what fell to it; the total is the children's sum with each cell
     # counted once (a cell that moved counts in two children's "cells").
-    columns: dict[int, list[tuple[int, ...]]] = {}
     for ca in audits.values():
+        if ca.id in p.fast:
+            continue  # summed above, from the database's rows
         if len(ca.by_child) == 1:
             ca.tally = next(iter(ca.by_child.values()))
         else:
@@ -717,8 +771,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     for t in by_child.values():
         total.add(t)
     total.cells = len(audits)
-    child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(
-        select(Organisation).where(Organisation.id.in_(list(by_child))).order_by(Organisation.name)))
+    child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(children_statement(list(by_child))))
     ordered = sorted(audits.values(), key=lambda ca: ca.path)
     return Audit(org, year, quarter, months, ordered, [(c, by_child[c.id]) for c in child_orgs], total,
                  [trend[m] for m in months], due, held)
