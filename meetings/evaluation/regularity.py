@@ -455,7 +455,7 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
     return out
 
 
-def children_statement(child_ids: Sequence[int]) -> Select[tuple[Organisation]]:
+def children_statement(child_ids: Sequence[int]) -> Select[Organisation]:
     """The audited committee's children that rows fell to, by name (also timed bare)."""
     return select(Organisation).where(among(Organisation.id, child_ids)).order_by(Organisation.name)
 
@@ -655,13 +655,13 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     columns: dict[int, list[tuple[int, ...]]] = {}
     for row in results.get("cells", ()):
         cell_id, fast_child = row[0], row[1]
-        values = row[2:]
-        t = Tally(*values)
+        tally_row = row[2:]
+        t = Tally(*tally_row)
         _, name, code, path, _created_on, _committee = info[cell_id]
         audits[cell_id] = CellAudit(cell_id, name, code, path, fast_child, t, spans_of[cell_id], {fast_child: t})
         if fast_child not in columns:
             columns[fast_child] = []
-        columns[fast_child].append(values)
+        columns[fast_child].append(tally_row)
 
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806

@@ -16,6 +16,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -271,10 +272,10 @@ def cells_during_statement(org_id: int, start: dt.date, end: dt.date) -> AnySele
     recursive query, no Python per organisation: a province's audit, bench/audit.py)."""
     link = OrgParentLink
 
-    def later(a: ColumnElement[dt.date], b: ColumnElement[dt.date] | dt.date) -> ColumnElement[dt.date]:
+    def later(a: Any, b: Any) -> ColumnElement[dt.date]:
         return case((a > b, a), else_=b)
 
-    def earlier(a: ColumnElement[dt.date], b: ColumnElement[dt.date] | dt.date) -> ColumnElement[dt.date]:
+    def earlier(a: Any, b: Any) -> ColumnElement[dt.date]:
         return case((a < b, a), else_=b)
 
     top = (select(link.organisation_id.label("id"), link.organisation_id.label("through"),
