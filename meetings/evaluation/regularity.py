@@ -48,7 +48,7 @@ import enum
 import heapq
 import operator
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -329,31 +329,39 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
             spans_of = {org.id: [Span(first_day, last_day, org.id)]} if cells else {}
     else:
         # The cells below and their spans, walked by the database (one statement).
-        dates: dict[Any, dt.date] = {}  # SQLite: dates as text, a few distinct ones
+        rows = plain_rows(session, organisations.cells_during_statement(org.id, first_day, last_day))
+        if rows and isinstance(rows[0][4], str):  # SQLite: dates as text (a few distinct ones), 0/1
+            dates: dict[str, dt.date] = {}
 
-        def day(value: Any) -> dt.date:
-            if isinstance(value, dt.date):
-                return value
-            if value not in dates:
-                dates[value] = dt.date.fromisoformat(value)
-            return dates[value]
+            def day(value: str) -> dt.date:
+                found = dates.get(value)
+                if found is None:
+                    found = dates[value] = dt.date.fromisoformat(value)
+                return found
 
-        for cell_id, name, code, path, created_on, committee, through, start, end in plain_rows(
-                session, organisations.cells_during_statement(org.id, first_day, last_day)):
+            rows = [(i, name, code, path, day(created), bool(committee), through, day(start), day(end))
+                    for i, name, code, path, created, committee, through, start, end in rows]
+        # Most cells share their span (the whole period, under one child): one Span each.
+        shared: dict[tuple[Any, Any, int], Span] = {}
+        for cell_id, name, code, path, created_on, committee, through, start, end in rows:
             if only_cell is not None and cell_id != only_cell:
                 continue
+            span = shared.get((start, end, through))
+            if span is None:
+                span = shared[(start, end, through)] = Span(start, end, through)
             spans = spans_of.get(cell_id)
             if spans is None:
-                spans_of[cell_id] = spans = []
-                cells.append((cell_id, name, code, path, day(created_on), bool(committee)))
-            spans.append(Span(day(start), day(end), through))
+                spans_of[cell_id] = [span]
+                cells.append((cell_id, name, code, path, created_on, committee))
+            else:
+                spans.append(span)
     fast: dict[int, int] = {}
     detailed: list[int] = []
     for cell_id, _name, _code, _path, created_on, _committee in cells:
         spans = spans_of[cell_id]
         if (not detail_all and only_cell is None and len(spans) == 1 and spans[0].start <= first_day
                 and spans[0].end >= last_day and spans[0].child_id != cell_id
-                and _day(created_on) <= first_day):
+                and created_on <= first_day):
             fast[cell_id] = spans[0].child_id
         else:
             detailed.append(cell_id)
@@ -375,23 +383,30 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
     in_period = and_(cm.month >= first_day, cm.month <= last_day)
     out: dict[str, AnySelect] = {}
 
-    def flags_of(cell_ids: list[int]) -> AnySelect:
+    def flags_of(of_cells: Callable[[Any], ColumnElement[bool]]) -> AnySelect:
         return (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level).label("level"))
-                .where(among(MemberFlag.cell_id, cell_ids), MemberFlag.year == year,
+                .where(of_cells(MemberFlag.cell_id), MemberFlag.year == year,
                        MemberFlag.level >= Level.WARNING)
                 .group_by(MemberFlag.cell_id, MemberFlag.member_id))
 
-    def away_of(cell_ids: list[int]) -> AnySelect:
+    def away_of(of_cells: Callable[[Any], ColumnElement[bool]]) -> AnySelect:
         return (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)).label("members"))
                 .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
-                .where(among(Membership.cell_id, cell_ids), Membership.start_on <= last_day,
+                .where(of_cells(Membership.cell_id), Membership.start_on <= last_day,
                        or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
                        MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
                        or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
                 .group_by(Membership.cell_id))
 
     if p.fast:
-        fast = list(p.fast)
+        # The fast cells and their children, bound once (a province: 3,000 pairs) and read by
+        # every part of the statement.
+        pairs, cell, child = id_pairs(p.fast, dialect)
+        fast = select(cell.label("cell_id"), child.label("child_id")).select_from(pairs).cte("fast")
+
+        def of_fast(column: Any) -> ColumnElement[bool]:
+            return column.in_(select(fast.c.cell_id))
+
         need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
                     else_=func.coalesce(func.nullif(st.min_regular_minutes, 0), MIN_REGULAR_MINUTES))
         held = cm.regular_id.is_not(None)
@@ -411,12 +426,12 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
                     *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
                                      tcode))).label(f"q{q}") for q in quarters])
              .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
-             .where(among(cm.cell_id, fast), in_period).group_by(cm.cell_id)).subquery("m")
-        flags = flags_of(fast).subquery("f")
+             .where(of_fast(cm.cell_id), in_period).group_by(cm.cell_id)).subquery("m")
+        flags = flags_of(of_fast).subquery("f")
         flagged = (select(flags.c.cell_id, func.count().filter(flags.c.level < Level.REMOVAL_REVIEW).label("warnings"),
                           func.count().filter(flags.c.level >= Level.REMOVAL_REVIEW).label("reviews"))
                    .group_by(flags.c.cell_id)).subquery("fl")
-        away = away_of(fast).subquery("aw")
+        away = away_of(of_fast).subquery("aw")
         # … and, from those, the cell's whole tally in Tally's field order (one row per fast
         # cell, with the child it stood under: nothing left to the page but to read it).
         due_quarters = [dt.date(year, q * 3 - 2, 1) <= today for q in quarters]
@@ -431,16 +446,15 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
         def total(name: str) -> ColumnElement[int]:
             return func.coalesce(m.c[name], 0)
 
-        pairs, cell, child = id_pairs(p.fast, dialect)
         out["cells"] = (
-            select(cell, child, literal(1), months_due, on_time, late_, months_due - on_time - late_,
+            select(fast.c.cell_id, fast.c.child_id, literal(1), months_due, on_time, late_, months_due - on_time - late_,
                    total("too_short"), thematic_held + thematic_missing, thematic_held, thematic_missing,
                    total("held"), total("no_roster"), total("minutes_adopted"), total("minutes_prompt"),
                    total("minutes_days"), total("expected"), total("present"), total("present_online"),
                    func.coalesce(away.c.members, 0), total("away_expected"), total("away_online"),
                    func.coalesce(flagged.c.warnings, 0), func.coalesce(flagged.c.reviews, 0))
-            .select_from(pairs).outerjoin(m, m.c.cell_id == cell).outerjoin(flagged, flagged.c.cell_id == cell)
-            .outerjoin(away, away.c.cell_id == cell))
+            .select_from(fast).outerjoin(m, m.c.cell_id == fast.c.cell_id)
+            .outerjoin(flagged, flagged.c.cell_id == fast.c.cell_id).outerjoin(away, away.c.cell_id == fast.c.cell_id))
         pairs, cell, child = id_pairs(p.fast, dialect)
         out["grid"] = (
             select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
@@ -450,8 +464,8 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
         out["months"] = monthly.read_statement(p.detailed, first_day, last_day)
         out["overrides"] = (select(st.cell_id, st.min_regular_minutes, st.min_combined_minutes)
                             .where(among(st.cell_id, p.detailed)))
-        out["flags"] = flags_of(p.detailed)
-        out["away"] = away_of(p.detailed)
+        out["flags"] = flags_of(lambda column: among(column, p.detailed))
+        out["away"] = away_of(lambda column: among(column, p.detailed))
     return out
 
 
