@@ -404,7 +404,7 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
         pairs, cell, child = id_pairs(p.fast, dialect)
         fast = select(cell.label("cell_id"), child.label("child_id")).select_from(pairs).cte("fast")
 
-        def of_fast(column: Any) -> ColumnElement[bool]:
+        def of_fast(column: ColumnElement[int] | QueryableAttribute[int]) -> ColumnElement[bool]:
             return column.in_(select(fast.c.cell_id))
 
         need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
