@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import heapq
 import operator
 from collections import Counter
@@ -52,11 +53,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    bindparam,
+    case,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import AnySelect, among, id_pairs, minutes_between, plain_rows
+from ..foundation.base import LOCAL_TZ, UTCDateTime
+from ..foundation.sqltime import (
+    AnySelect,
+    among,
+    id_pair_values,
+    id_pairs,
+    minutes_between,
+    plain_rows,
+)
 from ..organisation import organisations
 from ..organisation.members import MemberPeriod, Membership, PeriodKind
 from ..organisation.organisations import Organisation, OrgKind, Span
@@ -379,94 +399,116 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
     lo, hi = bounds(year, quarter)
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
     today = now.astimezone(LOCAL_TZ).date()
-    cm, st = monthly.CellMonth, CellScheduleSettings
-    in_period = and_(cm.month >= first_day, cm.month <= last_day)
+    st = CellScheduleSettings
     out: dict[str, AnySelect] = {}
-
-    def flags_of(of_cells: Callable[[Any], ColumnElement[bool]]) -> AnySelect:
-        return (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level).label("level"))
-                .where(of_cells(MemberFlag.cell_id), MemberFlag.year == year,
-                       MemberFlag.level >= Level.WARNING)
-                .group_by(MemberFlag.cell_id, MemberFlag.member_id))
-
-    def away_of(of_cells: Callable[[Any], ColumnElement[bool]]) -> AnySelect:
-        return (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)).label("members"))
-                .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
-                .where(of_cells(Membership.cell_id), Membership.start_on <= last_day,
-                       or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
-                       MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
-                       or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
-                .group_by(Membership.cell_id))
-
     if p.fast:
-        # The fast cells and their children, bound once (a province: 3,000 pairs) and read by
-        # every part of the statement.
-        pairs, cell, child = id_pairs(p.fast, dialect)
-        fast = select(cell.label("cell_id"), child.label("child_id")).select_from(pairs).cte("fast")
-
-        def of_fast(column: ColumnElement[int] | QueryableAttribute[int]) -> ColumnElement[bool]:
-            return column.in_(select(fast.c.cell_id))
-
-        need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
-                    else_=func.coalesce(func.nullif(st.min_regular_minutes, 0), MIN_REGULAR_MINUTES))
-        held = cm.regular_id.is_not(None)
-        late = cm.regular_late_days > LATE_AFTER_DAYS
-        scheduled = and_(cm.regular_id.is_(None), cm.regular_pending_id.is_not(None),
-                         or_(cm.regular_open, cm.regular_last_at > now), cm.month <= today)
-        tcode = case((cm.thematic_id.is_not(None), 3),
-                     (cm.thematic_pending_id.is_not(None),
-                      case((or_(cm.thematic_open, cm.thematic_last_at > now), 2), else_=1)), else_=0)
+        # The statements' shape is built once per period and dialect (a few milliseconds of
+        # SQLAlchemy each time otherwise); the cells, "now" and today are their parameters.
         quarters = [quarter] if quarter else [1, 2, 3, 4]
-        # Per cell, the period's sums and counts of its months and a code per quarter …
-        m = (select(cm.cell_id, *[func.sum(getattr(cm, name)).label(name) for name, _ in _SUMS],
-                    func.count().filter(and_(held, or_(cm.regular_late_days.is_(None), ~late))).label("on_time"),
-                    func.count().filter(and_(held, late)).label("late"),
-                    func.count().filter(and_(held, cm.regular_minutes < need)).label("too_short"),
-                    func.count().filter(scheduled).label("scheduled"),
-                    *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
-                                     tcode))).label(f"q{q}") for q in quarters])
-             .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
-             .where(of_fast(cm.cell_id), in_period).group_by(cm.cell_id)).subquery("m")
-        flags = flags_of(of_fast).subquery("f")
-        flagged = (select(flags.c.cell_id, func.count().filter(flags.c.level < Level.REMOVAL_REVIEW).label("warnings"),
-                          func.count().filter(flags.c.level >= Level.REMOVAL_REVIEW).label("reviews"))
-                   .group_by(flags.c.cell_id)).subquery("fl")
-        away = away_of(of_fast).subquery("aw")
-        # … and, from those, the cell's whole tally in Tally's field order (one row per fast
-        # cell, with the child it stood under: nothing left to the page but to read it).
-        due_quarters = [dt.date(year, q * 3 - 2, 1) <= today for q in quarters]
-        months_due = len([m_ for m_ in period_months(quarter) if dt.date(year, m_, 1) <= today]) \
-            - func.coalesce(m.c.scheduled, 0)
-        on_time, late_ = func.coalesce(m.c.on_time, 0), func.coalesce(m.c.late, 0)
-        thematic_held = sum((case((m.c[f"q{q}"] == 3, 1), else_=0) for q in quarters), start=literal(0))
-        thematic_missing = sum((case((func.coalesce(m.c[f"q{q}"], 0).in_([0, 1]) if is_due else m.c[f"q{q}"] == 1, 1),
-                                     else_=0) for q, is_due in zip(quarters, due_quarters, strict=True)),
-                               start=literal(0))
-
-        def total(name: str) -> ColumnElement[int]:
-            return func.coalesce(m.c[name], 0)
-
-        out["cells"] = (
-            select(fast.c.cell_id, fast.c.child_id, literal(1), months_due, on_time, late_, months_due - on_time - late_,
-                   total("too_short"), thematic_held + thematic_missing, thematic_held, thematic_missing,
-                   total("held"), total("no_roster"), total("minutes_adopted"), total("minutes_prompt"),
-                   total("minutes_days"), total("expected"), total("present"), total("present_online"),
-                   func.coalesce(away.c.members, 0), total("away_expected"), total("away_online"),
-                   func.coalesce(flagged.c.warnings, 0), func.coalesce(flagged.c.reviews, 0))
-            .select_from(fast).outerjoin(m, m.c.cell_id == fast.c.cell_id)
-            .outerjoin(flagged, flagged.c.cell_id == fast.c.cell_id).outerjoin(away, away.c.cell_id == fast.c.cell_id))
-        pairs, cell, child = id_pairs(p.fast, dialect)
-        out["grid"] = (
-            select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
-                   func.sum(cm.expected), func.sum(cm.present), func.sum(cm.away_expected), func.sum(cm.away_online))
-            .select_from(pairs).join(cm, cm.cell_id == cell).where(in_period).group_by(child, cm.month))
+        n_due = len([m for m in period_months(quarter) if dt.date(year, m, 1) <= today])
+        due_quarters = tuple(dt.date(year, q * 3 - 2, 1) <= today for q in quarters)
+        cells, grid = _fast_statements(dialect, year, quarter, n_due, due_quarters)
+        values = {"now": now, "today": today}
+        out["cells"] = cells.params(values, **id_pair_values("fast", p.fast, dialect))
+        out["grid"] = grid.params(values, **id_pair_values("grid", p.fast, dialect))
     if p.detailed:
         out["months"] = monthly.read_statement(p.detailed, first_day, last_day)
         out["overrides"] = (select(st.cell_id, st.min_regular_minutes, st.min_combined_minutes)
                             .where(among(st.cell_id, p.detailed)))
-        out["flags"] = flags_of(lambda column: among(column, p.detailed))
-        out["away"] = away_of(lambda column: among(column, p.detailed))
+        out["flags"] = _flags_of(lambda column: among(column, p.detailed), year)
+        out["away"] = _away_of(lambda column: among(column, p.detailed), first_day, last_day)
     return out
+
+
+def _flags_of(of_cells: Callable[[Any], ColumnElement[bool]], year: int) -> AnySelect:
+    """Per cell and member, the highest flag of the year (a warning or more)."""
+    return (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level).label("level"))
+            .where(of_cells(MemberFlag.cell_id), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
+            .group_by(MemberFlag.cell_id, MemberFlag.member_id))
+
+
+def _away_of(of_cells: Callable[[Any], ColumnElement[bool]], first_day: dt.date, last_day: dt.date) -> AnySelect:
+    """Per cell, its members away (an away period) at some time of the period."""
+    return (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)).label("members"))
+            .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
+            .where(of_cells(Membership.cell_id), Membership.start_on <= last_day,
+                   or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
+                   MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
+                   or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
+            .group_by(Membership.cell_id))
+
+
+@functools.lru_cache(maxsize=64)
+def _fast_statements(dialect: str, year: int, quarter: int | None, n_due: int, due_quarters: tuple[bool, ...]
+                     ) -> tuple[AnySelect, AnySelect]:
+    """The fast cells' two statements (see :func:`statements`), with the parameters ``now``,
+    ``today`` and the (cell, child) pairs ``fast`` and ``grid`` (``sqltime.id_pair_values``).
+    ``n_due``: the period's months begun by today; ``due_quarters``: which quarters have."""
+    lo, hi = bounds(year, quarter)
+    first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
+    cm, st = monthly.CellMonth, CellScheduleSettings
+    in_period = and_(cm.month >= first_day, cm.month <= last_day)
+    now, today = bindparam("now", type_=UTCDateTime()), bindparam("today", type_=Date())
+    # The fast cells and their children, bound once (a province: 3,000 pairs) and read by
+    # every part of the statement.
+    pairs, cell, child = id_pairs(None, dialect, name="fast")
+    fast = select(cell.label("cell_id"), child.label("child_id")).select_from(pairs).cte("fast")
+
+    def of_fast(column: ColumnElement[int] | QueryableAttribute[int]) -> ColumnElement[bool]:
+        return column.in_(select(fast.c.cell_id))
+
+    need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
+                else_=func.coalesce(func.nullif(st.min_regular_minutes, 0), MIN_REGULAR_MINUTES))
+    held = cm.regular_id.is_not(None)
+    late = cm.regular_late_days > LATE_AFTER_DAYS
+    scheduled = and_(cm.regular_id.is_(None), cm.regular_pending_id.is_not(None),
+                     or_(cm.regular_open, cm.regular_last_at > now), cm.month <= today)
+    tcode = case((cm.thematic_id.is_not(None), 3),
+                 (cm.thematic_pending_id.is_not(None),
+                  case((or_(cm.thematic_open, cm.thematic_last_at > now), 2), else_=1)), else_=0)
+    quarters = [quarter] if quarter else [1, 2, 3, 4]
+    # Per cell, the period's sums and counts of its months and a code per quarter …
+    m = (select(cm.cell_id, *[func.sum(getattr(cm, name)).label(name) for name, _ in _SUMS],
+                func.count().filter(and_(held, or_(cm.regular_late_days.is_(None), ~late))).label("on_time"),
+                func.count().filter(and_(held, late)).label("late"),
+                func.count().filter(and_(held, cm.regular_minutes < need)).label("too_short"),
+                func.count().filter(scheduled).label("scheduled"),
+                *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
+                                 tcode))).label(f"q{q}") for q in quarters])
+         .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
+         .where(of_fast(cm.cell_id), in_period).group_by(cm.cell_id)).subquery("m")
+    flags = _flags_of(of_fast, year).subquery("f")
+    flagged = (select(flags.c.cell_id, func.count().filter(flags.c.level < Level.REMOVAL_REVIEW).label("warnings"),
+                      func.count().filter(flags.c.level >= Level.REMOVAL_REVIEW).label("reviews"))
+               .group_by(flags.c.cell_id)).subquery("fl")
+    away = _away_of(of_fast, first_day, last_day).subquery("aw")
+    # … and, from those, the cell's whole tally in Tally's field order (one row per fast
+    # cell, with the child it stood under: nothing left to the page but to read it).
+    months_due = n_due - func.coalesce(m.c.scheduled, 0)
+    on_time, late_ = func.coalesce(m.c.on_time, 0), func.coalesce(m.c.late, 0)
+    thematic_held = sum((case((m.c[f"q{q}"] == 3, 1), else_=0) for q in quarters), start=literal(0))
+    thematic_missing = sum((case((func.coalesce(m.c[f"q{q}"], 0).in_([0, 1]) if is_due else m.c[f"q{q}"] == 1, 1),
+                                 else_=0) for q, is_due in zip(quarters, due_quarters, strict=True)),
+                           start=literal(0))
+
+    def total(name: str) -> ColumnElement[int]:
+        return func.coalesce(m.c[name], 0)
+
+    cells = (
+        select(fast.c.cell_id, fast.c.child_id, literal(1), months_due, on_time, late_, months_due - on_time - late_,
+               total("too_short"), thematic_held + thematic_missing, thematic_held, thematic_missing,
+               total("held"), total("no_roster"), total("minutes_adopted"), total("minutes_prompt"),
+               total("minutes_days"), total("expected"), total("present"), total("present_online"),
+               func.coalesce(away.c.members, 0), total("away_expected"), total("away_online"),
+               func.coalesce(flagged.c.warnings, 0), func.coalesce(flagged.c.reviews, 0))
+        .select_from(fast).outerjoin(m, m.c.cell_id == fast.c.cell_id)
+        .outerjoin(flagged, flagged.c.cell_id == fast.c.cell_id).outerjoin(away, away.c.cell_id == fast.c.cell_id))
+    pairs, cell, child = id_pairs(None, dialect, name="grid")
+    grid = (
+        select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
+               func.sum(cm.expected), func.sum(cm.present), func.sum(cm.away_expected), func.sum(cm.away_online))
+        .select_from(pairs).join(cm, cm.cell_id == cell).where(in_period).group_by(child, cm.month))
+    return cells, grid
 
 
 def children_statement(child_ids: Sequence[int]) -> Select[Organisation]:
