@@ -48,19 +48,23 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI=true needs DATABASE_URL=postgresql://… so the suite also runs on PostgreSQL")
 
 
-#: The stash key for how many selected tests would also have run on PostgreSQL.
-SQLITE_ONLY = pytest.StashKey[int]()
+#: The user property of a test that would also have run on PostgreSQL.
+SQLITE_ONLY = "sqlite_only"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not postgres_url():
-        config.stash[SQLITE_ONLY] = sum(1 for item in items if "backend" in getattr(item, "fixturenames", ()))
+        for item in items:
+            if "backend" in getattr(item, "fixturenames", ()):
+                item.user_properties.append((SQLITE_ONLY, True))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
     """A local run without DATABASE_URL leaves out every PostgreSQL variant: say so, so
-    that a green run is not mistaken for one that covered both databases."""
-    left_out = config.stash.get(SQLITE_ONLY, 0)
+    that a green run is not mistaken for one that covered both databases. (Counted from the
+    reports, which carry the mark from wherever the test ran: pytest-xdist workers too.)"""
+    left_out = len({report.nodeid for reports in terminalreporter.stats.values() for report in reports
+                    if (SQLITE_ONLY, True) in getattr(report, "user_properties", ())})
     if left_out:
         terminalreporter.write_sep("-", "PostgreSQL variants not run", yellow=True)
         terminalreporter.write_line(

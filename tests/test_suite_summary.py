@@ -14,14 +14,15 @@ ONE_DATABASE_TEST = "tests/test_members.py::test_probation_defaults_to_twelve_mo
 NOTICE = "PostgreSQL variants not run"
 
 
-def run_pytest(**env: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CI", "PYTEST_ADDOPTS")}
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", ONE_DATABASE_TEST],
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, ONE_DATABASE_TEST],
                           capture_output=True, text=True, env=environ | env, timeout=120)
 
 
-def test_a_run_without_postgresql_says_so_in_its_summary():
-    result = run_pytest()
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one process", "two workers, as scripts/test runs"])
+def test_a_run_without_postgresql_says_so_in_its_summary(workers: tuple[str, ...]):
+    result = run_pytest(*workers)
     assert result.returncode == 0, result.stdout[-2000:]
     assert NOTICE in result.stdout
     assert "1 database test(s) ran on SQLite only" in result.stdout
