@@ -37,7 +37,7 @@ Read from the cell-month figures (``evaluation.monthly``), never the meetings an
 themselves: the months are judged as ``planning.compliance`` judges them (a test compares the
 two), with "now", the tree and the cells' duration minimums applied here. A cell under one
 child for the whole period is summed by the database (:class:`Plan`, :func:`statements`); the
-others month by month. A province of 3,000 cells is six queries (docs/evaluation.md §4).
+others month by month. A province of 3,000 cells is four queries (docs/evaluation.md §4).
 :func:`statements` returns them so that the benchmark can time them bare.
 """
 
