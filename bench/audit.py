@@ -365,11 +365,20 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def bare_sql(engine: Engine, p: Province) -> Callable[[], object]:
-    """The province page's queries as plain SQL through the driver: rows fetched, no ORM, no
-    type conversion, no Python evaluation — the floor the page stands on."""
+    """The province page's queries as the driver receives them — the same SQL text and
+    parameters that ``regularity.audit`` hands to the cursor, captured once — sent through the
+    driver: rows fetched, no ORM, no type conversion, no Python evaluation — the floor the page
+    stands on."""
+    from sqlalchemy import event
+
     from meetings.evaluation import regularity
     from meetings.organisation import organisations
     from meetings.organisation.organisations import Organisation
+
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append((statement, parameters))
 
     with Database(engine).session() as s:
         province = s.get(Organisation, p.province_id)
@@ -382,15 +391,22 @@ def bare_sql(engine: Engine, p: Province) -> Callable[[], object]:
         statements = [organisations.cells_during_statement(province.id, dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)),
                       *regularity.statements(plan, YEAR, None, NOW, engine.dialect.name).values(),
                       regularity.children_statement(children)]
-    sql = [str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})) for stmt in statements]
+        conn = s.connection()
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            for stmt in statements:
+                conn.execute(stmt).fetchall()
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+    assert len(sent) == len(statements), sent
 
     def run() -> int:
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
             n = 0
-            for statement in sql:
-                cursor.execute(statement)
+            for statement, parameters in sent:
+                cursor.execute(statement, parameters)
                 n += len(cursor.fetchall())
             return n
         finally:
