@@ -47,6 +47,8 @@ export class RoomView {
     const audioOnly = $("#join-audio");
     if (withVideo) withVideo.addEventListener("click", () => go(true));
     if (audioOnly) audioOnly.addEventListener("click", () => go(false));
+    // Enabled only now (the page renders them disabled): a tap before this would be lost.
+    for (const button of [withVideo, audioOnly]) if (button) button.disabled = false;
     if (auto && withVideo) {
       $("#rejoining").hidden = false;
       go(auto.video);
