@@ -43,10 +43,22 @@ def private_sqlite_file(url: str) -> None:
         make_private(Path(f"{path}{suffix}"), 0o600)
 
 
+#: Worker threads that may hold a connection at once: anyio's default thread limiter, which
+#: runs the views and ``Database.run``.
+WORKER_THREADS = 40
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """The engine, with a pool that keeps a connection for every worker thread: under a rush
+    (a province's members joining at 19:30, bench/join.py) the pool's default of 5 + 10
+    overflow made threads queue for connections and opened and closed overflow ones all the
+    time — on SQLite each new connection rereads the schema; on PostgreSQL it forks a backend."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         private_sqlite_file(url)
+        if make_url(url).database not in (None, "", ":memory:"):  # a file: QueuePool
+            kwargs.setdefault("pool_size", WORKER_THREADS)
+            kwargs.setdefault("max_overflow", WORKER_THREADS)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -60,7 +72,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # PostgreSQL's own limit (max_connections, 100 by default) is shared by every process:
+    # 20 kept, up to WORKER_THREADS at once.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", WORKER_THREADS - 20)
+    return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
 class Database:

@@ -36,7 +36,7 @@ from .db import Database, make_engine
 from .headers import SecurityHeadersMiddleware
 from .limits import RequestLimitsMiddleware, upload_routes
 from .mailer import notice_loop
-from .room_socket import RoomSocketMiddleware, no_app
+from .room_socket import RoomSocketMiddleware
 from .routes import all_routes
 from .sessions import ServerSessionMiddleware
 from .templating import make_environment
@@ -123,9 +123,7 @@ def create_app(
         ],
         middleware=[
             # The room's sockets skip the rest (app/room_socket.py); others keep the raw send.
-            Middleware(RoomSocketMiddleware, endpoint=signalling.handle, load_session=ServerSessionMiddleware(
-                no_app, db=db, clock=clock, limits=session_limits, secret_key=settings.secret_key,
-                secure=settings.COOKIE_SECURE).load),
+            Middleware(RoomSocketMiddleware, endpoint=signalling.handle),
             Middleware(RawSendMiddleware),
             # HTTP only (WebSocket scopes pass through untouched); text only (app/assets.py).
             Middleware(GZipMiddleware, **gzip_middleware_options()),

@@ -91,7 +91,7 @@ class ServerSessionMiddleware:
         """Put the request's session in ``scope``: its data as ``scope["session"]`` and, when
         logged in, its ``LoginRef`` as ``scope[SCOPE_KEY]``. Returns the ref and whether the
         request carried a session cookie that opens nothing (stale)."""
-        cookies = _cookies(scope)
+        cookies = cookies_of(scope)
         key = cookies.get(SESSION_COOKIE, "")
         found: tuple[LoginRef, dict[str, Any]] | None = None
         if key:
@@ -151,7 +151,7 @@ class ServerSessionMiddleware:
         return "; ".join(parts)
 
 
-def _cookies(scope: Scope) -> dict[str, str]:
+def cookies_of(scope: Scope) -> dict[str, str]:
     for name, value in scope.get("headers", []):
         if name == b"cookie":
             return cookie_parser(value.decode("latin-1"))

@@ -17,10 +17,11 @@ the ``@view`` pages, a logged-in auditor, HTTP via Starlette's TestClient):
 * one member's yearly record,
 * one commune's year-end records (every member's figures, flags and review),
 
-and, in the same run, the bare SQL that the province page needs — the same statements
-(the dated links below the province, its cells, their cell-month figures, flags, away members
-and duration overrides) sent as plain text through the database driver, rows fetched and
-nothing else — and prints the ratio. The medians of
+and, in the same run, the bare SQL that the province page needs — the same statements that
+``regularity.audit`` sends (the cells below the province with their spans from the dated
+links, their cell-month figures, flags, away members and duration overrides, the child
+committees' rows) sent as plain text through the database driver, rows fetched and nothing
+else — and prints the ratio. The medians of
 ``--repeat`` runs after one warm-up are reported; the last lines, one per database, are
 machine-readable:
 
@@ -364,31 +365,48 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def bare_sql(engine: Engine, p: Province) -> Callable[[], object]:
-    """The province page's queries as plain SQL through the driver: rows fetched, no ORM, no
-    type conversion, no Python evaluation — the floor the page stands on."""
+    """The province page's queries as the driver receives them — the same SQL text and
+    parameters that ``regularity.audit`` hands to the cursor, captured once — sent through the
+    driver: rows fetched, no ORM, no type conversion, no Python evaluation — the floor the page
+    stands on."""
+    from sqlalchemy import event
+
     from meetings.evaluation import regularity
     from meetings.organisation import organisations
     from meetings.organisation.organisations import Organisation
+
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append((statement, parameters))
 
     with Database(engine).session() as s:
         province = s.get(Organisation, p.province_id)
         assert province is not None
         plan = regularity.plan(s, province, YEAR, None)
-        statements = [organisations.descent_statement(province.id, dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)),
-                      *regularity.statements(plan, YEAR, None, NOW, engine.dialect.name).values()]
-    sql = [str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})) for stmt in statements]
-    # The cells' own columns (and their kinds) are a small query; included so that the
-    # comparison is like for like.
-    sql.append(f"SELECT id, name, code, path, created_on, has_committee FROM organisations "
-               f"WHERE path LIKE '/{p.province_id}/%' AND kind = 'cell' ORDER BY path")
+        children = sorted(set(plan.fast.values()) | {span.child_id for c in plan.detailed for span in plan.spans_of[c]})
+        # Every statement audit() sends for the province: its cells with their spans under it
+        # (the dated links walked), the cells' figures, flags and away members, and the
+        # children's rows (names) for the table.
+        statements = [organisations.cells_during_statement(province.id, dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)),
+                      *regularity.statements(plan, YEAR, None, NOW, engine.dialect.name).values(),
+                      regularity.children_statement(children)]
+        conn = s.connection()
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            for stmt in statements:
+                conn.execute(stmt).fetchall()
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+    assert len(sent) == len(statements), sent
 
     def run() -> int:
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
             n = 0
-            for statement in sql:
-                cursor.execute(statement)
+            for statement, parameters in sent:
+                cursor.execute(statement, parameters)
                 n += len(cursor.fetchall())
             return n
         finally:

@@ -11,8 +11,9 @@ flight; every member stays connected. Each join is timed from its token request 
 ``welcome``. The same arrivals then go to a bare Starlette WebSocket route under uvicorn that
 only accepts and answers ``hello`` (no token, no database), in the same run.
 
-The clients run in a separate process; the database is a fresh SQLite file. The last line is
-machine-readable:
+The clients run in a separate process; the database is a fresh SQLite file, or a fresh schema
+of the PostgreSQL database given with ``--database-url`` (default: ``DATABASE_URL`` when it is
+a PostgreSQL URL). The last line is machine-readable:
 
     joins=2000 joins_per_s=… p50_ms=… p99_ms=… bare_joins_per_s=…
 
@@ -30,8 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -116,7 +121,7 @@ async def _rush(base: str, seats: list[tuple[int, str]], bare: bool, ramp: float
                         if message["type"] == "welcome":
                             break
                         if message["type"] == "error":
-                            raise RuntimeError(message["code"])
+                            raise RuntimeError(f"{message['code']}: {message.get('message')}")
                     latencies.append(time.perf_counter() - t0)
                     sockets.append(ws)
                 except Exception as exc:
@@ -155,20 +160,45 @@ def run(label: str, base: str, seats: list[Seat], bare: bool, ramp: float, concu
     return stats
 
 
+@contextmanager
+def database(tmp: Path, url: str) -> Iterator[Path | str]:
+    """A fresh SQLite file, or a fresh schema in the PostgreSQL database at ``url`` (dropped after)."""
+    if not url.startswith(("postgresql", "postgres")):
+        yield tmp / "bench.db"
+        return
+    from sqlalchemy import text
+
+    from app.db import make_engine
+
+    schema = f"bench_join_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=2000, help="members joining (a multiple of 10)")
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which arrivals ramp up")
     parser.add_argument("--concurrency", type=int, default=500, help="joins in flight at most")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
+                        help="a PostgreSQL URL to run on (default: SQLite)")
     args = parser.parse_args()
     rooms = max(1, args.members // ROOM_SIZE)
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {rooms * ROOM_SIZE} members in "
           f"{rooms} rooms arriving over {args.ramp:g} s, at most {args.concurrency} joins in flight", flush=True)
-    with tempfile.TemporaryDirectory(prefix="chibo-join-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="chibo-join-") as tmp, database(Path(tmp), args.database_url) as db:
         t0 = time.monotonic()
-        seats = build_database(Path(tmp) / "bench.db", rooms)
-        print(f"  database ready in {time.monotonic() - t0:.1f} s", flush=True)
-        server = AppServer(Path(tmp) / "bench.db", Path(tmp) / "var")
+        seats = build_database(db, rooms)
+        print(f"  {'PostgreSQL' if isinstance(db, str) else 'SQLite'} database ready in {time.monotonic() - t0:.1f} s",
+              flush=True)
+        server = AppServer(db, Path(tmp) / "var")
         try:
             real = run("server (token + socket)", f"http://127.0.0.1:{server.port}", seats, False, args.ramp,
                        args.concurrency)

@@ -90,8 +90,9 @@ class Seat:
     cookie: str = ""
 
 
-def build_database(path: Path, rooms: int) -> list[Seat]:
-    """Rooms of ten away members each, in cells approved for the online pilot; meetings open."""
+def build_database(path: Path | str, rooms: int) -> list[Seat]:
+    """Rooms of ten away members each, in cells approved for the online pilot; meetings open.
+    ``path``: an SQLite file, or a database URL."""
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import insert
 
@@ -111,7 +112,7 @@ def build_database(path: Path, rooms: int) -> list[Seat]:
     from meetings.organisation.organisations import OrgKind
     from meetings.planning.meetings import Meeting, MeetingKind, MeetingStatus, PilotApproval
 
-    db = Database(make_engine(f"sqlite:///{path}"))
+    db = Database(make_engine(path if isinstance(path, str) else f"sqlite:///{path}"))
     migrate(db.engine)
     actor = Actor.system("bench")
     today = dt.date.today()
@@ -165,9 +166,9 @@ def join_token(seat: Seat) -> str:
 
 
 class AppServer:
-    def __init__(self, db_path: Path, data_dir: Path, redis_url: str | None = None, prefix: str = "") -> None:
+    def __init__(self, db_path: Path | str, data_dir: Path, redis_url: str | None = None, prefix: str = "") -> None:
         self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}", "DATA_DIR": str(data_dir),
+        env = {**os.environ, "DATABASE_URL": db_path if isinstance(db_path, str) else f"sqlite:///{db_path}", "DATA_DIR": str(data_dir),
                "SECRET_KEY": SECRET, "LOG_REQUESTS": "false", "LOG_LEVEL": "WARNING", "NOTICE_INTERVAL": "0",
                "PUBLIC_URL": f"http://127.0.0.1:{self.port}", "REDIS_URL": redis_url or "",
                "REDIS_PREFIX": prefix or "bench"}

@@ -39,7 +39,7 @@ from . import protocol as p
 from .broker import RENEW_SECONDS, Broker, LocalBroker
 from .connection import Connection
 from .refusals import CloseCode, Refusal, refuse, reject
-from .rooms import Database, Identity, Room, RoomSettings
+from .rooms import USED_TOKEN, Database, Identity, Room, RoomSettings, use_nonce
 from .sealing import BallotSealer, SealError
 from .topology import Mesh, Topology
 
@@ -73,8 +73,8 @@ class LocalHandle:
     def __init__(self, room: Room) -> None:
         self.room = room
 
-    async def join(self, identity: Identity, conn: Connection) -> None:
-        await self.room.join(identity, conn)
+    async def join(self, identity: Identity, conn: Connection, nonce: str | None = None) -> None:
+        await self.room.join(identity, conn, nonce)
 
     async def handle(self, identity: Identity, message: p.Message, conn: Connection) -> None:
         await self.room.handle(identity.participant_id, message)
@@ -101,7 +101,11 @@ class RemoteHandle:
         return {"meeting_id": self.meeting["id"], "proc": self.hub.broker.process_id, "conn": conn.id,
                 "pid": who.participant_id}
 
-    async def join(self, identity: Identity, conn: Connection) -> None:
+    async def join(self, identity: Identity, conn: Connection, nonce: str | None = None) -> None:
+        if nonce is not None:  # recorded here: the owner's room gets the participant as admitted
+            now = self.hub.clock()
+            if not await self.hub.db.run(lambda s: use_nonce(s, nonce, now)):
+                raise Refusal(*USED_TOKEN)
         self._publish(env.Join(**self._from(identity, conn), meeting=self.meeting,
                                identity=dataclasses.asdict(identity)))
 
@@ -217,13 +221,20 @@ class RoomHub:
 
     # ------------------------------------------------------------------ connections on this process
 
-    async def attach(self, meeting: dict[str, Any], identity: Identity, conn: Connection) -> LocalHandle | RemoteHandle:
+    async def attach(self, meeting: dict[str, Any], identity: Identity, conn: Connection,
+                     nonce: str | None = None) -> LocalHandle | RemoteHandle:
+        """``nonce``: the join token's, recorded with the join (raises ``Refusal`` when the
+        token opened a connection before)."""
         owner = await self.broker.claim(meeting["id"])
         handle: LocalHandle | RemoteHandle
         handle = LocalHandle(await self.room(meeting)) if owner == self.broker.process_id \
             else RemoteHandle(self, owner, meeting)
         self.attached[conn.id] = Attached(meeting, identity, conn, handle)
-        await handle.join(identity, conn)
+        try:
+            await handle.join(identity, conn, nonce)
+        except Refusal:
+            self.attached.pop(conn.id, None)
+            raise
         return handle
 
     def detach(self, conn: Connection) -> None:

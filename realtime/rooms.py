@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from meetings.foundation import audit
 from meetings.foundation.actors import Actor
 from meetings.foundation.errors import DomainError, ValidationError
+from meetings.organisation import sessions
 from meetings.planning.meetings import Meeting
 from meetings.proceedings import chat as chat_store
 from meetings.proceedings import presence
@@ -40,6 +41,7 @@ from .limits import TokenBucket
 from .mediaplane import MediaPlane
 from .refusals import CloseCode, Refusal, refuse
 from .relay.nat import NatMapping
+from .tokens import JOIN_TOKEN_MAX_AGE
 from .topology import RELAY_ID, Mesh, Topology, polite
 
 if TYPE_CHECKING:
@@ -147,6 +149,27 @@ class RoomSettings:
     chat_burst: float = 5.0
 
 
+#: The refusal of a join token used before (its nonce is recorded when it opens a connection).
+USED_TOKEN = ("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.")
+#: A used nonce is remembered past any token's lifetime.
+JOIN_NONCE_MEMORY = dt.timedelta(seconds=2 * JOIN_TOKEN_MAX_AGE)
+
+
+def use_nonce(session: Session, nonce: str, now: dt.datetime) -> bool:
+    """Record a join token's nonce; False when it opened a connection before."""
+    return sessions.use_join_nonce(session, nonce, now=now, keep_for=JOIN_NONCE_MEMORY)
+
+
+@dataclass(frozen=True)
+class _Entering:
+    """What a participant's entry wrote and read, in one transaction."""
+
+    interval_id: int
+    history: list[p.ChatEntry]
+    vote: p.MotionInfo | None
+    voted: bool
+
+
 class Room:
     def __init__(self, meeting: dict[str, Any], db: Database, clock: Callable[[], dt.datetime],
                  settings: RoomSettings, topology: Topology | None = None, banned: set[str] | None = None) -> None:
@@ -211,7 +234,11 @@ class Room:
 
     # ------------------------------------------------------------------ joining and leaving
 
-    async def join(self, identity: Identity, conn: Endpoint) -> None:
+    async def join(self, identity: Identity, conn: Endpoint, nonce: str | None = None) -> None:
+        """``nonce``: the join token's, recorded in the same transaction as the presence (one
+        commit per join under a rush); a nonce used before refuses the join, changing nothing.
+        Without it the handshake recorded the token already (the room lives on another
+        process, or the participant moves with its room)."""
         async with self.lock:
             if self.closed:
                 conn.send(p.MeetingState(status="closed", message="Cuộc họp đã kết thúc.").encode())
@@ -222,6 +249,19 @@ class Room:
                 return
             pid = identity.participant_id
             existing = self.participants.get(pid) or self.waiting.get(pid)
+            admitted = existing.admitted if existing is not None else not (self.lobby_enabled and identity.role == "member")
+            entering: _Entering | None = None
+            if admitted:
+                if not self._box_checked:
+                    await self._recover_lost_ballot()
+                now = self.clock()
+                entering = await self.db.run(lambda s: self._entering(s, identity, now, nonce))
+                if entering is None:
+                    raise Refusal(*USED_TOKEN)
+            elif nonce is not None:
+                now = self.clock()
+                if not await self.db.run(lambda s: self._use_nonce(s, nonce, now)):
+                    raise Refusal(*USED_TOKEN)
             resumed = existing is not None
             if existing is not None:
                 if existing.conn is not None and existing.conn is not conn:
@@ -235,7 +275,7 @@ class Room:
                 part.disconnected_at = None
             else:
                 part = Participant(identity=identity, conn=conn, audio=identity.audio, video=identity.video)
-                part.admitted = not (self.lobby_enabled and identity.role == "member")
+                part.admitted = admitted
             # A page that lost only its socket (a cut, a stalled connection its heartbeat gave
             # up on) keeps its session, and with it every peer connection, which outlive a
             # short cut: media comes back as soon as the network does, without renegotiating.
@@ -248,23 +288,43 @@ class Room:
                 conn.send(p.Waiting(message="Vui lòng chờ bí thư cho vào phòng họp.").encode())
                 self._notify_lobby()
                 return
-            await self._enter(part, resumed, same_session=same_session)
+            await self._enter(part, resumed, same_session=same_session, entering=entering)
 
-    async def _enter(self, part: Participant, resumed: bool, *, same_session: bool = False) -> None:
-        """Persist presence, then tell everyone (called with the lock held)."""
+    @staticmethod
+    def _use_nonce(session: Session, nonce: str, now: dt.datetime) -> bool:
+        return use_nonce(session, nonce, now)
+
+    def _entering(self, session: Session, identity: Identity, now: dt.datetime,
+                  nonce: str | None = None) -> _Entering | None:
+        """One transaction for a participant entering: the token's nonce (None when it was
+        used before: then nothing is written), the presence, and what ``welcome`` shows of
+        the room's stored state (chat, the current vote)."""
+        # Reads first: the writes that follow hold the database's write lock (SQLite has one
+        # writer) for as short a time as they can.
+        history = [self._chat_entry(m) for m in chat_store.history(session, self.meeting_id)]
+        vote, voted = self._current_vote(session, identity.member_id)
+        if nonce is not None and not self._use_nonce(session, nonce, now):
+            return None
+        interval = presence.record_join(session, self.meeting_id, identity.member_id, identity.account_id,
+                                        identity.device, now).id
+        return _Entering(interval, history, vote, voted)
+
+    async def _enter(self, part: Participant, resumed: bool, *, same_session: bool = False,
+                     entering: _Entering | None = None) -> None:
+        """Persist presence, then tell everyone (called with the lock held). ``entering``:
+        already persisted (``_entering``)."""
         identity = part.identity
-        if not self._box_checked:
-            await self._recover_lost_ballot()
-        now = self.clock()
-        interval = await self.db.run(
-            lambda s: presence.record_join(s, self.meeting_id, identity.member_id, identity.account_id,
-                                           identity.device, now).id
-        )
-        part.interval_id = interval
+        if entering is None:
+            if not self._box_checked:
+                await self._recover_lost_ballot()
+            now = self.clock()
+            entering = await self.db.run(lambda s: self._entering(s, identity, now))
+            assert entering is not None  # no nonce: nothing to refuse
+        part.interval_id = entering.interval_id
         self.waiting.pop(part.id, None)
         self.participants[part.id] = part
-        history = await self.db.run(lambda s: [self._chat_entry(m) for m in chat_store.history(s, self.meeting_id)])
-        vote, voted = await self.db.run(lambda s: self._current_vote(s, identity.member_id))
+        history = entering.history
+        vote, voted = entering.vote, entering.voted
         voted = voted or self._in_box(vote, identity.member_id)
         await self.media.evaluate(exclude=part.id)
         present = self.present()

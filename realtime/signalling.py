@@ -30,7 +30,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from meetings.foundation.base import LOCAL_TZ
 from meetings.organisation import sessions
 from meetings.organisation.accounts import Account
-from meetings.organisation.sessions import SCOPE_KEY, LoginRef, SessionLimits
+from meetings.organisation.sessions import (
+    KEY_SCOPE_KEY,
+    SCOPE_KEY,
+    LoginKey,
+    LoginRef,
+    SessionLimits,
+)
 from meetings.proceedings.room_access import RoomRefusal, RoomRole
 
 from . import protocol as p
@@ -40,13 +46,13 @@ from .hub import RoomHub
 from .limits import TokenBucket
 from .refusals import CloseCode, Refusal, refuse, reject
 from .rooms import Database, Identity
-from .tokens import JOIN_TOKEN_MAX_AGE, JoinGrant, TokenError, read_join_token
+from .tokens import JoinGrant, TokenError, read_join_token
 
 log = logging.getLogger("chibo.realtime")
 
 HELLO_TIMEOUT = 10.0
-#: A used nonce is remembered past any token's lifetime.
-JOIN_NONCE_MEMORY = dt.timedelta(seconds=2 * JOIN_TOKEN_MAX_AGE)
+EXPIRED = "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại."
+NOT_FOR_YOU = "Mã tham gia không dành cho tài khoản hoặc cuộc họp này."
 
 #: A client that pings (the room page does, every second) and then sends nothing for this
 #: long has lost its network: its socket is closed (HEARTBEAT_TIMEOUT), so that the others see it
@@ -147,12 +153,15 @@ class SignallingEndpoint:
         conn = Connection(frame_sender(websocket), lambda code, reason: websocket.close(code, reason))
         try:
             try:
-                identity, meeting = await self._handshake(websocket, meeting_id)
+                identity, meeting, nonce = await self._handshake(websocket, meeting_id)
+                # The token's nonce is recorded with the join, so that a refused handshake
+                # does not spend the token: each token opens one connection (finding 12.6),
+                # also when two processes see it at the same moment.
+                await self.hub.attach(meeting, identity, conn, nonce)
             except Refusal as refusal:
                 refusal.ref = "hello"
                 refuse(conn, refusal)
                 return
-            await self.hub.attach(meeting, identity, conn)
             await self._read_loop(websocket, conn)
         except WebSocketDisconnect:
             pass
@@ -168,7 +177,7 @@ class SignallingEndpoint:
             return str(message["text"])
         return bytes(message.get("bytes") or b"")
 
-    async def _handshake(self, websocket: WebSocket, meeting_id: int) -> tuple[Identity, dict[str, Any]]:
+    async def _handshake(self, websocket: WebSocket, meeting_id: int) -> tuple[Identity, dict[str, Any], str]:
         try:
             frame = await asyncio.wait_for(self._receive_text(websocket), timeout=HELLO_TIMEOUT)
         except TimeoutError:
@@ -187,23 +196,43 @@ class SignallingEndpoint:
             grant = read_join_token(self.config.secret_key, hello.token)
         except TokenError as exc:
             raise Refusal("auth_failed", exc.message) from None
+        # The login session: opened here from the cookie's key (app/room_socket.py), or
+        # already opened by the session middleware.
         login = websocket.scope.get(SCOPE_KEY)
-        if not isinstance(login, LoginRef):
-            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.")
-        if (not grant.nonce or grant.account_id != login.account_id or grant.session_id != login.session_id
-                or grant.meeting_id != meeting_id or grant.device != hello.device):
-            raise Refusal("auth_failed", "Mã tham gia không dành cho tài khoản hoặc cuộc họp này.")
+        key = websocket.scope.get(KEY_SCOPE_KEY)
+        opened: LoginRef | LoginKey
+        if isinstance(login, LoginRef):
+            opened = login
+        elif isinstance(key, LoginKey):
+            opened = key
+        else:
+            raise Refusal("auth_failed", EXPIRED)
+        if not grant.nonce or grant.meeting_id != meeting_id or grant.device != hello.device:
+            raise Refusal("auth_failed", NOT_FOR_YOU)
         now = self.clock()
-        identity, meeting = await self.db.run(lambda s: self._authorise(s, login, grant, meeting_id, hello.device, now))
+        identity, meeting = await self.db.run(
+            lambda s: self._authorise(s, opened, grant, meeting_id, hello.device, now))
         return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
-                                   resume_session=hello.session, red=hello.red), meeting
+                                   resume_session=hello.session, red=hello.red), meeting, grant.nonce
 
-    def _authorise(self, session: Session, login: LoginRef, grant: JoinGrant, meeting_id: int,
+    def _login(self, session: Session, login: LoginRef | LoginKey, now: dt.datetime) -> LoginRef | None:
+        """The live login session, now (the nonce and presence are written after this)."""
+        limits = self.config.session_limits
+        if isinstance(login, LoginKey):
+            row = sessions.find(session, login.key, now=now, limits=limits, address=login.address)
+            return LoginRef(row.id, row.account_id) if row is not None else None
+        return login if sessions.live_ids(session, {login.session_id}, now=now, limits=limits) else None
+
+    def _authorise(self, session: Session, key: LoginRef | LoginKey, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
+        login = self._login(session, key, now)
+        if login is None:
+            raise Refusal("auth_failed", EXPIRED)
+        if grant.account_id != login.account_id or grant.session_id != login.session_id:
+            raise Refusal("auth_failed", NOT_FOR_YOU)
         account = session.get(Account, login.account_id)
-        live = sessions.live_ids(session, {login.session_id}, now=now, limits=self.config.session_limits)
-        if account is None or not account.is_active or not live:
-            raise Refusal("auth_failed", "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.")
+        if account is None or not account.is_active:
+            raise Refusal("auth_failed", EXPIRED)
         if account.member_id != grant.member_id:
             raise Refusal("auth_failed", "Mã tham gia không khớp với tài khoản.")
         decision = self.admissions.decide(session, account, login.session_id, meeting_id, device,
@@ -212,10 +241,6 @@ class SignallingEndpoint:
         if refusal is not None:
             raise Refusal.of(refusal)
         assert isinstance(decision, Admission)
-        # Last, so that a refused handshake does not spend the token: each token opens one
-        # connection (finding 12.6), also when two processes see it at the same moment.
-        if not sessions.use_join_nonce(session, grant.nonce, now=now, keep_for=JOIN_NONCE_MEMORY):
-            raise Refusal("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.")
         return _identity(decision, account, login.session_id), dict(decision.meeting)
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection) -> None:

@@ -62,6 +62,21 @@ def test_the_remote_list_invalidates(database, world, meeting_id, decide):  # no
     assert decide("mem_a", meeting_id).role is RoomRole.OBSERVER
 
 
+def test_what_is_kept_of_a_meeting_for_one_member_is_not_used_for_another_after_a_change(
+        database, world, meeting_id, decide):  # noqa: F811
+    # away_a's decision reads the meeting's remote list and roster, which are kept for the
+    # meeting's other members; mem_a then comes with the list and a period changed since.
+    assert decide("away_a", meeting_id).role is RoomRole.MEMBER
+    change(database, lambda s: s.add(RemoteInvite(meeting_id=meeting_id, member_id=world.id("a2"))))
+    assert decide("mem_a", meeting_id).role is RoomRole.MEMBER
+    change(database, lambda s: members.add_period(s, ACTOR, s.get(Member, world.id("a2")), PeriodInput(
+        kind=PeriodKind.SUSPENDED, start_on=dt.date(2026, 11, 1), reason="Kỷ luật", decision_number="13-QĐ/ĐU")))
+    assert decide("mem_a", meeting_id).role is RoomRole.OBSERVER
+    # Nothing changed since: a third member's decision reads nothing of the meeting again.
+    assert decide("sec_a", meeting_id).role is RoomRole.CHAIR
+    assert decide.cache.meeting_reads == 3
+
+
 def test_roles_invalidate(database, world, meeting_id, decide):  # noqa: F811
     assert not decide("mem_a", meeting_id).chair
     change(database, lambda s: accounts.grant_role(s, ACTOR, s.get(Account, world.accounts["mem_a"]), Role.DEPUTY,

@@ -123,3 +123,18 @@ def test_minutes_are_headed_by_the_committee_of_the_meetings_day(database, world
     head = header(version.content)
     assert head["superior"] == "ĐẢNG BỘ XÃ YÊN BÌNH" and head["date_line"].startswith("Yên Bình, ngày 05 tháng 08")
     assert version.content["organisation"]["lineage"] == ["Tỉnh ủy Thử Nghiệm", "Đảng ủy xã Yên Bình"]
+
+
+def test_the_audits_cells_and_spans_are_those_of_the_dated_links(database, world, moved):
+    """The audit reads its cells and their spans from one recursive query
+    (``organisations.cells_during_statement``): the same as the walk of ``descendants_during``,
+    for the province, both communes and periods before, across and after the move."""
+    with database.session() as s:
+        for code in ("P", "X", "Y"):
+            org = s.get(Organisation, world.id(code))
+            for quarter in (None, 2, 3):
+                expected = regularity.cells_of_period(s, org, 2026, quarter)
+                plan = regularity.plan(s, org, 2026, quarter)
+                assert plan.spans_of == expected, (code, quarter)
+                paths = {i: s.get(Organisation, i).path for i in expected}
+                assert [c[0] for c in plan.cells] == sorted(expected, key=paths.__getitem__)

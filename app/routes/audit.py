@@ -70,21 +70,25 @@ def _page(ctx: Ctx, org: Organisation, year: int, quarter: int | None, *, subjec
         result = regularity.audit(ctx.db, org, year, quarter, ctx.now, only_cell=only_cell)
     period = f"quý {quarter}/{year}" if quarter else f"năm {year}"
     cell_ids = [c.id for c in result.cells]
+    attention = regularity.cells_with_gaps(result) if subject.kind != OrgKind.CELL else []
+    cells = {c.id: c for c in result.cells}
+    shown = [*attention, *(cells[child.id] for child, _ in result.children if child.id in cells)]
     return {
         "org": subject, "year": year, "quarter": quarter, "result": result, "period": period,
         "grid": charts.month_grid(_grid_rows(result), result.months,
                                   caption=f"Sinh hoạt thường kỳ theo tháng, {period}"),
         "trend": charts.trend([(t.month, t.attendance_rate, t.away_online_rate) for t in result.trend],
                               caption=f"Tỷ lệ dự họp theo tháng, {period}"),
-        "attention": regularity.cells_with_gaps(result) if subject.kind != OrgKind.CELL else [],
+        "attention": attention,
         "flagged": three_month.raised_in(ctx.db, cell_ids, year) if len(cell_ids) <= MAX_CELLS_NAMED else None,
         "policy": policies.policy_for(ctx.db, subject.id),
         "can_set_policy": ctx.scope.administers(subject.id),
         "breadcrumb": [o for o in organisations.ancestors(ctx.db, subject) if ctx.scope.can_read(o.id)],
         "Regular": Regular,
         "late_after": regularity.LATE_AFTER_DAYS,
-        # Cells that stand elsewhere today: their pages are reached as seen from this committee.
-        "moved_away": {c.id for c in result.cells if not c.path.startswith(org.path)},
+        # Cells shown that stand elsewhere today: their pages are reached as seen from this
+        # committee (only the cells the page links to are looked at: a province has thousands).
+        "moved_away": {c.id for c in shown if not c.path.startswith(org.path)},
     }
 
 

@@ -37,7 +37,7 @@ Read from the cell-month figures (``evaluation.monthly``), never the meetings an
 themselves: the months are judged as ``planning.compliance`` judges them (a test compares the
 two), with "now", the tree and the cells' duration minimums applied here. A cell under one
 child for the whole period is summed by the database (:class:`Plan`, :func:`statements`); the
-others month by month. A province of 3,000 cells is six queries (docs/evaluation.md §4).
+others month by month. A province of 3,000 cells is four queries (docs/evaluation.md §4).
 :func:`statements` returns them so that the benchmark can time them bare.
 """
 
@@ -45,18 +45,38 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import heapq
 import operator
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    bindparam,
+    case,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from ..foundation.base import LOCAL_TZ
-from ..foundation.sqltime import AnySelect, among, id_pairs, minutes_between, plain_rows
+from ..foundation.base import LOCAL_TZ, UTCDateTime
+from ..foundation.sqltime import (
+    AnySelect,
+    among,
+    id_pair_values,
+    id_pairs,
+    minutes_between,
+    plain_rows,
+)
 from ..organisation import organisations
 from ..organisation.members import MemberPeriod, Membership, PeriodKind
 from ..organisation.organisations import Organisation, OrgKind, Span
@@ -321,21 +341,47 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
          detail_all: bool = False) -> Plan:
     lo, hi = bounds(year, quarter)
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
-    # The organisations below (cells_of_period without its query of their kinds: cells_info
-    # keeps the cells).
-    found = {org.id: [Span(first_day, last_day, org.id)]} if org.kind == OrgKind.CELL else \
-        organisations.descendants_during(session, org, first_day, last_day)
-    if only_cell is not None:
-        found = {only_cell: found[only_cell]} if only_cell in found else {}
-    cells = compliance.cells_info(session, list(found))
-    spans_of = {c[0]: found[c[0]] for c in cells}
+    spans_of: dict[int, list[Span]] = {}
+    cells: list[compliance.CellInfo] = []
+    if org.kind == OrgKind.CELL:
+        if only_cell is None or only_cell == org.id:
+            cells = compliance.cells_info(session, [org.id])
+            spans_of = {org.id: [Span(first_day, last_day, org.id)]} if cells else {}
+    else:
+        # The cells below and their spans, walked by the database (one statement).
+        rows = plain_rows(session, organisations.cells_during_statement(org.id, first_day, last_day))
+        if rows and isinstance(rows[0][4], str):  # SQLite: dates as text (a few distinct ones), 0/1
+            dates: dict[str, dt.date] = {}
+
+            def day(value: str) -> dt.date:
+                found = dates.get(value)
+                if found is None:
+                    found = dates[value] = dt.date.fromisoformat(value)
+                return found
+
+            rows = [(i, name, code, path, day(created), bool(committee), through, day(start), day(end))
+                    for i, name, code, path, created, committee, through, start, end in rows]
+        # Most cells share their span (the whole period, under one child): one Span each.
+        shared: dict[tuple[Any, Any, int], Span] = {}
+        for cell_id, name, code, path, created_on, committee, through, start, end in rows:
+            if only_cell is not None and cell_id != only_cell:
+                continue
+            span = shared.get((start, end, through))
+            if span is None:
+                span = shared[(start, end, through)] = Span(start, end, through)
+            spans = spans_of.get(cell_id)
+            if spans is None:
+                spans_of[cell_id] = [span]
+                cells.append((cell_id, name, code, path, created_on, committee))
+            else:
+                spans.append(span)
     fast: dict[int, int] = {}
     detailed: list[int] = []
     for cell_id, _name, _code, _path, created_on, _committee in cells:
         spans = spans_of[cell_id]
         if (not detail_all and only_cell is None and len(spans) == 1 and spans[0].start <= first_day
                 and spans[0].end >= last_day and spans[0].child_id != cell_id
-                and _day(created_on) <= first_day):
+                and created_on <= first_day):
             fast[cell_id] = spans[0].child_id
         else:
             detailed.append(cell_id)
@@ -344,58 +390,130 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
 
 def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialect: str) -> dict[str, AnySelect]:
     """The queries of an audit beyond the dated links and the cells themselves (also timed
-    bare by bench/audit.py): for the fast cells, per cell the period's sums and counts of
-    months held on time, late, too short and still scheduled, and a code per quarter; per
-    child and month, held and scheduled cells and the roster sums; for the detailed cells their
-    cell-month rows and duration minimums; for all, the flags and away members."""
+    bare by bench/audit.py): for the fast cells, per cell its whole :class:`Tally` (the
+    period's sums of its months, the months held on time, late, too short and still
+    scheduled, the quarters' thematic sessions, its away members and flags — the database
+    does the arithmetic, the page only reads the row) and per child and month, held and
+    scheduled cells and the roster sums; for the detailed cells their cell-month rows,
+    duration minimums, flags and away members."""
     lo, hi = bounds(year, quarter)
-    ids = [c[0] for c in p.cells]
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
     today = now.astimezone(LOCAL_TZ).date()
-    cm, st = monthly.CellMonth, CellScheduleSettings
-    in_period = and_(cm.month >= first_day, cm.month <= last_day)
+    st = CellScheduleSettings
     out: dict[str, AnySelect] = {}
     if p.fast:
-        fast = list(p.fast)
-        need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
-                    else_=func.coalesce(func.nullif(st.min_regular_minutes, 0), MIN_REGULAR_MINUTES))
-        held = cm.regular_id.is_not(None)
-        late = cm.regular_late_days > LATE_AFTER_DAYS
-        scheduled = and_(cm.regular_id.is_(None), cm.regular_pending_id.is_not(None),
-                         or_(cm.regular_open, cm.regular_last_at > now), cm.month <= today)
-        tcode = case((cm.thematic_id.is_not(None), 3),
-                     (cm.thematic_pending_id.is_not(None),
-                      case((or_(cm.thematic_open, cm.thematic_last_at > now), 2), else_=1)), else_=0)
+        # The statements' shape is built once per period and dialect (a few milliseconds of
+        # SQLAlchemy each time otherwise); the cells, "now" and today are their parameters.
         quarters = [quarter] if quarter else [1, 2, 3, 4]
-        out["cells"] = (
-            select(cm.cell_id, *[func.sum(getattr(cm, name)) for name, _ in _SUMS],
-                   func.count().filter(and_(held, or_(cm.regular_late_days.is_(None), ~late))),
-                   func.count().filter(and_(held, late)), func.count().filter(and_(held, cm.regular_minutes < need)),
-                   func.count().filter(scheduled),
-                   *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
-                                    tcode))) for q in quarters])
-            .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
-            .where(among(cm.cell_id, fast), in_period).group_by(cm.cell_id))
-        pairs, cell, child = id_pairs(p.fast, dialect)
-        out["grid"] = (
-            select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
-                   func.sum(cm.expected), func.sum(cm.present), func.sum(cm.away_expected), func.sum(cm.away_online))
-            .select_from(pairs).join(cm, cm.cell_id == cell).where(in_period).group_by(child, cm.month))
+        n_due = len([m for m in period_months(quarter) if dt.date(year, m, 1) <= today])
+        due_quarters = tuple(dt.date(year, q * 3 - 2, 1) <= today for q in quarters)
+        cells, grid = _fast_statements(dialect, year, quarter, n_due, due_quarters)
+        values = {"now": now, "today": today}
+        out["cells"] = cells.params(values, **id_pair_values("fast", p.fast, dialect))
+        out["grid"] = grid.params(values, **id_pair_values("grid", p.fast, dialect))
     if p.detailed:
         out["months"] = monthly.read_statement(p.detailed, first_day, last_day)
         out["overrides"] = (select(st.cell_id, st.min_regular_minutes, st.min_combined_minutes)
                             .where(among(st.cell_id, p.detailed)))
-    out["flags"] = (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level))
-                    .where(among(MemberFlag.cell_id, ids), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
-                    .group_by(MemberFlag.cell_id, MemberFlag.member_id))
-    out["away"] = (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)))
-                   .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
-                   .where(among(Membership.cell_id, ids), Membership.start_on <= last_day,
-                          or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
-                          MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
-                          or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
-                   .group_by(Membership.cell_id))
+        out["flags"] = _flags_of(lambda column: among(column, p.detailed), year)
+        out["away"] = _away_of(lambda column: among(column, p.detailed), first_day, last_day)
     return out
+
+
+def _flags_of(of_cells: Callable[[Any], ColumnElement[bool]], year: int) -> AnySelect:
+    """Per cell and member, the highest flag of the year (a warning or more)."""
+    return (select(MemberFlag.cell_id, MemberFlag.member_id, func.max(MemberFlag.level).label("level"))
+            .where(of_cells(MemberFlag.cell_id), MemberFlag.year == year, MemberFlag.level >= Level.WARNING)
+            .group_by(MemberFlag.cell_id, MemberFlag.member_id))
+
+
+def _away_of(of_cells: Callable[[Any], ColumnElement[bool]], first_day: dt.date, last_day: dt.date) -> AnySelect:
+    """Per cell, its members away (an away period) at some time of the period."""
+    return (select(Membership.cell_id, func.count(distinct(MemberPeriod.member_id)).label("members"))
+            .join(MemberPeriod, MemberPeriod.member_id == Membership.member_id)
+            .where(of_cells(Membership.cell_id), Membership.start_on <= last_day,
+                   or_(Membership.end_on.is_(None), Membership.end_on >= first_day),
+                   MemberPeriod.kind == PeriodKind.AWAY, MemberPeriod.start_on <= last_day,
+                   or_(MemberPeriod.end_on.is_(None), MemberPeriod.end_on >= first_day))
+            .group_by(Membership.cell_id))
+
+
+@functools.lru_cache(maxsize=64)
+def _fast_statements(dialect: str, year: int, quarter: int | None, n_due: int, due_quarters: tuple[bool, ...]
+                     ) -> tuple[AnySelect, AnySelect]:
+    """The fast cells' two statements (see :func:`statements`), with the parameters ``now``,
+    ``today`` and the (cell, child) pairs ``fast`` and ``grid`` (``sqltime.id_pair_values``).
+    ``n_due``: the period's months begun by today; ``due_quarters``: which quarters have."""
+    lo, hi = bounds(year, quarter)
+    first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
+    cm, st = monthly.CellMonth, CellScheduleSettings
+    in_period = and_(cm.month >= first_day, cm.month <= last_day)
+    now, today = bindparam("now", type_=UTCDateTime()), bindparam("today", type_=Date())
+    # The fast cells and their children, bound once (a province: 3,000 pairs) and read by
+    # every part of the statement.
+    pairs, cell, child = id_pairs(None, dialect, name="fast")
+    fast = select(cell.label("cell_id"), child.label("child_id")).select_from(pairs).cte("fast")
+
+    def of_fast(column: ColumnElement[int] | QueryableAttribute[int]) -> ColumnElement[bool]:
+        return column.in_(select(fast.c.cell_id))
+
+    need = case((cm.regular_combined, func.coalesce(func.nullif(st.min_combined_minutes, 0), MIN_COMBINED_MINUTES)),
+                else_=func.coalesce(func.nullif(st.min_regular_minutes, 0), MIN_REGULAR_MINUTES))
+    held = cm.regular_id.is_not(None)
+    late = cm.regular_late_days > LATE_AFTER_DAYS
+    scheduled = and_(cm.regular_id.is_(None), cm.regular_pending_id.is_not(None),
+                     or_(cm.regular_open, cm.regular_last_at > now), cm.month <= today)
+    tcode = case((cm.thematic_id.is_not(None), 3),
+                 (cm.thematic_pending_id.is_not(None),
+                  case((or_(cm.thematic_open, cm.thematic_last_at > now), 2), else_=1)), else_=0)
+    quarters = [quarter] if quarter else [1, 2, 3, 4]
+    # Per cell, the period's sums and counts of its months and a code per quarter …
+    m = (select(cm.cell_id, *[func.sum(getattr(cm, name)).label(name) for name, _ in _SUMS],
+                func.count().filter(and_(held, or_(cm.regular_late_days.is_(None), ~late))).label("on_time"),
+                func.count().filter(and_(held, late)).label("late"),
+                func.count().filter(and_(held, cm.regular_minutes < need)).label("too_short"),
+                func.count().filter(scheduled).label("scheduled"),
+                *[func.max(case((and_(cm.month >= dt.date(year, q * 3 - 2, 1), cm.month <= dt.date(year, q * 3, 1)),
+                                 tcode))).label(f"q{q}") for q in quarters])
+         .select_from(cm).outerjoin(st, st.cell_id == cm.cell_id)
+         .where(of_fast(cm.cell_id), in_period).group_by(cm.cell_id)).subquery("m")
+    flags = _flags_of(of_fast, year).subquery("f")
+    flagged = (select(flags.c.cell_id, func.count().filter(flags.c.level < Level.REMOVAL_REVIEW).label("warnings"),
+                      func.count().filter(flags.c.level >= Level.REMOVAL_REVIEW).label("reviews"))
+               .group_by(flags.c.cell_id)).subquery("fl")
+    away = _away_of(of_fast, first_day, last_day).subquery("aw")
+    # … and, from those, the cell's whole tally in Tally's field order (one row per fast
+    # cell, with the child it stood under: nothing left to the page but to read it).
+    months_due = n_due - func.coalesce(m.c.scheduled, 0)
+    on_time, late_ = func.coalesce(m.c.on_time, 0), func.coalesce(m.c.late, 0)
+    thematic_held = sum((case((m.c[f"q{q}"] == 3, 1), else_=0) for q in quarters), start=literal(0))
+    thematic_missing = sum((case((func.coalesce(m.c[f"q{q}"], 0).in_([0, 1]) if is_due else m.c[f"q{q}"] == 1, 1),
+                                 else_=0) for q, is_due in zip(quarters, due_quarters, strict=True)),
+                           start=literal(0))
+
+    def total(name: str) -> ColumnElement[int]:
+        return func.coalesce(m.c[name], 0)
+
+    cells = (
+        select(fast.c.cell_id, fast.c.child_id, literal(1), months_due, on_time, late_, months_due - on_time - late_,
+               total("too_short"), thematic_held + thematic_missing, thematic_held, thematic_missing,
+               total("held"), total("no_roster"), total("minutes_adopted"), total("minutes_prompt"),
+               total("minutes_days"), total("expected"), total("present"), total("present_online"),
+               func.coalesce(away.c.members, 0), total("away_expected"), total("away_online"),
+               func.coalesce(flagged.c.warnings, 0), func.coalesce(flagged.c.reviews, 0))
+        .select_from(fast).outerjoin(m, m.c.cell_id == fast.c.cell_id)
+        .outerjoin(flagged, flagged.c.cell_id == fast.c.cell_id).outerjoin(away, away.c.cell_id == fast.c.cell_id))
+    pairs, cell, child = id_pairs(None, dialect, name="grid")
+    grid = (
+        select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
+               func.sum(cm.expected), func.sum(cm.present), func.sum(cm.away_expected), func.sum(cm.away_online))
+        .select_from(pairs).join(cm, cm.cell_id == cell).where(in_period).group_by(child, cm.month))
+    return cells, grid
+
+
+def children_statement(child_ids: Sequence[int]) -> Select[Organisation]:
+    """The audited committee's children that rows fell to, by name (also timed bare)."""
+    return select(Organisation).where(among(Organisation.id, child_ids)).order_by(Organisation.name)
 
 
 def _month_mark(month: int, cell: compliance.Cell) -> MonthMark:
@@ -587,28 +705,19 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         point.present += present or 0
         point.away_expected += away_expected or 0
         point.away_online += away_online or 0
-    summaries = {row[0]: row for row in results.get("cells", ())}
-    n_eligible = len(eligible)
-    due_quarters = [starts[q * 3 - 2] <= today for q in quarters]
-    nothing = (None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, *[None] * len(quarters))
+    # The fast cells' tallies, computed by the database in Tally's field order.
+    info = {c[0]: c for c in cells} if p.fast else {}
     audits: dict[int, CellAudit] = {}
-    for cell_id, name, code, path, _created_on, _committee in cells:
-        fast_child = p.fast.get(cell_id)
-        if fast_child is None:
-            continue
-        (_, held_, no_roster, expected, present, online, away_expected, away_online, adopted, prompt, days,
-         on_time, late, too_short, scheduled, *qcodes) = summaries.get(cell_id, nothing)
-        months_due = n_eligible - scheduled
-        thematic_held = thematic_missing = 0
-        for is_due, qcode in zip(due_quarters, qcodes, strict=True):
-            if qcode == 3:
-                thematic_held += 1
-            elif qcode == 1 or (not qcode and is_due):
-                thematic_missing += 1
-        t = Tally(1, months_due, on_time, late, months_due - on_time - late, too_short,
-                  thematic_held + thematic_missing, thematic_held, thematic_missing, held_, no_roster, adopted, prompt,
-                  days, expected, present, online, away.get(cell_id, 0), away_expected, away_online)
+    columns: dict[int, list[tuple[int, ...]]] = {}
+    for row in results.get("cells", ()):
+        cell_id, fast_child = row[0], row[1]
+        tally_row = row[2:]
+        t = Tally(*tally_row)
+        _, name, code, path, _created_on, _committee = info[cell_id]
         audits[cell_id] = CellAudit(cell_id, name, code, path, fast_child, t, spans_of[cell_id], {fast_child: t})
+        if fast_child not in columns:
+            columns[fast_child] = []
+        columns[fast_child].append(tally_row)
 
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
@@ -700,8 +809,9 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
 
     # Each child's row sums what fell to it; the total is the children's sum with each cell
     # counted once (a cell that moved counts in two children's "cells").
-    columns: dict[int, list[tuple[int, ...]]] = {}
     for ca in audits.values():
+        if ca.id in p.fast:
+            continue  # summed above, from the database's rows
         if len(ca.by_child) == 1:
             ca.tally = next(iter(ca.by_child.values()))
         else:
@@ -717,8 +827,7 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     for t in by_child.values():
         total.add(t)
     total.cells = len(audits)
-    child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(
-        select(Organisation).where(Organisation.id.in_(list(by_child))).order_by(Organisation.name)))
+    child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(children_statement(list(by_child))))
     ordered = sorted(audits.values(), key=lambda ca: ca.path)
     return Audit(org, year, quarter, months, ordered, [(c, by_child[c.id]) for c in child_orgs], total,
                  [trend[m] for m in months], due, held)

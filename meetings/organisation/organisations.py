@@ -16,6 +16,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -25,6 +26,9 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    case,
+    func,
+    literal_column,
     or_,
     select,
     update,
@@ -258,6 +262,39 @@ def descent_statement(org_id: int, start: dt.date, end: dt.date) -> AnySelect:
     tree = overlapping(select(*columns).where(link.parent_id == org_id)).cte("descent", recursive=True)
     tree = tree.union(overlapping(select(*columns).join(tree, link.parent_id == tree.c.organisation_id)))
     return select(tree.c.organisation_id, tree.c.parent_id, tree.c.valid_from, tree.c.valid_to)
+
+
+def cells_during_statement(org_id: int, start: dt.date, end: dt.date) -> AnySelect:
+    """The cells that stood under ``org_id`` (at any depth) on some day of ``start``–``end``:
+    per span, the cell's own columns (id, name, code, path, created_on, has_committee) and
+    the span (the child of ``org_id`` it was reached through, its first and last day), by
+    path and first day. :func:`descendants_during` with the walk done by the database (one
+    recursive query, no Python per organisation: a province's audit, bench/audit.py)."""
+    link = OrgParentLink
+
+    def later(a: Any, b: Any) -> ColumnElement[dt.date]:
+        return case((a > b, a), else_=b)
+
+    def earlier(a: Any, b: Any) -> ColumnElement[dt.date]:
+        return case((a < b, a), else_=b)
+
+    top = (select(link.organisation_id.label("id"), link.organisation_id.label("through"),
+                  later(link.valid_from, start).label("first"),
+                  earlier(func.coalesce(link.valid_to, end), end).label("last"), literal_column("0").label("depth"))
+           .where(link.parent_id == org_id, link.valid_from <= end, or_(link.valid_to.is_(None), link.valid_to >= start))
+           .cte("spans", recursive=True))
+    # As descendants_during's walk: each link clipped to its parent's span; a cycle in bad data
+    # stops at depth 32.
+    tree = top.union_all(
+        select(link.organisation_id, top.c.through, later(link.valid_from, top.c.first),
+               earlier(func.coalesce(link.valid_to, top.c.last), top.c.last), top.c.depth + 1)
+        .join(top, link.parent_id == top.c.id)
+        .where(link.valid_from <= top.c.last, or_(link.valid_to.is_(None), link.valid_to >= top.c.first),
+               top.c.depth < 32))
+    o = Organisation
+    return (select(o.id, o.name, o.code, o.path, o.created_on, o.has_committee, tree.c.through, tree.c.first,
+                   tree.c.last)
+            .join(o, o.id == tree.c.id).where(o.kind == OrgKind.CELL).order_by(o.path, tree.c.first))
 
 
 def descendants_during(session: Session, org: Organisation, start: dt.date, end: dt.date) -> dict[int, list[Span]]:

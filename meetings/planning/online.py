@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..organisation.eligibility import Eligibility, electorate
+from ..organisation.eligibility import Electorate, Eligibility, electorate
 from .meetings import Meeting, MeetingStatus, pilot_approval, remote_invites
 
 
@@ -27,10 +27,30 @@ class RemoteDecision:
     chair: bool = False
 
 
-def remote_decision(session: Session, meeting: Meeting, member_id: int | None, *, is_secretary: bool) -> RemoteDecision:
-    """May this member (or the cell's secretary) join the meeting's room from afar?"""
+@dataclass(frozen=True)
+class RemoteFacts:
+    """What the rule reads about a meeting, the same for every member: the cell's electorate on
+    the meeting's day, the pilot approval, the remote list. Immutable, so the join path may
+    keep it for every member of a meeting while nothing it was read from changes
+    (``proceedings.access_epoch``)."""
+
+    electorate: Electorate
+    pilot_approved: bool
+    invited: frozenset[int]
+
+
+def remote_facts(session: Session, meeting: Meeting) -> RemoteFacts:
     on = meeting.local_date
-    entry = electorate(session, meeting.cell_id, on).get(member_id) if member_id is not None else None
+    return RemoteFacts(electorate(session, meeting.cell_id, on), pilot_approval(session, meeting.cell_id, on) is not None,
+                       frozenset(remote_invites(session, meeting.id)))
+
+
+def remote_decision(session: Session, meeting: Meeting, member_id: int | None, *, is_secretary: bool,
+                    facts: RemoteFacts | None = None) -> RemoteDecision:
+    """May this member (or the cell's secretary) join the meeting's room from afar?
+    ``facts``: the meeting's, when already read (``remote_facts``)."""
+    facts = facts or remote_facts(session, meeting)
+    entry = facts.electorate.get(member_id) if member_id is not None else None
     if meeting.status == MeetingStatus.CANCELLED:
         return RemoteDecision(False, "Cuộc họp đã bị hủy.", entry)
     if meeting.status == MeetingStatus.CLOSED:
@@ -41,7 +61,7 @@ def remote_decision(session: Session, meeting: Meeting, member_id: int | None, *
         return RemoteDecision(False, "Bạn không sinh hoạt tại chi bộ này nên không thể tham gia cuộc họp.")
     if not entry.expected:
         return RemoteDecision(False, f"Bạn đang trong thời gian “{entry.standing.label}”, không tham dự cuộc họp này.", entry)
-    if pilot_approval(session, meeting.cell_id, on) is None:
+    if not facts.pilot_approved:
         return RemoteDecision(
             False,
             "Chi bộ chưa được cấp ủy cấp trên phê duyệt thí điểm sinh hoạt trực tuyến "
@@ -50,7 +70,7 @@ def remote_decision(session: Session, meeting: Meeting, member_id: int | None, *
         )
     if not meeting.remote_open:
         return RemoteDecision(False, "Cuộc họp này không mở tham gia trực tuyến.", entry)
-    if not (entry.away or member_id in remote_invites(session, meeting.id)):
+    if not (entry.away or member_id in facts.invited):
         return RemoteDecision(
             False,
             "Bạn không có trong danh sách tham gia trực tuyến của cuộc họp này. "

@@ -12,6 +12,11 @@ The decision, in order:
    the member's standing on the day); the hall device is the chair's only;
 4. a member the chair removed from the room stays out (a persisted presence event).
 
+What the decision reads about the meeting itself, the same for every account (the electorate,
+the pilot approval, the remote list, the removals: :class:`MeetingFacts`), may be handed in
+already read: the join path keeps it per meeting while the access epoch stands
+(``realtime.admission``), so that a rush of a cell's members reads the cell's roster once.
+
 Whoever reads the meeting but may not join is an *observer*: the page shows them why
 (:attr:`RoomAccess.reason`). :meth:`RoomAccess.refusal` turns "may not join (now)" into a
 refusal with a machine code and the Vietnamese reason, for the token route and the socket.
@@ -20,6 +25,7 @@ refusal with a machine code and the Vietnamese reason, for the token route and t
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -30,7 +36,7 @@ from ..organisation.eligibility import Eligibility
 from ..organisation.scoping import Scope
 from ..planning.access import reads_meeting
 from ..planning.meetings import Meeting, MeetingStatus
-from ..planning.online import RemoteDecision, remote_decision
+from ..planning.online import RemoteDecision, RemoteFacts, remote_decision, remote_facts
 from .presence import PresenceEvent, PresenceEventKind
 
 #: The devices a room knows: a member's own phone or computer, or the meeting hall's one.
@@ -96,17 +102,36 @@ class RoomAccess:
         return None
 
 
-def room_access(session: Session, scope: Scope, meeting_id: int, device: str = "member") -> RoomAccess | RoomRefusal:
-    """Who the account of ``scope`` is in the room of meeting ``meeting_id`` on ``device``."""
+@dataclass(frozen=True)
+class MeetingFacts:
+    """What the decision reads about a meeting, the same for every account (immutable)."""
+
+    remote: RemoteFacts
+    #: Removed from the room by the chair: (device, member id; None for the hall device).
+    removed: frozenset[tuple[str, int | None]]
+
+
+def meeting_facts(session: Session, meeting: Meeting) -> MeetingFacts:
+    removed = session.execute(select(PresenceEvent.device, PresenceEvent.member_id).where(
+        PresenceEvent.meeting_id == meeting.id, PresenceEvent.kind == PresenceEventKind.REMOVED))
+    return MeetingFacts(remote_facts(session, meeting),
+                        frozenset((device, None if device == "hall" else member_id) for device, member_id in removed))
+
+
+def room_access(session: Session, scope: Scope, meeting_id: int, device: str = "member", *,
+                facts: Callable[[Session, Meeting], MeetingFacts] = meeting_facts) -> RoomAccess | RoomRefusal:
+    """Who the account of ``scope`` is in the room of meeting ``meeting_id`` on ``device``.
+    ``facts``: where the meeting's facts come from (read afresh, or kept by the caller)."""
     meeting = session.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
     if meeting is None:
         return RoomRefusal("not_found", NOT_FOUND_MESSAGE)
     if not reads_meeting(session, scope, meeting):
         return RoomRefusal("not_allowed", OUTSIDE_MESSAGE, hidden=True)
     chair = scope.chairs(meeting.cell_id)
-    decision = remote_decision(session, meeting, scope.member_id, is_secretary=chair)
+    known = facts(session, meeting)
+    decision = remote_decision(session, meeting, scope.member_id, is_secretary=chair, facts=known.remote)
     role, reason = _role(device, chair, decision)
-    removed = role is not RoomRole.OBSERVER and _removed(session, meeting.id, scope.member_id, device)
+    removed = role is not RoomRole.OBSERVER and _removed(known, scope.member_id, device)
     return RoomAccess(meeting=meeting, device=device, role=role, chair=chair, decision=decision, reason=reason,
                       removed=removed)
 
@@ -121,13 +146,8 @@ def _role(device: str, chair: bool, decision: RemoteDecision) -> tuple[RoomRole,
     return (RoomRole.CHAIR if chair else RoomRole.MEMBER), decision.reason
 
 
-def _removed(session: Session, meeting_id: int, member_id: int | None, device: str) -> bool:
+def _removed(facts: MeetingFacts, member_id: int | None, device: str) -> bool:
     """The chair removed this participant (a member, or the hall device) from the room."""
     if device == "member" and member_id is None:
         return False  # an account without a member record is not kept out across restarts
-    query = select(PresenceEvent.id).where(PresenceEvent.meeting_id == meeting_id,
-                                           PresenceEvent.kind == PresenceEventKind.REMOVED,
-                                           PresenceEvent.device == device)
-    if device == "member":
-        query = query.where(PresenceEvent.member_id == member_id)
-    return session.scalar(query.limit(1)) is not None
+    return (device, None if device == "hall" else member_id) in facts.removed

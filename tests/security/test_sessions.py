@@ -9,14 +9,15 @@ timeouts are settings, and an account sees and ends its own sessions.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from meetings.foundation.audit import AuditEntry
-from meetings.organisation.sessions import LoginSession
+from meetings.organisation.sessions import JoinTokenUse, LoginSession, use_join_nonce
 from tests.support.rtc_client import RoomClient
 from tests.support.web import login, post
 from tests.support.world import PASSWORD
@@ -212,3 +213,18 @@ async def test_a_socket_closes_when_its_session_reaches_its_lifetime(short_sessi
     finally:
         await member.close()
 
+
+
+def test_a_join_token_nonce_opens_one_connection_and_is_forgotten_after_its_memory(database):
+    """Finding 12.6, on each database the service runs on: the nonce is written with
+    ``ON CONFLICT DO NOTHING`` (no savepoint), so its second use must still read as used."""
+    now = dt.datetime(2026, 12, 5, 12, 30, tzinfo=dt.UTC)
+    memory = dt.timedelta(seconds=240)
+    with database.session() as s:
+        assert use_join_nonce(s, "n-1", now=now, keep_for=memory)
+        assert use_join_nonce(s, "n-2", now=now, keep_for=memory)
+    with database.session() as s:
+        assert not use_join_nonce(s, "n-1", now=now + dt.timedelta(seconds=100), keep_for=memory)
+    with database.session() as s:  # past the memory the old nonce is gone (its token expired long ago)
+        assert use_join_nonce(s, "n-1", now=now + dt.timedelta(seconds=300), keep_for=memory)
+        assert s.scalar(select(func.count()).select_from(JoinTokenUse)) == 1
