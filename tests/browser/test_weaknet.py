@@ -94,7 +94,14 @@ async def test_at_64_kbit_up_the_camera_stops_by_itself_the_member_is_told_and_i
         await away.screenshot(path=str(ARTIFACTS / "weaknet-64up-away.png"))
         # The link gets better (256 kbit/s up): the camera tries again by itself and stays on.
         lab.apply(UP_256)
-        await away.wait_for_function("() => window.chiboRoom.uplink.state === 'video'", timeout=60000)
+        # The guard retries after a hold that doubles on each failed try (uplink.js): a try
+        # that began while the link was still at 64 kbit/s fails, and the next can then be
+        # 40 s away, plus its 10-s probe. Two minutes covers that; the trace says why if not.
+        try:
+            await away.wait_for_function("() => window.chiboRoom.uplink.state === 'video'", timeout=120000)
+        except Exception:
+            print("uplink trace:", await away.evaluate("() => JSON.stringify(window.chiboRoom.uplink.trace.slice(-30))"))
+            raise
         seen["told_back"] = await away.evaluate(TOASTS)
         await speaker.wait_for_function(HAS_VIDEO, arg=me, timeout=15000)
         seen["flags_after"] = await away.evaluate(SELF_FLAGS)
