@@ -186,11 +186,14 @@ async def test_five_in_the_room_on_phones_and_desktops(browser, server, room_wor
     # page that scrolls; nothing is cut off sideways, the videos keep a usable size, and every
     # control is whole and can be scrolled to.
     await chair.set_viewport_size({"width": 640, "height": 400})
+    # 640 px: the phone layout. The width's media query reports its change at the page's next
+    # frame, which a loaded machine may render after this line runs: wait for it.
+    await chair.wait_for_function("() => document.querySelector('#stage').dataset.layout === 'speaker'",
+                                  timeout=10000)
     assert await chair.evaluate("document.documentElement.scrollWidth") <= 640
     clipped = await chair.eval_on_selector_all(
         ".controls button", "bs => bs.filter(b => b.scrollWidth > b.clientWidth + 1).map(b => b.innerText)")
     assert clipped == [], clipped
-    assert await chair.get_attribute("#stage", "data-layout") == "speaker"  # 640 px: the phone layout
     speaker = await chair.evaluate(BOX, "#speaker")
     assert speaker["height"] >= 200, speaker
     await chair.screenshot(path=str(shots / "room-desktop-zoom-200.png"), full_page=True)
