@@ -22,12 +22,12 @@ audit resolves those when it reads (history as of its time: a restructure change
 actual times or existence publishes ``planning.meetings.MeetingChanged``; every change of a
 roster line's mark ``proceedings.attendance.RosterChanged``; an adoption of minutes
 ``proceedings.minutes.MinutesAdopted``. The handlers here note the months concerned as stale;
-just before the transaction commits (or when the audit reads in the same transaction,
-:func:`settle`) each stale month is recomputed once from its rosters (a few meetings each). Data written around the domain (a bulk load,
-an import by SQL) is brought in by :func:`rebuild` (``python -m app rebuild-aggregates``), which
-the migration that created the table also ran; ``tests/test_monthly.py`` proves that the
-maintained rows equal a full recomputation after random marks, amendments, period changes and
-restructures.
+just before the transaction commits, or when something reads the rows in the same transaction
+(:func:`settle`), each stale month is recomputed once from its rosters (a few meetings each).
+Data written around the domain (a bulk load, an import by SQL) is brought in by
+:func:`rebuild` (``python -m app rebuild-aggregates``), which the migration that created the
+table also ran; ``tests/test_monthly.py`` proves that the maintained rows equal a full
+recomputation after random marks, amendments, period changes and restructures.
 """
 
 from __future__ import annotations
@@ -246,11 +246,8 @@ def _write(conn: Connection, rows: dict[tuple[int, dt.date], dict[str, Any]]) ->
                      [{"cell_id": cell_id, "month": month, **values} for (cell_id, month), values in rows.items()])
 
 
-def refresh(session: Session, cell_id: int, months: Iterable[dt.date]) -> None:
-    """Recompute the cell's rows of ``months`` (first days) from its meetings, in the session's
-    transaction."""
-    session.flush()
-    conn = session.connection()
+def _refresh(conn: Connection, cell_id: int, months: Iterable[dt.date]) -> None:
+    """Recompute the cell's rows of ``months`` (first days) from its meetings."""
     for month in set(months):
         lo, hi = _month_bounds(month)
         rows = _compute(conn, and_(Meeting.cell_id == cell_id, Meeting.starts_at >= lo, Meeting.starts_at < hi))
@@ -289,8 +286,9 @@ def settle(session: Session) -> None:
     by_cell: dict[int, set[dt.date]] = {}
     for cell_id, month in keys:
         by_cell.setdefault(cell_id, set()).add(month)
+    conn = session.connection()
     for cell_id, months in sorted(by_cell.items()):
-        refresh(session, cell_id, sorted(months))
+        _refresh(conn, cell_id, sorted(months))
 
 
 @sa_event.listens_for(Session, "before_commit")
