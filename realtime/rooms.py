@@ -46,6 +46,7 @@ from .topology import RELAY_ID, Mesh, Topology, polite
 
 if TYPE_CHECKING:
     from .hub import RemoteEndpoint
+    from .relay.server import RelayLink
 
 log = logging.getLogger("chibo.realtime")
 T = TypeVar("T")
@@ -233,6 +234,20 @@ class Room:
         return [part for part in self.participants.values() if part.identity.role == "chair" and part.conn]
 
     # ------------------------------------------------------------------ joining and leaving
+
+    def warm(self, identity: Identity, deliver: Callable[[p.Message], None]) -> RelayLink | None:
+        """A relay link for a member still on the join screen (issue 15, signalling.py), or
+        None: in a mesh, in a closed room, for a removed member, and for one the lobby would
+        hold (the lobby gates everything, the relay link too). Nothing about the member
+        changes here: no presence, no roster line, nothing sent to anyone else."""
+        pid = identity.participant_id
+        if self.closed or pid in self.banned:
+            return None
+        existing = self.participants.get(pid) or self.waiting.get(pid)
+        admitted = existing.admitted if existing is not None else not (self.lobby_enabled and identity.role == "member")
+        if not admitted:
+            return None
+        return self.media.warm(pid, red=identity.red, deliver=deliver)
 
     async def join(self, identity: Identity, conn: Endpoint, nonce: str | None = None) -> None:
         """``nonce``: the join token's, recorded in the same transaction as the presence (one

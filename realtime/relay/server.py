@@ -114,10 +114,17 @@ def _receiver_counts(source: ForwardedSource) -> tuple[int, int]:
 class RelayLink:
     """The relay's peer connection with one participant session."""
 
-    def __init__(self, server: RelayServer, participant: str, session: str, *, red: bool = False) -> None:
+    def __init__(self, server: RelayServer, participant: str, session: str, *, red: bool = False,
+                 deliver: Callable[[p.Message], None] | None = None) -> None:
         self.server = server
         self.participant = participant
         self.session = session
+        #: A warm link (``RelayServer.warm``): its signalling goes to the member's socket
+        #: directly, because the member is not in the room yet; None once adopted.
+        self.deliver = deliver
+        #: The upload sources by kind, and those whose first frame came while warm.
+        self.sources: dict[str, ForwardedSource] = {}
+        self._held: set[str] = set()
         # Named in every relay_tracks: a participant that started over ignores what a link
         # it gave up on still sends (an offer in flight when it asked for a new one).
         server.links_made += 1
@@ -157,12 +164,35 @@ class RelayLink:
             if transceiver.receiver.track is track:
                 receiver = transceiver.receiver
                 source = ForwardedSource(receiver, kind, name=f"{self.participant}/{kind}")
+                self.sources[kind] = source
                 # Offered to the others once media flows: a browser answers "sendonly" on both
                 # upload m-lines even without a camera (audio only, no device), and such a
                 # track would otherwise cost every other link an m-line and its RTCP.
-                source.on_first_frame = functools.partial(self.server.publish, self.participant, self.session,
-                                                          kind, source)
+                source.on_first_frame = functools.partial(self._first_frame, kind, source)
                 return
+
+    def _first_frame(self, kind: str, source: ForwardedSource) -> None:
+        if self.deliver is not None:  # warm: nothing is forwarded before the member joins
+            self._held.add(kind)
+            return
+        self.server.publish(self.participant, self.session, kind, source)
+
+    def _send(self, message: p.Message) -> None:
+        if self.deliver is not None:
+            self.deliver(message)
+        else:
+            self.server.send(self.participant, message)
+
+    def usable(self) -> bool:
+        return not self._closed and self.pc.connectionState not in ("failed", "closed")
+
+    def adopt(self, session: str) -> None:
+        """A warm link becomes the participant's link in ``session`` (RelayServer.add)."""
+        self.session = session
+        self.deliver = None
+        for kind in sorted(self._held):  # a page that sent before joining (not ours): publish now
+            self.server.publish(self.participant, self.session, kind, self.sources[kind])
+        self._held.clear()
 
     # ------------------------------------------------------------------ subscribing
 
@@ -268,7 +298,7 @@ class RelayLink:
                 # What the participant sent does not parse or fit the relay's offer: say so to
                 # it (its socket stays open and it may answer again); nobody else is affected.
                 log.warning("relay link %s: %s refused: %r", self.participant, kind, exc)
-                self.server.send(self.participant, p.Error(code="bad_message", message=BAD_SIGNAL[kind], ref=kind))
+                self._send(p.Error(code="bad_message", message=BAD_SIGNAL[kind], ref=kind))
 
     async def _offer(self) -> None:
         if self._closed or not self._offer_needed:
@@ -278,9 +308,9 @@ class RelayLink:
         self._offer_needed = False
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.offers += 1
-        self.server.send(self.participant, self.tracks_message())
-        self.server.send(self.participant, p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
-                                                          sdp=self.server.advertised(self.pc.localDescription.sdp)))
+        self._send(self.tracks_message())
+        self._send(p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
+                                  sdp=self.server.advertised(self.pc.localDescription.sdp)))
 
     async def _on_answer(self, sdp: str) -> None:
         if self.pc.signalingState != "have-local-offer":
@@ -360,11 +390,31 @@ class RelayServer:
 
     # ------------------------------------------------------------------ participants
 
-    async def add(self, participant: str, session: str, *, red: bool = False) -> RelayLink:
+    def warm(self, participant: str, *, red: bool, deliver: Callable[[p.Message], None]) -> RelayLink:
+        """A link for a member still on the join screen (issue 15): offered at once with the two
+        upload m-lines only, so that ICE and DTLS are done by the time the member clicks. It
+        is not in ``links``: nothing is forwarded to or from it, nobody learns of it, and
+        its first frames (the page sends none before joining) are held. ``add`` adopts it
+        when the member enters; the socket's end closes it otherwise."""
+        link = RelayLink(self, participant, "", red=red, deliver=deliver)
+        link.need_offer()
+        return link
+
+    async def add(self, participant: str, session: str, *, red: bool = False,
+                  warm: RelayLink | None = None) -> RelayLink:
         """A participant (re)entered in ``session``: a new link, offered at once. ``red``: the
-        participant takes RED audio (it is offered first on its upload m-line)."""
+        participant takes RED audio (it is offered first on its upload m-line). ``warm``: the
+        link this member's page opened from the join screen (``warm``), adopted instead of a
+        new one when it is still up: its answer already came, so the offer that adds the
+        others' tracks is a renegotiation on a connected transport."""
         await self.remove(participant)
-        link = RelayLink(self, participant, session, red=red)
+        if warm is not None and warm.server is self and warm.usable():
+            link = warm
+            link.adopt(session)
+        else:
+            if warm is not None:
+                await warm.close()
+            link = RelayLink(self, participant, session, red=red)
         self.links[participant] = link
         for publisher in self.publishers.values():
             if publisher.participant != participant:
