@@ -257,6 +257,7 @@ class Room {
     this.warmRelay = null;
     if (warm && warm.session === session && !givenUp && warm.pc.connectionState !== "failed" &&
         warm.pc.connectionState !== "closed") {
+      warm.adopted = true;   // for tests: this link was ready before the click
       warm.setTracks(this.media);
       warm.tuneVideo();
       this.links.set(RELAY, warm);
