@@ -132,7 +132,7 @@ class MediaPlane:
                 await warm.close()
             link.resend()  # the same session on a new socket: its relay connection stands
             return
-        await self.relay.add(pid, part.session, red=part.identity.red, warm=warm)
+        await self.relay.add(pid, part.session, red=part.identity.red, warm=warm, audio=part.audio)
         self.relay.set_preferences(pid, audio_only=part.audio_only, data_saver=pid in self.data_saver)
 
     async def left(self, pid: str) -> None:

@@ -125,6 +125,10 @@ class RelayLink:
         #: The upload sources by kind, and those whose first frame came while warm.
         self.sources: dict[str, ForwardedSource] = {}
         self._held: set[str] = set()
+        #: Kinds offered to the others already (at the first frame, or earlier: ``adopt``).
+        self._published: set[str] = set()
+        #: Kinds offered to the others as soon as their upload m-line is answered.
+        self._eager: set[str] = set()
         # Named in every relay_tracks: a participant that started over ignores what a link
         # it gave up on still sends (an offer in flight when it asked for a new one).
         server.links_made += 1
@@ -169,13 +173,21 @@ class RelayLink:
                 # upload m-lines even without a camera (audio only, no device), and such a
                 # track would otherwise cost every other link an m-line and its RTCP.
                 source.on_first_frame = functools.partial(self._first_frame, kind, source)
+                if kind in self._eager and self.deliver is None:
+                    self._publish(kind)
                 return
 
     def _first_frame(self, kind: str, source: ForwardedSource) -> None:
         if self.deliver is not None:  # warm: nothing is forwarded before the member joins
             self._held.add(kind)
             return
-        self.server.publish(self.participant, self.session, kind, source)
+        self._publish(kind)
+
+    def _publish(self, kind: str) -> None:
+        if kind in self._published:
+            return
+        self._published.add(kind)
+        self.server.publish(self.participant, self.session, kind, self.sources[kind])
 
     def _send(self, message: p.Message) -> None:
         if self.deliver is not None:
@@ -186,12 +198,20 @@ class RelayLink:
     def usable(self) -> bool:
         return not self._closed and self.pc.connectionState not in ("failed", "closed")
 
-    def adopt(self, session: str) -> None:
-        """A warm link becomes the participant's link in ``session`` (RelayServer.add)."""
+    def adopt(self, session: str, *, audio: bool = True) -> None:
+        """A warm link becomes the participant's link in ``session`` (RelayServer.add).
+
+        With ``audio`` (the member enters with a microphone) the member's audio is offered to
+        the others now, or as soon as the warm link's answer is in, instead of at its first
+        frame: the others' links are renegotiated while the member's own DTLS completes,
+        not after the first packet arrives, which is one step less before they hear the
+        member. (Video still waits for its first frame: a member may have no camera.)"""
         self.session = session
         self.deliver = None
-        for kind in sorted(self._held):  # a page that sent before joining (not ours): publish now
-            self.server.publish(self.participant, self.session, kind, self.sources[kind])
+        if audio:
+            self._eager.add("audio")
+        for kind in sorted(self._held | (self._eager & set(self.sources))):
+            self._publish(kind)
         self._held.clear()
 
     # ------------------------------------------------------------------ subscribing
@@ -401,26 +421,26 @@ class RelayServer:
         return link
 
     async def add(self, participant: str, session: str, *, red: bool = False,
-                  warm: RelayLink | None = None) -> RelayLink:
+                  warm: RelayLink | None = None, audio: bool = True) -> RelayLink:
         """A participant (re)entered in ``session``: a new link, offered at once. ``red``: the
         participant takes RED audio (it is offered first on its upload m-line). ``warm``: the
         link this member's page opened from the join screen (``warm``), adopted instead of a
         new one when it is still up: its answer already came, so the offer that adds the
-        others' tracks is a renegotiation on a connected transport."""
+        others' tracks is a renegotiation on a connected transport. ``audio``: the participant
+        enters with a microphone (see ``RelayLink.adopt``)."""
         await self.remove(participant)
-        if warm is not None and warm.server is self and warm.usable():
-            link = warm
-            link.adopt(session)
-        else:
-            if warm is not None:
-                await warm.close()
-            link = RelayLink(self, participant, session, red=red)
+        adopted = warm is not None and warm.server is self and warm.usable()
+        if warm is not None and not adopted:
+            await warm.close()
+        link = warm if adopted and warm is not None else RelayLink(self, participant, session, red=red)
         self.links[participant] = link
         for publisher in self.publishers.values():
             if publisher.participant != participant:
                 for kind in KINDS:
                     if kind in publisher.sources:
                         link.add_slot(publisher, kind)
+        if adopted:
+            link.adopt(session, audio=audio)  # in ``links`` first: publishing looks it up there
         link.need_offer()
         return link
 
