@@ -194,7 +194,7 @@ async def poll(fn: Callable[[], Any], until: Callable[[Any], bool], timeout: flo
 
 
 async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int, workdir: Path,
-                   steady: float = 20.0, cut: float = 10.0, turn: Any = None,
+                   steady: float = 20.0, cut: float = 10.0, turn: Any = None, read: float = 0.0,
                    on_stage: Callable[[str, Any, Any], Any] | None = None) -> RunResult:
     """One run (see the module docstring). ``on_stage(stage, speaker_page, away_page)`` lets a
     test assert at "steady", "cut" and "recovered"."""
@@ -235,6 +235,8 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
             async def stats(page: Any) -> dict[str, Any]:
                 return dict(await page.evaluate(PAGE_STATS))
 
+            if read:  # a member reading the join screen first (--read); media_s still counts from the click
+                await away.wait_for_timeout(read * 1000)
             start = time.monotonic()
             await away.click("#join-video")
             flowing = await poll(lambda: asyncio.gather(stats(away), stats(speaker)),
