@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import protocol as p
+from .connection import Connection
 from .relay.nat import NatMapping
 from .relay.server import RelayLink, RelayServer
 from .topology import RELAY_ID, Mesh, Relay, Topology, polite
@@ -123,9 +124,9 @@ class MediaPlane:
         if self.relay is None or part is None or part.conn is None:
             return
         # The link the member's page warmed from the join screen, if any (signalling.py).
-        warm = getattr(part.conn, "warm_link", None)
-        if warm is not None:
-            part.conn.warm_link = None  # type: ignore[union-attr]
+        warm = part.conn.warm_link if isinstance(part.conn, Connection) else None
+        if isinstance(part.conn, Connection):
+            part.conn.warm_link = None
         link = self.relay.links.get(pid)
         if link is not None and link.session == part.session:
             if warm is not None:
