@@ -90,9 +90,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        import os, anyio.to_thread  # EXPERIMENT
-        if os.environ.get("XTHREADS"):
-            anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ["XTHREADS"])
         await hub.start()
         log.info("started", extra={"fields": {"database": db.engine.dialect.name, "process": broker.process_id}})
         job = None
