@@ -42,6 +42,7 @@ from meetings.proceedings.room_access import RoomRefusal, RoomRole
 from . import protocol as p
 from .admission import Admission, AdmissionCache
 from .connection import Connection
+from .group_commit import GroupCommit
 from .hub import RoomHub
 from .limits import TokenBucket
 from .refusals import CloseCode, Refusal, refuse, reject
@@ -132,6 +133,8 @@ class SignallingEndpoint:
         #: Room access decisions kept while nothing they read changes (shared with the token route).
         self.admissions = admissions or AdmissionCache()
         self.db = db
+        #: The handshakes' checks, many to a transaction under a rush (``group_commit``).
+        self.checks = GroupCommit(db)
         self.config = config
         self.clock = clock
 
@@ -210,8 +213,10 @@ class SignallingEndpoint:
         if not grant.nonce or grant.meeting_id != meeting_id or grant.device != hello.device:
             raise Refusal("auth_failed", NOT_FOR_YOU)
         now = self.clock()
-        identity, meeting = await self.db.run(
-            lambda s: self._authorise(s, opened, grant, meeting_id, hello.device, now))
+        checked = await self.checks.run(lambda s: self._checked(s, opened, grant, meeting_id, hello.device, now))
+        if isinstance(checked, Refusal):
+            raise checked
+        identity, meeting = checked
         return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
                                    resume_session=hello.session, red=hello.red), meeting, grant.nonce
 
@@ -222,6 +227,15 @@ class SignallingEndpoint:
             row = sessions.find(session, login.key, now=now, limits=limits, address=login.address)
             return LoginRef(row.id, row.account_id) if row is not None else None
         return login if sessions.live_ids(session, {login.session_id}, now=now, limits=limits) else None
+
+    def _checked(self, session: Session, key: LoginRef | LoginKey, grant: JoinGrant, meeting_id: int,
+                 device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]] | Refusal:
+        """``_authorise``, its refusal returned: one handshake's refusal is no failure of the
+        transaction it shares with others."""
+        try:
+            return self._authorise(session, key, grant, meeting_id, device, now)
+        except Refusal as refusal:
+            return refusal
 
     def _authorise(self, session: Session, key: LoginRef | LoginKey, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:
