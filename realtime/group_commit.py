@@ -1,4 +1,4 @@
-"""Group commit: the joins' writes, many to a transaction.
+"""Group commit: the joins' database work, many joins to a transaction.
 
 At 19:30 a province's members join within seconds, and each join writes (its token's nonce,
 its presence). One transaction per join made them queue for the database's one writer (SQLite
@@ -7,6 +7,9 @@ for a commit each (PostgreSQL flushes its log at every commit): bench/join.py. H
 wait in a queue while the transaction before them commits, and go together in the next one,
 on one worker thread — one commit per batch instead of one per join. Each caller still
 resumes only after its own write is committed, so nothing is told before it is stored.
+
+The room socket's handshakes share transactions the same way for their checks (the login
+session, the account, the access decision: ``realtime.signalling``), which seldom write.
 
 Should one write of a batch fail, the batch is rolled back and each of its writes is run again
 in a transaction of its own, so that one failure is its caller's only.
