@@ -17,7 +17,8 @@ Deferred routes (``deferred``: the room's join-token route, called by every memb
 province at 19:30) skip all that: the middleware only hands the cookie's key on, and the view
 opens the session in its own transaction (``open_deferred``) — one trip to a worker thread and
 the database per request instead of two (bench/join.py). Such a route is a GET that changes no
-session data; a stale cookie is not cleared there (the next page does it). The session cookie itself is set once, at login, with the session's
+session data; a stale cookie is not cleared there (the next page does it), and a refused
+request (4xx: its transaction is rolled back) does not count as the session's use. The session cookie itself is set once, at login, with the session's
 absolute lifetime as its Max-Age — never re-signed on later responses — and cleared at logout.
 """
 
