@@ -38,6 +38,7 @@ from .limits import RequestLimitsMiddleware, upload_routes
 from .mailer import notice_loop
 from .room_socket import RoomSocketMiddleware
 from .routes import all_routes
+from .routes.room import TOKEN_PATH
 from .sessions import ServerSessionMiddleware
 from .templating import make_environment
 from .web import error_page
@@ -130,7 +131,7 @@ def create_app(
             Middleware(logs.RequestLogMiddleware, enabled=settings.LOG_REQUESTS),
             Middleware(SecurityHeadersMiddleware, https=settings.served_over_https),
             Middleware(ServerSessionMiddleware, db=db, clock=clock, limits=session_limits,
-                       secret_key=settings.secret_key, secure=settings.COOKIE_SECURE),
+                       secret_key=settings.secret_key, secure=settings.COOKIE_SECURE, deferred=TOKEN_PATH),
             Middleware(RequestLimitsMiddleware, uploads=upload_routes(routes),
                        anonymous_max=settings.ANONYMOUS_MAX_BYTES, request_max=settings.REQUEST_MAX_BYTES,
                        upload_max=settings.UPLOAD_MAX_BYTES, body_timeout=settings.REQUEST_BODY_TIMEOUT,

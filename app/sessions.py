@@ -11,7 +11,14 @@
   anonymous visitors create no rows.
 
 At the start of the response it writes back what the request changed: the session's data, or
-the anonymous cookie. The session cookie itself is set once, at login, with the session's
+the anonymous cookie.
+
+Deferred routes (``deferred``: the room's join-token route, called by every member of a
+province at 19:30) skip all that: the middleware only hands the cookie's key on, and the view
+opens the session in its own transaction (``open_deferred``) — one trip to a worker thread and
+the database per request instead of two (bench/join.py). Such a route is a GET that changes no
+session data; a stale cookie is not cleared there (the next page does it), and a refused
+request (4xx: its transaction is rolled back) does not count as the session's use. The session cookie itself is set once, at login, with the session's
 absolute lifetime as its Max-Age — never re-signed on later responses — and cleared at logout.
 """
 
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +36,13 @@ from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetings.organisation import sessions
-from meetings.organisation.sessions import SCOPE_KEY, LoginRef, SessionLimits
+from meetings.organisation.sessions import (
+    KEY_SCOPE_KEY,
+    SCOPE_KEY,
+    LoginKey,
+    LoginRef,
+    SessionLimits,
+)
 
 from .db import Database
 
@@ -56,10 +70,28 @@ def current(request: Request) -> LoginRef | None:
     return ref if isinstance(ref, LoginRef) else None
 
 
+def open_deferred(db: Any, scope: Scope, now: dt.datetime, limits: SessionLimits) -> LoginRef | None:
+    """On a deferred route: the live session the cookie's key opens, found (and its use
+    recorded) in the view's transaction ``db``; it becomes the request's as the middleware
+    would have made it."""
+    key = scope.get(KEY_SCOPE_KEY)
+    if not isinstance(key, LoginKey):
+        return None
+    row = sessions.find(db, key.key, now=now, limits=limits, address=key.address)
+    if row is None:
+        return None
+    ref = LoginRef(row.id, row.account_id)
+    scope[SCOPE_KEY] = ref
+    scope["session"] = dict(row.data or {})
+    return ref
+
+
 class ServerSessionMiddleware:
     def __init__(self, app: ASGIApp, *, db: Database, clock: Callable[[], dt.datetime], limits: SessionLimits,
-                 secret_key: str, secure: bool) -> None:
+                 secret_key: str, secure: bool, deferred: re.Pattern[str] | None = None) -> None:
         self.app = app
+        #: GET paths whose view opens the session itself (``open_deferred``).
+        self.deferred = deferred
         self.db = db
         self.clock = clock
         self.limits = limits
@@ -74,6 +106,14 @@ class ServerSessionMiddleware:
             scope["session"] = {}
             await self.app(scope, receive, send)
             return
+        if (self.deferred is not None and scope["type"] == "http" and scope["method"] == "GET"
+                and self.deferred.fullmatch(scope["path"])):
+            key = cookies_of(scope).get(SESSION_COOKIE, "")
+            if key:
+                scope[KEY_SCOPE_KEY] = LoginKey(key, (scope.get("client") or ("", 0))[0])
+                scope["session"] = {}
+                await self.app(scope, receive, send)
+                return
         ref, stale_cookie = await self.load(scope)
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)

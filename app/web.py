@@ -290,9 +290,11 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def load_account(db: Session, request: Request) -> Account | None:
-    """The account of the request's live login session (app/sessions.py found it)."""
-    ref = login_sessions.current(request)
+def load_account(db: Session, request: Request, now: dt.datetime) -> Account | None:
+    """The account of the request's live login session (app/sessions.py found it, or left it
+    to this transaction on a deferred route)."""
+    ref = login_sessions.current(request) or login_sessions.open_deferred(db, request.scope, now,
+                                                                         request.app.state.session_limits)
     if ref is None:
         return None
     account = db.get(Account, ref.account_id)
@@ -386,13 +388,13 @@ def _run(fn: Callable[[Any], Response], request: Request, form: FormData | None,
 
 def _respond(fn: Callable[[Any], Response], db: Session, request: Request, form: FormData | None, body: Any,
              login: bool, allow_pending: bool) -> Response:
-    account = load_account(db, request)
+    now = request.app.state.clock()
+    account = load_account(db, request, now)
     if login and account is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     if account is not None and account.must_change_password and not allow_pending:
         return RedirectResponse("/password", status_code=303)
-    now = request.app.state.clock()
     request.state.account_id = account.id if account else None
     ctx: PublicCtx
     if account is not None:

@@ -38,6 +38,7 @@ from . import envelopes as env
 from . import protocol as p
 from .broker import RENEW_SECONDS, Broker, LocalBroker
 from .connection import Connection
+from .group_commit import GroupCommit
 from .refusals import CloseCode, Refusal, refuse, reject
 from .rooms import USED_TOKEN, Database, Identity, Room, RoomSettings, use_nonce
 from .sealing import BallotSealer, SealError
@@ -104,7 +105,7 @@ class RemoteHandle:
     async def join(self, identity: Identity, conn: Connection, nonce: str | None = None) -> None:
         if nonce is not None:  # recorded here: the owner's room gets the participant as admitted
             now = self.hub.clock()
-            if not await self.hub.db.run(lambda s: use_nonce(s, nonce, now)):
+            if not await self.hub.writes.run(lambda s: use_nonce(s, nonce, now)):
                 raise Refusal(*USED_TOKEN)
         self._publish(env.Join(**self._from(identity, conn), meeting=self.meeting,
                                identity=dataclasses.asdict(identity)))
@@ -147,6 +148,8 @@ class RoomHub:
                  site_secret: str = "", session_limits: SessionLimits | None = None,
                  session_check_seconds: float | None = None) -> None:
         self.db = db
+        #: The joins' writes, many to a transaction (shared by this process's rooms).
+        self.writes = GroupCommit(db)
         self.clock = clock
         self.settings = settings
         self.topology_factory = topology_factory
@@ -201,7 +204,8 @@ class RoomHub:
             room = self.rooms.get(meeting["id"])
             if room is None or room.closed:
                 banned = await self.db.run(lambda s: self._start_afresh(s, meeting["id"]))
-                room = Room(meeting, self.db, self.clock, self.settings, self.topology_factory(), banned=banned)
+                room = Room(meeting, self.db, self.clock, self.settings, self.topology_factory(), banned=banned,
+                            writes=self.writes)
                 self.rooms[meeting["id"]] = room
             return room
 

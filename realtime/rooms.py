@@ -37,6 +37,7 @@ from meetings.proceedings.room_access import REMOVED_MESSAGE
 
 from . import protocol as p
 from .connection import Endpoint
+from .group_commit import GroupCommit
 from .limits import TokenBucket
 from .mediaplane import MediaPlane
 from .refusals import CloseCode, Refusal, refuse
@@ -154,11 +155,18 @@ class RoomSettings:
 USED_TOKEN = ("auth_failed", "Mã tham gia đã được dùng. Hãy tải lại trang phòng họp.")
 #: A used nonce is remembered past any token's lifetime.
 JOIN_NONCE_MEMORY = dt.timedelta(seconds=2 * JOIN_TOKEN_MAX_AGE)
+#: How often this process forgets nonces older than that (not at every join of a rush).
+NONCE_PRUNE_INTERVAL = dt.timedelta(seconds=1)
+_pruned_at: dt.datetime | None = None
 
 
 def use_nonce(session: Session, nonce: str, now: dt.datetime) -> bool:
     """Record a join token's nonce; False when it opened a connection before."""
-    return sessions.use_join_nonce(session, nonce, now=now, keep_for=JOIN_NONCE_MEMORY)
+    global _pruned_at
+    prune = _pruned_at is None or not (dt.timedelta(0) <= now - _pruned_at < NONCE_PRUNE_INTERVAL)
+    if prune:
+        _pruned_at = now
+    return sessions.use_join_nonce(session, nonce, now=now, keep_for=JOIN_NONCE_MEMORY, prune=prune)
 
 
 @dataclass(frozen=True)
@@ -173,12 +181,15 @@ class _Entering:
 
 class Room:
     def __init__(self, meeting: dict[str, Any], db: Database, clock: Callable[[], dt.datetime],
-                 settings: RoomSettings, topology: Topology | None = None, banned: set[str] | None = None) -> None:
+                 settings: RoomSettings, topology: Topology | None = None, banned: set[str] | None = None,
+                 writes: GroupCommit | None = None) -> None:
         self.meeting = meeting
         self.meeting_id: int = meeting["id"]
         self.cell_id: int = meeting["cell_id"]
         self.lobby_enabled: bool = bool(meeting.get("lobby"))
         self.db = db
+        #: Where a join's writes go: committed with other joins' (the hub's, shared by its rooms).
+        self.writes = writes or GroupCommit(db)
         self.clock = clock
         self.settings = settings
         self.topology: Topology = topology or Mesh()
@@ -263,8 +274,9 @@ class Room:
         return link
 
     async def join(self, identity: Identity, conn: Endpoint, nonce: str | None = None) -> None:
-        """``nonce``: the join token's, recorded in the same transaction as the presence (one
-        commit per join under a rush); a nonce used before refuses the join, changing nothing.
+        """``nonce``: the join token's, recorded in the same transaction as the presence
+        (committed with other joins': ``group_commit``); a nonce used before refuses the join,
+        changing nothing.
         Without it the handshake recorded the token already (the room lives on another
         process, or the participant moves with its room)."""
         async with self.lock:
@@ -284,12 +296,12 @@ class Room:
                 if not self._box_checked:
                     await self._recover_lost_ballot()
                 now = self.clock()
-                entering = await self.db.run(lambda s: self._entering(s, identity, now, nonce))
+                entering = await self._entering(identity, now, nonce)
                 if entering is None:
                     raise Refusal(*USED_TOKEN)
             elif nonce is not None:
                 now = self.clock()
-                if not await self.db.run(lambda s: self._use_nonce(s, nonce, now)):
+                if not await self.writes.run(lambda s: self._use_nonce(s, nonce, now)):
                     raise Refusal(*USED_TOKEN)
             resumed = existing is not None
             if existing is not None:
@@ -323,13 +335,13 @@ class Room:
     def _use_nonce(session: Session, nonce: str, now: dt.datetime) -> bool:
         return use_nonce(session, nonce, now)
 
-    def _entering(self, session: Session, identity: Identity, now: dt.datetime,
-                  nonce: str | None = None) -> _Entering | None:
-        """One transaction for a participant entering: the token's nonce (None when it was
-        used before: then nothing is written), the presence, and what ``welcome`` shows of
-        the room's stored state (chat, the current vote)."""
-        # Reads first: the writes that follow hold the database's write lock (SQLite has one
-        # writer) for as short a time as they can.
+    async def _entering(self, identity: Identity, now: dt.datetime, nonce: str | None = None) -> _Entering | None:
+        """A participant entering, in a transaction shared with other joins (``group_commit``):
+        what ``welcome`` shows of the room's stored state (chat, the current vote), the token's
+        nonce and the presence. None when the nonce was used before: then nothing is written."""
+        return await self.writes.run(lambda s: self._entry(s, identity, now, nonce))
+
+    def _entry(self, session: Session, identity: Identity, now: dt.datetime, nonce: str | None) -> _Entering | None:
         history = [self._chat_entry(m) for m in chat_store.history(session, self.meeting_id)]
         vote, voted = self._current_vote(session, identity.member_id)
         if nonce is not None and not self._use_nonce(session, nonce, now):
@@ -347,7 +359,7 @@ class Room:
             if not self._box_checked:
                 await self._recover_lost_ballot()
             now = self.clock()
-            entering = await self.db.run(lambda s: self._entering(s, identity, now))
+            entering = await self._entering(identity, now)
             assert entering is not None  # no nonce: nothing to refuse
         part.interval_id = entering.interval_id
         self.waiting.pop(part.id, None)

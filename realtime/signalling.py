@@ -49,6 +49,7 @@ from meetings.proceedings.room_access import RoomRefusal, RoomRole
 from . import protocol as p
 from .admission import Admission, AdmissionCache
 from .connection import Connection
+from .group_commit import GroupCommit
 from .hub import RoomHub
 from .limits import TokenBucket
 from .refusals import CloseCode, Refusal, refuse, reject
@@ -140,6 +141,8 @@ class SignallingEndpoint:
         #: Room access decisions kept while nothing they read changes (shared with the token route).
         self.admissions = admissions or AdmissionCache()
         self.db = db
+        #: The handshakes' checks, many to a transaction under a rush (``group_commit``).
+        self.checks = GroupCommit(db)
         self.config = config
         self.clock = clock
 
@@ -232,7 +235,10 @@ class SignallingEndpoint:
 
         async def authorise() -> tuple[Identity, dict[str, Any]]:
             now = self.clock()
-            return await self.db.run(lambda s: self._authorise(s, opened, grant, meeting_id, device, now))
+            checked = await self.checks.run(lambda s: self._checked(s, opened, grant, meeting_id, device, now))
+            if isinstance(checked, Refusal):
+                raise checked
+            return checked
 
         identity, meeting = await authorise()
         identity = dataclasses.replace(identity, audio=hello.audio, video=hello.video,
@@ -293,6 +299,15 @@ class SignallingEndpoint:
             row = sessions.find(session, login.key, now=now, limits=limits, address=login.address)
             return LoginRef(row.id, row.account_id) if row is not None else None
         return login if sessions.live_ids(session, {login.session_id}, now=now, limits=limits) else None
+
+    def _checked(self, session: Session, key: LoginRef | LoginKey, grant: JoinGrant, meeting_id: int,
+                 device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]] | Refusal:
+        """``_authorise``, its refusal returned: one handshake's refusal is no failure of the
+        transaction it shares with others."""
+        try:
+            return self._authorise(session, key, grant, meeting_id, device, now)
+        except Refusal as refusal:
+            return refusal
 
     def _authorise(self, session: Session, key: LoginRef | LoginKey, grant: JoinGrant, meeting_id: int,
                    device: str, now: dt.datetime) -> tuple[Identity, dict[str, Any]]:

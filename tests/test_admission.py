@@ -4,12 +4,13 @@ read changes: roles, periods, the meeting and its remote list, removals (issue 1
 import datetime as dt
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 
 from meetings.foundation.actors import Actor
 from meetings.organisation import accounts, members
 from meetings.organisation.accounts import Account, Role, RoleGrant
 from meetings.organisation.members import Member, MemberPeriod, PeriodInput, PeriodKind
+from meetings.organisation.sessions import LoginSession
 from meetings.planning.meetings import Meeting, MeetingStatus, RemoteInvite
 from meetings.proceedings import access_epoch, presence
 from meetings.proceedings.presence import PresenceEventKind
@@ -112,6 +113,26 @@ def test_the_meeting_and_removals_invalidate(database, world, meeting_id, decide
     assert decide("sec_a", meeting_id).refusal_open is None
     change(database, lambda s: setattr(s.get(Meeting, meeting_id), "status", MeetingStatus.CLOSED))
     assert decide("sec_a", meeting_id).refusal.reason == "Cuộc họp đã kết thúc."
+
+
+def test_the_token_route_opens_the_login_session_itself_by_the_same_rules(world, meeting_id, client_as,  # noqa: F811
+                                                                         database, clock):
+    """The token route opens the login session in its own transaction (``app.sessions``,
+    deferred routes): a request is the session's use, and a session gone idle is ended there
+    and gets no token, as on any page."""
+    clock.set_local(2026, 12, 5, 19, 40)
+    member = client_as("away_a")
+    url = f"/meetings/{meeting_id}/room/token"
+    clock.advance(hours=3, minutes=59)
+    assert member.get(url).status_code == 200  # used: the idle clock restarts
+    clock.advance(hours=3, minutes=59)
+    assert member.get(url, follow_redirects=False).status_code == 200
+    clock.advance(hours=4)
+    refused = member.get(url, follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    with database.session() as s:
+        row = s.scalars(select(LoginSession).where(LoginSession.account_id == world.accounts["away_a"])).one()
+        assert row.end_reason is not None and row.end_reason.value == "idle"
 
 
 def test_joining_does_not_move_the_epoch_so_the_second_request_is_kept(world, meeting_id, client_as, app,  # noqa: F811

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -36,6 +38,11 @@ def _token(ctx: Ctx, meeting_id: int, device: str) -> str:
     grant = JoinGrant(meeting_id=meeting_id, account_id=ctx.account.id, member_id=ctx.account.member_id,
                       device=device, session_id=ctx.login.session_id if ctx.login else None)
     return issue_join_token(ctx.request.app.state.settings.secret_key, grant)
+
+
+#: The join-token route's path: its view opens the login session itself, in its one transaction
+#: (``app.sessions``, deferred routes): it is on every member's way into the room.
+TOKEN_PATH = re.compile(r"/meetings/[0-9]{1,18}/room/token")
 
 
 #: The room's ES modules, preloaded in parallel by the page (``<link rel="modulepreload">``):

@@ -202,12 +202,14 @@ def save_data(session: Session, session_id: int, data: dict[str, Any]) -> None:
     session.execute(update(LoginSession).where(LoginSession.id == session_id).values(data=data))
 
 
-def use_join_nonce(session: Session, nonce: str, *, now: dt.datetime, keep_for: dt.timedelta) -> bool:
-    """Record a join token's nonce; False when it was used before. Nonces older than
-    ``keep_for`` (longer than any token lives) are forgotten. Two plain statements, no
-    savepoint: a handshake's part of a province's join rush (bench/join.py)."""
+def use_join_nonce(session: Session, nonce: str, *, now: dt.datetime, keep_for: dt.timedelta,
+                   prune: bool = True) -> bool:
+    """Record a join token's nonce; False when it was used before. With ``prune``, nonces
+    older than ``keep_for`` (longer than any token lives) are forgotten first. Plain
+    statements, no savepoint: a handshake's part of a province's join rush (bench/join.py)."""
     table = cast(Table, JoinTokenUse.__table__)
-    session.execute(delete(table).where(table.c.used_at < now - keep_for))
+    if prune:
+        session.execute(delete(table).where(table.c.used_at < now - keep_for))
     values = {"nonce": nonce[:64], "used_at": now}
     # The service runs on these two (app/db.py); both skip a nonce already there.
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
