@@ -48,6 +48,7 @@ import enum
 import functools
 import heapq
 import operator
+from itertools import islice
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -269,13 +270,21 @@ class MonthTrend:
         return None if self.away_expected == 0 else self.away_online / self.away_expected
 
 
+#: Position of each Tally field in a fast cell's row (cell id and child first).
+_ROW_AT = {f.name: i + 2 for i, f in enumerate(fields(Tally))}
+
+
 @dataclass
 class Audit:
+    """An audit's figures. Its cells (:attr:`cells`, :meth:`cell`) are made when first asked
+    for: a province's page shows its communes' rows and the few cells needing attention
+    (:func:`cells_with_gaps`), so the thousands of cells the database summed stay the rows it
+    returned (``fast_rows``) unless an export or a cell's page reads them."""
+
     org: Organisation
     year: int
     quarter: int | None
     months: list[int]
-    cells: list[CellAudit]
     children: list[tuple[Organisation, Tally]]
     total: Tally
     trend: list[MonthTrend]
@@ -283,10 +292,45 @@ class Audit:
     #: meeting was due, and held (the month grid of a committee's children).
     due: dict[int, list[int]] = field(default_factory=dict)
     held: dict[int, list[int]] = field(default_factory=dict)
+    #: The cells audited month by month, already made.
+    detailed: dict[int, CellAudit] = field(default_factory=dict, repr=False)
+    #: The cells the database summed: (cell id, child id, the Tally's fields in order).
+    fast_rows: Sequence[Sequence[Any]] = field(default=(), repr=False)
+    #: What the cells are (id, name, code, path, …) and when they stood under the committee.
+    info: dict[int, compliance.CellInfo] = field(default_factory=dict, repr=False)
+    spans_of: dict[int, list[Span]] = field(default_factory=dict, repr=False)
+    _made: dict[int, CellAudit] = field(default_factory=dict, repr=False)
+    _fast_at: dict[int, Sequence[Any]] | None = field(default=None, repr=False)
 
     @property
     def quarters(self) -> list[int]:
         return [self.quarter] if self.quarter else [1, 2, 3, 4]
+
+    def _fast(self, row: Sequence[Any]) -> CellAudit:
+        cell_id = row[0]
+        made = self._made.get(cell_id)
+        if made is None:
+            child, t = row[1], Tally(*row[2:])
+            _, name, code, path, _created_on, _committee = self.info[cell_id]
+            made = self._made[cell_id] = CellAudit(cell_id, name, code, path, child, t, self.spans_of[cell_id],
+                                                   {child: t})
+        return made
+
+    def cell(self, cell_id: int) -> CellAudit | None:
+        """One cell of the audit, or None."""
+        found = self.detailed.get(cell_id)
+        if found is not None or not self.fast_rows:
+            return found
+        if self._fast_at is None:
+            self._fast_at = {row[0]: row for row in self.fast_rows}
+        row = self._fast_at.get(cell_id)
+        return None if row is None else self._fast(row)
+
+    @functools.cached_property
+    def cells(self) -> list[CellAudit]:
+        """Every cell, by path."""
+        made = [*self.detailed.values(), *map(self._fast, self.fast_rows)]
+        return sorted(made, key=lambda ca: ca.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -705,19 +749,16 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         point.present += present or 0
         point.away_expected += away_expected or 0
         point.away_online += away_online or 0
-    # The fast cells' tallies, computed by the database in Tally's field order.
-    info = {c[0]: c for c in cells} if p.fast else {}
+    # The fast cells' tallies, computed by the database in Tally's field order: kept as its
+    # rows (Audit.cells makes them into cells when asked), grouped by child to be summed.
+    fast_rows = results.get("cells", ())
+    columns: dict[int, list[Sequence[Any]]] = {}
+    for row in fast_rows:
+        rows_of = columns.get(row[1])
+        if rows_of is None:
+            rows_of = columns[row[1]] = []
+        rows_of.append(row)
     audits: dict[int, CellAudit] = {}
-    columns: dict[int, list[tuple[int, ...]]] = {}
-    for row in results.get("cells", ()):
-        cell_id, fast_child = row[0], row[1]
-        tally_row = row[2:]
-        t = Tally(*tally_row)
-        _, name, code, path, _created_on, _committee = info[cell_id]
-        audits[cell_id] = CellAudit(cell_id, name, code, path, fast_child, t, spans_of[cell_id], {fast_child: t})
-        if fast_child not in columns:
-            columns[fast_child] = []
-        columns[fast_child].append(tally_row)
 
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
@@ -810,8 +851,6 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     # Each child's row sums what fell to it; the total is the children's sum with each cell
     # counted once (a cell that moved counts in two children's "cells").
     for ca in audits.values():
-        if ca.id in p.fast:
-            continue  # summed above, from the database's rows
         if len(ca.by_child) == 1:
             ca.tally = next(iter(ca.by_child.values()))
         else:
@@ -821,16 +860,18 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         for child, t in ca.by_child.items():
             if child not in columns:
                 columns[child] = []
-            columns[child].append(_tally_values(t))
-    by_child = {child: Tally(*map(sum, zip(*rows, strict=True))) for child, rows in columns.items()}
+            columns[child].append((ca.id, child, *_tally_values(t)))
+    # Column sums of the rows (cell id and child first, then the Tally's fields).
+    by_child = {child: Tally(*[sum(column) for column in islice(zip(*rows, strict=True), 2, None)])
+                for child, rows in columns.items()}
     total = Tally()
     for t in by_child.values():
         total.add(t)
-    total.cells = len(audits)
+    total.cells = len(audits) + len(fast_rows)
     child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(children_statement(list(by_child))))
-    ordered = sorted(audits.values(), key=lambda ca: ca.path)
-    return Audit(org, year, quarter, months, ordered, [(c, by_child[c.id]) for c in child_orgs], total,
-                 [trend[m] for m in months], due, held)
+    return Audit(org, year, quarter, months, [(c, by_child[c.id]) for c in child_orgs], total,
+                 [trend[m] for m in months], due, held, detailed=audits, fast_rows=fast_rows,
+                 info={c[0]: c for c in cells} if fast_rows else {}, spans_of=spans_of)
 
 
 def meeting_figures(session: Session, cell: Organisation, year: int, quarter: int | None,
@@ -907,7 +948,16 @@ def _percent(rate: float | None) -> float | None:
 
 
 def cells_with_gaps(result: Audit, limit: int = 30) -> Sequence[CellAudit]:
-    """The cells needing attention first: missing, late and thematic gaps, then flags."""
-    ranked = [c for c in result.cells if c.tally.gaps or c.tally.removal_reviews]
-    return heapq.nsmallest(limit, ranked, key=lambda c: (-c.tally.missing, -c.tally.thematic_missing, -c.tally.late,
-                                                         -c.tally.removal_reviews, c.name))
+    """The cells needing attention first: missing, late and thematic gaps, then flags. Ranked
+    from the database's rows where the cells were summed there (only the chosen ones are
+    made into cells)."""
+    ranked: list[tuple[tuple[int, int, int, int, str, str], int]] = [
+        ((-t.missing, -t.thematic_missing, -t.late, -t.removal_reviews, c.name, c.path), c.id)
+        for c in result.detailed.values() if (t := c.tally).gaps or t.removal_reviews]
+    missing, thematic, late, reviews = (_ROW_AT[name] for name in ("missing", "thematic_missing", "late",
+                                                                  "removal_reviews"))
+    info = result.info
+    ranked += [((-row[missing], -row[thematic], -row[late], -row[reviews], (i := info[row[0]])[1], i[3]), row[0])
+               for row in result.fast_rows if row[missing] or row[thematic] or row[late] or row[reviews]]
+    chosen = [result.cell(cell_id) for _, cell_id in heapq.nsmallest(limit, ranked)]
+    return [c for c in chosen if c is not None]
