@@ -394,41 +394,44 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
     else:
         # The cells below and their spans, walked by the database (one statement).
         rows = plain_rows(session, organisations.cells_during_statement(org.id, first_day, last_day))
-        if rows and isinstance(rows[0][4], str):  # SQLite: dates as text (a few distinct ones), 0/1
-            dates: dict[str, dt.date] = {}
+        if only_cell is not None:
+            rows = [row for row in rows if row[0] == only_cell]
+        as_text = bool(rows) and isinstance(rows[0][4], str)  # SQLite: dates as text, 0/1
+        dates: dict[Any, dt.date] = {}
 
-            def day(value: str) -> dt.date:
-                found = dates.get(value)
-                if found is None:
-                    found = dates[value] = dt.date.fromisoformat(value)
-                return found
+        def day(value: Any) -> dt.date:  # a few distinct dates: each converted once
+            found = dates.get(value)
+            if found is None:
+                found = dates[value] = dt.date.fromisoformat(value) if isinstance(value, str) else value
+            return found
 
-            rows = [(i, name, code, path, day(created), bool(committee), through, day(start), day(end))
-                    for i, name, code, path, created, committee, through, start, end in rows]
-        # Most cells share their span (the whole period, under one child): one Span each.
-        shared: dict[tuple[Any, Any, int], Span] = {}
-        for cell_id, name, code, path, created_on, committee, through, start, end in rows:
-            if only_cell is not None and cell_id != only_cell:
-                continue
-            span = shared.get((start, end, through))
+        # Most cells share their span (the whole period, under one child): one Span each,
+        # looked up by the row's last three values as the driver returned them.
+        shared: dict[Sequence[Any], Span] = {}
+        for row in rows:
+            cell_id, key = row[0], row[6:]
+            span = shared.get(key)
             if span is None:
-                span = shared[(start, end, through)] = Span(start, end, through)
+                through, start, end = key
+                span = shared[key] = Span(day(start), day(end), through)
             spans = spans_of.get(cell_id)
             if spans is None:
                 spans_of[cell_id] = [span]
-                cells.append((cell_id, name, code, path, created_on, committee))
+                cells.append((cell_id, row[1], row[2], row[3], day(row[4]), bool(row[5])) if as_text else row[:6])
             else:
                 spans.append(span)
     fast: dict[int, int] = {}
     detailed: list[int] = []
-    for cell_id, _name, _code, _path, created_on, _committee in cells:
-        spans = spans_of[cell_id]
-        if (not detail_all and only_cell is None and len(spans) == 1 and spans[0].start <= first_day
-                and spans[0].end >= last_day and spans[0].child_id != cell_id
-                and created_on <= first_day):
-            fast[cell_id] = spans[0].child_id
-        else:
-            detailed.append(cell_id)
+    if detail_all or only_cell is not None:
+        detailed = [c[0] for c in cells]
+    else:
+        for cell_id, _name, _code, _path, created_on, _committee in cells:
+            spans = spans_of[cell_id]
+            if (len(spans) == 1 and (span := spans[0]).start <= first_day and span.end >= last_day
+                    and span.child_id != cell_id and created_on <= first_day):
+                fast[cell_id] = span.child_id
+            else:
+                detailed.append(cell_id)
     return Plan(spans_of, cells, fast, detailed)
 
 
@@ -453,8 +456,9 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
         due_quarters = tuple(dt.date(year, q * 3 - 2, 1) <= today for q in quarters)
         cells, grid = _fast_statements(dialect, year, quarter, n_due, due_quarters)
         values = {"now": now, "today": today}
-        out["cells"] = cells.params(values, **id_pair_values("fast", p.fast, dialect))
-        out["grid"] = grid.params(values, **id_pair_values("grid", p.fast, dialect))
+        pairs = id_pair_values("fast", p.fast, dialect)
+        out["cells"] = cells.params(values, **pairs)
+        out["grid"] = grid.params(values, **pairs)
     if p.detailed:
         out["months"] = monthly.read_statement(p.detailed, first_day, last_day)
         out["overrides"] = (select(st.cell_id, st.min_regular_minutes, st.min_combined_minutes)
@@ -486,7 +490,7 @@ def _away_of(of_cells: Callable[[Any], ColumnElement[bool]], first_day: dt.date,
 def _fast_statements(dialect: str, year: int, quarter: int | None, n_due: int, due_quarters: tuple[bool, ...]
                      ) -> tuple[AnySelect, AnySelect]:
     """The fast cells' two statements (see :func:`statements`), with the parameters ``now``,
-    ``today`` and the (cell, child) pairs ``fast`` and ``grid`` (``sqltime.id_pair_values``).
+    ``today`` and the (cell, child) pairs ``fast`` (``sqltime.id_pair_values``), the same for both.
     ``n_due``: the period's months begun by today; ``due_quarters``: which quarters have."""
     lo, hi = bounds(year, quarter)
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
@@ -547,7 +551,7 @@ def _fast_statements(dialect: str, year: int, quarter: int | None, n_due: int, d
                func.coalesce(flagged.c.warnings, 0), func.coalesce(flagged.c.reviews, 0))
         .select_from(fast).outerjoin(m, m.c.cell_id == fast.c.cell_id)
         .outerjoin(flagged, flagged.c.cell_id == fast.c.cell_id).outerjoin(away, away.c.cell_id == fast.c.cell_id))
-    pairs, cell, child = id_pairs(None, dialect, name="grid")
+    pairs, cell, child = id_pairs(None, dialect, name="fast")
     grid = (
         select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
                func.sum(cm.expected), func.sum(cm.present), func.sum(cm.away_expected), func.sum(cm.away_online))
