@@ -48,10 +48,10 @@ import enum
 import functools
 import heapq
 import operator
-from itertools import islice
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -427,9 +427,9 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
     else:
         for cell_id, _name, _code, _path, created_on, _committee in cells:
             spans = spans_of[cell_id]
-            if (len(spans) == 1 and (span := spans[0]).start <= first_day and span.end >= last_day
-                    and span.child_id != cell_id and created_on <= first_day):
-                fast[cell_id] = span.child_id
+            if (len(spans) == 1 and (whole := spans[0]).start <= first_day and whole.end >= last_day
+                    and whole.child_id != cell_id and created_on <= first_day):
+                fast[cell_id] = whole.child_id
             else:
                 detailed.append(cell_id)
     return Plan(spans_of, cells, fast, detailed)

@@ -12,7 +12,6 @@ a test compares both backends with the Python computation.
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeAlias
 
 from sqlalchemy import Date, Integer, Select, String, bindparam, cast, func
