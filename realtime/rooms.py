@@ -547,9 +547,12 @@ class Room:
                     self.media.speaking_changed(part)
             case p.DataSaver(on=on):
                 await self.media.set_data_saver(part, on)
-            case p.Quality(level=level):
+            case p.Quality(level=level, rtt_ms=rtt_ms, loss_pct=loss_pct):
                 if level not in ("good", "fair", "poor"):
                     raise p.ProtocolError("bad_message", "Mức chất lượng kết nối không hợp lệ.", ref=message.TYPE)
+                if (rtt_ms is not None and not 0 <= rtt_ms <= 600_000) or (
+                        loss_pct is not None and not 0 <= loss_pct <= 100):
+                    raise p.ProtocolError("bad_message", "Số đo kết nối ngoài khoảng cho phép.", ref=message.TYPE)
                 if part.quality != level:
                     part.quality = level
                     self.broadcast(p.ParticipantUpdate(participant=part.info()))

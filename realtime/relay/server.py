@@ -30,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,9 +98,37 @@ def parse_candidate(data: dict[str, Any] | None) -> Any:
     if not line:
         return None
     candidate = candidate_from_sdp(line.removeprefix("candidate:"))
+    check_candidate(candidate)
     candidate.sdpMid = (data or {}).get("sdpMid")
     candidate.sdpMLineIndex = (data or {}).get("sdpMLineIndex")
     return candidate
+
+
+#: Candidate types of RFC 8445 §5.1.1 (and a peer-reflexive one a browser may learn).
+CANDIDATE_TYPES = frozenset({"host", "srflx", "prflx", "relay"})
+
+
+def check_candidate(candidate: Any) -> None:
+    """Refuse a candidate no browser sends: the relay would otherwise send connectivity checks
+    to whatever a client names — a port outside 1–65535, a protocol or type ICE does not
+    have, an address that is neither an IP literal nor a browser's mDNS
+    ``.local`` name (a DNS name would make the relay resolve names a client chose). A TCP
+    candidate is well formed (browsers gather them) and is skipped by the caller, not refused."""
+    if candidate.component not in (1, 2) or not 0 <= candidate.priority < 2**32:
+        raise ValueError("candidate component or priority out of range")
+    if candidate.protocol.lower() not in ("udp", "tcp") or candidate.type not in CANDIDATE_TYPES:
+        raise ValueError("candidate protocol or type not accepted")
+    if not 1 <= candidate.port <= 65535:
+        raise ValueError("candidate port out of range")
+    address = candidate.ip
+    if not address.endswith(".local"):
+        ipaddress.ip_address(address)  # ValueError if not an IP literal
+    elif not MDNS_NAME.fullmatch(address):
+        raise ValueError("candidate mDNS name malformed")
+
+
+#: A browser's mDNS host name: a UUID (Chromium, Firefox) followed by ``.local``.
+MDNS_NAME = re.compile(r"[0-9A-Za-z-]{1,63}\.local")
 
 
 def _receiver_counts(source: ForwardedSource) -> tuple[int, int]:
@@ -303,7 +333,7 @@ class RelayLink:
         candidate = parse_candidate(data)  # first, so that a malformed one is refused in any state
         if self.pc.remoteDescription is None:
             return
-        if candidate is not None:
+        if candidate is not None and candidate.protocol.lower() == "udp":  # the relay's ICE is UDP only
             await self.pc.addIceCandidate(candidate)
 
     def resend(self) -> None:

@@ -101,7 +101,15 @@ async def test_garbage_answers_and_candidates_to_the_relay_get_typed_errors_and_
     await chair.wait_media([a4])
     garbage_answers = ["tôi không phải SDP", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"]
     garbage_candidates = [{"candidate": "candidate:rác", "sdpMid": "0", "sdpMLineIndex": 0},
-                          {"candidate": "candidate:1 1 udp nhiều 127.0.0.1 9 typ host", "sdpMid": "0"}]
+                          {"candidate": "candidate:1 1 udp nhiều 127.0.0.1 9 typ host", "sdpMid": "0"},
+                          # Well-formed lines naming what no browser sends: the relay must not
+                          # check (or resolve) whatever a client names.
+                          {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 0 typ host", "sdpMid": "0"},
+                          {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 70000 typ host", "sdpMid": "0"},
+                          {"candidate": "candidate:1 1 udp 2122260223 relay.example.com 9 typ host", "sdpMid": "0"},
+                          {"candidate": "candidate:1 7 udp 2122260223 127.0.0.1 9 typ host", "sdpMid": "0"},
+                          {"candidate": "candidate:1 1 sctp 2122260223 127.0.0.1 9 typ host", "sdpMid": "0"},
+                          {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 9 typ bogus", "sdpMid": "0"}]
     answered = asyncio.Event()
     real_signal = member._signal
 

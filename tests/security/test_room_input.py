@@ -148,6 +148,8 @@ async def test_an_unknown_quality_level_is_refused_and_the_last_good_one_kept(pa
     for frame in ('{"type": "quality", "level": "excellent"}', '{"type": "quality", "level": ""}',
                   '{"type": "quality", "level": "poor", "rtt_ms": "slow"}',
                   '{"type": "quality", "level": "poor", "loss_pct": NaN}',  # what a broken client may send
+                  '{"type": "quality", "level": "poor", "rtt_ms": -5}',
+                  '{"type": "quality", "level": "poor", "loss_pct": 250}',
                   '{"type": "quality"}'):
         away.messages.clear()
         chair.messages.clear()
