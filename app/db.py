@@ -76,8 +76,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # 20 kept, up to WORKER_THREADS at once.
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", WORKER_THREADS - 20)
+    # Ours added to the options given in the URL (?options=…) or by the caller; the driver
+    # takes connect_args over the URL's, so both are written here.
     connect_args = dict(kwargs.pop("connect_args", None) or {})
-    connect_args["options"] = f"{connect_args.get('options', '')} {CUSTOM_PLANS}".strip()
+    in_url = make_url(url).query.get("options")
+    given = [*([in_url] if isinstance(in_url, str) else in_url or []), connect_args.get("options", "")]
+    connect_args["options"] = " ".join([*(o for o in given if o), CUSTOM_PLANS])
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 

@@ -24,3 +24,16 @@ def test_postgresql_connections_plan_each_statement_for_its_parameters():
             assert conn.execute(text("SHOW search_path")).scalar() == "public"
     finally:
         engine.dispose()
+
+
+@pytest.mark.skipif(not postgres_url(), reason="PostgreSQL only: DATABASE_URL is not a PostgreSQL URL")
+def test_options_in_the_url_are_kept():
+    url = postgres_url()
+    assert url is not None
+    engine = make_engine(url + ("&" if "?" in url else "?") + "options=-csearch_path%3Dpg_catalog")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+            assert conn.execute(text("SHOW search_path")).scalar() == "pg_catalog"
+    finally:
+        engine.dispose()
