@@ -12,6 +12,10 @@ Conditions (the away member's leg; 300 ms round trip and 5 % random loss each wa
 clean): ``clean``, ``256up``, ``256up+512down``, ``64up``. With ``--turn`` (default: on for
 ``256up+512down``) both pages send media only through a coturn on the lab's address.
 
+``--read S`` has the away member spend S seconds on the join screen before clicking (a member
+reads it, picks camera or sound only); ``media_s`` still counts from the click. The default,
+0, clicks the moment the join button works: the figure the README's tables quote.
+
 Each run prints one line (tests/support/weaknet_session.py says what each figure is):
 
     mode=… condition=… join_s=… media_s=… concealed_in_pct=… concealed_out_pct=… video_fps_in=…
@@ -60,10 +64,11 @@ async def bench(args: argparse.Namespace) -> None:
                 if turn:
                     with running_coturn(workdir / "turn", host=lab.server_addr) as coturn:
                         result = await run_once(lab, CONDITIONS[name], relay=mode == "relay", port=free_port(),
-                                                workdir=workdir, steady=args.steady, cut=args.cut, turn=coturn)
+                                                workdir=workdir, steady=args.steady, cut=args.cut, turn=coturn,
+                                                read=args.read)
                 else:
                     result = await run_once(lab, CONDITIONS[name], relay=mode == "relay", port=free_port(),
-                                            workdir=workdir, steady=args.steady, cut=args.cut)
+                                            workdir=workdir, steady=args.steady, cut=args.cut, read=args.read)
                 counts = lab.delay_counts()
                 print(result.line(), *result.notes, f"delay_in_out={counts}", flush=True)
                 results.append(result)
@@ -88,6 +93,9 @@ def main() -> None:
                         help="conditions to run once more through TURN (empty: none)")
     parser.add_argument("--steady", type=float, default=20.0, help="seconds of steady measurement")
     parser.add_argument("--cut", type=float, default=10.0, help="seconds of the cut (0: none)")
+    parser.add_argument("--read", type=float, default=0.0,
+                        help="seconds the away member spends on the join screen before clicking (default 0: "
+                             "the click as soon as the button works, the figure the README quotes)")
     args = parser.parse_args()
     if os.environ.get("CHIBO_WEAKNET_INSIDE") != "1":
         if os.geteuid() != 0:

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from .refusals import CloseCode
 
@@ -48,6 +48,9 @@ class Connection:
         self.closed = False
         self.close_code: int | None = None
         self._closing: asyncio.Task[None] | None = None
+        #: A relay link warmed while the member was on the join screen (signalling.py), until
+        #: the room adopts it (mediaplane.py) or the socket ends.
+        self.warm_link: Any = None
 
     def send(self, frame: str) -> None:
         """Queue a frame; never blocks."""

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import protocol as p
+from .connection import Connection
 from .relay.nat import NatMapping
-from .relay.server import RelayServer
+from .relay.server import RelayLink, RelayServer
 from .topology import RELAY_ID, Mesh, Relay, Topology, polite
 
 if TYPE_CHECKING:
@@ -110,15 +111,29 @@ class MediaPlane:
         """After the welcome: in relay mode, the relay offers to the new session."""
         await self._link(part.id)
 
+    def warm(self, pid: str, *, red: bool, deliver: Callable[[p.Message], None]) -> RelayLink | None:
+        """A relay link for a member on the join screen, when the room runs a relay (see
+        ``RelayServer.warm``); None in a mesh, where nothing can be prepared without telling
+        the other members."""
+        if self.relay is None:
+            return None
+        return self.relay.warm(pid, red=red, deliver=deliver)
+
     async def _link(self, pid: str) -> None:
         part = self.room.participants.get(pid)
         if self.relay is None or part is None or part.conn is None:
             return
+        # The link the member's page warmed from the join screen, if any (signalling.py).
+        warm = part.conn.warm_link if isinstance(part.conn, Connection) else None
+        if isinstance(part.conn, Connection):
+            part.conn.warm_link = None
         link = self.relay.links.get(pid)
         if link is not None and link.session == part.session:
+            if warm is not None:
+                await warm.close()
             link.resend()  # the same session on a new socket: its relay connection stands
             return
-        await self.relay.add(pid, part.session, red=part.identity.red)
+        await self.relay.add(pid, part.session, red=part.identity.red, warm=warm, audio=part.audio)
         self.relay.set_preferences(pid, audio_only=part.audio_only, data_saver=pid in self.data_saver)
 
     async def left(self, pid: str) -> None:

@@ -99,6 +99,21 @@ class Hello(Message):
     #: The client sends and receives RED audio (RFC 2198) when offered first: the relay then
     #: offers it first on this participant's upload m-line. (aiortc peers cannot encode it.)
     red: bool = False
+    #: Authenticate only (issue 15): the member is still on the join screen. Nothing is
+    #: recorded and nobody is told; the server answers ``ready`` and, in a relay room the
+    #: member may enter without the lobby, offers a relay link that forwards nothing. The
+    #: member enters with ``join``.
+    warm: bool = False
+
+
+@dataclass(frozen=True)
+class Join(Message):
+    """After a ``hello`` with ``warm``: the member clicked "Vào phòng"; enter the room now.
+    ``audio``/``video`` replace the hello's."""
+
+    TYPE: ClassVar[str] = "join"
+    audio: bool = True
+    video: bool = True
 
 
 @dataclass(frozen=True)
@@ -267,7 +282,7 @@ class DataSaver(Message):
 CLIENT_MESSAGES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (
-        Hello, Offer, Answer, Candidate, Renegotiate, Media, Speaking, Quality, ChatSend, Hand, Ping, Leave,
+        Hello, Join, Offer, Answer, Candidate, Renegotiate, Media, Speaking, Quality, ChatSend, Hand, Ping, Leave,
         GiveFloor, LowerHand, AskMute, Mute, Remove, DeleteChat, Admit, Cast, OpenVote, CloseVote, DataSaver,
     )
 }
@@ -565,6 +580,18 @@ class JoinToken(Message):
 
 
 @dataclass(frozen=True)
+class Ready(Message):
+    """The answer to a ``hello`` with ``warm``: authenticated, not in the room yet. A relay
+    link offered before ``join`` comes from ``relay_session`` and carries nothing until then."""
+
+    TYPE: ClassVar[str] = "ready"
+    ice_servers: list[dict[str, Any]]
+    ice_transport_policy: str = "all"
+    #: Set when the relay offers a warm link (its ``relay_tracks`` and ``offer`` follow).
+    relay_session: str | None = None
+
+
+@dataclass(frozen=True)
 class Pong(Message):
     TYPE: ClassVar[str] = "pong"
     t: float
@@ -585,7 +612,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
         Welcome, Joined, Left, ParticipantUpdate, RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedRenegotiate,
         ChatMessage, ChatDeleted, Hands, Floor, MuteRequest, Muted, Removed, Waiting, Lobby, MeetingState,
         Replaced, Pong, Error, Vote, VoteCast, IceServers, TopologyChanged, RelayTracks, UplinkLoss,
-        JoinToken,
+        JoinToken, Ready,
     )
 }
 

@@ -46,6 +46,7 @@ from .topology import RELAY_ID, Mesh, Topology, polite
 
 if TYPE_CHECKING:
     from .hub import RemoteEndpoint
+    from .relay.server import RelayLink
 
 log = logging.getLogger("chibo.realtime")
 T = TypeVar("T")
@@ -201,6 +202,9 @@ class Room:
         #: while the new ballot runs).
         self.void_notice: p.Vote | None = None
         self._seen_task = asyncio.create_task(self._refresh_seen())
+        #: The latest warm relay link of each member on the join screen (``warm``).
+        self._warm_links: dict[str, RelayLink] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
         #: Topology switches and the server relay; the room only reports events to it.
         self.media = MediaPlane(self, relay_after=settings.relay_after, relay_factory=settings.relay_factory,
                                 nat=settings.relay_nat)
@@ -234,6 +238,30 @@ class Room:
 
     # ------------------------------------------------------------------ joining and leaving
 
+    def warm(self, identity: Identity, deliver: Callable[[p.Message], None]) -> RelayLink | None:
+        """A relay link for a member still on the join screen (issue 15, signalling.py), or
+        None: in a mesh, in a closed room, for a removed member, and for one the lobby would
+        hold (the lobby gates everything, the relay link too). Nothing about the member
+        changes here: no presence, no roster line, nothing sent to anyone else."""
+        pid = identity.participant_id
+        if self.closed or pid in self.banned:
+            return None
+        existing = self.participants.get(pid) or self.waiting.get(pid)
+        admitted = existing.admitted if existing is not None else not (self.lobby_enabled and identity.role == "member")
+        if not admitted:
+            return None
+        # One per member: a token opens any number of join screens (its nonce is spent only
+        # on join), and each warm link is a peer connection in this process.
+        old = self._warm_links.pop(pid, None)
+        if old is not None:
+            task = asyncio.ensure_future(old.close())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        link = self.media.warm(pid, red=identity.red, deliver=deliver)
+        if link is not None:
+            self._warm_links[pid] = link
+        return link
+
     async def join(self, identity: Identity, conn: Endpoint, nonce: str | None = None) -> None:
         """``nonce``: the join token's, recorded in the same transaction as the presence (one
         commit per join under a rush); a nonce used before refuses the join, changing nothing.
@@ -247,6 +275,7 @@ class Room:
             if identity.participant_id in self.banned:
                 refuse(conn, Refusal("removed", REMOVED_MESSAGE))
                 return
+            self._warm_links.pop(identity.participant_id, None)  # its socket (conn.warm_link) holds it
             pid = identity.participant_id
             existing = self.participants.get(pid) or self.waiting.get(pid)
             admitted = existing.admitted if existing is not None else not (self.lobby_enabled and identity.role == "member")

@@ -11,6 +11,13 @@ in docs/protocol.md). When the login session ends later, the hub closes the sock
 
 Errors in later frames (malformed, unknown, oversized, too fast) get an ``error`` frame and
 the connection stays open.
+
+A ``hello`` with ``warm`` (issue 15) comes from a page still on the join screen: it is
+authenticated and authorised like any other, answered with ``ready``, and then waits for
+``join`` without entering the room — no presence, no roster line, the token's nonce unused.
+Meanwhile it may answer pings and, in a relay room the member could enter without the
+lobby, a relay link that forwards nothing (``Room.warm``); on ``join`` the login session
+and the room access are checked again and the member enters as after a plain ``hello``.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from .limits import TokenBucket
 from .refusals import CloseCode, Refusal, refuse, reject
 from .rooms import Database, Identity
 from .tokens import JoinGrant, TokenError, read_join_token
+from .topology import RELAY_ID
 
 log = logging.getLogger("chibo.realtime")
 
@@ -153,7 +161,12 @@ class SignallingEndpoint:
         conn = Connection(frame_sender(websocket), lambda code, reason: websocket.close(code, reason))
         try:
             try:
-                identity, meeting, nonce = await self._handshake(websocket, meeting_id)
+                identity, meeting, nonce, recheck = await self._handshake(websocket, meeting_id)
+                if recheck is not None:
+                    joining = await self._warm(websocket, conn, identity, meeting_id, recheck)
+                    if joining is None:
+                        return
+                    identity, meeting = joining
                 # The token's nonce is recorded with the join, so that a refused handshake
                 # does not spend the token: each token opens one connection (finding 12.6),
                 # also when two processes see it at the same moment.
@@ -167,6 +180,9 @@ class SignallingEndpoint:
             pass
         finally:
             self.hub.detach(conn)
+            if conn.warm_link is not None:  # the member never joined, or was not let in
+                await conn.warm_link.close()
+                conn.warm_link = None
             await conn.finish()
 
     async def _receive_text(self, websocket: WebSocket) -> str | bytes:
@@ -177,7 +193,10 @@ class SignallingEndpoint:
             return str(message["text"])
         return bytes(message.get("bytes") or b"")
 
-    async def _handshake(self, websocket: WebSocket, meeting_id: int) -> tuple[Identity, dict[str, Any], str]:
+    async def _handshake(self, websocket: WebSocket, meeting_id: int) -> tuple[
+            Identity, dict[str, Any], str, Callable[[], Any] | None]:
+        """The identity, the meeting, the token's nonce, and for a ``warm`` hello the check
+        that runs again on ``join`` (None otherwise)."""
         try:
             frame = await asyncio.wait_for(self._receive_text(websocket), timeout=HELLO_TIMEOUT)
         except TimeoutError:
@@ -209,11 +228,63 @@ class SignallingEndpoint:
             raise Refusal("auth_failed", EXPIRED)
         if not grant.nonce or grant.meeting_id != meeting_id or grant.device != hello.device:
             raise Refusal("auth_failed", NOT_FOR_YOU)
-        now = self.clock()
-        identity, meeting = await self.db.run(
-            lambda s: self._authorise(s, opened, grant, meeting_id, hello.device, now))
-        return dataclasses.replace(identity, audio=hello.audio, video=hello.video,
-                                   resume_session=hello.session, red=hello.red), meeting, grant.nonce
+        device = hello.device
+
+        async def authorise() -> tuple[Identity, dict[str, Any]]:
+            now = self.clock()
+            return await self.db.run(lambda s: self._authorise(s, opened, grant, meeting_id, device, now))
+
+        identity, meeting = await authorise()
+        identity = dataclasses.replace(identity, audio=hello.audio, video=hello.video,
+                                       resume_session=hello.session, red=hello.red)
+        return identity, meeting, grant.nonce, (authorise if hello.warm else None)
+
+    async def _warm(self, websocket: WebSocket, conn: Connection, identity: Identity, meeting_id: int,
+                    recheck: Callable[[], Any]) -> tuple[Identity, dict[str, Any]] | None:
+        """The join screen's socket (see the module docstring) until ``join``: the identity and
+        meeting to enter with, or None when the socket ended or went silent first."""
+        room = self.hub.get(meeting_id)
+        link = room.warm(identity, lambda message: conn.send(message.encode())) if room is not None else None
+        conn.warm_link = link
+        settings = self.hub.settings
+        conn.send(p.Ready(ice_servers=settings.ice_servers(identity), ice_transport_policy=settings.ice_transport_policy,
+                          relay_session=link.server.session if link is not None else None).encode())
+        bucket = TokenBucket(self.config.rate, self.config.burst)
+        while True:
+            try:
+                frame = await asyncio.wait_for(self._receive_text(websocket), timeout=HEARTBEAT_TIMEOUT)
+            except TimeoutError:
+                conn.close_soon(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                return None
+            if not bucket.take():
+                continue
+            try:
+                message = p.decode(frame)
+            except p.ProtocolError as exc:
+                reject(conn, exc)
+                if exc.fatal:
+                    return None
+                continue
+            match message:
+                case p.Join(audio=audio, video=video):
+                    fresh, meeting = await recheck()
+                    return dataclasses.replace(fresh, audio=audio, video=video, resume_session=None,
+                                               red=identity.red), meeting
+                case p.Ping(t=t):
+                    conn.send(p.Pong(t=t).encode())
+                case p.Answer(to=to, sdp=sdp, to_session=session) if link is not None and to == RELAY_ID \
+                        and session == link.server.session:
+                    link.answer(sdp)
+                case p.Candidate(to=to, candidate=candidate, to_session=session) if link is not None \
+                        and to == RELAY_ID and session == link.server.session:
+                    link.candidate(candidate)
+                case p.Leave():
+                    conn.close_soon(CloseCode.NORMAL, "left")
+                    return None
+                case p.Answer() | p.Candidate():
+                    pass  # for a warm link this socket no longer has
+                case _:
+                    conn.send(p.Error(code="not_joined", message="Bạn chưa vào phòng họp.", ref=message.TYPE).encode())
 
     def _login(self, session: Session, login: LoginRef | LoginKey, now: dt.datetime) -> LoginRef | None:
         """The live login session, now (the nonce and presence are written after this)."""

@@ -144,10 +144,21 @@ def _receiver_counts(source: ForwardedSource) -> tuple[int, int]:
 class RelayLink:
     """The relay's peer connection with one participant session."""
 
-    def __init__(self, server: RelayServer, participant: str, session: str, *, red: bool = False) -> None:
+    def __init__(self, server: RelayServer, participant: str, session: str, *, red: bool = False,
+                 deliver: Callable[[p.Message], None] | None = None) -> None:
         self.server = server
         self.participant = participant
         self.session = session
+        #: A warm link (``RelayServer.warm``): its signalling goes to the member's socket
+        #: directly, because the member is not in the room yet; None once adopted.
+        self.deliver = deliver
+        #: The upload sources by kind, and those whose first frame came while warm.
+        self.sources: dict[str, ForwardedSource] = {}
+        self._held: set[str] = set()
+        #: Kinds offered to the others already (at the first frame, or earlier: ``adopt``).
+        self._published: set[str] = set()
+        #: Kinds offered to the others as soon as their upload m-line is answered.
+        self._eager: set[str] = set()
         # Named in every relay_tracks: a participant that started over ignores what a link
         # it gave up on still sends (an offer in flight when it asked for a new one).
         server.links_made += 1
@@ -187,12 +198,51 @@ class RelayLink:
             if transceiver.receiver.track is track:
                 receiver = transceiver.receiver
                 source = ForwardedSource(receiver, kind, name=f"{self.participant}/{kind}")
+                self.sources[kind] = source
                 # Offered to the others once media flows: a browser answers "sendonly" on both
                 # upload m-lines even without a camera (audio only, no device), and such a
                 # track would otherwise cost every other link an m-line and its RTCP.
-                source.on_first_frame = functools.partial(self.server.publish, self.participant, self.session,
-                                                          kind, source)
+                source.on_first_frame = functools.partial(self._first_frame, kind, source)
+                if kind in self._eager and self.deliver is None:
+                    self._publish(kind)
                 return
+
+    def _first_frame(self, kind: str, source: ForwardedSource) -> None:
+        if self.deliver is not None:  # warm: nothing is forwarded before the member joins
+            self._held.add(kind)
+            return
+        self._publish(kind)
+
+    def _publish(self, kind: str) -> None:
+        if kind in self._published:
+            return
+        self._published.add(kind)
+        self.server.publish(self.participant, self.session, kind, self.sources[kind])
+
+    def _send(self, message: p.Message) -> None:
+        if self.deliver is not None:
+            self.deliver(message)
+        else:
+            self.server.send(self.participant, message)
+
+    def usable(self) -> bool:
+        return not self._closed and self.pc.connectionState not in ("failed", "closed")
+
+    def adopt(self, session: str, *, audio: bool = True) -> None:
+        """A warm link becomes the participant's link in ``session`` (RelayServer.add).
+
+        With ``audio`` (the member enters with a microphone) the member's audio is offered to
+        the others now, or as soon as the warm link's answer is in, instead of at its first
+        frame: the others' links are renegotiated while the member's own DTLS completes,
+        not after the first packet arrives, which is one step less before they hear the
+        member. (Video still waits for its first frame: a member may have no camera.)"""
+        self.session = session
+        self.deliver = None
+        if audio:
+            self._eager.add("audio")
+        for kind in sorted(self._held | (self._eager & set(self.sources))):
+            self._publish(kind)
+        self._held.clear()
 
     # ------------------------------------------------------------------ subscribing
 
@@ -298,7 +348,7 @@ class RelayLink:
                 # What the participant sent does not parse or fit the relay's offer: say so to
                 # it (its socket stays open and it may answer again); nobody else is affected.
                 log.warning("relay link %s: %s refused: %r", self.participant, kind, exc)
-                self.server.send(self.participant, p.Error(code="bad_message", message=BAD_SIGNAL[kind], ref=kind))
+                self._send(p.Error(code="bad_message", message=BAD_SIGNAL[kind], ref=kind))
 
     async def _offer(self) -> None:
         if self._closed or not self._offer_needed:
@@ -308,9 +358,9 @@ class RelayLink:
         self._offer_needed = False
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.offers += 1
-        self.server.send(self.participant, self.tracks_message())
-        self.server.send(self.participant, p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
-                                                          sdp=self.server.advertised(self.pc.localDescription.sdp)))
+        self._send(self.tracks_message())
+        self._send(p.RelayedOffer(sender=RELAY_ID, sender_session=self.server.session,
+                                  sdp=self.server.advertised(self.pc.localDescription.sdp)))
 
     async def _on_answer(self, sdp: str) -> None:
         if self.pc.signalingState != "have-local-offer":
@@ -390,17 +440,37 @@ class RelayServer:
 
     # ------------------------------------------------------------------ participants
 
-    async def add(self, participant: str, session: str, *, red: bool = False) -> RelayLink:
+    def warm(self, participant: str, *, red: bool, deliver: Callable[[p.Message], None]) -> RelayLink:
+        """A link for a member still on the join screen (issue 15): offered at once with the two
+        upload m-lines only, so that ICE and DTLS are done by the time the member clicks. It
+        is not in ``links``: nothing is forwarded to or from it, nobody learns of it, and
+        its first frames (the page sends none before joining) are held. ``add`` adopts it
+        when the member enters; the socket's end closes it otherwise."""
+        link = RelayLink(self, participant, "", red=red, deliver=deliver)
+        link.need_offer()
+        return link
+
+    async def add(self, participant: str, session: str, *, red: bool = False,
+                  warm: RelayLink | None = None, audio: bool = True) -> RelayLink:
         """A participant (re)entered in ``session``: a new link, offered at once. ``red``: the
-        participant takes RED audio (it is offered first on its upload m-line)."""
+        participant takes RED audio (it is offered first on its upload m-line). ``warm``: the
+        link this member's page opened from the join screen (``warm``), adopted instead of a
+        new one when it is still up: its answer already came, so the offer that adds the
+        others' tracks is a renegotiation on a connected transport. ``audio``: the participant
+        enters with a microphone (see ``RelayLink.adopt``)."""
         await self.remove(participant)
-        link = RelayLink(self, participant, session, red=red)
+        adopted = warm is not None and warm.server is self and warm.usable()
+        if warm is not None and not adopted:
+            await warm.close()
+        link = warm if adopted and warm is not None else RelayLink(self, participant, session, red=red)
         self.links[participant] = link
         for publisher in self.publishers.values():
             if publisher.participant != participant:
                 for kind in KINDS:
                     if kind in publisher.sources:
                         link.add_slot(publisher, kind)
+        if adopted:
+            link.adopt(session, audio=audio)  # in ``links`` first: publishing looks it up there
         link.need_offer()
         return link
 

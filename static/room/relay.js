@@ -86,12 +86,13 @@ export class RelayLink {
     return this.pc.getTransceivers().find((t) => t.mid != null && t.mid === this.upload[kind]);
   }
 
+  // `local` is null on the join screen (a warm link: the upload m-lines carry nothing yet).
   setTracks(local) {
     this.local = local;
     const audio = this.uploadTransceiver("audio");
     const video = this.uploadTransceiver("video");
-    if (audio) audio.sender.replaceTrack(local.audioTrack || null);
-    if (video) video.sender.replaceTrack(local.videoTrack || null);
+    if (audio) audio.sender.replaceTrack((local && local.audioTrack) || null);
+    if (video) video.sender.replaceTrack((local && local.videoTrack) || null);
   }
 
   // Audio only: the camera is already stopped (no upload); the server tells the relay to

@@ -40,10 +40,31 @@ class Room {
     this.view = new RoomView(this, cfg);
     this.indicators = new Indicators(this, this.view);
     this.uplink = new UplinkGuard(this);
-    // The socket opens while the member reads the join screen (see Signalling.preconnect).
+    // The socket opens while the member reads the join screen (see Signalling.preconnect);
+    // through the relay, the media link is set up on it before the click (warmRelay).
+    this.warmRelay = null;
     this.signalling = new Signalling({ meetingId: cfg.meetingId, device: cfg.device, audio: true, video: true,
                                        token: cfg.token });
+    this.signalling.onwarm = (msg) => this.onWarm(msg);
     if (cfg.token) this.signalling.preconnect();
+  }
+
+  // What the join screen's socket receives before the click (docs/protocol.md, "Join
+  // screen"): `ready`, then through the relay its track list and offer for a link whose
+  // upload m-lines carry no track yet, the relay's answers to our pings, or its end.
+  // (A refusal's `error` is not shown here: the click's plain hello gets it again.)
+  onWarm(msg) {
+    if (msg.type === "warm_closed") {
+      if (this.warmRelay) { this.warmRelay.close(); this.warmRelay = null; }
+      return null;
+    }
+    return ["ready", "relay_tracks", "offer", "candidate", "pong"].includes(msg.type) ? this.handle(msg) : null;
+  }
+
+  onReady(msg) {
+    this.iceServers = msg.ice_servers;
+    this.iceTransportPolicy = msg.ice_transport_policy || "all";
+    if (msg.relay_session && !this.me) this.warmRelay = this.makeRelayLink(msg.relay_session);
   }
 
   async start({ video }) {
@@ -93,6 +114,7 @@ class Room {
   async handle(msg) {
     switch (msg.type) {
       case "welcome": return this.onWelcome(msg);
+      case "ready": return this.onReady(msg);   // the join screen's socket (onWarm)
       // Someone arriving or leaving changes who is present, D's voters and the votes needed.
       case "joined": this.refreshCountsSoon(); return this.onJoined(msg.participant, msg.polite);
       case "left": this.refreshCountsSoon(); return this.onLeft(msg.participant);
@@ -105,7 +127,7 @@ class Room {
       case "candidate": { const link = this.linkFor(msg); if (link) await link.onCandidate(msg.candidate); return; }
       case "topology": return this.onTopology(msg);
       case "relay_tracks": {
-        const link = this.links.get(RELAY);
+        const link = this.links.get(RELAY) || this.warmRelay;
         if (link) { link.onRelayTracks(msg); this.view.renderPeople(); }
         return;
       }
@@ -148,7 +170,7 @@ class Room {
   }
 
   linkFor(msg) {
-    const link = this.links.get(msg.sender);
+    const link = this.links.get(msg.sender) || (msg.sender === RELAY ? this.warmRelay : null);
     return link && link.session === msg.sender_session ? link : null;
   }
 
@@ -228,17 +250,39 @@ class Room {
 
   connectRelay(session, givenUp = 0) {
     this.dropLink(RELAY);
+    // The link warmed on the join screen, if it is this relay's and still up: the relay adopts
+    // it when we enter (realtime/relay/server.py) and offers the others' tracks on it; our
+    // microphone and camera go on its upload m-lines now, without renegotiating.
+    const warm = this.warmRelay;
+    this.warmRelay = null;
+    if (warm && warm.session === session && !givenUp && warm.pc.connectionState !== "failed" &&
+        warm.pc.connectionState !== "closed") {
+      warm.adopted = true;   // for tests: this link was ready before the click
+      warm.setTracks(this.media);
+      warm.tuneVideo();
+      this.links.set(RELAY, warm);
+      return warm;
+    }
+    if (warm) warm.close();
+    const link = this.makeRelayLink(session, givenUp);
+    this.links.set(RELAY, link);
+    return link;
+  }
+
+  makeRelayLink(session, givenUp = 0) {
     const link = new RelayLink({
-      session, givenUp, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, local: this.media,
+      session, givenUp, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, local: this.media || null,
       videoActive: this.uplink.videoAllowed, videoCap: this.uplink.videoCap, audioLean: this.uplink.audioLean,
       signal: (m) => this.send({ ...m, to: RELAY, to_session: session }),
       onTrack: (id, track) => this.gotTrack(id, track),
       onState: (state) => {
         if (state === "connected" && link.whenConnected) { link.whenConnected(); link.whenConnected = null; }
-        if (state === "stuck" && this.links.get(RELAY) === link) this.restartRelay(link, session);
+        if (state !== "stuck") return;
+        // Stuck on the join screen: give the socket up too; the click starts afresh.
+        if (this.warmRelay === link) { this.signalling.dropWarm(); return; }
+        if (this.links.get(RELAY) === link) this.restartRelay(link, session);
       },
     });
-    this.links.set(RELAY, link);
     return link;
   }
 

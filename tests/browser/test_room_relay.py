@@ -47,6 +47,59 @@ async def test_three_pages_in_a_relay_room_see_each_others_video(browser, server
     await pages[1].screenshot(path=str(ARTIFACTS / "room-relay.png"), full_page=False)
 
 
+async def test_the_join_screen_warms_the_relay_link_without_entering_the_room(
+        browser, server, room_world, invite_a2, sqlite_database):  # noqa: F811
+    """Issue 15: a member reading the join screen already has a connected relay link, which
+    carries nothing either way; nobody sees them and no presence is recorded until the click,
+    which then uses that link (no new connection) and brings sound and picture both ways."""
+    from sqlalchemy import select
+
+    from meetings.proceedings.presence import PresenceInterval
+    from tests.support.world import PASSWORD
+
+    chair = await open_room(browser, server, room_world.meeting_id, "sec_a")
+    chair_id = await chair.evaluate("window.chiboRoom.me")
+    member_id = f"m{room_world.world.id('a2')}"
+    context = await browser.new_context(viewport={"width": 390, "height": 800}, locale="vi-VN")
+    page = await context.new_page()
+    await page.goto(f"{server}/login")
+    await page.fill("input[name=username]", "mem_a")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{server}/")
+    await page.goto(f"{server}/meetings/{room_world.meeting_id}/room")
+    await page.wait_for_function("() => { const w = window.chiboRoom && window.chiboRoom.warmRelay;"
+                                 " return !!w && w.pc.connectionState === 'connected'; }", timeout=15000)
+    await page.wait_for_timeout(1500)   # long enough for frames to arrive if any were forwarded
+    # Nothing flows on the warm link, and the room does not know the member is there.
+    assert await page.evaluate(PACKETS_IN, "warm") == 0
+    assert await page.evaluate("window.chiboRoom.me") is None
+    assert await chair.evaluate("[...window.chiboRoom.participants.keys()]") == [chair_id]
+    assert await chair.locator(f'.tile[data-id="{member_id}"]').count() == 0
+    with sqlite_database.session() as s:
+        assert s.scalars(select(PresenceInterval).where(
+            PresenceInterval.meeting_id == room_world.meeting_id,
+            PresenceInterval.member_id == room_world.world.id("a2"))).all() == []
+
+    await page.click("#join-video")
+    await page.wait_for_function("() => window.chiboRoom && window.chiboRoom.me", timeout=15000)
+    await page.wait_for_function(VIDEO_PLAYING, arg=chair_id, timeout=20000)
+    await chair.wait_for_function(VIDEO_PLAYING, arg=member_id, timeout=20000)
+    assert await page.evaluate("window.chiboRoom.links.get('relay').adopted") is True
+    assert await page.evaluate(PACKETS_IN, "relay") > 0
+
+
+#: Audio and video packets a page received on its relay link ("relay") or its warm one ("warm").
+PACKETS_IN = """async (which) => {
+  const room = window.chiboRoom;
+  const link = which === "warm" ? room.warmRelay : room.links.get("relay");
+  const report = await link.pc.getStats();
+  let packets = 0;
+  report.forEach((s) => { if (s.type === "inbound-rtp") packets += s.packetsReceived || 0; });
+  return packets;
+}"""
+
+
 FRAMES_DECODED = """async () => {
   const report = await window.chiboRoom.links.get("relay").pc.getStats();
   let frames = 0;

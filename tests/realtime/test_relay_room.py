@@ -140,3 +140,59 @@ async def test_garbage_answers_and_candidates_to_the_relay_get_typed_errors_and_
     # The broken client's socket is still served.
     await member.send({"type": "chat", "text": "Đã vào được"})
     assert (await chair.wait_for("chat"))["message"]["text"] == "Đã vào được"
+
+
+async def test_a_join_screen_in_a_relay_room_gets_a_link_that_carries_nothing_until_join(
+        participant, room_world, invite_a2):
+    """Issue 15: the relay offers a warm link (upload m-lines only) to a member's join screen;
+    nobody hears of the member before ``join``, after which the relay re-offers on the same
+    link with the others' tracks."""
+    chair, away = participant("sec_a", media=True), participant("away_a", media=True)
+    a1, a4 = pid(room_world, "a1"), pid(room_world, "a4")
+    await chair.join()
+    await chair.set_data_saver(True)  # moves the room to the relay
+    await chair.wait_for("topology")
+    await away.login()
+    await away.connect(warm=True)
+    ready = await away.wait_for("ready")
+    assert ready["relay_session"] is not None
+    tracks = await away.wait_for("relay_tracks")
+    assert set(tracks["upload"]) == {"audio", "video"} and tracks["tracks"] == []
+    first = await away.wait_for("offer")
+    assert first["sender"] == "relay" and first["sender_session"] == ready["relay_session"]
+    # This client answers with its camera and microphone on the upload m-lines already (the
+    # room page puts no track there before the click): the relay must hold what arrives.
+    await away._new_link("relay", ready["relay_session"], True)
+    link = away.links["relay"]
+    link.upload = tracks["upload"]
+    await away._signal(link, first)
+    await asyncio.wait_for(link.connected.wait(), 15)
+    await asyncio.sleep(1.5)
+    assert a4 not in chair.relay_frames
+    assert not [m for m in chair.messages if m["type"] in ("joined", "participant", "relay_tracks") and a4 in str(m)]
+
+    await away.send({"type": "join"})
+    assert (await away.wait_for("welcome"))["relay_session"] == ready["relay_session"]
+    assert (await chair.wait_for("joined"))["participant"]["id"] == a4
+    # The same link (its number) now names the chair's tracks.
+    named = await away.wait_until(lambda m: m["type"] == "relay_tracks"
+                                  and any(t["participant"] == a1 for t in m["tracks"]), timeout=20)
+    assert named["link"] == tracks["link"]
+    # (Media after the click: tests/browser/test_room_relay.py, with the page that adopts the
+    # link; this client makes a new one on welcome.)
+
+
+async def test_a_join_screen_the_lobby_would_hold_gets_no_relay_link(participant, room_world, sqlite_database):
+    from meetings.planning.meetings import Meeting
+
+    with sqlite_database.session() as s:
+        s.get(Meeting, room_world.meeting_id).lobby = True
+    chair, away = participant("sec_a"), participant("away_a")
+    await chair.join()
+    await chair.set_data_saver(True)
+    await chair.wait_for("topology")
+    await away.login()
+    await away.connect(warm=True)
+    assert (await away.wait_for("ready"))["relay_session"] is None
+    await asyncio.sleep(0.5)
+    assert not [m for m in away.messages if m["type"] in ("offer", "relay_tracks")]

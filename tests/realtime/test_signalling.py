@@ -423,6 +423,52 @@ async def test_explicit_leave_is_persisted(participant, room_world, sqlite_datab
         assert interval.left_at is not None and interval.end_reason == "leave"
 
 
+async def test_the_join_screen_hello_is_not_being_in_the_room(participant, room_world, sqlite_database):
+    """A warm hello (the page on the join screen, issue 15) is answered with ``ready`` and
+    nothing else: no presence, nobody told, no room messages; ``join`` then enters."""
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.login()
+    await away.connect(warm=True)
+    ready = await away.wait_for("ready")
+    assert ready["relay_session"] is None and isinstance(ready["ice_servers"], list)  # a mesh: nothing prepared
+    await away.send({"type": "ping", "t": 7})
+    assert (await away.wait_for("pong"))["t"] == 7
+    await away.send({"type": "chat", "text": "xin chào"})
+    assert (await away.wait_for("error"))["code"] == "not_joined"
+    await asyncio.sleep(0.3)
+    assert [m for m in chair.messages if m["type"] in ("joined", "chat") or (m["type"] == "lobby" and m["waiting"])] == []
+    assert not any(m["type"] == "welcome" for m in away.messages)
+    with sqlite_database.session() as s:
+        assert [i.member_id for i in presence.intervals(s, room_world.meeting_id)] == [room_world.world.id("a1")]
+
+    await away.send({"type": "join", "audio": True, "video": False})
+    welcome = await away.wait_for("welcome")
+    assert welcome["you"] == pid(room_world, "a4")
+    joined = await chair.wait_for("joined")
+    assert joined["participant"]["id"] == pid(room_world, "a4") and joined["participant"]["video"] is False
+    with sqlite_database.session() as s:
+        assert {i.member_id for i in presence.intervals(s, room_world.meeting_id)} == {
+            room_world.world.id("a1"), room_world.world.id("a4")}
+
+
+async def test_the_join_screen_hello_still_waits_in_the_lobby(participant, room_world, sqlite_database):
+    with sqlite_database.session() as s:
+        s.get(Meeting, room_world.meeting_id).lobby = True
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.login()
+    await away.connect(warm=True)
+    await away.wait_for("ready")
+    await asyncio.sleep(0.2)
+    assert not any(m["type"] == "lobby" and m["waiting"] for m in chair.messages)
+    await away.send({"type": "join"})
+    assert "chờ bí thư" in (await away.wait_for("waiting"))["message"]
+    await chair.wait_for("lobby", waiting=[{"id": pid(room_world, "a4"), "name": "Phạm Thị Hường"}])
+
+
 async def test_lobby_holds_members_until_admitted(participant, room_world, sqlite_database):
     with sqlite_database.session() as s:
         s.get(Meeting, room_world.meeting_id).lobby = True

@@ -134,7 +134,7 @@ class RoomClient:
         return self.base_url.replace("http://", "ws://") + f"/ws/meetings/{self.meeting_id}"
 
     async def connect(self, token: str | None = None, *, origin: str | None = None,
-                      session: str | None = None) -> None:
+                      session: str | None = None, warm: bool = False) -> None:
         """Open the socket and say hello (naming ``session`` to keep it, as the room page does
         on a reconnection); the first reply arrives through the queue."""
         token = token or await self.join_token()
@@ -149,6 +149,8 @@ class RoomClient:
         hello = {"type": "hello", "version": 1, "token": token, "device": self.device}
         if session is not None:
             hello["session"] = session
+        if warm:  # the join screen's hello: authenticated, not in the room until "join"
+            hello["warm"] = True
         await self.send(hello)
 
     async def join(self) -> None:

@@ -61,6 +61,7 @@ PAGE_STATS = """async () => {
   const out = { audioPackets: 0, audioBySsrc: {}, concealed: 0, samples: 0, frames: 0, freezes: 0, videoPackets: 0,
                 conn: (document.querySelector("#conn") || {}).dataset?.state, me: room && room.me,
                 uplink: room && room.uplink && room.uplink.state, videoCap: room && room.uplink && room.uplink.videoCap, links: room ? [...room.links.keys()] : [],
+                warmed: !!(room && room.links.get("relay") && room.links.get("relay").adopted),
                 quality: room && room.indicators && room.indicators.quality,
                 // What the page sends, over the last 5 s: the browser's estimate, the video's rate.
                 sent: room && room.indicators ? [...room.indicators.windows.values()].map((w) => w && {
@@ -193,7 +194,7 @@ async def poll(fn: Callable[[], Any], until: Callable[[Any], bool], timeout: flo
 
 
 async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int, workdir: Path,
-                   steady: float = 20.0, cut: float = 10.0, turn: Any = None,
+                   steady: float = 20.0, cut: float = 10.0, turn: Any = None, read: float = 0.0,
                    on_stage: Callable[[str, Any, Any], Any] | None = None) -> RunResult:
     """One run (see the module docstring). ``on_stage(stage, speaker_page, away_page)`` lets a
     test assert at "steady", "cut" and "recovered"."""
@@ -234,6 +235,8 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
             async def stats(page: Any) -> dict[str, Any]:
                 return dict(await page.evaluate(PAGE_STATS))
 
+            if read:  # a member reading the join screen first (--read); media_s still counts from the click
+                await away.wait_for_timeout(read * 1000)
             start = time.monotonic()
             await away.click("#join-video")
             flowing = await poll(lambda: asyncio.gather(stats(away), stats(speaker)),
@@ -242,7 +245,10 @@ async def run_once(lab: NetLab, condition: Condition, *, relay: bool, port: int,
             if flowing is None:
                 result.notes.append("no audio both ways within 30 s")
                 return result
-            me = (await stats(away))["me"]
+            joined = await stats(away)
+            me = joined["me"]
+            if relay:
+                result.notes.append(f"relay link warmed on the join screen: {'yes' if joined['warmed'] else 'no'}")
 
             # Steady: let the link settle, then measure. Whether (and when, from the click) the
             # away member's camera paused by itself is watched all along: after a pause the
