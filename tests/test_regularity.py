@@ -161,3 +161,21 @@ def test_admin_sets_the_policy_and_bad_input_is_refused(world, client_as, databa
     page = client_as("aud_x").get(f"/orgs/{world.id('X')}/audit").text
     assert "thường kỳ và chuyên đề" in page and "10/12" in page and "Hướng dẫn 05-HD/ĐU" in page
     assert post(client_as("sec_a"), url, {"count_thematic": "1", "basis": "x"}).status_code == 404
+
+
+def test_cells_summed_by_the_database_match_the_month_by_month_audit(database, world, year_of_meetings):
+    """A province's cells that stood under one commune all year are summed by the database and
+    kept as its rows until a page asks for them: made into cells, they are the cells the
+    month-by-month audit finds, and the cells needing attention rank the same."""
+    with database.session() as s:
+        province = s.get(Organisation, world.id("P"))
+        summed = regularity.audit(s, province, 2026, None, NOW)
+        detailed = regularity.audit(s, province, 2026, None, NOW, detail_all=True)
+    assert summed.fast_rows and not detailed.fast_rows
+    attention = [c.name for c in regularity.cells_with_gaps(summed)]
+    assert attention == [c.name for c in regularity.cells_with_gaps(detailed)]
+    assert attention[0] == "Chi bộ thôn Cẩm Thủy"  # one meeting in the year: the most months missing
+    assert summed.cell(world.id("C")).tally == detailed.cell(world.id("C")).tally
+    assert [(c.name, c.child_id, c.tally) for c in summed.cells] == \
+        [(c.name, c.child_id, c.tally) for c in detailed.cells]
+    assert summed.total == detailed.total

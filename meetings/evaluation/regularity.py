@@ -51,6 +51,7 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -269,13 +270,21 @@ class MonthTrend:
         return None if self.away_expected == 0 else self.away_online / self.away_expected
 
 
+#: Position of each Tally field in a fast cell's row (cell id and child first).
+_ROW_AT = {f.name: i + 2 for i, f in enumerate(fields(Tally))}
+
+
 @dataclass
 class Audit:
+    """An audit's figures. Its cells (:attr:`cells`, :meth:`cell`) are made when first asked
+    for: a province's page shows its communes' rows and the few cells needing attention
+    (:func:`cells_with_gaps`), so the thousands of cells the database summed stay the rows it
+    returned (``fast_rows``) unless an export or a cell's page reads them."""
+
     org: Organisation
     year: int
     quarter: int | None
     months: list[int]
-    cells: list[CellAudit]
     children: list[tuple[Organisation, Tally]]
     total: Tally
     trend: list[MonthTrend]
@@ -283,10 +292,45 @@ class Audit:
     #: meeting was due, and held (the month grid of a committee's children).
     due: dict[int, list[int]] = field(default_factory=dict)
     held: dict[int, list[int]] = field(default_factory=dict)
+    #: The cells audited month by month, already made.
+    detailed: dict[int, CellAudit] = field(default_factory=dict, repr=False)
+    #: The cells the database summed: (cell id, child id, the Tally's fields in order).
+    fast_rows: Sequence[Sequence[Any]] = field(default=(), repr=False)
+    #: What the cells are (id, name, code, path, …) and when they stood under the committee.
+    info: dict[int, compliance.CellInfo] = field(default_factory=dict, repr=False)
+    spans_of: dict[int, list[Span]] = field(default_factory=dict, repr=False)
+    _made: dict[int, CellAudit] = field(default_factory=dict, repr=False)
+    _fast_at: dict[int, Sequence[Any]] | None = field(default=None, repr=False)
 
     @property
     def quarters(self) -> list[int]:
         return [self.quarter] if self.quarter else [1, 2, 3, 4]
+
+    def _fast(self, row: Sequence[Any]) -> CellAudit:
+        cell_id = row[0]
+        made = self._made.get(cell_id)
+        if made is None:
+            child, t = row[1], Tally(*row[2:])
+            _, name, code, path, _created_on, _committee = self.info[cell_id]
+            made = self._made[cell_id] = CellAudit(cell_id, name, code, path, child, t, self.spans_of[cell_id],
+                                                   {child: t})
+        return made
+
+    def cell(self, cell_id: int) -> CellAudit | None:
+        """One cell of the audit, or None."""
+        found = self.detailed.get(cell_id)
+        if found is not None or not self.fast_rows:
+            return found
+        if self._fast_at is None:
+            self._fast_at = {row[0]: row for row in self.fast_rows}
+        row = self._fast_at.get(cell_id)
+        return None if row is None else self._fast(row)
+
+    @functools.cached_property
+    def cells(self) -> list[CellAudit]:
+        """Every cell, by path."""
+        made = [*self.detailed.values(), *map(self._fast, self.fast_rows)]
+        return sorted(made, key=lambda ca: ca.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,41 +394,44 @@ def plan(session: Session, org: Organisation, year: int, quarter: int | None, *,
     else:
         # The cells below and their spans, walked by the database (one statement).
         rows = plain_rows(session, organisations.cells_during_statement(org.id, first_day, last_day))
-        if rows and isinstance(rows[0][4], str):  # SQLite: dates as text (a few distinct ones), 0/1
-            dates: dict[str, dt.date] = {}
+        if only_cell is not None:
+            rows = [row for row in rows if row[0] == only_cell]
+        as_text = bool(rows) and isinstance(rows[0][4], str)  # SQLite: dates as text, 0/1
+        dates: dict[Any, dt.date] = {}
 
-            def day(value: str) -> dt.date:
-                found = dates.get(value)
-                if found is None:
-                    found = dates[value] = dt.date.fromisoformat(value)
-                return found
+        def day(value: Any) -> dt.date:  # a few distinct dates: each converted once
+            found = dates.get(value)
+            if found is None:
+                found = dates[value] = dt.date.fromisoformat(value) if isinstance(value, str) else value
+            return found
 
-            rows = [(i, name, code, path, day(created), bool(committee), through, day(start), day(end))
-                    for i, name, code, path, created, committee, through, start, end in rows]
-        # Most cells share their span (the whole period, under one child): one Span each.
-        shared: dict[tuple[Any, Any, int], Span] = {}
-        for cell_id, name, code, path, created_on, committee, through, start, end in rows:
-            if only_cell is not None and cell_id != only_cell:
-                continue
-            span = shared.get((start, end, through))
+        # Most cells share their span (the whole period, under one child): one Span each,
+        # looked up by the row's last three values as the driver returned them.
+        shared: dict[Sequence[Any], Span] = {}
+        for row in rows:
+            cell_id, key = row[0], row[6:]
+            span = shared.get(key)
             if span is None:
-                span = shared[(start, end, through)] = Span(start, end, through)
+                through, start, end = key
+                span = shared[key] = Span(day(start), day(end), through)
             spans = spans_of.get(cell_id)
             if spans is None:
                 spans_of[cell_id] = [span]
-                cells.append((cell_id, name, code, path, created_on, committee))
+                cells.append((cell_id, row[1], row[2], row[3], day(row[4]), bool(row[5])) if as_text else row[:6])
             else:
                 spans.append(span)
     fast: dict[int, int] = {}
     detailed: list[int] = []
-    for cell_id, _name, _code, _path, created_on, _committee in cells:
-        spans = spans_of[cell_id]
-        if (not detail_all and only_cell is None and len(spans) == 1 and spans[0].start <= first_day
-                and spans[0].end >= last_day and spans[0].child_id != cell_id
-                and created_on <= first_day):
-            fast[cell_id] = spans[0].child_id
-        else:
-            detailed.append(cell_id)
+    if detail_all or only_cell is not None:
+        detailed = [c[0] for c in cells]
+    else:
+        for cell_id, _name, _code, _path, created_on, _committee in cells:
+            spans = spans_of[cell_id]
+            if (len(spans) == 1 and (whole := spans[0]).start <= first_day and whole.end >= last_day
+                    and whole.child_id != cell_id and created_on <= first_day):
+                fast[cell_id] = whole.child_id
+            else:
+                detailed.append(cell_id)
     return Plan(spans_of, cells, fast, detailed)
 
 
@@ -409,8 +456,9 @@ def statements(p: Plan, year: int, quarter: int | None, now: dt.datetime, dialec
         due_quarters = tuple(dt.date(year, q * 3 - 2, 1) <= today for q in quarters)
         cells, grid = _fast_statements(dialect, year, quarter, n_due, due_quarters)
         values = {"now": now, "today": today}
-        out["cells"] = cells.params(values, **id_pair_values("fast", p.fast, dialect))
-        out["grid"] = grid.params(values, **id_pair_values("grid", p.fast, dialect))
+        pairs = id_pair_values("fast", p.fast, dialect)
+        out["cells"] = cells.params(values, **pairs)
+        out["grid"] = grid.params(values, **pairs)
     if p.detailed:
         out["months"] = monthly.read_statement(p.detailed, first_day, last_day)
         out["overrides"] = (select(st.cell_id, st.min_regular_minutes, st.min_combined_minutes)
@@ -442,7 +490,7 @@ def _away_of(of_cells: Callable[[Any], ColumnElement[bool]], first_day: dt.date,
 def _fast_statements(dialect: str, year: int, quarter: int | None, n_due: int, due_quarters: tuple[bool, ...]
                      ) -> tuple[AnySelect, AnySelect]:
     """The fast cells' two statements (see :func:`statements`), with the parameters ``now``,
-    ``today`` and the (cell, child) pairs ``fast`` and ``grid`` (``sqltime.id_pair_values``).
+    ``today`` and the (cell, child) pairs ``fast`` (``sqltime.id_pair_values``), the same for both.
     ``n_due``: the period's months begun by today; ``due_quarters``: which quarters have."""
     lo, hi = bounds(year, quarter)
     first_day, last_day = lo.date(), (hi - dt.timedelta(days=1)).date()
@@ -503,7 +551,7 @@ def _fast_statements(dialect: str, year: int, quarter: int | None, n_due: int, d
                func.coalesce(flagged.c.warnings, 0), func.coalesce(flagged.c.reviews, 0))
         .select_from(fast).outerjoin(m, m.c.cell_id == fast.c.cell_id)
         .outerjoin(flagged, flagged.c.cell_id == fast.c.cell_id).outerjoin(away, away.c.cell_id == fast.c.cell_id))
-    pairs, cell, child = id_pairs(None, dialect, name="grid")
+    pairs, cell, child = id_pairs(None, dialect, name="fast")
     grid = (
         select(child, cm.month, func.count().filter(held), func.count().filter(scheduled),
                func.sum(cm.expected), func.sum(cm.present), func.sum(cm.away_expected), func.sum(cm.away_online))
@@ -705,19 +753,16 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         point.present += present or 0
         point.away_expected += away_expected or 0
         point.away_online += away_online or 0
-    # The fast cells' tallies, computed by the database in Tally's field order.
-    info = {c[0]: c for c in cells} if p.fast else {}
+    # The fast cells' tallies, computed by the database in Tally's field order: kept as its
+    # rows (Audit.cells makes them into cells when asked), grouped by child to be summed.
+    fast_rows = results.get("cells", ())
+    columns: dict[int, list[Sequence[Any]]] = {}
+    for row in fast_rows:
+        rows_of = columns.get(row[1])
+        if rows_of is None:
+            rows_of = columns[row[1]] = []
+        rows_of.append(row)
     audits: dict[int, CellAudit] = {}
-    columns: dict[int, list[tuple[int, ...]]] = {}
-    for row in results.get("cells", ()):
-        cell_id, fast_child = row[0], row[1]
-        tally_row = row[2:]
-        t = Tally(*tally_row)
-        _, name, code, path, _created_on, _committee = info[cell_id]
-        audits[cell_id] = CellAudit(cell_id, name, code, path, fast_child, t, spans_of[cell_id], {fast_child: t})
-        if fast_child not in columns:
-            columns[fast_child] = []
-        columns[fast_child].append(tally_row)
 
     LATE, MISSING, NOT_DUE, OUTSIDE = Regular.LATE, Regular.MISSING, Regular.NOT_DUE, Regular.OUTSIDE  # noqa: N806
     HELD, TOO_SHORT, UNRECORDED = Mark.HELD, Mark.TOO_SHORT, Mark.UNRECORDED  # noqa: N806
@@ -810,8 +855,6 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
     # Each child's row sums what fell to it; the total is the children's sum with each cell
     # counted once (a cell that moved counts in two children's "cells").
     for ca in audits.values():
-        if ca.id in p.fast:
-            continue  # summed above, from the database's rows
         if len(ca.by_child) == 1:
             ca.tally = next(iter(ca.by_child.values()))
         else:
@@ -821,16 +864,18 @@ def audit(session: Session, org: Organisation, year: int, quarter: int | None, n
         for child, t in ca.by_child.items():
             if child not in columns:
                 columns[child] = []
-            columns[child].append(_tally_values(t))
-    by_child = {child: Tally(*map(sum, zip(*rows, strict=True))) for child, rows in columns.items()}
+            columns[child].append((ca.id, child, *_tally_values(t)))
+    # Column sums of the rows (cell id and child first, then the Tally's fields).
+    by_child = {child: Tally(*[sum(column) for column in islice(zip(*rows, strict=True), 2, None)])
+                for child, rows in columns.items()}
     total = Tally()
     for t in by_child.values():
         total.add(t)
-    total.cells = len(audits)
+    total.cells = len(audits) + len(fast_rows)
     child_orgs = [] if org.kind == OrgKind.CELL else list(session.scalars(children_statement(list(by_child))))
-    ordered = sorted(audits.values(), key=lambda ca: ca.path)
-    return Audit(org, year, quarter, months, ordered, [(c, by_child[c.id]) for c in child_orgs], total,
-                 [trend[m] for m in months], due, held)
+    return Audit(org, year, quarter, months, [(c, by_child[c.id]) for c in child_orgs], total,
+                 [trend[m] for m in months], due, held, detailed=audits, fast_rows=fast_rows,
+                 info={c[0]: c for c in cells} if fast_rows else {}, spans_of=spans_of)
 
 
 def meeting_figures(session: Session, cell: Organisation, year: int, quarter: int | None,
@@ -907,7 +952,16 @@ def _percent(rate: float | None) -> float | None:
 
 
 def cells_with_gaps(result: Audit, limit: int = 30) -> Sequence[CellAudit]:
-    """The cells needing attention first: missing, late and thematic gaps, then flags."""
-    ranked = [c for c in result.cells if c.tally.gaps or c.tally.removal_reviews]
-    return heapq.nsmallest(limit, ranked, key=lambda c: (-c.tally.missing, -c.tally.thematic_missing, -c.tally.late,
-                                                         -c.tally.removal_reviews, c.name))
+    """The cells needing attention first: missing, late and thematic gaps, then flags. Ranked
+    from the database's rows where the cells were summed there (only the chosen ones are
+    made into cells)."""
+    ranked: list[tuple[tuple[int, int, int, int, str, str], int]] = [
+        ((-t.missing, -t.thematic_missing, -t.late, -t.removal_reviews, c.name, c.path), c.id)
+        for c in result.detailed.values() if (t := c.tally).gaps or t.removal_reviews]
+    missing, thematic, late, reviews = (_ROW_AT[name] for name in ("missing", "thematic_missing", "late",
+                                                                  "removal_reviews"))
+    info = result.info
+    ranked += [((-row[missing], -row[thematic], -row[late], -row[reviews], (i := info[row[0]])[1], i[3]), row[0])
+               for row in result.fast_rows if row[missing] or row[thematic] or row[late] or row[reviews]]
+    chosen = [result.cell(cell_id) for _, cell_id in heapq.nsmallest(limit, ranked)]
+    return [c for c in chosen if c is not None]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -264,6 +265,7 @@ def descent_statement(org_id: int, start: dt.date, end: dt.date) -> AnySelect:
     return select(tree.c.organisation_id, tree.c.parent_id, tree.c.valid_from, tree.c.valid_to)
 
 
+@functools.lru_cache(maxsize=256)  # built once per committee and period: a millisecond each time
 def cells_during_statement(org_id: int, start: dt.date, end: dt.date) -> AnySelect:
     """The cells that stood under ``org_id`` (at any depth) on some day of ``start``–``end``:
     per span, the cell's own columns (id, name, code, path, created_on, has_committee) and

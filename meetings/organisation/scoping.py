@@ -27,6 +27,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..foundation.errors import Forbidden, NotFound
+from ..foundation.sqltime import plain_rows
 from .accounts import Account, Role, RoleGrant
 from .members import Member, MemberPeriod, PeriodKind
 from .organisations import Organisation, OrgKind
@@ -117,7 +118,12 @@ def _subtree_ids(session: Session, org_id: int) -> set[int]:
     org = session.get(Organisation, org_id)
     if org is None:
         return set()
-    return set(session.scalars(select(Organisation.id).where(Organisation.path.startswith(org.path, autoescape=True))))
+    # The driver's own rows: a province's auditor reads 3,100 ids on every request, and the
+    # ORM's handling of each row cost more than the query. (Flushed first, as the ORM's
+    # query would: an organisation added in this transaction is in the subtree.)
+    session.flush()
+    rows = plain_rows(session, select(Organisation.id).where(Organisation.path.startswith(org.path, autoescape=True)))
+    return {row[0] for row in rows}
 
 
 def scope_for(session: Session, account: Account, today: dt.date) -> Scope:
