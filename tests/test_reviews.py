@@ -32,10 +32,12 @@ def count(database, model):
 
 
 def docx_bytes() -> bytes:
+    """A minimal .docx, the same bytes on every call (fixed time stamps: a download is compared
+    with a second call, which may fall in the next two-second step of the zip's clock)."""
     data = io.BytesIO()
     with zipfile.ZipFile(data, "w") as z:
-        z.writestr("[Content_Types].xml", "<Types/>")
-        z.writestr("word/document.xml", "<w:document/>")
+        z.writestr(zipfile.ZipInfo("[Content_Types].xml", date_time=(2026, 1, 1, 0, 0, 0)), "<Types/>")
+        z.writestr(zipfile.ZipInfo("word/document.xml", date_time=(2026, 1, 1, 0, 0, 0)), "<w:document/>")
     return data.getvalue()
 
 
