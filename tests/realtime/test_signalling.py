@@ -453,13 +453,8 @@ async def test_the_join_screen_hello_is_not_being_in_the_room(participant, room_
             room_world.world.id("a1"), room_world.world.id("a4")}
 
 
-async def test_the_join_screen_hello_still_waits_in_the_lobby(participant, room_world, sqlite_database):
-    with sqlite_database.session() as s:
-        s.get(Meeting, room_world.meeting_id).lobby = True
-    chair = participant("sec_a")
-    await chair.join()
-    away = participant("away_a")
-    await away.login()
+async def test_the_join_screen_hello_still_waits_in_the_lobby(lobby_room, room_world):
+    chair, away = lobby_room
     await away.connect(warm=True)
     await away.wait_for("ready")
     await asyncio.sleep(0.2)
@@ -469,13 +464,8 @@ async def test_the_join_screen_hello_still_waits_in_the_lobby(participant, room_
     await chair.wait_for("lobby", waiting=[{"id": pid(room_world, "a4"), "name": "Phạm Thị Hường"}])
 
 
-async def test_lobby_holds_members_until_admitted(participant, room_world, sqlite_database):
-    with sqlite_database.session() as s:
-        s.get(Meeting, room_world.meeting_id).lobby = True
-    chair = participant("sec_a")
-    await chair.join()
-    away = participant("away_a")
-    await away.login()
+async def test_lobby_holds_members_until_admitted(lobby_room, room_world):
+    chair, away = lobby_room
     await away.connect()
     assert "chờ bí thư" in (await away.wait_for("waiting"))["message"]
     await chair.wait_for("lobby", waiting=[{"id": pid(room_world, "a4"), "name": "Phạm Thị Hường"}])

@@ -108,14 +108,8 @@ async def test_cast_with_a_bad_choice_or_motion_stores_no_vote(participant, room
     assert (await away.wait_for("vote_cast"))["choice"] == "agree"
 
 
-async def test_admitting_someone_not_waiting_or_with_a_bad_answer_changes_nothing(participant, room_world,
-                                                                                 sqlite_database):
-    with sqlite_database.session() as s:
-        s.get(Meeting, room_world.meeting_id).lobby = True
-    chair = participant("sec_a")
-    await chair.join()
-    away = participant("away_a")
-    await away.login()
+async def test_admitting_someone_not_waiting_or_with_a_bad_answer_changes_nothing(lobby_room, room_world):
+    chair, away = lobby_room
     await away.connect()
     await away.wait_for("waiting")
     a4 = f"m{room_world.world.id('a4')}"

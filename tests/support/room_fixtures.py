@@ -126,3 +126,16 @@ async def participant(server, room_world) -> AsyncIterator[Callable[..., RoomCli
 
     yield make
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+@pytest.fixture
+async def lobby_room(participant, room_world, sqlite_database) -> tuple[RoomClient, RoomClient]:  # type: ignore[no-untyped-def]
+    """A meeting with the lobby on, its secretary in the room and an away member logged in
+    but not yet connected: (chair, away)."""
+    with sqlite_database.session() as s:
+        s.get(mt.Meeting, room_world.meeting_id).lobby = True
+    chair = participant("sec_a")
+    await chair.join()
+    away = participant("away_a")
+    await away.login()
+    return chair, away
